@@ -1,0 +1,67 @@
+/**
+ * `pydepot serve | yank | unyank`. Each command loads the config, does one
+ * thing, and prints what a person needs to know.
+ */
+import { Command } from 'commander';
+import { DEFAULT_CONFIG_FILE, loadConfig } from './config/load.ts';
+import { Registry } from './repos/registry.ts';
+import { normalizeName } from './pypi/names.ts';
+import { openStorage, startServer } from './server.ts';
+
+interface CommonOptions {
+  config?: string;
+  storage?: string;
+}
+
+function configFrom(opts: CommonOptions & { listen?: string }) {
+  return loadConfig(opts.config ?? DEFAULT_CONFIG_FILE, { listen: opts.listen, storage: opts.storage });
+}
+
+async function serve(opts: CommonOptions & { listen?: string }): Promise<void> {
+  const running = await startServer(configFrom(opts));
+  const shutdown = (signal: string): void => {
+    running.logger.info({ signal }, 'finishing requests in flight, then stopping');
+    running.stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+async function yank(yanked: boolean, repoName: string, project: string, version: string, opts: CommonOptions & { reason?: string }): Promise<void> {
+  const config = configFrom(opts);
+  const { blobs, store } = await openStorage(config.storage);
+  try {
+    const repo = new Registry(config, blobs, store).local(repoName);
+    const name = normalizeName(project);
+    const { matched, changed } = repo.setYanked(name, version, yanked, opts.reason ?? null);
+    if (matched === 0) throw new Error(`${name} ${version} is not in repository '${repoName}'`);
+    const verb = yanked ? 'yanked' : 'un-yanked';
+    console.log(changed > 0 ? `${verb} ${name} ${version} in ${repoName} (${changed} file${changed === 1 ? '' : 's'})` : `${name} ${version} in ${repoName} was already ${verb}`);
+  } finally {
+    store.close();
+  }
+}
+
+export function buildCli(): Command {
+  const program = new Command('pydepot')
+    .description('A private Python package index: hosts twine uploads and serves pip.')
+    .showHelpAfterError();
+  const common = (c: Command) =>
+    c.option('-c, --config <file>', 'config file (YAML)', undefined)
+      .option('--storage <dir>', 'storage folder (overrides the config and PYDEPOT_STORAGE)');
+
+  common(program.command('serve').description('serve the index over HTTP'))
+    .option('--listen <host:port>', 'address to listen on (overrides the config and PYDEPOT_LISTEN)')
+    .action(serve);
+
+  common(program.command('yank').description('yank a release (PEP 592): pip skips it unless pinned with ==')
+    .argument('<repo>').argument('<project>').argument('<version>'))
+    .option('--reason <text>', 'why, shown to pip users')
+    .action((repo: string, project: string, version: string, opts) => yank(true, repo, project, version, opts));
+
+  common(program.command('unyank').description('undo a yank')
+    .argument('<repo>').argument('<project>').argument('<version>'))
+    .action((repo: string, project: string, version: string, opts) => yank(false, repo, project, version, opts));
+
+  return program;
+}

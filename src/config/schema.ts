@@ -1,0 +1,275 @@
+/**
+ * The config file's shape, defaults and validation. Every key is documented in
+ * README.md "Configuration"; a bad key fails start-up with its dotted path.
+ */
+import { ConfigError } from '../errors.ts';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+export interface LocalRepoConfig {
+  type: 'local';
+  overwrite: boolean;
+  maxFileSize: number;
+  indexMaxAge: number;
+}
+
+export interface RemoteRepoConfig {
+  type: 'remote';
+  url: string;
+  indexTtl: number;
+  negativeTtl: number;
+  offline: boolean;
+  timeout: number;
+  username: string | null;
+  password: string | null;
+  indexMaxAge: number;
+}
+
+export interface VirtualRepoConfig {
+  type: 'virtual';
+  members: string[];
+  internal: string[];
+  mergeUpstream: string[];
+  uploadTo: string | null;
+  indexMaxAge: number;
+}
+
+export type RepoConfig = LocalRepoConfig | RemoteRepoConfig | VirtualRepoConfig;
+
+export interface Config {
+  listen: { host: string; port: number };
+  storage: string;
+  defaultRepository: string;
+  log: { level: LogLevel };
+  repositories: Record<string, RepoConfig>;
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+// URL segments that pydepot itself uses at the root.
+const RESERVED_REPO_NAMES = new Set(['simple', '-', 'files']);
+const REPO_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+type Raw = Record<string, unknown>;
+
+function isObject(v: unknown): v is Raw {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Reads one object level: every key must be known, every read is typed. */
+class Section {
+  private readonly seen = new Set<string>();
+  constructor(readonly path: string, private readonly raw: Raw) {}
+
+  private key(k: string): string { return this.path ? `${this.path}.${k}` : k; }
+
+  fail(k: string, why: string): never {
+    throw new ConfigError(`config key '${this.key(k)}': ${why}`);
+  }
+
+  has(k: string): boolean { return this.raw[k] !== undefined && this.raw[k] !== null; }
+
+  private get(k: string): unknown {
+    this.seen.add(k);
+    return this.raw[k];
+  }
+
+  string(k: string, def: string): string {
+    const v = this.get(k);
+    if (v === undefined || v === null) return def;
+    if (typeof v !== 'string' || v === '') this.fail(k, `expected a non-empty string, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  optionalString(k: string): string | null {
+    const v = this.get(k);
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'string') this.fail(k, `expected a string, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  bool(k: string, def: boolean): boolean {
+    const v = this.get(k);
+    if (v === undefined || v === null) return def;
+    if (typeof v !== 'boolean') this.fail(k, `expected true or false, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  seconds(k: string, def: number): number {
+    const v = this.get(k);
+    if (v === undefined || v === null) return def;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) this.fail(k, `expected a number of seconds >= 0, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  bytes(k: string, def: number): number {
+    const v = this.get(k);
+    if (v === undefined || v === null) return def;
+    const n = parseByteSize(v);
+    if (n === null) this.fail(k, `expected a size such as 100MiB, 2GiB or a number of bytes, got ${JSON.stringify(v)}`);
+    return n;
+  }
+
+  stringList(k: string): string[] {
+    const v = this.get(k);
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) this.fail(k, `expected a list of strings, got ${JSON.stringify(v)}`);
+    return v as string[];
+  }
+
+  oneOf<T extends string>(k: string, allowed: readonly T[], def: T): T {
+    const v = this.get(k);
+    if (v === undefined || v === null) return def;
+    if (!allowed.includes(v as T)) this.fail(k, `expected one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+    return v as T;
+  }
+
+  section(k: string): Section {
+    const v = this.get(k);
+    if (v === undefined || v === null) return new Section(this.key(k), {});
+    if (!isObject(v)) this.fail(k, 'expected a mapping');
+    return new Section(this.key(k), v);
+  }
+
+  entries(): [string, unknown][] {
+    for (const k of Object.keys(this.raw)) this.seen.add(k);
+    return Object.entries(this.raw);
+  }
+
+  /** Call last: anything not read is a typo or a key from another version. */
+  rejectUnknown(): void {
+    for (const k of Object.keys(this.raw)) {
+      if (!this.seen.has(k)) this.fail(k, 'unknown key');
+    }
+  }
+}
+
+const UNITS: Record<string, number> = {
+  '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12,
+  k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tib: 1024 ** 4,
+};
+
+export function parseByteSize(v: unknown): number | null {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v > 0 ? v : null;
+  if (typeof v !== 'string') return null;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(v);
+  if (!m) return null;
+  const unit = UNITS[(m[2] ?? '').toLowerCase()];
+  if (unit === undefined) return null;
+  const n = Math.floor(Number(m[1]) * unit);
+  return n > 0 && Number.isSafeInteger(n) ? n : null;
+}
+
+export function parseListen(v: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(v.trim());
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+function parseRepo(s: Section): RepoConfig {
+  const type = s.oneOf('type', ['local', 'remote', 'virtual'] as const, 'local');
+  let repo: RepoConfig;
+  switch (type) {
+    case 'local':
+      repo = {
+        type,
+        overwrite: s.bool('overwrite', false),
+        maxFileSize: s.bytes('maxFileSize', 2 * 1024 ** 3),
+        indexMaxAge: s.seconds('indexMaxAge', 0),
+      };
+      break;
+    case 'remote': {
+      const url = s.string('url', 'https://pypi.org/simple/');
+      let parsed: URL;
+      try { parsed = new URL(url); } catch { s.fail('url', `not a URL: ${JSON.stringify(url)}`); }
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') s.fail('url', 'must be an http or https URL');
+      repo = {
+        type,
+        url: url.endsWith('/') ? url : `${url}/`,
+        indexTtl: s.seconds('indexTtl', 600),
+        negativeTtl: s.seconds('negativeTtl', 60),
+        offline: s.bool('offline', false),
+        timeout: s.seconds('timeout', 30),
+        username: s.optionalString('username'),
+        password: s.optionalString('password'),
+        indexMaxAge: s.seconds('indexMaxAge', 0),
+      };
+      break;
+    }
+    case 'virtual':
+      repo = {
+        type,
+        members: s.stringList('members'),
+        internal: s.stringList('internal'),
+        mergeUpstream: s.stringList('mergeUpstream'),
+        uploadTo: s.optionalString('uploadTo'),
+        indexMaxAge: s.seconds('indexMaxAge', 0),
+      };
+      break;
+  }
+  s.rejectUnknown();
+  return repo;
+}
+
+function checkVirtualMembers(repos: Record<string, RepoConfig>): void {
+  for (const [name, repo] of Object.entries(repos)) {
+    if (repo.type !== 'virtual') continue;
+    for (const m of repo.members) {
+      if (!repos[m]) throw new ConfigError(`config key 'repositories.${name}.members': unknown repository '${m}'`);
+    }
+    if (repo.uploadTo !== null && repos[repo.uploadTo]?.type !== 'local') {
+      throw new ConfigError(`config key 'repositories.${name}.uploadTo': '${repo.uploadTo}' is not a local repository`);
+    }
+  }
+  // A cycle would make every page of the virtual repository recurse forever.
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, path: string[]): void => {
+    if (state.get(name) === 'done') return;
+    if (state.get(name) === 'visiting') {
+      throw new ConfigError(`config key 'repositories.${path[0]}.members': cycle ${[...path, name].join(' -> ')}`);
+    }
+    state.set(name, 'visiting');
+    const repo = repos[name];
+    if (repo?.type === 'virtual') for (const m of repo.members) visit(m, [...path, name]);
+    state.set(name, 'done');
+  };
+  for (const name of Object.keys(repos)) visit(name, []);
+}
+
+const DEFAULT_REPOSITORIES: Raw = { internal: { type: 'local' } };
+
+/** Validates a parsed YAML document (or `{}`) into a complete Config. */
+export function parseConfig(raw: unknown): Config {
+  if (raw === undefined || raw === null) raw = {};
+  if (!isObject(raw)) throw new ConfigError('config: the file must be a YAML mapping of keys');
+  const root: Section = new Section('', raw);
+
+  const listenText = root.string('listen', '127.0.0.1:8080');
+  const listen = parseListen(listenText);
+  if (!listen) root.fail('listen', `expected HOST:PORT such as 127.0.0.1:8080, got ${JSON.stringify(listenText)}`);
+
+  const storage = root.string('storage', './storage');
+  const log = root.section('log');
+  const level = log.oneOf('level', LOG_LEVELS, 'info');
+  log.rejectUnknown();
+
+  const reposSection: Section = root.has('repositories') ? root.section('repositories') : new Section('repositories', DEFAULT_REPOSITORIES);
+  const repositories: Record<string, RepoConfig> = {};
+  for (const [name, value] of reposSection.entries()) {
+    if (!REPO_NAME.test(name) || RESERVED_REPO_NAMES.has(name)) {
+      reposSection.fail(name, `a repository name must be lowercase letters, digits, '.', '_' or '-' and not one of ${[...RESERVED_REPO_NAMES].join(', ')}`);
+    }
+    if (!isObject(value)) reposSection.fail(name, 'expected a mapping with at least a type');
+    repositories[name] = parseRepo(new Section(`repositories.${name}`, value as Raw));
+  }
+  if (Object.keys(repositories).length === 0) root.fail('repositories', 'at least one repository is needed');
+  checkVirtualMembers(repositories);
+
+  const firstRepo = Object.keys(repositories)[0] as string;
+  const defaultRepository = root.string('defaultRepository', firstRepo);
+  if (!repositories[defaultRepository]) root.fail('defaultRepository', `no repository named '${defaultRepository}'`);
+
+  root.rejectUnknown();
+  return { listen, storage, defaultRepository, log: { level }, repositories };
+}

@@ -1,0 +1,68 @@
+/**
+ * Every error pydepot answers with on purpose. The status for each kind is set
+ * here and nowhere else; the HTTP error middleware only reads it.
+ *
+ * `message` is one line a pip/twine user can act on: it becomes the HTTP reason
+ * phrase and the text body (twine prints the reason phrase, warehouse-style).
+ */
+export class PydepotError extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+/** A request that can never succeed as sent (bad form field, bad filename...). */
+export class BadRequest extends PydepotError {
+  constructor(message: string) { super(400, message); }
+}
+
+/** An uploaded file that is not a valid distribution, or disagrees with its form. */
+export class InvalidDistribution extends PydepotError {
+  constructor(message: string) { super(400, message); }
+}
+
+/** Same filename already stored with different bytes (twine's --skip-existing matches this text). */
+export class FileExists extends PydepotError {
+  constructor(filename: string, sha256: string) {
+    super(400, `File already exists ('${filename}', with sha256 hash '${sha256}'). Upload a new version instead of replacing a file.`);
+  }
+}
+
+export class NotFound extends PydepotError {
+  constructor(message = 'Not Found') { super(404, message); }
+}
+
+export class MethodNotAllowed extends PydepotError {
+  constructor(message: string, allow: string) { super(405, message, { Allow: allow }); }
+}
+
+/** An API that existed once and is gone for good (PyPI's pre-registration, doc upload). */
+export class Gone extends PydepotError {
+  constructor(message: string) { super(410, message); }
+}
+
+export class NotAcceptable extends PydepotError {
+  constructor(message: string) { super(406, message); }
+}
+
+export class PayloadTooLarge extends PydepotError {
+  constructor(message: string) { super(413, message); }
+}
+
+export class RangeNotSatisfiable extends PydepotError {
+  constructor(size: number) { super(416, 'Requested range not satisfiable', { 'Content-Range': `bytes */${size}` }); }
+}
+
+export class NotImplementedYet extends PydepotError {
+  constructor(message: string) { super(501, message); }
+}
+
+/** Start-up problems (config, TLS files...): printed, never served. */
+export class ConfigError extends Error {
+  constructor(message: string) { super(message); this.name = 'ConfigError'; }
+}

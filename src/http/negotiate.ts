@@ -1,0 +1,36 @@
+/**
+ * PEP 691 content negotiation: `?format=` overrides Accept; Accept q-values
+ * decide; when nothing acceptable was asked for, HTML — as pypi.org does,
+ * rather than a 406 that would break old clients sending odd headers.
+ */
+import Negotiator from 'negotiator';
+import {
+  SIMPLE_LATEST_HTML, SIMPLE_LATEST_JSON, SIMPLE_V1_HTML, SIMPLE_V1_JSON, TEXT_HTML, type IndexFormat,
+} from '../pypi/media-types.ts';
+
+export interface Negotiated {
+  format: IndexFormat;
+  contentType: string;
+}
+
+// Order breaks q-value ties: `*/*` and a missing Accept get text/html, like pypi.org.
+const OFFERS = [TEXT_HTML, SIMPLE_V1_HTML, SIMPLE_V1_JSON, SIMPLE_LATEST_HTML, SIMPLE_LATEST_JSON];
+
+const RESULT: Record<string, Negotiated> = {
+  [TEXT_HTML]: { format: 'html', contentType: `${TEXT_HTML}; charset=utf-8` },
+  [SIMPLE_V1_HTML]: { format: 'html', contentType: `${SIMPLE_V1_HTML}; charset=utf-8` },
+  [SIMPLE_LATEST_HTML]: { format: 'html', contentType: `${SIMPLE_V1_HTML}; charset=utf-8` },
+  [SIMPLE_V1_JSON]: { format: 'json', contentType: SIMPLE_V1_JSON },
+  [SIMPLE_LATEST_JSON]: { format: 'json', contentType: SIMPLE_V1_JSON },
+};
+
+const DEFAULT = RESULT[TEXT_HTML] as Negotiated;
+
+export function negotiateFormat(accept: string | undefined, format: string | undefined): Negotiated {
+  if (format !== undefined && format !== '') {
+    return RESULT[format.trim().toLowerCase()] ?? DEFAULT;
+  }
+  if (accept === undefined || accept.trim() === '') return DEFAULT;
+  const best = new Negotiator({ headers: { accept } }).mediaType(OFFERS);
+  return (best && RESULT[best.toLowerCase()]) || DEFAULT;
+}

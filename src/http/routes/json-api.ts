@@ -1,0 +1,61 @@
+/** GET <repo>/pypi/<project>/json and <repo>/pypi/<project>/<version>/json */
+import type { Context } from 'koa';
+import { NotFound } from '../../errors.ts';
+import type { CoreMetadata } from '../../pypi/core-metadata.ts';
+import { isValidProjectName, normalizeName } from '../../pypi/names.ts';
+import { latestVersion, renderLegacyJson } from '../../pypi/render-legacy-json.ts';
+import { versionsEqual } from '../../pypi/versions.ts';
+import { filePath } from '../../repos/types.ts';
+import type { FileRow } from '../../storage/types.ts';
+import type { AppDeps } from '../app.ts';
+
+/** The root of repository `repo` as an absolute URL, from the request. */
+function repoBase(ctx: Context, repoName: string): string {
+  const path = ctx.path;
+  const marker = `/${repoName}/pypi/`;
+  const i = path.indexOf(marker);
+  return `${ctx.origin}${path.slice(0, i)}/${repoName}/`;
+}
+
+export function jsonApiRoutes(deps: AppDeps) {
+  return {
+    async project(ctx: Context, repoName: string, param: string, versionParam: string | null): Promise<void> {
+      if (!isValidProjectName(param)) throw new NotFound(`'${param}' is not a valid project name.`);
+      const name = normalizeName(param);
+      if (name !== param) {
+        ctx.status = 301;
+        ctx.set('Location', `${versionParam === null ? '../' : '../../'}${name}/${versionParam === null ? '' : `${versionParam}/`}json`);
+        return;
+      }
+      const repo = deps.registry.get(repoName);
+      const files = await repo.projectFiles(name);
+      if (files.length === 0) throw new NotFound(`Project '${name}' is not in repository '${repo.name}'.`);
+
+      let version: string;
+      if (versionParam === null) {
+        version = latestVersion(files)!;
+      } else {
+        const match = files.find((f) => versionsEqual(f.version, versionParam));
+        if (!match) throw new NotFound(`Project '${name}' has no version '${versionParam}' in repository '${repo.name}'.`);
+        version = match.version;
+      }
+      const ofVersion = files.filter((f) => f.version === version);
+      // Prefer a wheel's METADATA: an sdist's PKG-INFO may list fields as Dynamic.
+      const best = ofVersion.find((f) => f.kind === 'wheel') ?? ofVersion[0]!;
+      const metaJson = await repo.fileMetadataJson(best.filename);
+      const metadata = metaJson ? (JSON.parse(metaJson) as CoreMetadata) : null;
+      const base = repoBase(ctx, repo.name);
+      ctx.set('Cache-Control', 'max-age=0, must-revalidate');
+      ctx.type = 'application/json';
+      ctx.body = renderLegacyJson({
+        displayName: metadata?.name ?? name,
+        files,
+        version,
+        metadata,
+        fileUrl: (f: FileRow) => `${base}${filePath(f.sha256, f.filename)}`,
+        projectUrl: `${base}pypi/${name}/`,
+        withReleases: versionParam === null,
+      });
+    },
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * GET <repo>/simple/ and <repo>/simple/<project>/ (PEP 503 HTML, PEP 691
+ * JSON). Non-canonical URLs get a relative 301, which survives any reverse
+ * proxy; pip caches 301s forever, fine for a name that is canonical forever.
+ */
+import type { Context } from 'koa';
+import { NotFound } from '../../errors.ts';
+import { isValidProjectName, normalizeName } from '../../pypi/names.ts';
+import { renderProjectHtml, renderProjectJson, renderRootHtml, renderRootJson } from '../../pypi/render-simple.ts';
+import type { Repository } from '../../repos/types.ts';
+import type { AppDeps } from '../app.ts';
+import { negotiateFormat } from '../negotiate.ts';
+import type { RenderedPage } from '../page-cache.ts';
+
+function redirect(ctx: Context, relative: string): void {
+  ctx.status = 301;
+  ctx.set('Location', relative + (ctx.querystring ? `?${ctx.querystring}` : ''));
+  ctx.body = `Moved to ${relative}\n`;
+}
+
+function sendPage(ctx: Context, repo: Repository, page: RenderedPage, contentType: string): void {
+  ctx.set('Vary', 'Accept');
+  ctx.set('ETag', page.etag);
+  ctx.set('Cache-Control', repo.indexMaxAge > 0 ? `max-age=${repo.indexMaxAge}, public` : 'max-age=0, must-revalidate');
+  ctx.status = 200;
+  if (ctx.fresh) {
+    ctx.status = 304;
+    return;
+  }
+  ctx.type = contentType;
+  ctx.body = page.body;
+}
+
+export function simpleRoutes(deps: AppDeps) {
+  return {
+    /** `<repo>/simple` without its slash. */
+    rootRedirect(ctx: Context): void {
+      redirect(ctx, 'simple/');
+    },
+
+    async root(ctx: Context, repoName: string): Promise<void> {
+      const repo = deps.registry.get(repoName);
+      const neg = negotiateFormat(ctx.get('Accept'), ctx.query.format as string | undefined);
+      const token = await repo.listVersion();
+      const page = await deps.pageCache.get(`${repo.name}\u0000/\u0000${neg.format}`, token, async () => {
+        const projects = await repo.listProjects();
+        return neg.format === 'json' ? renderRootJson(projects) : renderRootHtml(projects);
+      });
+      sendPage(ctx, repo, page, neg.contentType);
+    },
+
+    async project(ctx: Context, repoName: string, param: string, slash: boolean): Promise<void> {
+      if (!isValidProjectName(param)) throw new NotFound(`'${param}' is not a valid project name.`);
+      const name = normalizeName(param);
+      if (name !== param) return redirect(ctx, slash ? `../${name}/` : `${name}/`);
+      if (!slash) return redirect(ctx, `${name}/`);
+
+      const repo = deps.registry.get(repoName);
+      const neg = negotiateFormat(ctx.get('Accept'), ctx.query.format as string | undefined);
+      const token = await repo.projectVersion(name);
+      if (token === null) throw new NotFound(`Project '${name}' is not in repository '${repo.name}'.`);
+      const page = await deps.pageCache.get(`${repo.name}\u0000p\u0000${name}\u0000${neg.format}`, token, async () => {
+        const p = await repo.projectPage(name);
+        if (!p) throw new NotFound(`Project '${name}' is not in repository '${repo.name}'.`);
+        return neg.format === 'json' ? renderProjectJson(p) : renderProjectHtml(p);
+      });
+      sendPage(ctx, repo, page, neg.contentType);
+    },
+  };
+}

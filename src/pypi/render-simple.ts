@@ -1,0 +1,76 @@
+/**
+ * ProjectPage / project list → PEP 503 HTML and PEP 691 JSON. Pure.
+ *
+ * Links are relative, so pydepot works behind any proxy or hostname: a
+ * project page lives at `<repo>/simple/<project>/`, two levels below the
+ * repository root that IndexFile.path is relative to.
+ */
+import type { IndexFile, ProjectPage, ProjectSummary } from '../repos/types.ts';
+import { escapeHtml } from './html.ts';
+import { API_VERSION } from './media-types.ts';
+
+const FROM_PROJECT_PAGE = '../../';
+
+function fileHref(f: IndexFile): string {
+  return `${FROM_PROJECT_PAGE}${f.path}#sha256=${f.sha256}`;
+}
+
+export function renderProjectHtml(page: ProjectPage): string {
+  const title = escapeHtml(page.displayName);
+  const links = page.files.map((f) => {
+    let attrs = `href="${escapeHtml(fileHref(f))}"`;
+    if (f.requiresPython) attrs += ` data-requires-python="${escapeHtml(f.requiresPython)}"`;
+    // Both PEP 658 and PEP 714 names, or neither: pip 22.3–23.1 reads only the
+    // old one, and a "false" value would make pip fetch a missing file.
+    if (f.metadataSha256) {
+      attrs += ` data-dist-info-metadata="sha256=${f.metadataSha256}" data-core-metadata="sha256=${f.metadataSha256}"`;
+    }
+    if (f.yanked !== false) attrs += ` data-yanked="${escapeHtml(f.yanked)}"`;
+    return `    <a ${attrs}>${escapeHtml(f.filename)}</a><br />\n`;
+  });
+  return (
+    '<!DOCTYPE html>\n<html>\n  <head>\n' +
+    `    <meta name="pypi:repository-version" content="${API_VERSION}">\n` +
+    `    <title>Links for ${title}</title>\n  </head>\n  <body>\n    <h1>Links for ${title}</h1>\n` +
+    links.join('') +
+    '  </body>\n</html>\n'
+  );
+}
+
+export function renderProjectJson(page: ProjectPage): string {
+  return JSON.stringify({
+    meta: { 'api-version': API_VERSION },
+    name: page.name,
+    versions: page.versions,
+    files: page.files.map((f) => ({
+      filename: f.filename,
+      url: `${FROM_PROJECT_PAGE}${f.path}`,
+      hashes: { sha256: f.sha256 },
+      'requires-python': f.requiresPython,
+      size: f.size,
+      'upload-time': f.uploadTime,
+      // A reason must be a non-empty string; without one, plain true.
+      yanked: f.yanked === false ? false : f.yanked || true,
+      // Never the key "dist-info-metadata": pip 22.3–23.1 crash on a non-string value.
+      'core-metadata': f.metadataSha256 ? { sha256: f.metadataSha256 } : false,
+    })),
+  });
+}
+
+export function renderRootHtml(projects: ProjectSummary[]): string {
+  const links = projects.map((p) => `    <a href="${escapeHtml(encodeURIComponent(p.name))}/">${escapeHtml(p.displayName)}</a><br />\n`);
+  return (
+    '<!DOCTYPE html>\n<html>\n  <head>\n' +
+    `    <meta name="pypi:repository-version" content="${API_VERSION}">\n` +
+    '    <title>Simple index</title>\n  </head>\n  <body>\n' +
+    links.join('') +
+    '  </body>\n</html>\n'
+  );
+}
+
+export function renderRootJson(projects: ProjectSummary[]): string {
+  return JSON.stringify({
+    meta: { 'api-version': API_VERSION },
+    projects: projects.map((p) => ({ name: p.displayName })),
+  });
+}

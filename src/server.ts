@@ -1,0 +1,83 @@
+/**
+ * Opens storage, builds the repositories and the app, and listens. stop()
+ * stops accepting, lets requests in flight finish (up to a grace period),
+ * then closes the database.
+ */
+import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { Config } from './config/schema.ts';
+import { buildApp } from './http/app.ts';
+import { PageCache } from './http/page-cache.ts';
+import { createLogger, type Logger } from './log.ts';
+import { createMetrics } from './metrics.ts';
+import { Registry } from './repos/registry.ts';
+import { FsBlobStore } from './storage/blob-fs.ts';
+import { openDatabase } from './storage/db.ts';
+import { SqliteMetadataStore } from './storage/metadata-sqlite.ts';
+
+export interface Storage {
+  blobs: FsBlobStore;
+  store: SqliteMetadataStore;
+}
+
+/** The storage folder's database and blob store, created if missing. */
+export async function openStorage(root: string): Promise<Storage> {
+  mkdirSync(root, { recursive: true });
+  const blobs = new FsBlobStore(root);
+  await blobs.init();
+  const store = new SqliteMetadataStore(openDatabase(join(root, 'pydepot.db')));
+  return { blobs, store };
+}
+
+export interface RunningServer {
+  url: string;
+  server: Server;
+  logger: Logger;
+  stop(graceMs?: number): Promise<void>;
+}
+
+export async function startServer(config: Config, opts: { logger?: Logger } = {}): Promise<RunningServer> {
+  const logger = opts.logger ?? createLogger(config.log.level);
+  const { blobs, store } = await openStorage(config.storage);
+  const leftovers = await blobs.cleanTemp();
+  if (leftovers > 0) logger.warn({ count: leftovers }, 'removed unfinished transfers left in tmp/ by an earlier run');
+
+  const metrics = createMetrics();
+  const registry = new Registry(config, blobs, store);
+  const app = buildApp({ registry, blobs, store, logger, metrics, pageCache: new PageCache() });
+  const server = createServer(app.callback());
+  // Uploads of large wheels over slow links take long; Node's default
+  // 5-minute requestTimeout would cut them off.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 65_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.port, config.listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `http://${host}:${addr.port}`;
+  logger.info({ url, storage: config.storage, repositories: Object.keys(config.repositories) }, 'pydepot listening');
+
+  let stopping: Promise<void> | null = null;
+  const stop = (graceMs = 30_000): Promise<void> => {
+    stopping ??= (async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      await closed;
+      clearTimeout(timer);
+      store.close();
+      logger.info('pydepot stopped');
+    })();
+    return stopping;
+  };
+  return { url, server, logger, stop };
+}

@@ -1,0 +1,141 @@
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './db.ts';
+import type { AddFileResult, FileRow, MetadataStore, NewFile, ProjectRow } from './types.ts';
+
+interface FileRecord {
+  repo: string; project: string; filename: string; version: string; kind: 'wheel' | 'sdist';
+  size: number; sha256: string; md5: string; blake2b_256: string; requires_python: string | null;
+  metadata_sha256: string | null; yanked: number; yanked_reason: string | null; upload_time: string; uploader: string | null;
+}
+
+const FILE_COLUMNS = `f.repo, p.name AS project, f.filename, f.version, f.kind, f.size, f.sha256, f.md5, f.blake2b_256,
+  f.requires_python, f.metadata_sha256, f.yanked, f.yanked_reason, f.upload_time, f.uploader`;
+
+function toFileRow(r: FileRecord): FileRow {
+  return {
+    repo: r.repo, project: r.project, filename: r.filename, version: r.version, kind: r.kind, size: r.size,
+    sha256: r.sha256, md5: r.md5, blake2b256: r.blake2b_256, requiresPython: r.requires_python,
+    metadataSha256: r.metadata_sha256, yanked: r.yanked !== 0, yankedReason: r.yanked_reason,
+    uploadTime: r.upload_time, uploader: r.uploader,
+  };
+}
+
+export class SqliteMetadataStore implements MetadataStore {
+  private readonly q: Record<string, Statement>;
+
+  constructor(private readonly db: Db) {
+    const p = (sql: string) => db.prepare(sql);
+    this.q = {
+      repoSerial: p('SELECT serial FROM repo_state WHERE repo = ?'),
+      bumpRepo: p(`INSERT INTO repo_state (repo, serial) VALUES (?, 1)
+                   ON CONFLICT (repo) DO UPDATE SET serial = serial + 1 RETURNING serial`),
+      listProjects: p(`SELECT p.repo, p.name, p.display_name AS displayName, p.serial, p.updated_at AS updatedAt
+                       FROM projects p WHERE p.repo = ? AND EXISTS (SELECT 1 FROM files f WHERE f.project_id = p.id)
+                       ORDER BY p.name`),
+      getProject: p(`SELECT repo, name, display_name AS displayName, serial, updated_at AS updatedAt
+                     FROM projects WHERE repo = ? AND name = ?`),
+      upsertProject: p(`INSERT INTO projects (repo, name, display_name, serial, created_at, updated_at)
+                        VALUES (@repo, @name, @displayName, @serial, @now, @now)
+                        ON CONFLICT (repo, name) DO UPDATE SET serial = @serial, updated_at = @now
+                        RETURNING id`),
+      touchProject: p('UPDATE projects SET serial = ?, updated_at = ? WHERE repo = ? AND name = ?'),
+      listFiles: p(`SELECT ${FILE_COLUMNS} FROM files f JOIN projects p ON p.id = f.project_id
+                    WHERE p.repo = ? AND p.name = ? ORDER BY f.filename`),
+      getFile: p(`SELECT ${FILE_COLUMNS} FROM files f JOIN projects p ON p.id = f.project_id
+                  WHERE f.repo = ? AND f.filename = ?`),
+      coreMetadata: p('SELECT core_metadata AS m FROM files WHERE repo = ? AND filename = ?'),
+      metadataJson: p('SELECT metadata_json AS m FROM files WHERE repo = ? AND filename = ?'),
+      deleteFile: p('DELETE FROM files WHERE repo = ? AND filename = ?'),
+      insertFile: p(`INSERT INTO files (project_id, repo, filename, version, kind, size, sha256, md5, blake2b_256,
+                       requires_python, core_metadata, metadata_sha256, metadata_json, upload_time, uploader)
+                     VALUES (@projectId, @repo, @filename, @version, @kind, @size, @sha256, @md5, @blake2b256,
+                       @requiresPython, @coreMetadata, @metadataSha256, @metadataJson, @uploadTime, @uploader)`),
+      setYanked: p(`UPDATE files SET yanked = @yanked, yanked_reason = @reason
+                    WHERE project_id = (SELECT id FROM projects WHERE repo = @repo AND name = @project)
+                      AND version = @version AND (yanked != @yanked OR IFNULL(yanked_reason, '') != IFNULL(@reason, ''))`),
+      filesOfProjectVersion: p(`SELECT f.version FROM files f JOIN projects p ON p.id = f.project_id
+                                WHERE p.repo = ? AND p.name = ?`),
+      blobInUse: p('SELECT 1 FROM files WHERE sha256 = ? LIMIT 1'),
+      check: p('SELECT 1'),
+    };
+  }
+
+  repoSerial(repo: string): number {
+    const row = this.q.repoSerial!.get(repo) as { serial: number } | undefined;
+    return row?.serial ?? 0;
+  }
+
+  listProjects(repo: string): ProjectRow[] {
+    return this.q.listProjects!.all(repo) as ProjectRow[];
+  }
+
+  getProject(repo: string, name: string): ProjectRow | null {
+    return (this.q.getProject!.get(repo, name) as ProjectRow | undefined) ?? null;
+  }
+
+  listFiles(repo: string, project: string): FileRow[] {
+    return (this.q.listFiles!.all(repo, project) as FileRecord[]).map(toFileRow);
+  }
+
+  getFile(repo: string, filename: string): FileRow | null {
+    const r = this.q.getFile!.get(repo, filename) as FileRecord | undefined;
+    return r ? toFileRow(r) : null;
+  }
+
+  getCoreMetadata(repo: string, filename: string): Buffer | null {
+    return (this.q.coreMetadata!.get(repo, filename) as { m: Buffer | null } | undefined)?.m ?? null;
+  }
+
+  getMetadataJson(repo: string, filename: string): string | null {
+    return (this.q.metadataJson!.get(repo, filename) as { m: string } | undefined)?.m ?? null;
+  }
+
+  addFile(file: NewFile, opts: { overwrite: boolean }): AddFileResult {
+    return this.db.transaction((): AddFileResult => {
+      const existing = this.getFile(file.repo, file.filename);
+      if (existing) {
+        if (existing.sha256 === file.sha256) return { outcome: 'identical', existing };
+        if (!opts.overwrite) return { outcome: 'conflict', existing };
+        this.q.deleteFile!.run(file.repo, file.filename);
+      }
+      const serial = (this.q.bumpRepo!.get(file.repo) as { serial: number }).serial;
+      const { id: projectId } = this.q.upsertProject!.get({
+        repo: file.repo, name: file.project, displayName: file.displayName, serial, now: file.uploadTime,
+      }) as { id: number };
+      this.q.insertFile!.run({
+        projectId, repo: file.repo, filename: file.filename, version: file.version, kind: file.kind, size: file.size,
+        sha256: file.sha256, md5: file.md5, blake2b256: file.blake2b256, requiresPython: file.requiresPython,
+        coreMetadata: file.coreMetadata, metadataSha256: file.coreMetadata ? file.metadataSha256 : null,
+        metadataJson: file.metadataJson, uploadTime: file.uploadTime, uploader: file.uploader,
+      });
+      return { outcome: 'added', replaced: existing };
+    }).immediate();
+  }
+
+  setYanked(repo: string, project: string, version: string, yanked: boolean, reason: string | null): number {
+    return this.db.transaction((): number => {
+      const changes = this.q.setYanked!.run({ repo, project, version, yanked: yanked ? 1 : 0, reason: yanked ? reason : null }).changes;
+      if (changes > 0) {
+        const serial = (this.q.bumpRepo!.get(repo) as { serial: number }).serial;
+        this.q.touchProject!.run(serial, new Date().toISOString(), repo, project);
+      }
+      return changes;
+    }).immediate();
+  }
+
+  listVersions(repo: string, project: string): string[] {
+    return [...new Set((this.q.filesOfProjectVersion!.all(repo, project) as { version: string }[]).map((r) => r.version))];
+  }
+
+  blobInUse(sha256: string): boolean {
+    return this.q.blobInUse!.get(sha256) !== undefined;
+  }
+
+  check(): void {
+    this.q.check!.get();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Numbered schema migrations. Append only: a released migration is never
+ * edited, since databases in the field have already run it.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'projects and files of hosted repositories',
+    sql: `
+      CREATE TABLE repo_state (
+        repo   TEXT PRIMARY KEY,
+        -- bumped by every change in the repository; per-project serials come from it
+        serial INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE TABLE projects (
+        id           INTEGER PRIMARY KEY,
+        repo         TEXT NOT NULL,
+        name         TEXT NOT NULL,   -- PEP 503 normalized
+        display_name TEXT NOT NULL,   -- as first uploaded
+        serial       INTEGER NOT NULL,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        UNIQUE (repo, name)
+      );
+      CREATE TABLE files (
+        id              INTEGER PRIMARY KEY,
+        project_id      INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        repo            TEXT NOT NULL,
+        filename        TEXT NOT NULL,
+        version         TEXT NOT NULL,
+        kind            TEXT NOT NULL CHECK (kind IN ('wheel', 'sdist')),
+        size            INTEGER NOT NULL,
+        sha256          TEXT NOT NULL,
+        md5             TEXT NOT NULL,
+        blake2b_256     TEXT NOT NULL,
+        requires_python TEXT,
+        core_metadata   BLOB,
+        metadata_sha256 TEXT,
+        metadata_json   TEXT NOT NULL,
+        yanked          INTEGER NOT NULL DEFAULT 0,
+        yanked_reason   TEXT,
+        upload_time     TEXT NOT NULL,
+        uploader        TEXT,
+        UNIQUE (repo, filename)
+      );
+      CREATE INDEX files_by_project ON files (project_id);
+      CREATE INDEX files_by_sha256 ON files (sha256);
+    `,
+  },
+];

@@ -1,0 +1,108 @@
+/**
+ * The two storage interfaces. The filesystem and SQLite implementations are
+ * the embedded default; an S3 blob store or a PostgreSQL metadata store
+ * implements the same contracts.
+ */
+import type { Readable, Writable } from 'node:stream';
+
+export interface Digests {
+  sha256: string;
+  md5: string;
+  blake2b256: string;
+}
+
+/** Bytes that are fully written to temporary storage but not yet visible. */
+export interface TempBlob extends Digests {
+  readonly path: string;
+  readonly size: number;
+}
+
+/** A stream into temporary storage that hashes as it writes. */
+export interface TempBlobWriter {
+  readonly stream: Writable;
+  /** Resolves once every byte is on disk (fsync'd), with the digests. */
+  finished(): Promise<TempBlob>;
+  /** Removes the partial file; safe to call at any point, more than once. */
+  abort(): Promise<void>;
+}
+
+export interface BlobInfo {
+  size: number;
+  mtime: Date;
+}
+
+export interface BlobStore {
+  /** `maxBytes`: the stream errors with PayloadTooLarge past it. */
+  createTemp(opts?: { maxBytes?: number; tooLargeMessage?: string }): TempBlobWriter;
+  /** Makes a temp blob permanent under its sha256 (atomic; a no-op if already there). */
+  commit(temp: TempBlob): Promise<void>;
+  discard(temp: TempBlob): Promise<void>;
+  stat(sha256: string): Promise<BlobInfo | null>;
+  /** `end` is inclusive, like HTTP ranges. */
+  open(sha256: string, range?: { start: number; end: number }): Readable;
+  delete(sha256: string): Promise<void>;
+  /** Removes leftovers of transfers interrupted by a crash. */
+  cleanTemp(): Promise<number>;
+  /** Throws when the storage cannot be written (readiness probe). */
+  check(): Promise<void>;
+}
+
+export interface ProjectRow {
+  repo: string;
+  name: string;
+  displayName: string;
+  serial: number;
+  updatedAt: string;
+}
+
+export type DistKind = 'wheel' | 'sdist';
+
+export interface FileRow extends Digests {
+  repo: string;
+  project: string;
+  filename: string;
+  version: string;
+  kind: DistKind;
+  size: number;
+  requiresPython: string | null;
+  /** sha256 of the PEP 658 metadata file, null when none is served. */
+  metadataSha256: string | null;
+  yanked: boolean;
+  yankedReason: string | null;
+  uploadTime: string;
+  uploader: string | null;
+}
+
+/** A file to add, with the core metadata that was read out of it. */
+export interface NewFile extends Omit<FileRow, 'yanked' | 'yankedReason'> {
+  displayName: string;
+  /** Exact METADATA bytes, served as `<file>.metadata` (wheels only). */
+  coreMetadata: Buffer | null;
+  /** Parsed metadata kept for the legacy JSON API. */
+  metadataJson: string;
+}
+
+export type AddFileResult =
+  | { outcome: 'added'; replaced: FileRow | null }
+  | { outcome: 'identical'; existing: FileRow }
+  | { outcome: 'conflict'; existing: FileRow };
+
+export interface MetadataStore {
+  repoSerial(repo: string): number;
+  listProjects(repo: string): ProjectRow[];
+  getProject(repo: string, name: string): ProjectRow | null;
+  listFiles(repo: string, project: string): FileRow[];
+  getFile(repo: string, filename: string): FileRow | null;
+  /** Distinct version strings as uploaded (callers match them with PEP 440 rules). */
+  listVersions(repo: string, project: string): string[];
+  getCoreMetadata(repo: string, filename: string): Buffer | null;
+  getMetadataJson(repo: string, filename: string): string | null;
+  /** Atomic: the duplicate check and the insert happen in one transaction. */
+  addFile(file: NewFile, opts: { overwrite: boolean }): AddFileResult;
+  /** Returns how many files changed. */
+  setYanked(repo: string, project: string, version: string, yanked: boolean, reason: string | null): number;
+  /** Is any file in any repository still stored under this sha256? */
+  blobInUse(sha256: string): boolean;
+  check(): void;
+  close(): void;
+}

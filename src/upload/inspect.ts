@@ -1,0 +1,329 @@
+/**
+ * Reads the core metadata (METADATA / PKG-INFO) out of an uploaded file on disk.
+ *
+ * Uploads can be 2 GiB, so nothing here loads a whole archive: zips are read
+ * through their central directory (yauzl), tarballs are streamed. Every check
+ * that fails throws InvalidDistribution with one warehouse-style line.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import tar from 'tar-stream';
+import type { Header as TarHeaders } from 'tar-stream';
+import yauzl from 'yauzl';
+import type { Entry as ZipEntry, ZipFile } from 'yauzl';
+import { InvalidDistribution } from '../errors.ts';
+import { normalizeName } from '../pypi/names.ts';
+
+export interface InspectLimits {
+  /** Largest METADATA / PKG-INFO we will read into memory. */
+  maxMetadataBytes: number;
+  /** Bomb rule, as warehouse: reject when uncompressed > this AND uncompressed/file size > maxRatio. */
+  maxUncompressedBytes: number;
+  maxRatio: number;
+}
+
+const MiB = 1024 * 1024;
+
+export const DEFAULT_INSPECT_LIMITS: InspectLimits = Object.freeze({
+  maxMetadataBytes: 10 * MiB,
+  maxUncompressedBytes: 64 * MiB,
+  maxRatio: 50,
+});
+
+const NOT_A_ZIP = 'Invalid distribution file. File is not a zip archive.';
+const NOT_A_TAR_GZ = 'Invalid distribution file. File is not a gzip-compressed tar archive.';
+const NO_PKG_INFO = 'Invalid distribution file. sdist has no PKG-INFO in its top-level directory.';
+
+/** Returns the exact bytes of `<name>-<version>.dist-info/METADATA`. `project` is the upload's project name. */
+export async function readWheelMetadata(
+  path: string,
+  filename: string,
+  project: string,
+  limits: InspectLimits = DEFAULT_INSPECT_LIMITS,
+): Promise<Buffer> {
+  const wanted = normalizeName(project);
+  return withZip(path, async (zip) => {
+    const { tops, kept } = await scanZip(zip, limits, (name) => /^[^/]+\.dist-info\/(?:METADATA|WHEEL|RECORD)$/.test(name));
+    const infoDirs = [...tops].filter((top) => top.endsWith('.dist-info/')).map((top) => top.slice(0, -1));
+    // Like pip (wheel_dist_info_dir): one .dist-info, named for this project; a
+    // second one would make pip and pydepot disagree about what the wheel is.
+    if (infoDirs.length === 0) {
+      throw new InvalidDistribution(`Invalid distribution file. Wheel '${filename}' has no .dist-info directory.`);
+    }
+    if (infoDirs.length > 1) {
+      throw new InvalidDistribution(
+        `Invalid distribution file. Wheel '${filename}' has ${infoDirs.length} .dist-info directories (${infoDirs.sort().join(', ')}); it must have exactly one.`,
+      );
+    }
+    const infoDir = infoDirs[0]!;
+    const dash = infoDir.indexOf('-');
+    if (dash <= 0 || normalizeName(infoDir.slice(0, dash)) !== wanted) {
+      throw new InvalidDistribution(
+        `Invalid distribution file. Wheel '${filename}' contains '${infoDir}', which is not the .dist-info directory of project '${wanted}'.`,
+      );
+    }
+    for (const required of ['METADATA', 'WHEEL', 'RECORD']) {
+      if (!kept.has(`${infoDir}/${required}`)) {
+        throw new InvalidDistribution(`Wheel '${filename}' does not contain the required ${required} file: ${infoDir}/${required}`);
+      }
+    }
+    return readZipEntry(zip, kept.get(`${infoDir}/METADATA`)!, limits);
+  });
+}
+
+/** Returns the exact bytes of `<topdir>/PKG-INFO`. */
+export async function readSdistMetadata(
+  path: string,
+  filename: string,
+  format: 'tar.gz' | 'zip',
+  limits: InspectLimits = DEFAULT_INSPECT_LIMITS,
+): Promise<Buffer> {
+  if (format === 'zip') return readZipSdistMetadata(path, filename, limits);
+  return readTarGzSdistMetadata(path, filename, limits);
+}
+
+// --- zip ---------------------------------------------------------------------
+
+async function withZip<T>(path: string, use: (zip: ZipFile) => Promise<T>): Promise<T> {
+  let zip: ZipFile;
+  try {
+    zip = await yauzl.openPromise(path, { lazyEntries: true, validateEntrySizes: true, strictFileNames: true, autoClose: false });
+  } catch (err) {
+    if (isIoError(err)) throw err;
+    throw new InvalidDistribution(NOT_A_ZIP);
+  }
+  // A failed fd close is reported as 'error' after we are done; without a
+  // listener that would crash the process.
+  zip.on('error', () => {});
+  try {
+    return await use(zip);
+  } finally {
+    // The fd closes once the last open entry stream is gone too.
+    zip.close();
+  }
+}
+
+interface ZipScan {
+  /** First path component of every entry, with its trailing '/' when it is a directory. */
+  tops: Set<string>;
+  /** Entries the caller asked to keep, by name. */
+  kept: Map<string, ZipEntry>;
+}
+
+/** Walks the central directory once, applying the rules that hold for every zip we accept. */
+async function scanZip(zip: ZipFile, limits: InspectLimits, keep: (name: string) => boolean): Promise<ZipScan> {
+  const names = new Set<string>();
+  const tops = new Set<string>();
+  const kept = new Map<string, ZipEntry>();
+  let uncompressed = 0;
+  try {
+    for await (const entry of zip.eachEntry()) {
+      const name = entry.fileName;
+      // Two entries with one name mean two parsers may pick different bytes.
+      if (names.has(name)) {
+        throw new InvalidDistribution(`Invalid distribution file. ZIP archive not accepted: duplicate entry '${name}'.`);
+      }
+      names.add(name);
+      if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
+        throw new InvalidDistribution(
+          `Invalid distribution file. Entry '${name}' uses an unsupported compression method (${entry.compressionMethod}); only STORED and DEFLATED are allowed.`,
+        );
+      }
+      if (entry.isEncrypted()) {
+        throw new InvalidDistribution(`Invalid distribution file. Entry '${name}' is encrypted.`);
+      }
+      // Declared sizes are what an installer will inflate; validateEntrySizes
+      // makes yauzl hold any entry we read to its declared size.
+      uncompressed += entry.uncompressedSize;
+      if (isBomb(uncompressed, zip.fileSize, limits)) {
+        throw new InvalidDistribution(`Invalid distribution file. File exceeds compression ratio of ${limits.maxRatio}`);
+      }
+      const slash = name.indexOf('/');
+      tops.add(slash === -1 ? name : name.slice(0, slash + 1));
+      if (keep(name)) kept.set(name, entry);
+    }
+  } catch (err) {
+    if (err instanceof InvalidDistribution || isIoError(err)) throw err;
+    throw new InvalidDistribution(`Invalid distribution file. ZIP archive not accepted: ${messageOf(err)}.`);
+  }
+  return { tops, kept };
+}
+
+async function readZipEntry(zip: ZipFile, entry: ZipEntry, limits: InspectLimits): Promise<Buffer> {
+  if (entry.uncompressedSize > limits.maxMetadataBytes) {
+    throw new InvalidDistribution(
+      `Invalid distribution file. ${entry.fileName} is ${entry.uncompressedSize} bytes; the limit is ${limits.maxMetadataBytes}.`,
+    );
+  }
+  let stream: Readable | undefined;
+  try {
+    stream = await zip.openReadStreamPromise(entry);
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  } catch (err) {
+    if (isIoError(err)) throw err;
+    throw new InvalidDistribution(`Invalid distribution file. Cannot read ${entry.fileName}: ${messageOf(err)}.`);
+  } finally {
+    stream?.destroy();
+  }
+}
+
+async function readZipSdistMetadata(path: string, filename: string, limits: InspectLimits): Promise<Buffer> {
+  return withZip(path, async (zip) => {
+    const { tops, kept } = await scanZip(zip, limits, (name) => /^[^/]+\/PKG-INFO$/.test(name));
+    const [top, ...others] = tops;
+    if (top === undefined || others.length > 0 || !top.endsWith('/')) {
+      throw new InvalidDistribution(singleTopLevelMessage(filename, [...tops]));
+    }
+    const pkgInfo = kept.get(`${top}PKG-INFO`);
+    if (pkgInfo === undefined) throw new InvalidDistribution(NO_PKG_INFO);
+    return readZipEntry(zip, pkgInfo, limits);
+  });
+}
+
+// --- tar.gz ------------------------------------------------------------------
+
+// tar-stream reports unknown type flags (e.g. old GNU sparse 'S') as null, which its types omit.
+type TarHeader = Omit<TarHeaders, 'type' | 'pax'> & { type: TarHeaders['type'] | null; pax?: Record<string, string> | null };
+
+async function readTarGzSdistMetadata(path: string, filename: string, limits: InspectLimits): Promise<Buffer> {
+  const fileSize = (await stat(path)).size;
+  const source = createReadStream(path);
+  const gunzip = createGunzip();
+  let uncompressed = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      uncompressed += chunk.length;
+      if (isBomb(uncompressed, fileSize, limits)) {
+        done(new InvalidDistribution(`Invalid distribution file. File exceeds compression ratio of ${limits.maxRatio}`));
+      } else {
+        done(null, chunk);
+      }
+    },
+  });
+  const extract = tar.extract();
+  // .pipe() does not forward errors: route each upstream failure into the
+  // extractor so the loop below sees it. The listeners stay attached so a late
+  // error after clean-up cannot become an uncaught exception.
+  for (const upstream of [source, gunzip, counter]) {
+    upstream.on('error', (err: Error) => extract.destroy(err));
+  }
+  extract.on('error', () => {});
+  source.pipe(gunzip).pipe(counter).pipe(extract);
+
+  let topDir: string | undefined;
+  try {
+    for await (const entry of extract) {
+      const header = entry.header as unknown as TarHeader;
+      const name = checkTarPath(header.name, filename);
+      if (name === '') {
+        entry.resume();
+        continue;
+      }
+      const [first = '', ...rest] = name.split('/');
+      if (rest.length === 0 && header.type !== 'directory') {
+        throw new InvalidDistribution(singleTopLevelMessage(filename, [name]));
+      }
+      if (topDir === undefined) topDir = first;
+      else if (first !== topDir) throw new InvalidDistribution(singleTopLevelMessage(filename, [`${topDir}/`, `${first}/`]));
+      checkTarEntryType(header, name, topDir, filename);
+
+      if (name === `${topDir}/PKG-INFO`) {
+        if (header.type !== 'file' && header.type !== 'contiguous-file') {
+          throw new InvalidDistribution(`Invalid distribution file. ${name} in '${filename}' is not a regular file.`);
+        }
+        if ((header.size ?? 0) > limits.maxMetadataBytes) {
+          throw new InvalidDistribution(
+            `Invalid distribution file. ${name} is ${header.size} bytes; the limit is ${limits.maxMetadataBytes}.`,
+          );
+        }
+        const chunks: Buffer[] = [];
+        for await (const chunk of entry) chunks.push(chunk as Buffer);
+        // Stopping here (no full scan) is safe: pydepot never unpacks sdists,
+        // and pip's own untar refuses members outside the target directory.
+        return Buffer.concat(chunks);
+      }
+      entry.resume();
+    }
+  } catch (err) {
+    if (err instanceof InvalidDistribution || isIoError(err)) throw err;
+    throw new InvalidDistribution(NOT_A_TAR_GZ);
+  } finally {
+    source.destroy();
+    gunzip.destroy();
+    counter.destroy();
+    extract.destroy();
+  }
+  throw new InvalidDistribution(NO_PKG_INFO);
+}
+
+/**
+ * Returns the member path without leading './' (or '' for the archive root).
+ * Absolute paths and '..' are refused outright: no legitimate sdist has them.
+ */
+function checkTarPath(raw: string, filename: string): string {
+  let name = raw;
+  while (name.startsWith('./')) name = name.slice(2);
+  if (name === '.' || name === '') return '';
+  const unsafe =
+    name.startsWith('/') ||
+    /^[A-Za-z]:/.test(name) ||
+    name.split(/[\\/]/).includes('..');
+  if (unsafe) {
+    throw new InvalidDistribution(`Invalid distribution file. sdist '${filename}' contains an unsafe path: '${raw}'.`);
+  }
+  return name.endsWith('/') ? name.slice(0, -1) : name;
+}
+
+/** Regular files and directories only, plus links that stay inside the top-level directory. */
+function checkTarEntryType(header: TarHeader, name: string, topDir: string, filename: string): void {
+  const pax = header.pax ?? {};
+  const sparse = Object.keys(pax).some((key) => key.startsWith('GNU.sparse.'));
+  switch (sparse ? 'sparse' : header.type) {
+    case 'file':
+    case 'contiguous-file':
+    case 'directory':
+      return;
+    case 'symlink':
+    case 'link': {
+      const link = header.linkname ?? '';
+      // A symlink target is relative to its own directory; a hard link names an archive member.
+      const target = header.type === 'symlink' ? posix.join(posix.dirname(name), link) : posix.normalize(link);
+      if (link.startsWith('/') || !(target === topDir || target.startsWith(`${topDir}/`))) {
+        throw new InvalidDistribution(
+          `Invalid distribution file. sdist '${filename}' has a link '${name}' pointing outside its top-level directory: '${link}'.`,
+        );
+      }
+      return;
+    }
+    default:
+      throw new InvalidDistribution(
+        `Invalid distribution file. sdist '${filename}' has entry '${name}' of unsupported type '${sparse ? 'sparse' : header.type ?? 'unknown'}'; only files, directories and internal links are allowed.`,
+      );
+  }
+}
+
+// --- shared ------------------------------------------------------------------
+
+function isBomb(uncompressed: number, fileSize: number, limits: InspectLimits): boolean {
+  return uncompressed > limits.maxUncompressedBytes && uncompressed / Math.max(fileSize, 1) > limits.maxRatio;
+}
+
+function singleTopLevelMessage(filename: string, tops: string[]): string {
+  const found = tops.length === 0 ? 'it is empty' : `found ${tops.map((t) => `'${t}'`).join(', ')}`;
+  return `Invalid distribution file. sdist '${filename}' must contain exactly one top-level directory; ${found}.`;
+}
+
+/** Errors from the disk (ENOENT, EIO...) are ours to report as 500s, not the uploader's fault. */
+function isIoError(err: unknown): boolean {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string';
+}
+
+function messageOf(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).replace(/[\r\n]+/g, ' ').replace(/\.$/, '');
+}

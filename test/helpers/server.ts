@@ -1,0 +1,43 @@
+/**
+ * Starts a real pydepot on a random loopback port with its own temporary
+ * storage, stopped and removed when the test ends.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { ExecutionContext } from 'ava';
+import { pino } from 'pino';
+import { parseConfig, type Config } from '../../src/config/schema.ts';
+import { startServer, type RunningServer } from '../../src/server.ts';
+
+export interface TestServer extends RunningServer {
+  storage: string;
+  config: Config;
+  /** Every log line the server wrote, parsed. */
+  logs: Record<string, unknown>[];
+}
+
+export async function tempDir(t: ExecutionContext, prefix = 'pydepot-test-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export const LOCAL_ONLY = { repositories: { internal: { type: 'local' } }, defaultRepository: 'internal' };
+
+export async function startTestServer(t: ExecutionContext, raw: Record<string, unknown> = LOCAL_ONLY, storage?: string): Promise<TestServer> {
+  storage ??= await tempDir(t);
+  const config = parseConfig({ ...raw, listen: '127.0.0.1:0', storage });
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const logger = pino({ level: 'info' }, sink);
+  const running = await startServer(config, { logger });
+  t.teardown(() => running.stop(1000));
+  return { ...running, storage, config, logs };
+}
