@@ -7,6 +7,7 @@
 import type { Context } from 'koa';
 import rangeParser from 'range-parser';
 import { RangeNotSatisfiable } from '../errors.ts';
+import { notModified } from './conditional.ts';
 import type { FileHandle } from '../repos/types.ts';
 
 export function sendFile(ctx: Context, file: FileHandle, contentType = 'application/octet-stream'): void {
@@ -17,8 +18,7 @@ export function sendFile(ctx: Context, file: FileHandle, contentType = 'applicat
   ctx.set('Cache-Control', 'public, max-age=31536000, immutable');
   ctx.type = contentType;
 
-  ctx.status = 200; // ctx.fresh only compares validators on a 2xx
-  if (ctx.fresh) {
+  if (notModified(ctx, etag, file.lastModified)) {
     ctx.status = 304;
     return;
   }
@@ -26,7 +26,7 @@ export function sendFile(ctx: Context, file: FileHandle, contentType = 'applicat
   let range: { start: number; end: number } | undefined;
   const header = ctx.get('Range');
   if (header && ifRangeMatches(ctx.get('If-Range'), etag, file.lastModified)) {
-    const parsed = rangeParser(file.size, header, { combine: true });
+    const parsed = rangeParser(file.size, clampSuffix(header, file.size), { combine: true });
     if (parsed === -1) throw new RangeNotSatisfiable(file.size);
     // -2 (malformed) and multiple ranges: answer with the whole file, which
     // every client handles; no Python client sends multi-range requests.
@@ -48,6 +48,16 @@ export function sendFile(ctx: Context, file: FileHandle, contentType = 'applicat
   }
   ctx.body = file.open(range);
   ctx.length = length;
+}
+
+/**
+ * A suffix longer than the file means the whole file (RFC 9110 §14.1.3);
+ * range-parser calls it unsatisfiable, which breaks poetry's first probe of
+ * a small wheel.
+ */
+function clampSuffix(header: string, size: number): string {
+  const m = /^\s*bytes\s*=\s*-(\d+)\s*$/.exec(header);
+  return m && Number(m[1]) > size && size > 0 ? `bytes=-${size}` : header;
 }
 
 function ifRangeMatches(ifRange: string, etag: string, lastModified: Date): boolean {

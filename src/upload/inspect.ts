@@ -10,7 +10,7 @@ import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Transform } from 'node:stream';
 import type { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { crc32, createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import type { Header as TarHeaders } from 'tar-stream';
 import yauzl from 'yauzl';
@@ -164,9 +164,14 @@ async function readZipEntry(zip: ZipFile, entry: ZipEntry, limits: InspectLimits
     stream = await zip.openReadStreamPromise(entry);
     const chunks: Buffer[] = [];
     for await (const chunk of stream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+    const data = Buffer.concat(chunks);
+    // yauzl checks sizes but not CRCs; Python's zipfile (pip, warehouse) does.
+    if (crc32(data) !== entry.crc32) {
+      throw new InvalidDistribution(`Invalid distribution file. ${entry.fileName} fails its CRC-32 check.`);
+    }
+    return data;
   } catch (err) {
-    if (isIoError(err)) throw err;
+    if (err instanceof InvalidDistribution || isIoError(err)) throw err;
     throw new InvalidDistribution(`Invalid distribution file. Cannot read ${entry.fileName}: ${messageOf(err)}.`);
   } finally {
     stream?.destroy();

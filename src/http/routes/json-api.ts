@@ -14,7 +14,8 @@ function repoBase(ctx: Context, repoName: string): string {
   const path = ctx.path;
   const marker = `/${repoName}/pypi/`;
   const i = path.indexOf(marker);
-  return `${ctx.origin}${path.slice(0, i)}/${repoName}/`;
+  // Koa 3's ctx.origin is the Origin request header, not this server's origin.
+  return `${ctx.protocol}://${ctx.host}${path.slice(0, i)}/${repoName}/`;
 }
 
 export function jsonApiRoutes(deps: AppDeps) {

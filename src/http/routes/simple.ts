@@ -9,6 +9,7 @@ import { isValidProjectName, normalizeName } from '../../pypi/names.ts';
 import { renderProjectHtml, renderProjectJson, renderRootHtml, renderRootJson } from '../../pypi/render-simple.ts';
 import type { Repository } from '../../repos/types.ts';
 import type { AppDeps } from '../app.ts';
+import { notModified } from '../conditional.ts';
 import { negotiateFormat } from '../negotiate.ts';
 import type { RenderedPage } from '../page-cache.ts';
 
@@ -22,8 +23,7 @@ function sendPage(ctx: Context, repo: Repository, page: RenderedPage, contentTyp
   ctx.set('Vary', 'Accept');
   ctx.set('ETag', page.etag);
   ctx.set('Cache-Control', repo.indexMaxAge > 0 ? `max-age=${repo.indexMaxAge}, public` : 'max-age=0, must-revalidate');
-  ctx.status = 200;
-  if (ctx.fresh) {
+  if (notModified(ctx, page.etag)) {
     ctx.status = 304;
     return;
   }

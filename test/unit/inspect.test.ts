@@ -1,0 +1,361 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { buffer as readAll } from 'node:stream/consumers';
+import { gzipSync } from 'node:zlib';
+import test from 'ava';
+import { blake2b } from 'hash-wasm';
+import type { ExecutionContext } from 'ava';
+import tar from 'tar-stream';
+import yazl from 'yazl';
+import { InvalidDistribution } from '../../src/errors.ts';
+import { readSdistMetadata, readWheelMetadata } from '../../src/upload/inspect.ts';
+import type { InspectLimits } from '../../src/upload/inspect.ts';
+import { buildSdist, buildWheel, sdistFilename, wheelFilename, writeDists } from '../helpers/dists.ts';
+import type { BuiltDist, DistSpec } from '../helpers/dists.ts';
+
+const SPEC: DistSpec = { name: 'Acme.Utils', version: '1.0', requiresDist: ['acme-core>=1.0'], requiresPython: '>=3.8' };
+const MiB = 1024 * 1024;
+
+async function tempDir(t: ExecutionContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'pydepot-inspect-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function onDisk(t: ExecutionContext, dist: BuiltDist): Promise<string> {
+  const [path] = await writeDists(await tempDir(t), [dist]);
+  return path!;
+}
+
+async function bytesOnDisk(t: ExecutionContext, filename: string, bytes: Buffer): Promise<string> {
+  const path = join(await tempDir(t), filename);
+  await writeFile(path, bytes);
+  return path;
+}
+
+type ZipInput = [name: string, data: Buffer | Readable, options?: { compress?: boolean }];
+
+async function zipOf(entries: ZipInput[]): Promise<Buffer> {
+  const zip = new yazl.ZipFile();
+  for (const [name, data, options] of entries) {
+    if (Buffer.isBuffer(data)) zip.addBuffer(data, name, options);
+    else zip.addReadStream(data, name, options);
+  }
+  zip.end();
+  return readAll(zip.outputStream);
+}
+
+interface TarInput { name: string; data?: string; type?: 'file' | 'directory' | 'symlink'; linkname?: string }
+
+async function tarGzOf(entries: TarInput[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const packed = readAll(pack);
+  for (const { name, data, type = data === undefined ? 'directory' : 'file', linkname } of entries) {
+    if (data === undefined) pack.entry({ name, type, ...(linkname === undefined ? {} : { linkname }) });
+    else pack.entry({ name, type }, data);
+  }
+  pack.finalize();
+  return gzipSync(await packed);
+}
+
+const wheelMetadataFiles = (dir: string): ZipInput[] => [
+  [`${dir}/METADATA`, Buffer.from('Metadata-Version: 2.1\nName: acme-utils\nVersion: 1.0\n')],
+  [`${dir}/WHEEL`, Buffer.from('Wheel-Version: 1.0\n')],
+  [`${dir}/RECORD`, Buffer.from('')],
+];
+
+function invalid(message: string | RegExp) {
+  return { instanceOf: InvalidDistribution, message };
+}
+
+// --- the helpers themselves ---------------------------------------------------
+
+test('buildWheel and buildSdist are byte-for-byte deterministic', async (t) => {
+  const [a, b] = await Promise.all([buildWheel(SPEC), buildWheel({ ...SPEC })]);
+  t.true(a.bytes.equals(b.bytes));
+  t.is(a.sha256, b.sha256);
+  const [c, d] = await Promise.all([buildSdist(SPEC), buildSdist({ ...SPEC })]);
+  t.true(c.bytes.equals(d.bytes));
+  const [p, q] = await Promise.all([buildWheel({ ...SPEC, padBytes: 4096 }), buildWheel({ ...SPEC, padBytes: 4096 })]);
+  t.true(p.bytes.equals(q.bytes));
+  t.true(p.bytes.length > 4096);
+});
+
+test('filenames follow the wheel spec and PEP 625', (t) => {
+  t.is(wheelFilename(SPEC), 'acme_utils-1.0-py3-none-any.whl');
+  t.is(wheelFilename({ ...SPEC, buildTag: '2', pythonTag: 'cp311', abiTag: 'cp311', platformTag: 'manylinux_2_17_x86_64' }),
+    'acme_utils-1.0-2-cp311-cp311-manylinux_2_17_x86_64.whl');
+  t.is(sdistFilename({ name: 'Foo-_-Bar', version: '2.0' }), 'foo_bar-2.0.tar.gz');
+});
+
+test('digests are hex of the file bytes, blake2b256 being BLAKE2b with a 32-byte digest', async (t) => {
+  const dist = await buildWheel(SPEC);
+  t.is(dist.sha256, createHash('sha256').update(dist.bytes).digest('hex'));
+  t.is(dist.md5, createHash('md5').update(dist.bytes).digest('hex'));
+  t.is(dist.blake2b256, await blake2b(dist.bytes, 256));
+  // Python: hashlib.blake2b(b'abc', digest_size=32).hexdigest()
+  t.is(await blake2b(Buffer.from('abc'), 256), 'bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319');
+});
+
+// --- wheels -------------------------------------------------------------------
+
+test('a valid wheel yields its exact METADATA bytes', async (t) => {
+  const dist = await buildWheel(SPEC);
+  const metadata = await readWheelMetadata(await onDisk(t, dist), dist.filename, 'acme-utils');
+  t.true(metadata.equals(dist.metadata));
+  t.regex(metadata.toString(), /^Requires-Dist: acme-core>=1\.0$/m);
+});
+
+test('the dist-info name is compared in normalized form', async (t) => {
+  const dist = await buildWheel(SPEC);
+  const metadata = await readWheelMetadata(await onDisk(t, dist), dist.filename, 'Acme_Utils');
+  t.true(metadata.equals(dist.metadata));
+});
+
+test('a wheel without METADATA is rejected with the warehouse message', async (t) => {
+  const dist = await buildWheel({ ...SPEC, omitMetadata: true });
+  await t.throwsAsync(readWheelMetadata(await onDisk(t, dist), dist.filename, 'acme-utils'), invalid(
+    "Wheel 'acme_utils-1.0-py3-none-any.whl' does not contain the required METADATA file: acme_utils-1.0.dist-info/METADATA",
+  ));
+});
+
+test('a file that is not a zip is rejected', async (t) => {
+  const path = await bytesOnDisk(t, 'acme_utils-1.0-py3-none-any.whl', Buffer.from('this is not a zip file at all\n'.repeat(10)));
+  await t.throwsAsync(readWheelMetadata(path, 'acme_utils-1.0-py3-none-any.whl', 'acme-utils'),
+    invalid('Invalid distribution file. File is not a zip archive.'));
+});
+
+test('a truncated wheel is rejected', async (t) => {
+  const dist = await buildWheel(SPEC);
+  const path = await bytesOnDisk(t, dist.filename, dist.bytes.subarray(0, dist.bytes.length - 40));
+  await t.throwsAsync(readWheelMetadata(path, dist.filename, 'acme-utils'), invalid(/^Invalid distribution file\. /));
+});
+
+test('a wheel with two .dist-info directories is rejected', async (t) => {
+  const bytes = await zipOf([
+    ['acme_utils/__init__.py', Buffer.from('')],
+    ...wheelMetadataFiles('acme_utils-1.0.dist-info'),
+    ...wheelMetadataFiles('acme_utils-2.0.dist-info'),
+  ]);
+  const path = await bytesOnDisk(t, 'acme_utils-1.0-py3-none-any.whl', bytes);
+  await t.throwsAsync(readWheelMetadata(path, 'acme_utils-1.0-py3-none-any.whl', 'acme-utils'), invalid(
+    "Invalid distribution file. Wheel 'acme_utils-1.0-py3-none-any.whl' has 2 .dist-info directories (acme_utils-1.0.dist-info, acme_utils-2.0.dist-info); it must have exactly one.",
+  ));
+});
+
+test("a wheel carrying another project's .dist-info is rejected", async (t) => {
+  const dist = await buildWheel({ name: 'evil-pkg', version: '1.0' });
+  await t.throwsAsync(readWheelMetadata(await onDisk(t, dist), 'acme_utils-1.0-py3-none-any.whl', 'acme-utils'), invalid(
+    "Invalid distribution file. Wheel 'acme_utils-1.0-py3-none-any.whl' contains 'evil_pkg-1.0.dist-info', which is not the .dist-info directory of project 'acme-utils'.",
+  ));
+});
+
+test('a wheel with no .dist-info directory is rejected', async (t) => {
+  const path = await bytesOnDisk(t, 'x.whl', await zipOf([['acme_utils/__init__.py', Buffer.from('')]]));
+  await t.throwsAsync(readWheelMetadata(path, 'x.whl', 'acme-utils'), invalid(/has no \.dist-info directory/));
+});
+
+test('a wheel without WHEEL is rejected', async (t) => {
+  const dir = 'acme_utils-1.0.dist-info';
+  const path = await bytesOnDisk(t, 'x.whl', await zipOf(wheelMetadataFiles(dir).filter(([name]) => !name.endsWith('/WHEEL'))));
+  await t.throwsAsync(readWheelMetadata(path, 'x.whl', 'acme-utils'),
+    invalid(`Wheel 'x.whl' does not contain the required WHEEL file: ${dir}/WHEEL`));
+});
+
+test('a zip bomb is rejected from the central directory, before inflating', async (t) => {
+  const zeros = Buffer.alloc(MiB);
+  const seventyMiB = Readable.from((function* () { for (let i = 0; i < 70; i++) yield zeros; })());
+  const bytes = await zipOf([
+    ['acme_utils/data.bin', seventyMiB],
+    ...wheelMetadataFiles('acme_utils-1.0.dist-info'),
+  ]);
+  t.true(bytes.length < MiB, 'the bomb itself is small');
+  const path = await bytesOnDisk(t, 'acme_utils-1.0-py3-none-any.whl', bytes);
+  await t.throwsAsync(readWheelMetadata(path, 'acme_utils-1.0-py3-none-any.whl', 'acme-utils'),
+    invalid('Invalid distribution file. File exceeds compression ratio of 50'));
+});
+
+test('a large but poorly compressible wheel is not a bomb', async (t) => {
+  const dist = await buildWheel({ ...SPEC, padBytes: 2 * MiB });
+  const limits: InspectLimits = { maxMetadataBytes: MiB, maxUncompressedBytes: MiB, maxRatio: 50 };
+  const metadata = await readWheelMetadata(await onDisk(t, dist), dist.filename, 'acme-utils', limits);
+  t.true(metadata.equals(dist.metadata));
+});
+
+test('zip entries with other compression methods are rejected', async (t) => {
+  const bytes = await zipOf(wheelMetadataFiles('acme_utils-1.0.dist-info').map(([name, data]) => [name, data, { compress: false }]));
+  // Rewrite the first entry's method to 12 (bzip2) in both its local and central headers.
+  t.is(bytes.readUInt32LE(0), 0x04034b50);
+  bytes.writeUInt16LE(12, 8);
+  const central = bytes.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+  bytes.writeUInt16LE(12, central + 10);
+  const path = await bytesOnDisk(t, 'x.whl', bytes);
+  await t.throwsAsync(readWheelMetadata(path, 'x.whl', 'acme-utils'), invalid(
+    "Invalid distribution file. Entry 'acme_utils-1.0.dist-info/METADATA' uses an unsupported compression method (12); only STORED and DEFLATED are allowed.",
+  ));
+});
+
+test('duplicate zip entry names are rejected', async (t) => {
+  const bytes = await zipOf([
+    ...wheelMetadataFiles('acme_utils-1.0.dist-info'),
+    ['acme_utils-1.0.dist-info/METADATA', Buffer.from('Metadata-Version: 2.1\nName: something-else\nVersion: 9\n')],
+  ]);
+  const path = await bytesOnDisk(t, 'x.whl', bytes);
+  await t.throwsAsync(readWheelMetadata(path, 'x.whl', 'acme-utils'), invalid(
+    "Invalid distribution file. ZIP archive not accepted: duplicate entry 'acme_utils-1.0.dist-info/METADATA'.",
+  ));
+});
+
+test('METADATA larger than the limit is rejected', async (t) => {
+  const dist = await buildWheel(SPEC);
+  const limits: InspectLimits = { maxMetadataBytes: 100, maxUncompressedBytes: 64 * MiB, maxRatio: 50 };
+  await t.throwsAsync(readWheelMetadata(await onDisk(t, dist), dist.filename, 'acme-utils', limits),
+    invalid(/^Invalid distribution file\. acme_utils-1\.0\.dist-info\/METADATA is \d+ bytes; the limit is 100\.$/));
+});
+
+// --- sdists -------------------------------------------------------------------
+
+test('a valid sdist yields its exact PKG-INFO bytes', async (t) => {
+  const dist = await buildSdist(SPEC);
+  const metadata = await readSdistMetadata(await onDisk(t, dist), dist.filename, 'tar.gz');
+  t.true(metadata.equals(dist.metadata));
+});
+
+test('a zip sdist yields its PKG-INFO', async (t) => {
+  const pkgInfo = Buffer.from('Metadata-Version: 2.1\nName: acme-utils\nVersion: 1.0\n');
+  const bytes = await zipOf([['acme-utils-1.0/PKG-INFO', pkgInfo], ['acme-utils-1.0/setup.py', Buffer.from('')]]);
+  const path = await bytesOnDisk(t, 'acme-utils-1.0.zip', bytes);
+  t.true((await readSdistMetadata(path, 'acme-utils-1.0.zip', 'zip')).equals(pkgInfo));
+});
+
+test('a zip sdist with two top-level directories is rejected', async (t) => {
+  const bytes = await zipOf([['a-1.0/PKG-INFO', Buffer.from('x')], ['b-1.0/PKG-INFO', Buffer.from('y')]]);
+  const path = await bytesOnDisk(t, 'a-1.0.zip', bytes);
+  await t.throwsAsync(readSdistMetadata(path, 'a-1.0.zip', 'zip'), invalid(
+    "Invalid distribution file. sdist 'a-1.0.zip' must contain exactly one top-level directory; found 'a-1.0/', 'b-1.0/'.",
+  ));
+});
+
+test('a tar.gz without PKG-INFO is rejected', async (t) => {
+  const bytes = await tarGzOf([{ name: 'acme_utils-1.0/' }, { name: 'acme_utils-1.0/setup.py', data: '' }]);
+  const path = await bytesOnDisk(t, 'acme_utils-1.0.tar.gz', bytes);
+  await t.throwsAsync(readSdistMetadata(path, 'acme_utils-1.0.tar.gz', 'tar.gz'),
+    invalid('Invalid distribution file. sdist has no PKG-INFO in its top-level directory.'));
+});
+
+test('a PKG-INFO below the top level does not count', async (t) => {
+  const bytes = await tarGzOf([{ name: 'acme_utils-1.0/sub/PKG-INFO', data: 'Name: x\n' }]);
+  const path = await bytesOnDisk(t, 'acme_utils-1.0.tar.gz', bytes);
+  await t.throwsAsync(readSdistMetadata(path, 'acme_utils-1.0.tar.gz', 'tar.gz'), invalid(/no PKG-INFO/));
+});
+
+test('a tar entry with .. is rejected', async (t) => {
+  const bytes = await tarGzOf([
+    { name: 'acme_utils-1.0/' },
+    { name: 'acme_utils-1.0/../../etc/evil', data: 'boom' },
+    { name: 'acme_utils-1.0/PKG-INFO', data: 'Name: acme-utils\n' },
+  ]);
+  const path = await bytesOnDisk(t, 'acme_utils-1.0.tar.gz', bytes);
+  await t.throwsAsync(readSdistMetadata(path, 'acme_utils-1.0.tar.gz', 'tar.gz'), invalid(
+    "Invalid distribution file. sdist 'acme_utils-1.0.tar.gz' contains an unsafe path: 'acme_utils-1.0/../../etc/evil'.",
+  ));
+});
+
+test('an absolute tar path is rejected', async (t) => {
+  const bytes = await tarGzOf([{ name: '/etc/passwd', data: 'root' }]);
+  const path = await bytesOnDisk(t, 'a-1.0.tar.gz', bytes);
+  await t.throwsAsync(readSdistMetadata(path, 'a-1.0.tar.gz', 'tar.gz'), invalid(/unsafe path: '\/etc\/passwd'/));
+});
+
+test('a symlink leaving the top-level directory is rejected', async (t) => {
+  const bytes = await tarGzOf([
+    { name: 'a-1.0/' },
+    { name: 'a-1.0/link', type: 'symlink', linkname: '../../etc/passwd' },
+    { name: 'a-1.0/PKG-INFO', data: 'Name: a\n' },
+  ]);
+  const path = await bytesOnDisk(t, 'a-1.0.tar.gz', bytes);
+  await t.throwsAsync(readSdistMetadata(path, 'a-1.0.tar.gz', 'tar.gz'), invalid(/link 'a-1\.0\/link' pointing outside/));
+});
+
+test('a tar.gz with two top-level directories is rejected', async (t) => {
+  const bytes = await tarGzOf([{ name: 'a-1.0/setup.py', data: '' }, { name: 'b-1.0/PKG-INFO', data: 'Name: b\n' }]);
+  const path = await bytesOnDisk(t, 'a-1.0.tar.gz', bytes);
+  await t.throwsAsync(readSdistMetadata(path, 'a-1.0.tar.gz', 'tar.gz'), invalid(
+    "Invalid distribution file. sdist 'a-1.0.tar.gz' must contain exactly one top-level directory; found 'a-1.0/', 'b-1.0/'.",
+  ));
+});
+
+test('a truncated or non-gzip sdist is rejected', async (t) => {
+  const dist = await buildSdist(SPEC);
+  const notTar = 'Invalid distribution file. File is not a gzip-compressed tar archive.';
+  const truncated = await bytesOnDisk(t, dist.filename, dist.bytes.subarray(0, 60));
+  await t.throwsAsync(readSdistMetadata(truncated, dist.filename, 'tar.gz'), invalid(notTar));
+  const plain = await bytesOnDisk(t, dist.filename, Buffer.from('not gzip at all'));
+  await t.throwsAsync(readSdistMetadata(plain, dist.filename, 'tar.gz'), invalid(notTar));
+  const gzippedText = await bytesOnDisk(t, dist.filename, gzipSync(Buffer.from('hello\n'.repeat(200))));
+  await t.throwsAsync(readSdistMetadata(gzippedText, dist.filename, 'tar.gz'), invalid(notTar));
+});
+
+test('a tar.gz bomb is stopped while streaming', async (t) => {
+  const bytes = await tarGzOf([
+    { name: 'a-1.0/' },
+    { name: 'a-1.0/zeros.bin', data: '\0'.repeat(4 * MiB) },
+    { name: 'a-1.0/PKG-INFO', data: 'Name: a\n' },
+  ]);
+  const limits: InspectLimits = { maxMetadataBytes: MiB, maxUncompressedBytes: MiB, maxRatio: 50 };
+  const path = await bytesOnDisk(t, 'a-1.0.tar.gz', bytes);
+  await t.throwsAsync(readSdistMetadata(path, 'a-1.0.tar.gz', 'tar.gz', limits),
+    invalid('Invalid distribution file. File exceeds compression ratio of 50'));
+});
+
+test('a missing file is an I/O error, not the uploader\'s fault', async (t) => {
+  const dir = await tempDir(t);
+  const error = await t.throwsAsync(readWheelMetadata(join(dir, 'nope.whl'), 'nope.whl', 'nope'));
+  t.false(error instanceof InvalidDistribution);
+  t.is((error as NodeJS.ErrnoException).code, 'ENOENT');
+});
+
+// Serial tests run before the concurrent ones, so nothing else holds fds meanwhile.
+test.serial('no file descriptors leak, on success or failure', async (t) => {
+  if (!existsSync('/proc/self/fd')) {
+    t.pass('no /proc/self/fd on this platform');
+    return;
+  }
+  const dir = await tempDir(t);
+  const [wheel, sdist] = await writeDists(dir, [await buildWheel(SPEC), await buildSdist(SPEC)]);
+  const bad = join(dir, 'bad.whl');
+  await writeFile(bad, 'garbage');
+  const noMeta = await buildWheel({ ...SPEC, omitMetadata: true });
+  const [noMetaPath] = await writeDists(await tempDir(t), [noMeta]);
+  const openFds = async () => (await readdir('/proc/self/fd')).length;
+  const before = await openFds();
+
+  for (let i = 0; i < 20; i++) {
+    await readWheelMetadata(wheel!, 'w.whl', 'acme-utils');
+    await readSdistMetadata(sdist!, 's.tar.gz', 'tar.gz');
+    await t.throwsAsync(readWheelMetadata(bad, 'bad.whl', 'acme-utils'));
+    await t.throwsAsync(readWheelMetadata(noMetaPath!, noMeta.filename, 'acme-utils'));
+    await t.throwsAsync(readSdistMetadata(bad, 'bad.tar.gz', 'tar.gz'));
+  }
+  // fs.close is asynchronous; give the last closes a moment to land.
+  let after = await openFds();
+  for (let tries = 0; tries < 50 && after > before; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    after = await openFds();
+  }
+  t.true(after <= before, `fds before ${before}, after ${after}`);
+});
+
+test('a METADATA whose CRC-32 does not match is rejected', async (t) => {
+  const bytes = await zipOf(wheelMetadataFiles('acme_utils-1.0.dist-info').map(([name, data]) => [name, data, { compress: false }]));
+  // Flip one stored byte of METADATA: sizes still agree, only the CRC can tell.
+  const at = bytes.indexOf('Name: acme-utils');
+  bytes[at] = 'n'.charCodeAt(0);
+  const path = await bytesOnDisk(t, 'x.whl', bytes);
+  await t.throwsAsync(readWheelMetadata(path, 'x.whl', 'acme-utils'),
+    invalid('Invalid distribution file. acme_utils-1.0.dist-info/METADATA fails its CRC-32 check.'));
+});
