@@ -1,0 +1,71 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import test from 'ava';
+import { DEFAULT_CONFIG_FILE, loadConfig } from '../../src/config/load.ts';
+import { parseConfig } from '../../src/config/schema.ts';
+
+test('an empty file gives a complete config with every default', (t) => {
+  const c = parseConfig({});
+  t.deepEqual(c.listen, { host: '127.0.0.1', port: 8080 });
+  t.is(c.storage, './storage');
+  t.is(c.defaultRepository, 'internal');
+  t.deepEqual(c.repositories.internal, { type: 'local', overwrite: false, maxFileSize: 2 * 1024 ** 3, indexMaxAge: 0 });
+  t.is(c.log.level, 'info');
+});
+
+test('the embedded config/default.yaml loads and has the three repository kinds', (t) => {
+  const c = loadConfig(DEFAULT_CONFIG_FILE, {}, {});
+  t.deepEqual(Object.fromEntries(Object.entries(c.repositories).map(([k, v]) => [k, v.type])), { internal: 'local', pypi: 'remote', all: 'virtual' });
+  t.is(c.storage, resolve('storage'));
+  t.deepEqual(c.listen, { host: '127.0.0.1', port: 8080 });
+});
+
+const BAD: [string, unknown, RegExp][] = [
+  ['unknown top-level key', { listne: '1.2.3.4:80' }, /'listne': unknown key/],
+  ['unknown repository key', { repositories: { r: { type: 'local', overwrites: true } } }, /'repositories\.r\.overwrites': unknown key/],
+  ['bad type', { repositories: { r: { type: 's3' } } }, /'repositories\.r\.type': expected one of local, remote, virtual/],
+  ['bad listen', { listen: 'localhost' }, /'listen': expected HOST:PORT/],
+  ['bad size', { repositories: { r: { type: 'local', maxFileSize: 'lots' } } }, /'repositories\.r\.maxFileSize'/],
+  ['bad bool', { repositories: { r: { type: 'local', overwrite: 'yes' } } }, /'repositories\.r\.overwrite': expected true or false/],
+  ['bad ttl', { repositories: { r: { type: 'remote', indexTtl: -1 } } }, /'repositories\.r\.indexTtl'/],
+  ['bad url', { repositories: { r: { type: 'remote', url: 'ftp://x/' } } }, /'repositories\.r\.url': must be an http/],
+  ['reserved name', { repositories: { simple: { type: 'local' } } }, /'repositories\.simple'/],
+  ['unknown default', { defaultRepository: 'nope' }, /'defaultRepository': no repository named 'nope'/],
+  ['unknown member', { repositories: { a: { type: 'virtual', members: ['b'] } } }, /'repositories\.a\.members': unknown repository 'b'/],
+  ['cycle', { repositories: { a: { type: 'virtual', members: ['b'] }, b: { type: 'virtual', members: ['a'] } } }, /cycle a -> b -> a/],
+  ['uploadTo not local', { repositories: { p: { type: 'remote' }, a: { type: 'virtual', members: ['p'], uploadTo: 'p' } } }, /'repositories\.a\.uploadTo'/],
+  ['log level', { log: { level: 'loud' } }, /'log\.level'/],
+];
+
+for (const [title, raw, message] of BAD) {
+  test(`rejects ${title}, naming the key`, (t) => {
+    t.throws(() => parseConfig(raw), { name: 'ConfigError', message });
+  });
+}
+
+test('sizes accept units', (t) => {
+  const c = parseConfig({ repositories: { r: { type: 'local', maxFileSize: '100MiB' } } });
+  t.is((c.repositories.r as { maxFileSize: number }).maxFileSize, 100 * 1024 * 1024);
+});
+
+test('PYDEPOT_LISTEN and PYDEPOT_STORAGE override the file; flags override both', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pydepot-config-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'c.yaml');
+  await writeFile(file, 'listen: 127.0.0.1:9000\nstorage: /srv/a\n');
+  const env = { PYDEPOT_LISTEN: '0.0.0.0:9001', PYDEPOT_STORAGE: '/srv/b' };
+  t.like(loadConfig(file, {}, {}), { listen: { host: '127.0.0.1', port: 9000 }, storage: '/srv/a' });
+  t.like(loadConfig(file, {}, env), { listen: { host: '0.0.0.0', port: 9001 }, storage: '/srv/b' });
+  t.like(loadConfig(file, { listen: '[::1]:9002', storage: '/srv/c' }, env), { listen: { host: '::1', port: 9002 }, storage: '/srv/c' });
+  t.throws(() => loadConfig(file, {}, { PYDEPOT_LISTEN: 'nope' }), { message: /PYDEPOT_LISTEN/ });
+});
+
+test('a file that is not YAML, or missing, fails with its name', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pydepot-config-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'bad.yaml');
+  await writeFile(file, 'listen: [unclosed\n');
+  t.throws(() => loadConfig(file, {}, {}), { message: /bad\.yaml is not valid YAML/ });
+  t.throws(() => loadConfig(join(dir, 'missing.yaml'), {}, {}), { message: /cannot read config file .*missing\.yaml/ });
+});
