@@ -3,6 +3,7 @@
  * in the same run. Servers run in child processes (their RSS is measured
  * alone, and the load client does not share their event loop); clients run here.
  *   BENCH_FILE_MB   size of the big wheel's data file in MiB (default 1024)
+ *   BENCH_RUNS      big-file transfers per server (default 3; 7 below 512 MiB, where one run is noisy)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -15,11 +16,12 @@ import { buildWheel, type BuiltDist } from '../test/helpers/dists.ts';
 import type { BaselinePage } from './baseline-server.ts';
 import { runLoad, type LoadResult } from './load.ts';
 import { makeBigWheel } from './make-wheel.ts';
-import { download, multipart, sampleRss, upload, type Transfer } from './transfer.ts';
+import { cpuSeconds, download, multipart, sampleRss, upload, type Transfer } from './transfer.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 1024);
-const RUNS = 3; // big transfers: median of 3, alternating pydepot and baseline
+// Big transfers: the median of RUNS, alternating pydepot and baseline.
+const RUNS = Number(process.env.BENCH_RUNS ?? (FILE_MB >= 512 ? 3 : 7));
 const PAGE_FILES = 2000;
 const LOAD = { concurrency: 32, warmupMs: 1000, durationMs: 5000 };
 const RSS_LIMIT = 200e6;
@@ -133,6 +135,8 @@ async function main(work: string): Promise<void> {
     rows.push({ scenario, pydepot, baseline, ratio: withRatio ? pydepot / baseline : null, target, pass });
   };
 
+  const loadBefore = os.loadavg()[0]!;
+  if (loadBefore > 1) console.warn(`warning: load average is ${loadBefore.toFixed(1)} on ${os.cpus().length} cores; other work will skew these numbers`);
   let t0 = performance.now();
   const wheel = await makeBigWheel(work, FILE_MB * 1024 * 1024);
   details.wheel = { filename: wheel.filename, bytes: wheel.size, sha256: wheel.sha256, buildSeconds: (performance.now() - t0) / 1000 };
@@ -152,39 +156,45 @@ async function main(work: string): Promise<void> {
     metadata_version: '2.1',
     sha256_digest: wheel.sha256,
   };
+  const rssNow = (pid: number): number => sampleRss(pid).stop();
+  const pydepotRss: Record<string, number> = { atStart: rssNow(pydepot.pid) };
   const servers = { pydepot, baseline };
   type Side = keyof typeof servers;
   const sides: Side[] = ['pydepot', 'baseline'];
-  const speed = { upload: { pydepot: [] as number[], baseline: [] as number[] }, download: { pydepot: [] as number[], baseline: [] as number[] } };
+  type Kind = 'upload' | 'download';
+  const perSide = (): Record<Side, number[]> => ({ pydepot: [], baseline: [] });
+  const speed = { upload: perSide(), download: perSide() };
+  const cpuSecondsPerGB = { upload: perSide(), download: perSide() };
   const rss = { upload: { pydepot: 0, baseline: 0 }, download: { pydepot: 0, baseline: 0 } };
+  const transfer = (kind: Kind, side: Side): Promise<Transfer> => {
+    const { url } = servers[side];
+    if (kind === 'upload') return upload(side === 'pydepot' ? `${url}/bench/` : `${url}/upload`, multipart(fields, wheel.filename), wheel);
+    return download(side === 'pydepot' ? `${url}/bench/files/${wheel.sha256}/${wheel.filename}` : `${url}/file`);
+  };
 
-  for (let i = 0; i < RUNS; i++) {
-    for (const side of sides) {
-      const s = servers[side];
-      const form = multipart(fields, wheel.filename);
-      settle();
-      const sampler = sampleRss(s.pid);
-      const t = await upload(side === 'pydepot' ? `${s.url}/bench/` : `${s.url}/upload`, form, wheel);
-      rss.upload[side] = Math.max(rss.upload[side], sampler.stop());
-      check(t.status === 200, `${side} upload #${i + 1} answered ${t.status}: ${t.body.trim()}`);
-      if (side === 'baseline') check((await stat(join(work, 'baseline-upload.bin'))).size === t.bytes, 'baseline stored the whole body');
-      speed.upload[side].push(mbps(t));
-      console.log(`upload   #${i + 1} ${side.padEnd(8)} ${mbps(t).toFixed(0).padStart(5)} MB/s  ${t.body.trim()}`);
+  for (const kind of ['upload', 'download'] as const) {
+    for (let i = 0; i < RUNS; i++) {
+      for (const side of sides) {
+        const { pid } = servers[side];
+        settle();
+        const cpu0 = cpuSeconds(pid);
+        const sampler = sampleRss(pid);
+        const t = await transfer(kind, side);
+        rss[kind][side] = Math.max(rss[kind][side], sampler.stop());
+        const cpu = cpuSeconds(pid) - cpu0;
+        if (kind === 'upload') {
+          check(t.status === 200, `${side} upload #${i + 1} answered ${t.status}: ${t.body.trim()}`);
+          if (side === 'baseline') check((await stat(join(work, 'baseline-upload.bin'))).size === t.bytes, 'baseline stored the whole body');
+        } else {
+          check(t.status === 200 && t.bytes === wheel.size, `${side} download #${i + 1}: status ${t.status}, ${t.bytes} of ${wheel.size} bytes`);
+        }
+        speed[kind][side].push(mbps(t));
+        cpuSecondsPerGB[kind][side].push(cpu / (t.bytes / 1e9));
+        console.log(`${kind.padEnd(8)} #${i + 1} ${side.padEnd(8)} ${mbps(t).toFixed(0).padStart(5)} MB/s, server CPU ${cpu.toFixed(1)} s  ${t.body.trim()}`);
+      }
     }
   }
-  for (let i = 0; i < RUNS; i++) {
-    for (const side of sides) {
-      const s = servers[side];
-      const url = side === 'pydepot' ? `${s.url}/bench/files/${wheel.sha256}/${wheel.filename}` : `${s.url}/file`;
-      settle();
-      const sampler = sampleRss(s.pid);
-      const t = await download(url);
-      rss.download[side] = Math.max(rss.download[side], sampler.stop());
-      check(t.status === 200 && t.bytes === wheel.size, `${side} download #${i + 1}: status ${t.status}, ${t.bytes} of ${wheel.size} bytes`);
-      speed.download[side].push(mbps(t));
-      console.log(`download #${i + 1} ${side.padEnd(8)} ${mbps(t).toFixed(0).padStart(5)} MB/s`);
-    }
-  }
+  pydepotRss.afterTransfers = rssNow(pydepot.pid);
   await stopChild(baseline.proc);
   await rm(join(work, 'baseline-upload.bin'), { force: true });
 
@@ -194,7 +204,7 @@ async function main(work: string): Promise<void> {
   row(`upload ${FILE_MB} MiB wheel, MB/s (median of ${RUNS})`, ul.pydepot, ul.baseline, '(report only)', null);
   row('peak server RSS while uploading, MB', rss.upload.pydepot / MB, rss.upload.baseline / MB, 'pydepot < 200', rss.upload.pydepot < RSS_LIMIT, false);
   row('peak server RSS while downloading, MB', rss.download.pydepot / MB, rss.download.baseline / MB, 'pydepot < 200', rss.download.pydepot < RSS_LIMIT, false);
-  details.transfers = { mbps: speed, peakRssBytes: rss };
+  details.transfers = { mbps: speed, serverCpuSecondsPerGB: cpuSecondsPerGB, peakRssBytes: rss };
 
   // 4. A project page of 2,000 files, uploaded over HTTP as twine would.
   const project = 'benchpage';
@@ -240,21 +250,31 @@ async function main(work: string): Promise<void> {
   await writeFile(pagesFile, JSON.stringify(pages));
   const pageBaseline = await startChild('bench/baseline-server.ts', ['--pages', pagesFile]);
 
-  const load: Record<string, Record<Side, LoadResult>> = {};
+  type PageResult = LoadResult & { serverUsPerRequest: number; clientUsPerRequest: number };
+  const load: Record<string, Record<Side, PageResult>> = {};
   for (const format of ['json', 'html'] as const) {
-    const results = {} as Record<Side, LoadResult>;
+    const results = {} as Record<Side, PageResult>;
     for (const [side, url] of [['pydepot', pageUrl], ['baseline', `${pageBaseline.url}/bench/simple/${project}/`]] as const) {
       settle();
       const opts = { url, headers: { Accept: ACCEPT[format] }, expectBytes: pageSizes[format]!, concurrency: LOAD.concurrency };
       await runLoad({ ...opts, durationMs: LOAD.warmupMs });
+      const pid = side === 'pydepot' ? pydepot.pid : pageBaseline.pid;
+      const [server0, client0] = [cpuSeconds(pid), process.cpuUsage()];
       const r = await runLoad({ ...opts, durationMs: LOAD.durationMs });
+      const client = process.cpuUsage(client0);
+      const cpu = { serverUsPerRequest: ((cpuSeconds(pid) - server0) * 1e6) / r.ok, clientUsPerRequest: (client.user + client.system) / r.ok };
       check(r.ok > 0 && r.failed === 0, `${side} ${format} page load: ${r.failed} failed (${r.firstError ?? 'none ok'})`);
-      console.log(`${format.padEnd(4)} page ${side.padEnd(8)} ${r.rps.toFixed(0).padStart(6)} req/s (${(pageSizes[format]! / 1024).toFixed(0)} KiB)`);
-      results[side] = r;
+      console.log(`${format.padEnd(4)} page ${side.padEnd(8)} ${r.rps.toFixed(0).padStart(6)} req/s (${(pageSizes[format]! / 1024).toFixed(0)} KiB); CPU per request: server ${cpu.serverUsPerRequest.toFixed(0)} µs, client ${cpu.clientUsPerRequest.toFixed(0)} µs`);
+      results[side] = { ...r, ...cpu };
     }
     load[format] = results;
     row(`project page (${PAGE_FILES} files) ${format.toUpperCase()}, req/s`, results.pydepot.rps, results.baseline.rps, 'ratio >= 0.5', results.pydepot.rps / results.baseline.rps >= 0.5);
+    // The load client is often the bottleneck on 2 cores; server CPU per request is the sharper signal.
+    row(`  ${format.toUpperCase()} page: server CPU per request, µs`, results.pydepot.serverUsPerRequest, results.baseline.serverUsPerRequest, '(report only)', null);
   }
+  pydepotRss.afterPages = rssNow(pydepot.pid);
+  console.log(`pydepot RSS: ${Object.entries(pydepotRss).map(([k, v]) => `${k} ${(v / MB).toFixed(0)} MB`).join(', ')}`);
+  details.pydepotRssBytes = pydepotRss;
   details.pages = { files: PAGE_FILES, buildSeconds, uploadSeconds: loadSeconds, bytes: pageSizes, load, loadOptions: LOAD };
 
   printTable(rows);
@@ -265,6 +285,8 @@ async function main(work: string): Promise<void> {
     node: process.version,
     cpus: os.cpus().length,
     fileMiB: FILE_MB,
+    runs: RUNS,
+    loadAverage: { before: loadBefore, after: os.loadavg()[0] },
     units: { throughput: 'MB/s (10^6 bytes)', rss: 'MB (10^6 bytes)', pages: 'requests/s' },
     rows,
     details,

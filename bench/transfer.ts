@@ -1,5 +1,6 @@
 /** The benchmark's HTTP clients for big files, and a memory sampler. */
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { createReadStream, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { Readable } from 'node:stream';
@@ -96,4 +97,13 @@ export function sampleRss(pid: number, everyMs = 50): { stop(): number } {
   sample();
   const timer = setInterval(sample, everyMs);
   return { stop: () => { clearInterval(timer); sample(); return peak; } };
+}
+
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU time (user + system, seconds) a process has used so far, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }

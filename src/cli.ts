@@ -6,6 +6,8 @@ import { Command } from 'commander';
 import { DEFAULT_CONFIG_FILE, loadConfig } from './config/load.ts';
 import { Registry } from './repos/registry.ts';
 import { normalizeName } from './pypi/names.ts';
+import { createLogger } from './log.ts';
+import { createMetrics } from './metrics.ts';
 import { openStorage, startServer } from './server.ts';
 
 interface CommonOptions {
@@ -29,15 +31,18 @@ async function serve(opts: CommonOptions & { listen?: string }): Promise<void> {
 
 async function yank(yanked: boolean, repoName: string, project: string, version: string, opts: CommonOptions & { reason?: string }): Promise<void> {
   const config = configFrom(opts);
-  const { blobs, store } = await openStorage(config.storage);
+  const storage = await openStorage(config.storage);
+  const { store } = storage;
+  const registry = new Registry(config, { ...storage, logger: createLogger('warn'), metrics: createMetrics().upstream });
   try {
-    const repo = new Registry(config, blobs, store).local(repoName);
+    const repo = registry.local(repoName);
     const name = normalizeName(project);
     const { matched, changed } = repo.setYanked(name, version, yanked, opts.reason ?? null);
     if (matched === 0) throw new Error(`${name} ${version} is not in repository '${repoName}'`);
     const verb = yanked ? 'yanked' : 'un-yanked';
     console.log(changed > 0 ? `${verb} ${name} ${version} in ${repoName} (${changed} file${changed === 1 ? '' : 's'})` : `${name} ${version} in ${repoName} was already ${verb}`);
   } finally {
+    await registry.close();
     store.close();
   }
 }

@@ -62,6 +62,11 @@ export class NotImplementedYet extends PydepotError {
   constructor(message: string) { super(501, message); }
 }
 
+/** The upstream of a remote repository failed and nothing usable is cached. */
+export class UpstreamUnavailable extends PydepotError {
+  constructor(message: string, timedOut = false) { super(timedOut ? 504 : 502, message); }
+}
+
 /** Start-up problems (config, TLS files...): printed, never served. */
 export class ConfigError extends Error {
   constructor(message: string) { super(message); this.name = 'ConfigError'; }

@@ -1,10 +1,18 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+export interface UpstreamMetrics {
+  requests: Counter<'repo' | 'kind' | 'status'>;
+  failures: Counter<'repo' | 'kind'>;
+  downloads: Counter<'repo'>;
+  rejectedFiles: Counter<'repo'>;
+}
+
 export interface Metrics {
   registry: Registry;
   requests: Counter<'method' | 'route' | 'status'>;
   duration: Histogram<'method' | 'route'>;
   uploads: Counter<'repo' | 'outcome'>;
+  upstream: UpstreamMetrics;
 }
 
 export function createMetrics(): Metrics {
@@ -25,5 +33,23 @@ export function createMetrics(): Metrics {
       name: 'pydepot_uploads_total', help: 'Accepted uploads by repository and outcome (created, unchanged, replaced)',
       labelNames: ['repo', 'outcome'], registers: [registry],
     }),
+    upstream: {
+      requests: new Counter({
+        name: 'pydepot_upstream_requests_total', help: 'Index requests to upstreams by kind (page, root) and status',
+        labelNames: ['repo', 'kind', 'status'], registers: [registry],
+      }),
+      failures: new Counter({
+        name: 'pydepot_upstream_failures_total', help: 'Upstream index requests that failed (stale copy served or 502/504)',
+        labelNames: ['repo', 'kind'], registers: [registry],
+      }),
+      downloads: new Counter({
+        name: 'pydepot_upstream_downloads_total', help: 'File downloads started from upstreams (one per file, however many clients)',
+        labelNames: ['repo'], registers: [registry],
+      }),
+      rejectedFiles: new Counter({
+        name: 'pydepot_upstream_files_rejected_total', help: 'Upstream files refused: wrong sha256 or size, or cut short',
+        labelNames: ['repo'], registers: [registry],
+      }),
+    },
   };
 }

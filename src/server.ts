@@ -16,10 +16,12 @@ import { Registry } from './repos/registry.ts';
 import { FsBlobStore } from './storage/blob-fs.ts';
 import { openDatabase } from './storage/db.ts';
 import { SqliteMetadataStore } from './storage/metadata-sqlite.ts';
+import { SqliteRemoteCacheStore } from './storage/remote-cache-sqlite.ts';
 
 export interface Storage {
   blobs: FsBlobStore;
   store: SqliteMetadataStore;
+  remoteStore: SqliteRemoteCacheStore;
 }
 
 /** The storage folder's database and blob store, created if missing. */
@@ -27,8 +29,8 @@ export async function openStorage(root: string): Promise<Storage> {
   mkdirSync(root, { recursive: true });
   const blobs = new FsBlobStore(root);
   await blobs.init();
-  const store = new SqliteMetadataStore(openDatabase(join(root, 'pydepot.db')));
-  return { blobs, store };
+  const db = openDatabase(join(root, 'pydepot.db'));
+  return { blobs, store: new SqliteMetadataStore(db), remoteStore: new SqliteRemoteCacheStore(db) };
 }
 
 export interface RunningServer {
@@ -40,12 +42,12 @@ export interface RunningServer {
 
 export async function startServer(config: Config, opts: { logger?: Logger } = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.log.level);
-  const { blobs, store } = await openStorage(config.storage);
+  const { blobs, store, remoteStore } = await openStorage(config.storage);
   const leftovers = await blobs.cleanTemp();
   if (leftovers > 0) logger.warn({ count: leftovers }, 'removed unfinished transfers left in tmp/ by an earlier run');
 
   const metrics = createMetrics();
-  const registry = new Registry(config, blobs, store);
+  const registry = new Registry(config, { blobs, store, remoteStore, logger, metrics: metrics.upstream });
   const app = buildApp({ registry, blobs, store, logger, metrics, pageCache: new PageCache() });
   const server = createServer(app.callback());
   // Uploads of large wheels over slow links take long; Node's default
@@ -74,6 +76,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
       const timer = setTimeout(() => server.closeAllConnections(), graceMs);
       await closed;
       clearTimeout(timer);
+      await registry.close();
       store.close();
       logger.info('pydepot stopped');
     })();

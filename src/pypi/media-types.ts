@@ -7,5 +7,7 @@ export const SIMPLE_LATEST_JSON = 'application/vnd.pypi.simple.latest+json';
 
 /** The Simple API version pydepot's pages conform to (1.1 = PEP 700 fields). */
 export const API_VERSION = '1.1';
+/** Pages that pass an upstream's PEP 792 project status through. */
+export const API_VERSION_WITH_STATUS = '1.4';
 
 export type IndexFormat = 'html' | 'json';

@@ -7,7 +7,7 @@
  */
 import type { IndexFile, ProjectPage, ProjectSummary } from '../repos/types.ts';
 import { escapeHtml } from './html.ts';
-import { API_VERSION } from './media-types.ts';
+import { API_VERSION, API_VERSION_WITH_STATUS } from './media-types.ts';
 
 const FROM_PROJECT_PAGE = '../../';
 
@@ -28,9 +28,14 @@ export function renderProjectHtml(page: ProjectPage): string {
     if (f.yanked !== false) attrs += ` data-yanked="${escapeHtml(f.yanked)}"`;
     return `    <a ${attrs}>${escapeHtml(f.filename)}</a><br />\n`;
   });
+  const status = page.status
+    ? `    <meta name="pypi:project-status" content="${escapeHtml(page.status.status)}">\n` +
+      (page.status.reason ? `    <meta name="pypi:project-status-reason" content="${escapeHtml(page.status.reason)}">\n` : '')
+    : '';
   return (
     '<!DOCTYPE html>\n<html>\n  <head>\n' +
-    `    <meta name="pypi:repository-version" content="${API_VERSION}">\n` +
+    `    <meta name="pypi:repository-version" content="${page.status ? API_VERSION_WITH_STATUS : API_VERSION}">\n` +
+    status +
     `    <title>Links for ${title}</title>\n  </head>\n  <body>\n    <h1>Links for ${title}</h1>\n` +
     links.join('') +
     '  </body>\n</html>\n'
@@ -39,8 +44,9 @@ export function renderProjectHtml(page: ProjectPage): string {
 
 export function renderProjectJson(page: ProjectPage): string {
   return JSON.stringify({
-    meta: { 'api-version': API_VERSION },
+    meta: { 'api-version': page.status ? API_VERSION_WITH_STATUS : API_VERSION },
     name: page.name,
+    ...(page.status ? { 'project-status': page.status.reason ? page.status : { status: page.status.status } } : {}),
     versions: page.versions,
     files: page.files.map((f) => ({
       filename: f.filename,

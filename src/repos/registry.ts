@@ -1,21 +1,40 @@
 /**
- * Builds the configured repositories by name. Remote and virtual
- * repositories are accepted in the config but answer 501 until they are
- * implemented, so a config written for them already loads.
+ * Builds the configured repositories by name. Virtual repositories are
+ * accepted in the config but answer 501 until they are implemented, so a
+ * config written for them already loads.
  */
 import type { Config } from '../config/schema.ts';
 import { NotFound, NotImplementedYet } from '../errors.ts';
-import type { BlobStore, MetadataStore } from '../storage/types.ts';
+import type { Logger } from '../log.ts';
+import type { UpstreamMetrics } from '../metrics.ts';
+import type { BlobStore, MetadataStore, RemoteCacheStore } from '../storage/types.ts';
 import { LocalRepository } from './local.ts';
+import { RemoteRepository } from './remote.ts';
 import type { RepoKind, Repository } from './types.ts';
+
+export interface RegistryDeps {
+  blobs: BlobStore;
+  store: MetadataStore;
+  remoteStore: RemoteCacheStore;
+  logger: Logger;
+  metrics: UpstreamMetrics;
+}
 
 export class Registry {
   private readonly repos = new Map<string, Repository>();
 
-  constructor(readonly config: Config, blobs: BlobStore, store: MetadataStore) {
+  constructor(readonly config: Config, deps: RegistryDeps) {
     for (const [name, rc] of Object.entries(config.repositories)) {
-      this.repos.set(name, rc.type === 'local' ? new LocalRepository(name, rc, blobs, store) : new UnimplementedRepository(name, rc.type));
+      let repo: Repository;
+      if (rc.type === 'local') repo = new LocalRepository(name, rc, deps.blobs, deps.store);
+      else if (rc.type === 'remote') repo = new RemoteRepository(name, rc, deps.blobs, deps.remoteStore, deps.logger, deps.metrics);
+      else repo = new UnimplementedRepository(name, rc.type);
+      this.repos.set(name, repo);
     }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.repos.values()].map((r) => (r instanceof RemoteRepository ? r.close() : undefined)));
   }
 
   get(name: string): Repository {

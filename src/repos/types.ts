@@ -27,6 +27,8 @@ export interface ProjectPage {
   displayName: string;
   files: IndexFile[];
   versions: string[];    // PEP 440 order
+  /** PEP 792 project status, passed through from an upstream. */
+  status?: { status: string; reason: string | null } | null;
 }
 
 export interface ProjectSummary {

@@ -104,8 +104,10 @@ class FsTempWriter implements TempBlobWriter {
   private blake2: IHasher | null = null;
   private result: Promise<TempBlob>;
   private aborting: Promise<void> | null = null;
+  private onDisk = 0;
+  private readonly listeners: ((n: number) => void)[] = [];
 
-  constructor(readonly path: string, maxBytes: number, tooLargeMessage?: string) {
+  constructor(readonly path: string, private readonly maxBytes: number, private readonly tooLargeMessage?: string) {
     this.stream = new Writable({
       highWaterMark: 1024 * 1024,
       construct: (cb) => {
@@ -117,18 +119,9 @@ class FsTempWriter implements TempBlobWriter {
           this.file.once('error', cb);
         }, cb);
       },
-      write: (chunk: Buffer, _enc, cb) => {
-        this.size += chunk.length;
-        if (this.size > maxBytes) {
-          cb(new PayloadTooLarge(tooLargeMessage ?? `File too large: the limit is ${maxBytes} bytes.`));
-          return;
-        }
-        this.sha256.update(chunk);
-        this.md5.update(chunk);
-        this.blake2!.update(chunk);
-        if (this.file!.write(chunk)) cb();
-        else this.file!.once('drain', () => cb());
-      },
+      write: (chunk: Buffer, _enc, cb) => this.writeChunk(chunk, cb),
+      // Chunks that queued up during one disk write go out as one write.
+      writev: (chunks, cb) => this.writeChunk(Buffer.concat(chunks.map((c) => c.chunk as Buffer)), cb),
       final: (cb) => {
         this.file!.end((err?: Error | null) => cb(err ?? null));
       },
@@ -153,6 +146,34 @@ class FsTempWriter implements TempBlobWriter {
     });
     // Callers await finished() later; an early error must not be unhandled.
     this.result.catch(() => undefined);
+  }
+
+  private writeChunk(chunk: Buffer, cb: (err?: Error | null) => void): void {
+    this.size += chunk.length;
+    if (this.size > this.maxBytes) {
+      cb(new PayloadTooLarge(this.tooLargeMessage ?? `File too large: the limit is ${this.maxBytes} bytes.`));
+      return;
+    }
+    this.sha256.update(chunk);
+    this.md5.update(chunk);
+    this.blake2!.update(chunk);
+    // Wait for each write to reach the file, so that bytesOnDisk is exact
+    // for readers that follow a download while it is being written.
+    this.file!.write(chunk, (err) => {
+      if (!err) {
+        this.onDisk += chunk.length;
+        for (const l of this.listeners) l(this.onDisk);
+      }
+      cb(err ?? null);
+    });
+  }
+
+  get bytesOnDisk(): number {
+    return this.onDisk;
+  }
+
+  onProgress(listener: (bytesOnDisk: number) => void): void {
+    this.listeners.push(listener);
   }
 
   finished(): Promise<TempBlob> {

@@ -53,4 +53,48 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX files_by_sha256 ON files (sha256);
     `,
   },
+  {
+    version: 2,
+    name: 'cache state of remote repositories',
+    sql: `
+      -- One row per upstream project page ever asked for.
+      CREATE TABLE remote_pages (
+        repo          TEXT NOT NULL,
+        project       TEXT NOT NULL,   -- normalized
+        state         TEXT NOT NULL CHECK (state IN ('ok', 'missing')),
+        checked_at    INTEGER NOT NULL, -- ms since epoch of the last answer from upstream (200, 304 or 404)
+        etag          TEXT,
+        last_modified TEXT,
+        page          TEXT,            -- JSON: the parsed page, upstream URLs absolute
+        digest        TEXT,            -- sha256 of page: the serial changes only when it does
+        serial        INTEGER NOT NULL,
+        PRIMARY KEY (repo, project)
+      );
+      -- The files those pages list, to find a file's upstream URL by its pydepot URL.
+      CREATE TABLE remote_files (
+        repo            TEXT NOT NULL,
+        sha256          TEXT NOT NULL,
+        filename        TEXT NOT NULL,
+        project         TEXT NOT NULL,
+        url             TEXT NOT NULL,
+        size            INTEGER,
+        metadata_sha256 TEXT,
+        PRIMARY KEY (repo, sha256, filename)
+      );
+      CREATE INDEX remote_files_by_project ON remote_files (repo, project);
+      -- The upstream's root page: names only.
+      CREATE TABLE remote_roots (
+        repo          TEXT PRIMARY KEY,
+        checked_at    INTEGER NOT NULL,
+        etag          TEXT,
+        last_modified TEXT,
+        serial        INTEGER NOT NULL
+      );
+      CREATE TABLE remote_root_names (
+        repo TEXT NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (repo, name)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

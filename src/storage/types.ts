@@ -20,6 +20,11 @@ export interface TempBlob extends Digests {
 /** A stream into temporary storage that hashes as it writes. */
 export interface TempBlobWriter {
   readonly stream: Writable;
+  readonly path: string;
+  /** Bytes written through to the file so far: a reader of `path` may read this many. */
+  readonly bytesOnDisk: number;
+  /** Called after each chunk reaches the file. */
+  onProgress(listener: (bytesOnDisk: number) => void): void;
   /** Resolves once every byte is on disk (fsync'd), with the digests. */
   finished(): Promise<TempBlob>;
   /** Removes the partial file; safe to call at any point, more than once. */
@@ -105,4 +110,46 @@ export interface MetadataStore {
   blobInUse(sha256: string): boolean;
   check(): void;
   close(): void;
+}
+
+/** What a remote repository remembers of one upstream project page. */
+export interface CachedPage {
+  state: 'ok' | 'missing';
+  /** ms since epoch of the last answer from upstream. */
+  checkedAt: number;
+  etag: string | null;
+  lastModified: string | null;
+  /** JSON of the ProjectPage served for it (null when missing). */
+  page: string | null;
+  serial: number;
+}
+
+export interface RemoteFileRow {
+  sha256: string;
+  filename: string;
+  project: string;
+  url: string;
+  size: number | null;
+  metadataSha256: string | null;
+}
+
+export interface CachedRoot {
+  checkedAt: number;
+  etag: string | null;
+  lastModified: string | null;
+  serial: number;
+}
+
+/** Cache state of remote repositories (pages, the files they list, root lists). */
+export interface RemoteCacheStore {
+  getPage(repo: string, project: string): CachedPage | null;
+  /** Stores a fresh answer; the serial changes only when the page's content does. */
+  savePage(repo: string, project: string, answer: { state: 'ok' | 'missing'; etag: string | null; lastModified: string | null; page: string | null; files: RemoteFileRow[] }, now: number): CachedPage;
+  /** A 304: the cached page is current as of `now`. */
+  touchPage(repo: string, project: string, now: number): void;
+  getFile(repo: string, sha256: string, filename: string): RemoteFileRow | null;
+  getRoot(repo: string): CachedRoot | null;
+  saveRoot(repo: string, names: string[], etag: string | null, lastModified: string | null, now: number): void;
+  touchRoot(repo: string, now: number): void;
+  rootNames(repo: string): string[];
 }

@@ -72,6 +72,11 @@ async function pipVersion(v: Venv): Promise<string> {
   return (await v.pip(['--version'])).stdout.split(' ')[1] ?? '?';
 }
 
+function olderThan(version: string, than: [number, number]): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major < than[0] || (major === than[0] && minor < than[1]);
+}
+
 function install(v: Venv, indexUrl: string, args: string[]): Promise<RunResult> {
   return v.pip(['install', '--index-url', indexUrl, '--no-input', '--progress-bar', 'off', ...args]);
 }
@@ -94,10 +99,20 @@ for (const py of PYTHONS) {
       const { server } = await fixture();
       const proxy = await acceptProxy(t, server.url, format.accept);
       const v = await venv(t, py.python);
-      t.log(`pip ${await pipVersion(v)}`);
+      const version = await pipVersion(v);
+      t.log(`pip ${version}`);
+      // pip 22.3–23.1 compare the Name in PEP 658 metadata (which they read only
+      // from HTML's data-dist-info-metadata) with the requested name *literally*
+      // (pypa/pip#12038, #12108, fixed in 23.2): `pip install acme-app` fails with
+      // "inconsistent Name: expected 'acme-app', but metadata has 'Acme.App'".
+      // pydepot serves them JSON unless forced, so only the forced-HTML run meets it.
+      const literalNames = format.accept === HTML && olderThan(version, [23, 2]);
+      const requested = literalNames ? 'Acme.App' : 'acme-app';
+      if (literalNames) t.log(`pip ${version} < 23.2 with HTML: requesting ${requested} (pip bug #12038)`);
 
-      const r = await install(v, `${proxy.url}/internal/simple/`, ['acme-app']);
+      const r = await install(v, `${proxy.url}/internal/simple/`, [requested]);
       t.is(r.code, 0, describe(r));
+      t.notRegex(r.stdout + r.stderr, /\/opt\/(pypi|wheels)|find-links/, 'pip is isolated from this machine\'s pip.conf');
       t.deepEqual(await installed(v), { 'acme-app': '1.0', 'acme-core': '1.0.post1', 'acme-utils': '2.0' },
         'acme-core: the post-release beats 1.0, 1.1rc1 is a pre-release, 2.0 is yanked; acme-utils 3.0 needs Python >= 4');
       const imported = await v.run(['-c', 'import acme_app, acme_core, acme_utils; print(acme_app.__version__, acme_core.__version__, acme_utils.__version__)']);

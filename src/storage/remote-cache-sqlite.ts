@@ -1,0 +1,89 @@
+import { createHash } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './db.ts';
+import type { CachedPage, CachedRoot, RemoteCacheStore, RemoteFileRow } from './types.ts';
+
+interface PageRecord {
+  state: 'ok' | 'missing'; checked_at: number; etag: string | null; last_modified: string | null;
+  page: string | null; digest: string | null; serial: number;
+}
+
+function toPage(r: PageRecord): CachedPage {
+  return { state: r.state, checkedAt: r.checked_at, etag: r.etag, lastModified: r.last_modified, page: r.page, serial: r.serial };
+}
+
+export class SqliteRemoteCacheStore implements RemoteCacheStore {
+  private readonly q: Record<string, Statement>;
+
+  constructor(private readonly db: Db) {
+    const p = (sql: string) => db.prepare(sql);
+    this.q = {
+      getPage: p('SELECT state, checked_at, etag, last_modified, page, digest, serial FROM remote_pages WHERE repo = ? AND project = ?'),
+      upsertPage: p(`INSERT INTO remote_pages (repo, project, state, checked_at, etag, last_modified, page, digest, serial)
+                     VALUES (@repo, @project, @state, @now, @etag, @lastModified, @page, @digest, @serial)
+                     ON CONFLICT (repo, project) DO UPDATE SET state = @state, checked_at = @now, etag = @etag,
+                       last_modified = @lastModified, page = @page, digest = @digest, serial = @serial`),
+      touchPage: p('UPDATE remote_pages SET checked_at = ? WHERE repo = ? AND project = ?'),
+      deleteFiles: p('DELETE FROM remote_files WHERE repo = ? AND project = ?'),
+      insertFile: p(`INSERT OR REPLACE INTO remote_files (repo, sha256, filename, project, url, size, metadata_sha256)
+                     VALUES (@repo, @sha256, @filename, @project, @url, @size, @metadataSha256)`),
+      getFile: p(`SELECT sha256, filename, project, url, size, metadata_sha256 AS metadataSha256
+                  FROM remote_files WHERE repo = ? AND sha256 = ? AND filename = ?`),
+      getRoot: p('SELECT checked_at AS checkedAt, etag, last_modified AS lastModified, serial FROM remote_roots WHERE repo = ?'),
+      upsertRoot: p(`INSERT INTO remote_roots (repo, checked_at, etag, last_modified, serial) VALUES (@repo, @now, @etag, @lastModified, 1)
+                     ON CONFLICT (repo) DO UPDATE SET checked_at = @now, etag = @etag, last_modified = @lastModified, serial = serial + 1`),
+      touchRoot: p('UPDATE remote_roots SET checked_at = ? WHERE repo = ?'),
+      deleteNames: p('DELETE FROM remote_root_names WHERE repo = ?'),
+      insertName: p('INSERT OR IGNORE INTO remote_root_names (repo, name) VALUES (?, ?)'),
+      rootNames: p('SELECT name FROM remote_root_names WHERE repo = ? ORDER BY name').pluck(),
+    };
+  }
+
+  getPage(repo: string, project: string): CachedPage | null {
+    const r = this.q.getPage!.get(repo, project) as PageRecord | undefined;
+    return r ? toPage(r) : null;
+  }
+
+  savePage(repo: string, project: string, a: { state: 'ok' | 'missing'; etag: string | null; lastModified: string | null; page: string | null; files: RemoteFileRow[] }, now: number): CachedPage {
+    return this.db.transaction((): CachedPage => {
+      const old = this.q.getPage!.get(repo, project) as PageRecord | undefined;
+      const digest = a.page === null ? null : createHash('sha256').update(a.page).digest('hex');
+      const changed = !old || old.state !== a.state || old.digest !== digest;
+      const serial = changed ? (old?.serial ?? 0) + 1 : old.serial;
+      this.q.upsertPage!.run({ repo, project, state: a.state, now, etag: a.etag, lastModified: a.lastModified, page: a.page, digest, serial });
+      if (changed) {
+        this.q.deleteFiles!.run(repo, project);
+        for (const f of a.files) this.q.insertFile!.run({ repo, ...f });
+      }
+      return { state: a.state, checkedAt: now, etag: a.etag, lastModified: a.lastModified, page: a.page, serial };
+    }).immediate();
+  }
+
+  touchPage(repo: string, project: string, now: number): void {
+    this.q.touchPage!.run(now, repo, project);
+  }
+
+  getFile(repo: string, sha256: string, filename: string): RemoteFileRow | null {
+    return (this.q.getFile!.get(repo, sha256, filename) as RemoteFileRow | undefined) ?? null;
+  }
+
+  getRoot(repo: string): CachedRoot | null {
+    return (this.q.getRoot!.get(repo) as CachedRoot | undefined) ?? null;
+  }
+
+  saveRoot(repo: string, names: string[], etag: string | null, lastModified: string | null, now: number): void {
+    this.db.transaction(() => {
+      this.q.deleteNames!.run(repo);
+      for (const n of names) this.q.insertName!.run(repo, n);
+      this.q.upsertRoot!.run({ repo, now, etag, lastModified });
+    }).immediate();
+  }
+
+  touchRoot(repo: string, now: number): void {
+    this.q.touchRoot!.run(now, repo);
+  }
+
+  rootNames(repo: string): string[] {
+    return this.q.rootNames!.all(repo) as string[];
+  }
+}

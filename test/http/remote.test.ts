@@ -1,0 +1,254 @@
+import { createHash } from 'node:crypto';
+import test from 'ava';
+import { buildSdist, buildWheel, type BuiltDist } from '../helpers/dists.ts';
+import { FakeUpstream, type FakeUpstreamOptions } from '../helpers/fake-upstream.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+const JSON_ACCEPT = 'application/vnd.pypi.simple.v1+json';
+
+interface Setup {
+  s: TestServer;
+  up: FakeUpstream;
+  wheel: BuiltDist;
+  sdist: BuiltDist;
+}
+
+async function setup(t: Parameters<typeof startTestServer>[0], remote: Record<string, unknown> = {}, upOpts: FakeUpstreamOptions = {}): Promise<Setup> {
+  const up = await FakeUpstream.start(t, upOpts);
+  const wheel = await buildWheel({ name: 'requests', version: '2.32.0', requiresPython: '>=3.8', padBytes: 50_000 });
+  const sdist = await buildSdist({ name: 'requests', version: '2.32.0' });
+  up.addProject('requests', [{ dist: wheel, requiresPython: '>=3.8' }, { dist: sdist, yanked: 'bad sdist' }], { status: 'active' });
+  const s = await startTestServer(t, {
+    repositories: { pypi: { type: 'remote', url: up.url, indexTtl: 600, timeout: 2, ...remote } },
+  });
+  return { s, up, wheel, sdist };
+}
+
+type JsonPage = { files: { filename: string; url: string; hashes: { sha256: string }; yanked: unknown; 'requires-python': string | null; size: number; 'upload-time': string | null; 'core-metadata': unknown }[]; versions: string[]; 'project-status'?: unknown; meta: Record<string, string> };
+
+async function jsonPage(s: TestServer, project = 'requests'): Promise<{ res: Response; page: JsonPage }> {
+  const res = await fetch(`${s.url}/pypi/simple/${project}/`, { headers: { Accept: JSON_ACCEPT } });
+  return { res, page: res.status === 200 ? ((await res.json()) as JsonPage) : (null as unknown as JsonPage) };
+}
+
+test('an upstream page is served in both formats, links rewritten to pydepot, every field kept', async (t) => {
+  const { s, wheel, sdist } = await setup(t);
+  const { res, page } = await jsonPage(s);
+  t.is(res.status, 200);
+  const w = page.files.find((f) => f.filename === wheel.filename)!;
+  t.is(w.url, `../../files/${wheel.sha256}/${wheel.filename}`);
+  t.is(w.hashes.sha256, wheel.sha256);
+  t.is(w['requires-python'], '>=3.8');
+  t.is(w.size, wheel.bytes.length);
+  t.truthy(w['upload-time']);
+  t.deepEqual(w['core-metadata'], { sha256: createHash('sha256').update(wheel.metadata).digest('hex') });
+  const sd = page.files.find((f) => f.filename === sdist.filename)!;
+  t.is(sd.yanked, 'bad sdist');
+  t.deepEqual(page.versions, ['2.32.0']);
+  t.deepEqual(page['project-status'], { status: 'active' });
+  const html = await (await fetch(`${s.url}/pypi/simple/requests/`)).text();
+  t.true(html.includes(`href="../../files/${wheel.sha256}/${wheel.filename}#sha256=${wheel.sha256}"`));
+  t.true(html.includes('data-yanked="bad sdist"'));
+  t.false(html.includes('127.0.0.1'), 'no link may lead clients to the upstream');
+});
+
+test('inside indexTtl a cached page makes no upstream request; concurrent misses make one', async (t) => {
+  const { s, up } = await setup(t);
+  up.pageFaults('requests', { latencyMs: 200 });
+  const results = await Promise.all(Array.from({ length: 20 }, () => jsonPage(s)));
+  t.true(results.every((r) => r.res.status === 200));
+  t.is(up.count('/simple/requests/'), 1);
+  await jsonPage(s);
+  await fetch(`${s.url}/pypi/simple/requests/`);
+  t.is(up.count('/simple/requests/'), 1);
+});
+
+test('after indexTtl the page is revalidated with If-None-Match; a 304 renews it', async (t) => {
+  const { s, up } = await setup(t, { indexTtl: 0 });
+  const first = await jsonPage(s);
+  const second = await jsonPage(s);
+  t.is(up.count('/simple/requests/'), 2);
+  const conditional = up.requests.filter((r) => r.path === '/simple/requests/')[1]!;
+  t.truthy(conditional.headers['if-none-match']);
+  t.is(conditional.status, 304);
+  t.is(second.res.headers.get('etag'), first.res.headers.get('etag'));
+});
+
+test('a changed upstream page changes the served page and its ETag', async (t) => {
+  const { s, up, wheel } = await setup(t, { indexTtl: 0 });
+  const before = await jsonPage(s);
+  const newer = await buildWheel({ name: 'requests', version: '2.33.0' });
+  up.addProject('requests', [{ dist: wheel }, { dist: newer }]);
+  const after = await jsonPage(s);
+  t.not(after.res.headers.get('etag'), before.res.headers.get('etag'));
+  t.deepEqual(after.page.versions, ['2.32.0', '2.33.0']);
+});
+
+test('an upstream 404 is a 404, remembered for negativeTtl', async (t) => {
+  const { s, up } = await setup(t, { negativeTtl: 600 });
+  t.is((await fetch(`${s.url}/pypi/simple/nope/`)).status, 404);
+  t.is((await fetch(`${s.url}/pypi/simple/nope/`)).status, 404);
+  t.is(up.count('/simple/nope/'), 1);
+});
+
+test('upstream down: cached pages and files are still served; an uncached page gets 502 naming the upstream', async (t) => {
+  const { s, up, wheel } = await setup(t, { indexTtl: 0 });
+  const { page } = await jsonPage(s);
+  const fileUrl = new URL(page.files.find((f) => f.filename === wheel.filename)!.url, `${s.url}/pypi/simple/requests/`).href;
+  t.true(Buffer.from(await (await fetch(fileUrl)).arrayBuffer()).equals(wheel.bytes));
+  await up.stop();
+
+  const stale = await jsonPage(s);
+  t.is(stale.res.status, 200);
+  t.deepEqual(stale.page.files.map((f) => f.filename).sort(), page.files.map((f) => f.filename).sort());
+  t.true(Buffer.from(await (await fetch(fileUrl)).arrayBuffer()).equals(wheel.bytes));
+  t.true(s.logs.some((l) => l.msg === 'upstream failed; serving the cached page'));
+
+  const missing = await fetch(`${s.url}/pypi/simple/flask/`);
+  t.is(missing.status, 502);
+  t.regex(missing.statusText, /upstream http:\/\/127\.0\.0\.1:\d+\/simple\/flask\/ refused the connection; project 'flask' is not cached/);
+});
+
+test('upstream 5xx and unparsable pages fall back to the cached copy', async (t) => {
+  const { s, up } = await setup(t, { indexTtl: 0 });
+  t.is((await jsonPage(s)).res.status, 200);
+  up.pageFaults('requests', { status: 503 });
+  t.is((await jsonPage(s)).res.status, 200);
+  up.pageFaults('requests', { corrupt: true });
+  t.is((await jsonPage(s)).res.status, 200);
+  up.pageFaults('requests', {});
+  t.is((await fetch(`${s.url}/pypi/simple/other/`)).status, 404);
+  up.faults.status = 500;
+  const res = await fetch(`${s.url}/pypi/simple/other2/`);
+  t.is(res.status, 502);
+  t.regex(res.statusText, /answered 500/);
+});
+
+test('an upstream timeout with nothing cached is a 504', async (t) => {
+  const { s, up } = await setup(t, { timeout: 1 });
+  up.pageFaults('requests', { latencyMs: 3000 });
+  const res = await fetch(`${s.url}/pypi/simple/requests/`);
+  t.is(res.status, 504);
+  t.regex(res.statusText, /timed out/);
+});
+
+test('50 concurrent first requests for one file make one upstream download, and all get identical complete bytes', async (t) => {
+  const { s, up, wheel } = await setup(t);
+  const { page } = await jsonPage(s);
+  const url = new URL(page.files.find((f) => f.filename === wheel.filename)!.url, `${s.url}/pypi/simple/requests/`).href;
+  up.fileFaults(wheel.filename, { bytesPerSecond: 500_000 });
+  const bodies = await Promise.all(Array.from({ length: 50 }, async () => Buffer.from(await (await fetch(url)).arrayBuffer())));
+  t.is(up.count(up.fileUrl(wheel.filename)), 1);
+  t.true(bodies.every((b) => b.equals(wheel.bytes)));
+  // Later requests come from the blob store.
+  const again = await fetch(url, { headers: { Range: 'bytes=-22' } });
+  t.is(again.status, 206);
+  t.true(Buffer.from(await again.arrayBuffer()).equals(wheel.bytes.subarray(-22)));
+  t.is(up.count(up.fileUrl(wheel.filename)), 1);
+  const metrics = await (await fetch(`${s.url}/-/metrics`)).text();
+  t.regex(metrics, /pydepot_upstream_downloads_total\{repo="pypi"\} 1/);
+});
+
+for (const fault of ['corrupt', 'truncateAt'] as const) {
+  test(`a ${fault === 'corrupt' ? 'wrong-hash' : 'truncated'} upstream file fails every client before its end and is never cached`, async (t) => {
+    const { s, up, wheel } = await setup(t);
+    const { page } = await jsonPage(s);
+    const url = new URL(page.files.find((f) => f.filename === wheel.filename)!.url, `${s.url}/pypi/simple/requests/`).href;
+    up.fileFaults(wheel.filename, fault === 'corrupt' ? { corrupt: true, bytesPerSecond: 1_000_000 } : { truncateAt: 20_000 });
+    const outcomes = await Promise.all(Array.from({ length: 5 }, async () => {
+      try {
+        const res = await fetch(url);
+        if (res.status !== 200) return `status ${res.status}`;
+        const body = Buffer.from(await res.arrayBuffer());
+        return body.equals(wheel.bytes) ? 'complete' : `short ${body.length}`;
+      } catch {
+        return 'failed';
+      }
+    }));
+    t.false(outcomes.includes('complete'), outcomes.join());
+    t.true(outcomes.every((o) => o === 'failed' || o.startsWith('status 502')), outcomes.join());
+    t.regex(await (await fetch(`${s.url}/-/metrics`)).text(), /pydepot_upstream_files_rejected_total\{repo="pypi"\} 1/);
+
+    up.fileFaults(wheel.filename, {});
+    const good = await fetch(url);
+    t.true(Buffer.from(await good.arrayBuffer()).equals(wheel.bytes));
+    t.is(up.count(up.fileUrl(wheel.filename)), 2);
+  });
+}
+
+test('.metadata is fetched from upstream once, verified, and served', async (t) => {
+  const { s, up, wheel } = await setup(t);
+  const { page } = await jsonPage(s);
+  const url = new URL(`${page.files.find((f) => f.filename === wheel.filename)!.url}.metadata`, `${s.url}/pypi/simple/requests/`).href;
+  for (let i = 0; i < 3; i++) {
+    const res = await fetch(url);
+    t.is(res.status, 200);
+    t.true(Buffer.from(await res.arrayBuffer()).equals(wheel.metadata));
+  }
+  t.is(up.count(`${up.fileUrl(wheel.filename)}.metadata`), 1);
+});
+
+test('wrong upstream metadata is refused', async (t) => {
+  const { s, up, wheel } = await setup(t);
+  const { page } = await jsonPage(s);
+  up.fileFaults(`${wheel.filename}.metadata`, { corrupt: true });
+  const url = new URL(`${page.files.find((f) => f.filename === wheel.filename)!.url}.metadata`, `${s.url}/pypi/simple/requests/`).href;
+  const res = await fetch(url);
+  t.is(res.status, 502);
+  t.regex(res.statusText, /metadata has sha256/);
+});
+
+for (const [title, opts] of [
+  ['an HTML-only upstream', { format: 'html' }],
+  ['files on a separate host with absolute URLs', { separateFilesHost: true }],
+  ['file URLs with query strings', { absoluteUrls: true, queryStrings: true }],
+] as [string, FakeUpstreamOptions][]) {
+  test(`works with ${title}`, async (t) => {
+    const { s, up, wheel } = await setup(t, {}, opts);
+    const { res, page } = await jsonPage(s);
+    t.is(res.status, 200);
+    const f = page.files.find((x) => x.filename === wheel.filename)!;
+    const body = await fetch(new URL(f.url, `${s.url}/pypi/simple/requests/`));
+    t.true(Buffer.from(await body.arrayBuffer()).equals(wheel.bytes));
+    t.is(up.count(up.fileUrl(wheel.filename)), 1);
+  });
+}
+
+test('offline: cached pages and files are served without asking upstream; the rest is not found', async (t) => {
+  const { s, up, wheel } = await setup(t);
+  const { page } = await jsonPage(s);
+  const url = new URL(page.files.find((f) => f.filename === wheel.filename)!.url, `${s.url}/pypi/simple/requests/`).href;
+  await (await fetch(url)).arrayBuffer();
+  await s.stop();
+  up.resetCounts();
+  const offline = await startTestServer(t, { repositories: { pypi: { type: 'remote', url: up.url, offline: true } } }, s.storage);
+  t.is((await fetch(`${offline.url}/pypi/simple/requests/`)).status, 200);
+  t.true(Buffer.from(await (await fetch(url.replace(s.url, offline.url))).arrayBuffer()).equals(wheel.bytes));
+  const missing = await fetch(`${offline.url}/pypi/simple/flask/`);
+  t.is(missing.status, 404);
+  t.regex(missing.statusText, /offline/);
+  t.is(up.requests.length, 0);
+});
+
+test('the root page lists the upstream projects, and is cached', async (t) => {
+  const { s, up } = await setup(t);
+  up.addProject('Flask', [{ dist: await buildWheel({ name: 'flask', version: '3.0' }) }]);
+  const html = await (await fetch(`${s.url}/pypi/simple/`)).text();
+  t.true(html.includes('<a href="requests/">requests</a>'));
+  t.true(html.includes('<a href="flask/">flask</a>'));
+  const json = (await (await fetch(`${s.url}/pypi/simple/`, { headers: { Accept: JSON_ACCEPT } })).json()) as { projects: { name: string }[] };
+  t.deepEqual(json.projects.map((p) => p.name).sort(), ['flask', 'requests']);
+  t.is(up.count('/simple/'), 1);
+});
+
+test('upstream credentials are sent to the index only', async (t) => {
+  const { s, up, wheel } = await setup(t, { username: 'mirror', password: 's3cret' }, { separateFilesHost: true });
+  const { page } = await jsonPage(s);
+  await (await fetch(new URL(page.files.find((f) => f.filename === wheel.filename)!.url, `${s.url}/pypi/simple/requests/`))).arrayBuffer();
+  const pageReq = up.requests.find((r) => r.path === '/simple/requests/')!;
+  t.is(pageReq.headers.authorization, `Basic ${Buffer.from('mirror:s3cret').toString('base64')}`);
+  const fileReq = up.requests.find((r) => r.server === 'files')!;
+  t.is(fileReq.headers.authorization, undefined);
+  t.regex(String(pageReq.headers['user-agent']), /^pydepot\//);
+  t.false(JSON.stringify(s.logs).includes('s3cret'));
+});
