@@ -48,7 +48,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
 
   const metrics = createMetrics();
   const registry = new Registry(config, { blobs, store, remoteStore, logger, metrics: metrics.upstream });
-  const app = buildApp({ registry, blobs, store, logger, metrics, pageCache: new PageCache() });
+  const app = buildApp({ registry, blobs, store, logger, metrics, pageCache: new PageCache(), instanceId: store.instanceId() });
   const server = createServer(app.callback());
   // Uploads of large wheels over slow links take long; Node's default
   // 5-minute requestTimeout would cut them off.

@@ -24,6 +24,8 @@ export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   pageCache: PageCache;
+  /** Tells this storage's ETags apart from another's whose serials happen to match. */
+  instanceId: string;
 }
 
 export function buildApp(deps: AppDeps): Koa {

@@ -63,20 +63,24 @@ export function renderProjectJson(page: ProjectPage): string {
   });
 }
 
-export function renderRootHtml(projects: ProjectSummary[]): string {
-  const links = projects.map((p) => `    <a href="${escapeHtml(encodeURIComponent(p.name))}/">${escapeHtml(p.displayName)}</a><br />\n`);
-  return (
-    '<!DOCTYPE html>\n<html>\n  <head>\n' +
+/** The root page, rendered batch by batch as the names arrive. */
+export async function* renderRootHtml(batches: AsyncIterable<ProjectSummary[]>): AsyncIterable<string> {
+  yield '<!DOCTYPE html>\n<html>\n  <head>\n' +
     `    <meta name="pypi:repository-version" content="${API_VERSION}">\n` +
-    '    <title>Simple index</title>\n  </head>\n  <body>\n' +
-    links.join('') +
-    '  </body>\n</html>\n'
-  );
+    '    <title>Simple index</title>\n  </head>\n  <body>\n';
+  for await (const batch of batches) {
+    yield batch.map((p) => `    <a href="${escapeHtml(encodeURIComponent(p.name))}/">${escapeHtml(p.displayName)}</a><br />\n`).join('');
+  }
+  yield '  </body>\n</html>\n';
 }
 
-export function renderRootJson(projects: ProjectSummary[]): string {
-  return JSON.stringify({
-    meta: { 'api-version': API_VERSION },
-    projects: projects.map((p) => ({ name: p.displayName })),
-  });
+export async function* renderRootJson(batches: AsyncIterable<ProjectSummary[]>): AsyncIterable<string> {
+  yield `{"meta":{"api-version":"${API_VERSION}"},"projects":[`;
+  let first = true;
+  for await (const batch of batches) {
+    if (batch.length === 0) continue;
+    yield (first ? '' : ',') + batch.map((p) => JSON.stringify({ name: p.displayName })).join(',');
+    first = false;
+  }
+  yield ']}';
 }

@@ -56,8 +56,8 @@ export class LocalRepository implements Repository {
     return String(this.store.repoSerial(this.name));
   }
 
-  async listProjects(): Promise<ProjectSummary[]> {
-    return this.store.listProjects(this.name).map((p) => ({ name: p.name, displayName: p.displayName }));
+  async *listProjects(): AsyncIterable<ProjectSummary[]> {
+    yield this.store.listProjects(this.name).map((p) => ({ name: p.name, displayName: p.displayName }));
   }
 
   async openFile(sha256: string, filename: string): Promise<FileHandle | null> {

@@ -69,7 +69,7 @@ class UnimplementedRepository implements Repository {
   projectVersion(): never { return this.reject(); }
   projectPage(): never { return this.reject(); }
   listVersion(): never { return this.reject(); }
-  listProjects(): never { return this.reject(); }
+  listProjects(): AsyncIterable<never> { return this.reject(); }
   openFile(): never { return this.reject(); }
   openCoreMetadata(): never { return this.reject(); }
   projectFiles(): never { return this.reject(); }

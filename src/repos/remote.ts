@@ -102,9 +102,15 @@ export class RemoteRepository implements Repository {
     return String(await this.index.rootSerial());
   }
 
-  async listProjects(): Promise<ProjectSummary[]> {
+  async *listProjects(): AsyncIterable<ProjectSummary[]> {
     await this.index.rootSerial();
-    return this.store.rootNames(this.name).map((n) => ({ name: n, displayName: n }));
+    let after = '';
+    for (;;) {
+      const names = this.store.rootNames(this.name, after, 5000);
+      if (names.length === 0) return;
+      yield names.map((n) => ({ name: n, displayName: n }));
+      after = names.at(-1)!;
+    }
   }
 
   async openFile(sha256: string, filename: string): Promise<FileHandle | null> {

@@ -58,7 +58,11 @@ export interface Repository {
   projectPage(project: string): Promise<ProjectPage | null>;
   /** Like projectVersion, for the root page. */
   listVersion(): Promise<string>;
-  listProjects(): Promise<ProjectSummary[]>;
+  /**
+   * Every project, in batches, ordered by normalized name: an upstream's list
+   * can have 700,000 names, which are streamed rather than held in memory.
+   */
+  listProjects(): AsyncIterable<ProjectSummary[]>;
   openFile(sha256: string, filename: string): Promise<FileHandle | null>;
   openCoreMetadata(sha256: string, filename: string): Promise<FileHandle | null>;
   /** Rows with full details, for the legacy JSON API. */

@@ -57,6 +57,7 @@ export class SqliteMetadataStore implements MetadataStore {
                                 WHERE p.repo = ? AND p.name = ?`),
       blobInUse: p('SELECT 1 FROM files WHERE sha256 = ? LIMIT 1'),
       check: p('SELECT 1'),
+      instanceId: p('SELECT id FROM instance').pluck(),
     };
   }
 
@@ -129,6 +130,10 @@ export class SqliteMetadataStore implements MetadataStore {
 
   blobInUse(sha256: string): boolean {
     return this.q.blobInUse!.get(sha256) !== undefined;
+  }
+
+  instanceId(): string {
+    return this.q.instanceId!.get() as string;
   }
 
   check(): void {

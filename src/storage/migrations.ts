@@ -13,6 +13,9 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 1,
     name: 'projects and files of hosted repositories',
     sql: `
+      -- Identifies this database: ETags built from serials must differ across storages.
+      CREATE TABLE instance (id TEXT NOT NULL);
+      INSERT INTO instance (id) VALUES (lower(hex(randomblob(16))));
       CREATE TABLE repo_state (
         repo   TEXT PRIMARY KEY,
         -- bumped by every change in the repository; per-project serials come from it

@@ -35,7 +35,7 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
       touchRoot: p('UPDATE remote_roots SET checked_at = ? WHERE repo = ?'),
       deleteNames: p('DELETE FROM remote_root_names WHERE repo = ?'),
       insertName: p('INSERT OR IGNORE INTO remote_root_names (repo, name) VALUES (?, ?)'),
-      rootNames: p('SELECT name FROM remote_root_names WHERE repo = ? ORDER BY name').pluck(),
+      rootNames: p('SELECT name FROM remote_root_names WHERE repo = ? AND name > ? ORDER BY name LIMIT ?').pluck(),
     };
   }
 
@@ -83,7 +83,7 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
     this.q.touchRoot!.run(now, repo);
   }
 
-  rootNames(repo: string): string[] {
-    return this.q.rootNames!.all(repo) as string[];
+  rootNames(repo: string, after: string, limit: number): string[] {
+    return this.q.rootNames!.all(repo, after, limit) as string[];
   }
 }

@@ -108,6 +108,8 @@ export interface MetadataStore {
   setYanked(repo: string, project: string, version: string, yanked: boolean, reason: string | null): number;
   /** Is any file in any repository still stored under this sha256? */
   blobInUse(sha256: string): boolean;
+  /** A random id made with the database. */
+  instanceId(): string;
   check(): void;
   close(): void;
 }
@@ -151,5 +153,6 @@ export interface RemoteCacheStore {
   getRoot(repo: string): CachedRoot | null;
   saveRoot(repo: string, names: string[], etag: string | null, lastModified: string | null, now: number): void;
   touchRoot(repo: string, now: number): void;
-  rootNames(repo: string): string[];
+  /** Up to `limit` names after `after`, in order (keyset pages: no open cursor between calls). */
+  rootNames(repo: string, after: string, limit: number): string[];
 }

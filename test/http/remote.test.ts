@@ -252,3 +252,18 @@ test('upstream credentials are sent to the index only', async (t) => {
   t.regex(String(pageReq.headers['user-agent']), /^pydepot\//);
   t.false(JSON.stringify(s.logs).includes('s3cret'));
 });
+
+test('a large root list is streamed in full in both formats, with an ETag that answers 304', async (t) => {
+  const { s, up } = await setup(t);
+  const names = Array.from({ length: 12_345 }, (_, i) => `pkg-${String(i).padStart(5, '0')}`);
+  for (const n of names) up.addProject(n, []);
+  const json = await fetch(`${s.url}/pypi/simple/`, { headers: { Accept: JSON_ACCEPT } });
+  const body = (await json.json()) as { projects: { name: string }[] };
+  t.is(body.projects.length, names.length + 1);
+  const html = await (await fetch(`${s.url}/pypi/simple/`)).text();
+  t.is(html.match(/<a href=/g)?.length, names.length + 1);
+  t.true(html.trimEnd().endsWith('</html>'));
+  const again = await fetch(`${s.url}/pypi/simple/`, { headers: { Accept: JSON_ACCEPT, 'If-None-Match': json.headers.get('etag')! } });
+  t.is(again.status, 304);
+  t.is(up.count('/simple/'), 1);
+});

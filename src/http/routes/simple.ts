@@ -3,6 +3,8 @@
  * JSON). Non-canonical URLs get a relative 301, which survives any reverse
  * proxy; pip caches 301s forever, fine for a name that is canonical forever.
  */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { Context } from 'koa';
 import { NotFound } from '../../errors.ts';
 import { isValidProjectName, normalizeName } from '../../pypi/names.ts';
@@ -19,10 +21,14 @@ function redirect(ctx: Context, relative: string): void {
   ctx.body = `Moved to ${relative}\n`;
 }
 
-function sendPage(ctx: Context, repo: Repository, page: RenderedPage, contentType: string): void {
+function sendHeaders(ctx: Context, repo: Repository, etag: string): void {
   ctx.set('Vary', 'Accept');
-  ctx.set('ETag', page.etag);
+  ctx.set('ETag', etag);
   ctx.set('Cache-Control', repo.indexMaxAge > 0 ? `max-age=${repo.indexMaxAge}, public` : 'max-age=0, must-revalidate');
+}
+
+function sendPage(ctx: Context, repo: Repository, page: RenderedPage, contentType: string): void {
+  sendHeaders(ctx, repo, page.etag);
   if (notModified(ctx, page.etag)) {
     ctx.status = 304;
     return;
@@ -38,15 +44,21 @@ export function simpleRoutes(deps: AppDeps) {
       redirect(ctx, 'simple/');
     },
 
+    /** Streamed, never held whole: a proxied pypi.org lists 700,000 names. */
     async root(ctx: Context, repoName: string): Promise<void> {
       const repo = deps.registry.get(repoName);
       const neg = negotiateFormat(ctx.get('Accept'), ctx.query.format as string | undefined);
       const token = await repo.listVersion();
-      const page = await deps.pageCache.get(`${repo.name}\u0000/\u0000${neg.format}`, token, async () => {
-        const projects = await repo.listProjects();
-        return neg.format === 'json' ? renderRootJson(projects) : renderRootHtml(projects);
-      });
-      sendPage(ctx, repo, page, neg.contentType);
+      const etag = `"${createHash('sha256').update(`${deps.instanceId}\u0000${repo.name}\u0000${token}\u0000${neg.format}`).digest('base64url').slice(0, 27)}"`;
+      const chunks = neg.format === 'json' ? renderRootJson(repo.listProjects()) : renderRootHtml(repo.listProjects());
+      sendHeaders(ctx, repo, etag);
+      if (notModified(ctx, etag)) {
+        ctx.status = 304;
+        return;
+      }
+      ctx.status = 200;
+      ctx.type = neg.contentType;
+      ctx.body = Readable.from(chunks);
     },
 
     async project(ctx: Context, repoName: string, param: string, slash: boolean): Promise<void> {
