@@ -1,14 +1,20 @@
 /**
  * Rendered index pages, kept under the repository's change token, so a busy
- * page is rendered once per change rather than once per request. Bounded by
- * bytes: a 2,000-file page is a few hundred KiB.
+ * page is rendered (and gzipped) once per change rather than once per
+ * request. Bounded by bytes: a 2,000-file page is about 1 MB, 0.4 MB gzipped.
  */
 import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
+
+const gzipAsync = promisify(gzip);
 
 export interface RenderedPage {
   body: Buffer;
   etag: string;
+  /** The gzip encoding, made on first demand (on the threadpool, not the event loop). */
+  gzipped(): Promise<Buffer>;
 }
 
 export class PageCache {
@@ -23,8 +29,13 @@ export class PageCache {
     const hit = this.lru.get(full);
     if (hit) return hit;
     const body = Buffer.from(await render(), 'utf8');
-    // The ETag is the content's hash: stable across restarts and replicas.
-    const page = { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+    let gz: Promise<Buffer> | null = null;
+    const page: RenderedPage = {
+      body,
+      // The ETag is the content's hash: stable across restarts and replicas.
+      etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
+      gzipped: () => (gz ??= gzipAsync(body)),
+    };
     this.lru.set(full, page);
     return page;
   }

@@ -1,3 +1,5 @@
+import { request } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import test from 'ava';
 import { buildSdist, buildWheel } from '../helpers/dists.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -26,7 +28,7 @@ test('PEP 691 JSON for pip and uv: v1 fields, PEP 700 versions/size/upload-time,
   for (const accept of [PIP_ACCEPT, UV_ACCEPT, `${JSON_TYPE}, */*;q=0.1`, 'application/vnd.pypi.simple.latest+json']) {
     const res = await fetch(`${s.url}/internal/simple/acme-core/`, { headers: { Accept: accept } });
     t.is(res.headers.get('content-type'), JSON_TYPE, accept);
-    t.is(res.headers.get('vary'), 'Accept');
+    t.is(res.headers.get('vary'), 'Accept, Accept-Encoding');
     const page = (await res.json()) as { meta: Record<string, string>; name: string; versions: string[]; files: Record<string, unknown>[] };
     t.is(page.meta['api-version'], '1.1');
     t.is(page.name, 'acme-core');
@@ -155,4 +157,32 @@ test('root index lists every project in both formats; /simple/ serves the defaul
   const page = await fetch(`${s.url}/simple/acme-core/`, { headers: { Accept: PIP_ACCEPT } });
   const file = ((await page.json()) as { files: { url: string }[] }).files[0]!;
   t.is((await fetch(new URL(file.url, page.url))).status, 200);
+});
+
+test('pages are gzipped for clients that accept it, with their own ETag; never files', async (t) => {
+  const s = await withProject(t);
+  for (let i = 0; i < 30; i++) {
+    await upload(`${s.url}/internal/`, await buildWheel({ name: 'Acme.Core', version: `3.${i}` }), 'Acme.Core', `3.${i}`);
+  }
+  const get = (path: string, headers: Record<string, string>) =>
+    new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
+      request(`${s.url}${path}`, { headers }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts) }));
+      }).on('error', reject).end();
+    });
+  for (const path of ['/internal/simple/acme-core/', '/internal/simple/']) {
+    const plain = await get(path, { Accept: PIP_ACCEPT });
+    const gz = await get(path, { Accept: PIP_ACCEPT, 'Accept-Encoding': 'gzip, deflate' });
+    t.is(plain.headers['content-encoding'], undefined, path);
+    t.is(gz.headers['content-encoding'], 'gzip', path);
+    t.true(gunzipSync(gz.body).equals(plain.body), path);
+    t.not(gz.headers.etag, plain.headers.etag);
+    t.is((await get(path, { Accept: PIP_ACCEPT, 'Accept-Encoding': 'gzip', 'If-None-Match': gz.headers.etag as string })).status, 304);
+    t.is((await get(path, { Accept: PIP_ACCEPT, 'If-None-Match': gz.headers.etag as string })).status, 200);
+  }
+  const page = (JSON.parse((await get('/internal/simple/acme-core/', { Accept: PIP_ACCEPT })).body.toString()) as { files: { url: string }[] }).files[0]!;
+  const file = await get(new URL(page.url, `${s.url}/internal/simple/acme-core/`).pathname, { 'Accept-Encoding': 'gzip' });
+  t.is(file.headers['content-encoding'], undefined);
 });

@@ -29,6 +29,8 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
       ctx.state.error = err;
     }
     ctx.status = status;
+    // Headers meant for the success response must not describe the error body.
+    for (const h of ['Content-Encoding', 'ETag', 'Content-Range', 'Vary']) ctx.remove(h);
     for (const [k, v] of Object.entries(headers)) ctx.set(k, v);
     ctx.message = reasonPhrase(message);
     if (ctx.path.includes('/pypi/') && ctx.path.endsWith('/json')) {

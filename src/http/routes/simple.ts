@@ -4,7 +4,8 @@
  * proxy; pip caches 301s forever, fine for a name that is canonical forever.
  */
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
 import type { Context } from 'koa';
 import { NotFound } from '../../errors.ts';
 import { isValidProjectName, normalizeName } from '../../pypi/names.ts';
@@ -21,21 +22,37 @@ function redirect(ctx: Context, relative: string): void {
   ctx.body = `Moved to ${relative}\n`;
 }
 
-function sendHeaders(ctx: Context, repo: Repository, etag: string): void {
-  ctx.set('Vary', 'Accept');
-  ctx.set('ETag', etag);
-  ctx.set('Cache-Control', repo.indexMaxAge > 0 ? `max-age=${repo.indexMaxAge}, public` : 'max-age=0, must-revalidate');
+/**
+ * Index pages are large (about 1 MB for 2,000 files) and pip, uv and poetry
+ * all accept gzip: hundreds of nodes should not pull them uncompressed.
+ * Each encoding is its own representation, so it gets its own ETag.
+ */
+function wantsGzip(ctx: Context): boolean {
+  return ctx.acceptsEncodings('gzip', 'identity') === 'gzip';
 }
 
-function sendPage(ctx: Context, repo: Repository, page: RenderedPage, contentType: string): void {
-  sendHeaders(ctx, repo, page.etag);
-  if (notModified(ctx, page.etag)) {
+function sendHeaders(ctx: Context, repo: Repository, etag: string, gzipped: boolean): string {
+  const tag = gzipped ? etag.replace(/"$/, '-gzip"') : etag;
+  ctx.set('Vary', 'Accept, Accept-Encoding');
+  ctx.set('ETag', tag);
+  ctx.set('Cache-Control', repo.indexMaxAge > 0 ? `max-age=${repo.indexMaxAge}, public` : 'max-age=0, must-revalidate');
+  if (gzipped) ctx.set('Content-Encoding', 'gzip');
+  return tag;
+}
+
+async function sendPage(ctx: Context, repo: Repository, page: RenderedPage, contentType: string): Promise<void> {
+  const gzipped = page.body.length >= MIN_GZIP_BYTES && wantsGzip(ctx);
+  if (notModified(ctx, sendHeaders(ctx, repo, page.etag, gzipped))) {
+    ctx.remove('Content-Encoding');
     ctx.status = 304;
     return;
   }
   ctx.type = contentType;
-  ctx.body = page.body;
+  ctx.body = gzipped ? await page.gzipped() : page.body;
 }
+
+// Below this, gzip's header and CPU cost more than they save.
+const MIN_GZIP_BYTES = 1024;
 
 export function simpleRoutes(deps: AppDeps) {
   return {
@@ -50,15 +67,17 @@ export function simpleRoutes(deps: AppDeps) {
       const neg = negotiateFormat(ctx.get('Accept'), ctx.query.format as string | undefined);
       const token = await repo.listVersion();
       const etag = `"${createHash('sha256').update(`${deps.instanceId}\u0000${repo.name}\u0000${token}\u0000${neg.format}`).digest('base64url').slice(0, 27)}"`;
-      const chunks = neg.format === 'json' ? renderRootJson(repo.listProjects()) : renderRootHtml(repo.listProjects());
-      sendHeaders(ctx, repo, etag);
-      if (notModified(ctx, etag)) {
+      const gzipped = wantsGzip(ctx);
+      if (notModified(ctx, sendHeaders(ctx, repo, etag, gzipped))) {
+        ctx.remove('Content-Encoding');
         ctx.status = 304;
         return;
       }
+      const chunks = neg.format === 'json' ? renderRootJson(repo.listProjects()) : renderRootHtml(repo.listProjects());
       ctx.status = 200;
       ctx.type = neg.contentType;
-      ctx.body = Readable.from(chunks);
+      // pipeline, not pipe: a failure while listing must break the response.
+      ctx.body = gzipped ? pipeline(Readable.from(chunks), createGzip(), () => undefined) : Readable.from(chunks);
     },
 
     async project(ctx: Context, repoName: string, param: string, slash: boolean): Promise<void> {
@@ -76,7 +95,7 @@ export function simpleRoutes(deps: AppDeps) {
         if (!p) throw new NotFound(`Project '${name}' is not in repository '${repo.name}'.`);
         return neg.format === 'json' ? renderProjectJson(p) : renderProjectHtml(p);
       });
-      sendPage(ctx, repo, page, neg.contentType);
+      await sendPage(ctx, repo, page, neg.contentType);
     },
   };
 }
