@@ -3,6 +3,7 @@ import test from 'ava';
 import { buildSdist, buildWheel, type BuiltDist } from '../helpers/dists.ts';
 import { FakeUpstream, type FakeUpstreamOptions } from '../helpers/fake-upstream.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { storageCounts } from '../helpers/storage.ts';
 
 const JSON_ACCEPT = 'application/vnd.pypi.simple.v1+json';
 
@@ -266,4 +267,28 @@ test('a large root list is streamed in full in both formats, with an ETag that a
   const again = await fetch(`${s.url}/pypi/simple/`, { headers: { Accept: JSON_ACCEPT, 'If-None-Match': json.headers.get('etag')! } });
   t.is(again.status, 304);
   t.is(up.count('/simple/'), 1);
+});
+
+test('several remotes keep their own cache state and store identical files once', async (t) => {
+  const a = await FakeUpstream.start(t);
+  const b = await FakeUpstream.start(t, { format: 'html' });
+  const wheel = await buildWheel({ name: 'torch', version: '2.5.0', padBytes: 10_000 });
+  a.addProject('torch', [{ dist: wheel }]);
+  b.addProject('torch', [{ dist: wheel }]);
+  const s = await startTestServer(t, {
+    repositories: { pypi: { type: 'remote', url: a.url }, pytorch: { type: 'remote', url: b.url } },
+  });
+  for (const repo of ['pypi', 'pytorch']) {
+    const res = await fetch(`${s.url}/${repo}/simple/torch/`, { headers: { Accept: JSON_ACCEPT } });
+    const page = (await res.json()) as JsonPage;
+    const body = await fetch(new URL(page.files[0]!.url, res.url));
+    t.true(Buffer.from(await body.arrayBuffer()).equals(wheel.bytes), repo);
+  }
+  t.is(a.count('/simple/torch/'), 1);
+  t.is(b.count('/simple/torch/'), 1);
+  // The second remote's file was already in the blob store: no second download.
+  t.is(a.count(a.fileUrl(wheel.filename)) + b.count(b.fileUrl(wheel.filename)), 1);
+  t.is((await storageCounts(s.storage)).blobs, 1);
+  // A file is only served through a repository whose index listed it.
+  t.is((await fetch(`${s.url}/pypi/files/${wheel.sha256}/other-1.0-py3-none-any.whl`)).status, 404);
 });
