@@ -17,7 +17,8 @@ import type { UpstreamMetrics } from '../metrics.ts';
 import { SIMPLE_V1_JSON, SIMPLE_V1_HTML, TEXT_HTML } from '../pypi/media-types.ts';
 import type { CachedPage, RemoteCacheStore, RemoteFileRow } from '../storage/types.ts';
 import { UpstreamRequestError, type UpstreamClient, type UpstreamResponse } from '../upstream/client.ts';
-import { createProjectListParser, parseProjectPage, type UpstreamProjectPage } from '../upstream/index-parser.ts';
+import { createProjectListParser } from '../upstream/project-list-parser.ts';
+import { parseProjectPage, type UpstreamProjectPage } from '../upstream/project-page-parser.ts';
 import { SingleFlight } from '../upstream/single-flight.ts';
 
 // JSON first (richer: size, upload-time), HTML for indexes that only have that.

@@ -17,7 +17,7 @@ import { sortVersions } from '../pypi/versions.ts';
 import type { BlobStore, FileRow, RemoteCacheStore, RemoteFileRow } from '../storage/types.ts';
 import { UpstreamClient } from '../upstream/client.ts';
 import { FileFetcher } from '../upstream/fetch-file.ts';
-import type { UpstreamProjectPage } from '../upstream/index-parser.ts';
+import type { UpstreamProjectPage } from '../upstream/project-page-parser.ts';
 import { SingleFlight } from '../upstream/single-flight.ts';
 import { IndexCache } from './index-cache.ts';
 import { filePath, type FileHandle, type IndexFile, type ProjectPage, type ProjectSummary, type Repository } from './types.ts';

@@ -1,6 +1,6 @@
 /**
- * Parses an upstream simple index (PEP 503 HTML / PEP 691 JSON, API 1.x) into
- * one shape: project pages (files, versions, status) and the root project list.
+ * Parses an upstream project page (PEP 691 JSON / PEP 503 HTML, API 1.x) into
+ * one shape: files, versions, status.
  *
  * Pure: no network, no disk. What is kept and what is dropped:
  * - a page that cannot be read as a simple index at all (bad JSON, wrong
@@ -15,11 +15,11 @@
  */
 import { Parser } from 'htmlparser2';
 import { parseDistFilename } from '../pypi/filenames.ts';
-import {
-  SIMPLE_LATEST_HTML, SIMPLE_LATEST_JSON, SIMPLE_V1_HTML, SIMPLE_V1_JSON, TEXT_HTML,
-} from '../pypi/media-types.ts';
-import { isValidProjectName, normalizeName } from '../pypi/names.ts';
 import { isValidVersion, sortVersions } from '../pypi/versions.ts';
+import {
+  IndexFormatError, META_REPOSITORY_VERSION, checkApiVersion, formatOf, isObject, jsonApiVersion,
+  parseJsonObject, resolveUrl, sniff,
+} from './index-format.ts';
 
 export interface UpstreamFile {
   /** JSON `filename`; in HTML the percent-decoded last segment of the href's path (as pip and uv read it), not the anchor text. */
@@ -47,83 +47,6 @@ export interface UpstreamProjectPage {
   apiVersion: string;
   /** PEP 792 status (`active`, `archived`, `quarantined`, `deprecated`, or whatever upstream sends). */
   projectStatus: { status: string; reason: string | null } | null;
-}
-
-/** The body is not a simple index page this parser can trust. */
-export class IndexFormatError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'IndexFormatError';
-  }
-}
-
-/** Streaming parser for the root page (project list). */
-export interface ProjectListParser {
-  write(chunk: string): void;
-  /** Normalized project names, deduplicated, in page order. */
-  end(): string[];
-}
-
-export interface ProjectListParserOptions {
-  /**
-   * The JSON root is buffered and parsed at `end()`; beyond this many
-   * characters `write` throws IndexFormatError. pypi.org's JSON root is a few
-   * tens of MB; V8 strings cannot exceed ~512 Mi characters anyway.
-   */
-  maxJsonChars?: number;
-}
-
-const DEFAULT_MAX_JSON_CHARS = 256 * 1024 * 1024;
-
-/** Anchor text longer than this is not a project name; the href is used instead. */
-const MAX_ANCHOR_TEXT = 1024;
-
-// ---------------------------------------------------------------------------
-// Media types and API versions
-
-type Format = 'json' | 'html';
-
-const VERSIONED_MEDIA_TYPE = /^application\/vnd\.pypi\.simple\.v([0-9]+)\+(json|html)$/;
-
-/** The format a Content-Type announces; null when missing or unknown (then sniff). */
-function formatOf(contentType: string): Format | null {
-  const mediaType = (contentType.split(';')[0] ?? '').trim().toLowerCase();
-  switch (mediaType) {
-    case SIMPLE_V1_JSON: case SIMPLE_LATEST_JSON: case 'application/json':
-      return 'json';
-    case SIMPLE_V1_HTML: case SIMPLE_LATEST_HTML: case TEXT_HTML: case 'application/xhtml+xml':
-      return 'html';
-  }
-  const m = VERSIONED_MEDIA_TYPE.exec(mediaType);
-  if (m !== null) {
-    // Only v1 is matched above, so this is another major version.
-    throw new IndexFormatError(`Unsupported simple API media type '${mediaType}' (only v1 is understood).`);
-  }
-  return null;
-}
-
-const LEADING_SPACE = /^[\uFEFF \t\r\n]+/;
-
-/** Sniffs a body with no usable Content-Type: a JSON object starts with `{`. */
-function sniff(body: string): Format {
-  return body.replace(LEADING_SPACE, '').startsWith('{') ? 'json' : 'html';
-}
-
-/** Validates an API version (PEP 629: major.minor); "1.0" when absent. */
-function checkApiVersion(raw: unknown, where: string): string {
-  if (raw === undefined || raw === null) return '1.0';
-  if (typeof raw !== 'string') {
-    throw new IndexFormatError(`${where} must be a string like "1.1", got ${JSON.stringify(raw)}.`);
-  }
-  const v = raw.trim();
-  const m = /^([0-9]+)(?:\.[0-9]+)?$/.exec(v);
-  if (m === null) {
-    throw new IndexFormatError(`${where} ${JSON.stringify(raw)} is not a version like "1.1".`);
-  }
-  if (Number(m[1]) !== 1) {
-    throw new IndexFormatError(`Unsupported simple API version ${v} (${where}): only 1.x is understood.`);
-  }
-  return v;
 }
 
 // ---------------------------------------------------------------------------
@@ -218,21 +141,6 @@ function uploadTimeFrom(value: unknown): string | null {
   return v !== null && ISO_DATETIME.test(v) && !Number.isNaN(Date.parse(v)) ? v : null;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** `href` resolved against `base`, if it is an http(s) URL. */
-function resolveUrl(href: string, base: URL | string): URL | null {
-  let url: URL;
-  try {
-    url = new URL(href, base);
-  } catch {
-    return null;
-  }
-  return url.protocol === 'https:' || url.protocol === 'http:' ? url : null;
-}
-
 /** Percent-decoded last path segment, or null (empty, or bad escapes). */
 function lastPathSegment(url: URL): string | null {
   const raw = url.pathname.slice(url.pathname.lastIndexOf('/') + 1);
@@ -276,24 +184,6 @@ function checkPageUrl(pageUrl: string): URL {
 
 // ---------------------------------------------------------------------------
 // JSON project page
-
-function parseJsonObject(body: string, what: string): Record<string, unknown> {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(body.replace(LEADING_SPACE, ''));
-  } catch (err) {
-    throw new IndexFormatError(`Invalid JSON ${what}: ${(err as Error).message}`);
-  }
-  if (!isObject(doc)) throw new IndexFormatError(`The JSON ${what} is not an object.`);
-  return doc;
-}
-
-function jsonApiVersion(doc: Record<string, unknown>): string {
-  const meta = doc.meta;
-  if (meta === undefined || meta === null) return '1.0';
-  if (!isObject(meta)) throw new IndexFormatError('JSON `meta` is not an object.');
-  return checkApiVersion(meta['api-version'], 'meta.api-version');
-}
 
 function statusFrom(value: unknown): UpstreamProjectPage['projectStatus'] {
   if (!isObject(value)) return null;
@@ -373,7 +263,6 @@ export function parseProjectJson(body: string, pageUrl: string): UpstreamProject
 // ---------------------------------------------------------------------------
 // HTML project page
 
-const META_REPOSITORY_VERSION = 'pypi:repository-version';
 const META_STATUS = 'pypi:project-status';
 const META_STATUS_REASON = 'pypi:project-status-reason';
 
@@ -451,162 +340,4 @@ export function parseProjectHtml(body: string, pageUrl: string): UpstreamProject
 export function parseProjectPage(body: string, contentType: string, pageUrl: string): UpstreamProjectPage {
   const format = formatOf(contentType) ?? sniff(body);
   return format === 'json' ? parseProjectJson(body, pageUrl) : parseProjectHtml(body, pageUrl);
-}
-
-// ---------------------------------------------------------------------------
-// Root page (project list)
-
-function addProjectName(names: Set<string>, candidate: string): boolean {
-  if (!isValidProjectName(candidate)) return false;
-  names.add(normalizeName(candidate));
-  return true;
-}
-
-/** The project name an href points at: its last non-empty path segment (`/simple/foo/` → `foo`). */
-function nameFromHref(href: string): string | null {
-  let url: URL;
-  try {
-    url = new URL(href, 'http://root.invalid/');
-  } catch {
-    return null;
-  }
-  const segments = url.pathname.split('/').filter((s) => s !== '');
-  const last = segments[segments.length - 1];
-  if (last === undefined) return null;
-  try {
-    return decodeURIComponent(last);
-  } catch {
-    return null;
-  }
-}
-
-/** The root page's names, fed by htmlparser2's streaming parser. */
-function htmlRootSink(names: Set<string>, fail: (err: IndexFormatError) => void): Parser {
-  let anchor: { href: string | undefined; text: string; overflow: boolean } | null = null;
-  let versionSeen = false;
-
-  const finish = (): void => {
-    if (anchor === null) return;
-    const { href, text, overflow } = anchor;
-    anchor = null;
-    // The text is the (display) name; some indexes leave it empty or put
-    // something else there, then the href names the project.
-    if (!overflow && addProjectName(names, text.trim())) return;
-    const fromHref = href === undefined ? null : nameFromHref(href);
-    if (fromHref !== null) addProjectName(names, fromHref);
-  };
-
-  return new Parser({
-    onopentag(name, attribs) {
-      if (name === 'a') {
-        finish(); // <a> does not nest; htmlparser2 closes the previous one too
-        anchor = { href: attribs.href, text: '', overflow: false };
-      } else if (name === 'meta' && !versionSeen
-        && attribs.name?.trim().toLowerCase() === META_REPOSITORY_VERSION && attribs.content !== undefined) {
-        versionSeen = true;
-        try {
-          checkApiVersion(attribs.content, `<meta name="${META_REPOSITORY_VERSION}">`);
-        } catch (err) {
-          fail(err as IndexFormatError);
-        }
-      }
-    },
-    ontext(data) {
-      if (anchor === null || anchor.overflow) return;
-      if (anchor.text.length + data.length > MAX_ANCHOR_TEXT) {
-        anchor.overflow = true;
-        anchor.text = '';
-      } else {
-        anchor.text += data;
-      }
-    },
-    onclosetag(name) {
-      if (name === 'a') finish();
-    },
-    onend() {
-      finish();
-    },
-  });
-}
-
-function parseJsonRoot(body: string, names: Set<string>): void {
-  const doc = parseJsonObject(body, 'project list');
-  jsonApiVersion(doc);
-  if (!Array.isArray(doc.projects)) throw new IndexFormatError('JSON project list has no `projects` array.');
-  for (const p of doc.projects) {
-    if (isObject(p) && typeof p.name === 'string') addProjectName(names, p.name.trim());
-  }
-}
-
-/**
- * A streaming root-page parser. HTML goes through htmlparser2 chunk by chunk
- * (memory: the names plus the parser's unconsumed tail). The JSON root is
- * buffered and parsed at `end()` (up to `maxJsonChars`): a streaming JSON
- * parser is not worth it for a few tens of MB. With no usable Content-Type
- * the format is sniffed from the first non-blank character.
- */
-export function createProjectListParser(
-  contentType: string,
-  options: ProjectListParserOptions = {},
-): ProjectListParser {
-  const maxJsonChars = options.maxJsonChars ?? DEFAULT_MAX_JSON_CHARS;
-  const names = new Set<string>();
-  let format: Format | null = formatOf(contentType);
-  let html: Parser | null = null;
-  const jsonChunks: string[] = [];
-  let jsonChars = 0;
-  let error: IndexFormatError | null = null;
-  let ended = false;
-
-  const fail = (err: IndexFormatError): void => {
-    error ??= err;
-  };
-  const rethrow = (): void => {
-    if (error !== null) throw error;
-  };
-
-  const feed = (chunk: string): void => {
-    if (format === 'json') {
-      jsonChars += chunk.length;
-      if (jsonChars > maxJsonChars) {
-        jsonChunks.length = 0;
-        fail(new IndexFormatError(`JSON project list larger than ${maxJsonChars} characters.`));
-        return;
-      }
-      jsonChunks.push(chunk);
-    } else {
-      html ??= htmlRootSink(names, fail);
-      html.write(chunk);
-    }
-  };
-
-  return {
-    write(chunk: string): void {
-      if (ended) throw new Error('ProjectListParser.write() after end()');
-      rethrow();
-      let data = chunk;
-      if (format === null) {
-        // Undecided: leading blanks say nothing and are dropped.
-        data = data.replace(LEADING_SPACE, '');
-        if (data === '') return;
-        format = data.startsWith('{') ? 'json' : 'html';
-      }
-      feed(data);
-      rethrow();
-    },
-    end(): string[] {
-      if (ended) throw new Error('ProjectListParser.end() called twice');
-      ended = true;
-      rethrow();
-      if (format === 'json') {
-        const body = jsonChunks.join('');
-        jsonChunks.length = 0;
-        parseJsonRoot(body, names);
-      } else {
-        html?.end();
-        rethrow();
-      }
-      return [...names];
-    },
-  };
 }
