@@ -78,7 +78,7 @@ export class Download extends EventEmitter {
   private fd: Promise<FsFileHandle> | null = null;
   private readers = 0;
 
-  constructor(readonly target: FileTarget, client: UpstreamClient, blobs: BlobStore, logger: Logger, events: FetchEvents) {
+  constructor(readonly target: FileTarget, client: UpstreamClient, private readonly blobs: BlobStore, logger: Logger, events: FetchEvents) {
     super();
     this.setMaxListeners(0);
     let markReady!: () => void;
@@ -123,6 +123,9 @@ export class Download extends EventEmitter {
       temp = await this.writer.finished();
       if (temp.size !== size) throw this.reject(events, logger, `${t.filename}: got ${temp.size} bytes, the index declared ${size}`);
       if (temp.sha256 !== t.sha256) throw this.reject(events, logger, `${t.filename}: sha256 ${temp.sha256} does not match the index's ${t.sha256}`);
+      // A reader that has not read yet (or joins during the commit) must not
+      // meet a renamed temp file: the descriptor they share is opened first.
+      await this.readFd();
       await blobs.commit(temp);
       temp = null;
       this.state = 'done';
@@ -151,6 +154,8 @@ export class Download extends EventEmitter {
 
   /** A stream of the whole file that never delivers its last byte unverified. */
   stream(): Readable {
+    // Joined after the end: the committed blob is the file.
+    if (this.state === 'done') return this.blobs.open(this.target.sha256);
     this.readers++;
     const cursor = { pos: 0, end: this.size };
     const reader = new Readable({
