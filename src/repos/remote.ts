@@ -94,8 +94,9 @@ export class RemoteRepository implements Repository {
   async projectPage(project: string): Promise<ProjectPage | null> {
     // Callers ask projectVersion first, which has just brought the row up to
     // date: asking upstream again would double every revalidation.
-    const row = this.store.getPage(this.name, project) ?? (await this.index.page(project));
-    return row?.page ? (JSON.parse(row.page) as ProjectPage) : null;
+    if (!this.store.getPage(this.name, project)) await this.index.page(project);
+    const body = this.store.getPageBody(this.name, project);
+    return body ? (JSON.parse(body) as ProjectPage) : null;
   }
 
   async listVersion(): Promise<string> {

@@ -4,12 +4,11 @@ import type { Db } from './db.ts';
 import type { CachedPage, CachedRoot, RemoteCacheStore, RemoteFileRow } from './types.ts';
 
 interface PageRecord {
-  state: 'ok' | 'missing'; checked_at: number; etag: string | null; last_modified: string | null;
-  page: string | null; digest: string | null; serial: number;
+  state: 'ok' | 'missing'; checked_at: number; etag: string | null; last_modified: string | null; serial: number;
 }
 
 function toPage(r: PageRecord): CachedPage {
-  return { state: r.state, checkedAt: r.checked_at, etag: r.etag, lastModified: r.last_modified, page: r.page, serial: r.serial };
+  return { state: r.state, checkedAt: r.checked_at, etag: r.etag, lastModified: r.last_modified, serial: r.serial };
 }
 
 export class SqliteRemoteCacheStore implements RemoteCacheStore {
@@ -18,7 +17,9 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
   constructor(private readonly db: Db) {
     const p = (sql: string) => db.prepare(sql);
     this.q = {
-      getPage: p('SELECT state, checked_at, etag, last_modified, page, digest, serial FROM remote_pages WHERE repo = ? AND project = ?'),
+      getPage: p('SELECT state, checked_at, etag, last_modified, serial FROM remote_pages WHERE repo = ? AND project = ?'),
+      getPageBody: p('SELECT page FROM remote_pages WHERE repo = ? AND project = ?').pluck(),
+      getDigest: p('SELECT state, digest, serial FROM remote_pages WHERE repo = ? AND project = ?'),
       upsertPage: p(`INSERT INTO remote_pages (repo, project, state, checked_at, etag, last_modified, page, digest, serial)
                      VALUES (@repo, @project, @state, @now, @etag, @lastModified, @page, @digest, @serial)
                      ON CONFLICT (repo, project) DO UPDATE SET state = @state, checked_at = @now, etag = @etag,
@@ -44,9 +45,13 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
     return r ? toPage(r) : null;
   }
 
+  getPageBody(repo: string, project: string): string | null {
+    return (this.q.getPageBody!.get(repo, project) as string | null | undefined) ?? null;
+  }
+
   savePage(repo: string, project: string, a: { state: 'ok' | 'missing'; etag: string | null; lastModified: string | null; page: string | null; files: RemoteFileRow[] }, now: number): CachedPage {
     return this.db.transaction((): CachedPage => {
-      const old = this.q.getPage!.get(repo, project) as PageRecord | undefined;
+      const old = this.q.getDigest!.get(repo, project) as { state: string; digest: string | null; serial: number } | undefined;
       const digest = a.page === null ? null : createHash('sha256').update(a.page).digest('hex');
       const changed = !old || old.state !== a.state || old.digest !== digest;
       const serial = changed ? (old?.serial ?? 0) + 1 : old.serial;
@@ -55,7 +60,7 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
         this.q.deleteFiles!.run(repo, project);
         for (const f of a.files) this.q.insertFile!.run({ repo, ...f });
       }
-      return { state: a.state, checkedAt: now, etag: a.etag, lastModified: a.lastModified, page: a.page, serial };
+      return { state: a.state, checkedAt: now, etag: a.etag, lastModified: a.lastModified, serial };
     }).immediate();
   }
 

@@ -121,8 +121,6 @@ export interface CachedPage {
   checkedAt: number;
   etag: string | null;
   lastModified: string | null;
-  /** JSON of the ProjectPage served for it (null when missing). */
-  page: string | null;
   serial: number;
 }
 
@@ -144,7 +142,10 @@ export interface CachedRoot {
 
 /** Cache state of remote repositories (pages, the files they list, root lists). */
 export interface RemoteCacheStore {
+  /** Freshness state only: read on every request, so it never carries the page. */
   getPage(repo: string, project: string): CachedPage | null;
+  /** JSON of the ProjectPage served for the project (null when missing or unknown). */
+  getPageBody(repo: string, project: string): string | null;
   /** Stores a fresh answer; the serial changes only when the page's content does. */
   savePage(repo: string, project: string, answer: { state: 'ok' | 'missing'; etag: string | null; lastModified: string | null; page: string | null; files: RemoteFileRow[] }, now: number): CachedPage;
   /** A 304: the cached page is current as of `now`. */
