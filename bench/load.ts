@@ -4,6 +4,7 @@
  * sockets, for `durationMs`. Only 200s of the expected length count.
  */
 import http from 'node:http';
+import { cpuSeconds } from './transfer.ts';
 
 export interface LoadOptions {
   url: string;
@@ -58,4 +59,23 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const seconds = (performance.now() - t0) / 1000;
   agent.destroy();
   return { ok, failed, seconds, rps: ok / seconds, firstError };
+}
+
+export type PageResult = LoadResult & { serverUsPerRequest: number; clientUsPerRequest: number };
+
+/**
+ * A warm-up, then the measured run, with the CPU the server (by pid) and
+ * this client spent per request: on 2 cores the load client is often the
+ * bottleneck, and server CPU per request is the sharper signal.
+ */
+export async function measurePage(o: LoadOptions & { warmupMs: number; durationMs: number }, serverPid: number): Promise<PageResult> {
+  await runLoad({ ...o, durationMs: o.warmupMs });
+  const [server0, client0] = [cpuSeconds(serverPid), process.cpuUsage()];
+  const r = await runLoad(o);
+  const client = process.cpuUsage(client0);
+  return {
+    ...r,
+    serverUsPerRequest: ((cpuSeconds(serverPid) - server0) * 1e6) / r.ok,
+    clientUsPerRequest: (client.user + client.system) / r.ok,
+  };
 }

@@ -1,23 +1,36 @@
 /**
  * Runs pydepot alone in this process so its memory can be measured by pid:
- *   node --import tsx bench/server-child.ts <storage dir>
- * Prints {"url": ...} on stdout once listening; stops on SIGTERM/SIGINT.
+ *   node --import tsx bench/server-child.ts <storage dir> [--remote NAME=UPSTREAM_SIMPLE_URL]...
+ * Repositories: `bench` (local) and one remote per --remote (indexTtl 600 s,
+ * timeout 30 s). Prints {"url": ...} on stdout once listening; stops on
+ * SIGTERM/SIGINT.
  */
 import { isAbsolute } from 'node:path';
+import { parseArgs } from 'node:util';
 import { parseConfig } from '../src/config/schema.ts';
 import { startServer } from '../src/server.ts';
 
-const storage = process.argv[2];
+const { values: args, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { remote: { type: 'string', multiple: true, default: [] } },
+});
+const storage = positionals[0];
 if (!storage || !isAbsolute(storage)) {
-  console.error('usage: server-child.ts <absolute storage dir>');
+  console.error('usage: server-child.ts <absolute storage dir> [--remote NAME=URL]...');
   process.exit(2);
+}
+
+const repositories: Record<string, unknown> = { bench: { type: 'local' } };
+for (const spec of args.remote) {
+  const eq = spec.indexOf('=');
+  repositories[spec.slice(0, eq)] = { type: 'remote', url: spec.slice(eq + 1), indexTtl: 600, timeout: 30 };
 }
 
 const config = parseConfig({
   listen: '127.0.0.1:0',
   storage,
   log: { level: 'silent' },
-  repositories: { bench: { type: 'local' } },
+  repositories,
 });
 const server = await startServer(config);
 process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);

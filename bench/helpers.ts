@@ -1,0 +1,55 @@
+/** Small helpers shared by the benchmark's scenarios. */
+import { spawnSync } from 'node:child_process';
+import http, { type OutgoingHttpHeaders } from 'node:http';
+import type { BaselinePage } from './baseline-server.ts';
+import type { Transfer } from './transfer.ts';
+
+export const MB = 1e6; // MB = 10^6 bytes throughout
+
+/** Page load: closed-loop clients, a warm-up, then the measured run. */
+export const LOAD = { concurrency: 32, warmupMs: 1000, durationMs: 5000 };
+
+export const ACCEPT = {
+  json: 'application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01',
+  html: 'text/html',
+} as const;
+
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+export const mbps = (t: Transfer): number => t.bytes / MB / t.seconds;
+
+/**
+ * Flushes dirty pages before a timed step: otherwise the kernel writes back
+ * the previous gigabyte while the next one is measured (and pydepot, which
+ * fsyncs its uploads, would pay for the baseline's writes).
+ */
+export function settle(): void {
+  spawnSync('sync', { stdio: 'ignore', timeout: 120_000 });
+}
+
+export function check(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`check failed: ${what}`);
+}
+
+/** Runs `fn` over `items` with at most `n` in flight. */
+export async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: n }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+export function fetchPage(url: string, accept: string, agent?: http.Agent): Promise<BaselinePage & { status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent, headers: { Accept: accept } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const headers: OutgoingHttpHeaders = { ...res.headers };
+        for (const h of ['date', 'connection', 'keep-alive', 'transfer-encoding']) delete headers[h];
+        const body = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, headers, body, bodyBase64: body.toString('base64') });
+      });
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}

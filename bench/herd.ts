@@ -1,0 +1,89 @@
+/**
+ * Many clients downloading one file at the same instant, each body counted and
+ * (optionally) sha256-hashed as it streams, then checked.
+ */
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import { check } from './helpers.ts';
+
+const TIMEOUT_MS = 120_000; // no progress for this long fails the download
+
+export interface Expected {
+  size: number;
+  sha256: string;
+}
+
+interface Body {
+  status: number;
+  bytes: number;
+  sha256: string | null;
+  /** performance.now() when the last byte arrived. */
+  endAt: number;
+}
+
+/** GET that keeps only the byte count and, with `hash`, the sha256 of the body. */
+function getBody(url: string, agent: http.Agent, hash: boolean): Promise<Body> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent }, (res) => {
+      const h = hash ? createHash('sha256') : null;
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        h?.update(chunk);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, sha256: h?.digest('hex') ?? null, endAt: performance.now() }));
+      res.on('error', reject);
+      res.on('aborted', () => reject(new Error(`GET ${url}: response aborted after ${bytes} bytes`)));
+    });
+    req.setTimeout(TIMEOUT_MS, () => req.destroy(new Error(`GET ${url}: no progress for ${TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+  });
+}
+
+export interface HerdResult {
+  clients: number;
+  /** Until the LAST client had all bytes. */
+  seconds: number;
+  firstSeconds: number;
+  medianSeconds: number;
+  totalBytes: number;
+  /** This process's CPU (user + system) during the herd: receiving and hashing. */
+  clientCpuSeconds: number;
+}
+
+/**
+ * `clients` GETs of `url` started in the same tick over `agent` (give it
+ * keep-alive sockets already open, so no client waits for a connect).
+ */
+export async function herd(url: string, clients: number, expect: Expected, agent: http.Agent, hash: boolean): Promise<HerdResult> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const bodies = await Promise.all(Array.from({ length: clients }, () => getBody(url, agent, hash)));
+  const cpu = process.cpuUsage(cpu0);
+  let totalBytes = 0;
+  for (const [i, b] of bodies.entries()) {
+    check(b.status === 200 && b.bytes === expect.size, `client ${i + 1}: status ${b.status}, ${b.bytes} of ${expect.size} bytes`);
+    check(!hash || b.sha256 === expect.sha256, `client ${i + 1}: body sha256 ${b.sha256}, expected ${expect.sha256}`);
+    totalBytes += b.bytes;
+  }
+  check(totalBytes === clients * expect.size, `${clients} clients got ${totalBytes} bytes in all, expected ${clients * expect.size}`);
+  const ends = bodies.map((b) => (b.endAt - t0) / 1000).sort((a, b) => a - b);
+  return {
+    clients,
+    seconds: ends.at(-1)!,
+    firstSeconds: ends[0]!,
+    medianSeconds: ends[Math.floor(ends.length / 2)]!,
+    totalBytes,
+    clientCpuSeconds: (cpu.user + cpu.system) / 1e6,
+  };
+}
+
+/** Opens `n` keep-alive sockets on `agent` with concurrent HEADs (any status will do). */
+export async function openSockets(url: string, n: number, agent: http.Agent): Promise<void> {
+  await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
+    http.request(url, { method: 'HEAD', agent }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    }).on('error', reject).end();
+  })));
+}

@@ -1,0 +1,156 @@
+/**
+ * A PEP 691 upstream index for pydepot's remote repositories, in its own process:
+ *   node --import tsx bench/upstream-child.ts --manifest M.json --mbps 100
+ * GET /simple/<project>/  the project's files as PEP 691 JSON (api-version 1.1),
+ *                         each linked to /files/<project>/<filename> on this server
+ * GET /files/<project>/<filename>  the file from disk, with Content-Length, if the
+ *                         manifest gives a path (else 404), each response paced
+ *                         to --mbps MB/s (10^6 bytes)
+ * Prints {"url": ...} once listening, then one JSON line per event, which the
+ * benchmark counts: {"event":"page"|"file-start"|"file-end", ...}.
+ */
+import { open } from 'node:fs/promises';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+export interface UpstreamEntry {
+  filename: string;
+  version: string;
+  sha256: string;
+  size: number;
+  requiresPython: string | null;
+  uploadTime: string | null;
+  coreMetadataSha256: string | null;
+  /** Served when set; otherwise only listed (a page benchmark never downloads it). */
+  path?: string;
+}
+
+export interface UpstreamManifest {
+  projects: Record<string, UpstreamEntry[]>;
+}
+
+export type UpstreamEvent =
+  | { event: 'page'; project: string }
+  | { event: 'file-start'; filename: string }
+  | { event: 'file-end'; filename: string; bytes: number; complete: boolean; seconds: number };
+
+const JSON_TYPE = 'application/vnd.pypi.simple.v1+json';
+const CHUNK = 256 * 1024;
+
+const { values: args } = parseArgs({ options: { manifest: { type: 'string' }, mbps: { type: 'string', default: '100' } } });
+if (!args.manifest) {
+  console.error('usage: upstream-child.ts --manifest M.json [--mbps 100]');
+  process.exit(2);
+}
+const manifest = JSON.parse(readFileSync(args.manifest, 'utf8')) as UpstreamManifest;
+const bytesPerMs = (Number(args.mbps) * 1e6) / 1000;
+
+const emit = (e: UpstreamEvent): void => { process.stdout.write(`${JSON.stringify(e)}\n`); };
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function renderPage(base: string, project: string, entries: UpstreamEntry[]): Buffer {
+  const versions = [...new Set(entries.map((e) => e.version))];
+  return Buffer.from(JSON.stringify({
+    meta: { 'api-version': '1.1' },
+    name: project,
+    versions,
+    files: entries.map((e) => ({
+      filename: e.filename,
+      url: `${base}/files/${project}/${encodeURIComponent(e.filename)}`,
+      hashes: { sha256: e.sha256 },
+      size: e.size,
+      'requires-python': e.requiresPython,
+      'upload-time': e.uploadTime,
+      yanked: false,
+      'core-metadata': e.coreMetadataSha256 ? { sha256: e.coreMetadataSha256 } : false,
+    })),
+  }));
+}
+
+/** Writes the file at no more than the cap, honouring backpressure. */
+async function sendPaced(path: string, size: number, res: ServerResponse): Promise<number> {
+  const fd = await open(path, 'r');
+  let closed = false;
+  res.once('close', () => { closed = true; });
+  const t0 = performance.now();
+  let sent = 0;
+  try {
+    while (sent < size && !closed) {
+      const due = t0 + sent / bytesPerMs;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      const buf = Buffer.allocUnsafe(Math.min(CHUNK, size - sent));
+      const { bytesRead } = await fd.read(buf, 0, buf.length, sent);
+      if (bytesRead === 0) throw new Error(`${path} is shorter than ${size} bytes`);
+      sent += bytesRead;
+      if (!res.write(buf.subarray(0, bytesRead)) && !closed) {
+        await new Promise<void>((resolve) => {
+          const go = (): void => {
+            res.off('drain', go);
+            res.off('close', go);
+            resolve();
+          };
+          res.on('drain', go);
+          res.on('close', go);
+        });
+      }
+    }
+  } finally {
+    await fd.close();
+  }
+  if (!closed) await new Promise<void>((resolve) => res.end(resolve));
+  return sent;
+}
+
+let pages = new Map<string, Buffer>();
+const files = new Map<string, UpstreamEntry>();
+for (const [project, entries] of Object.entries(manifest.projects)) {
+  for (const e of entries) if (e.path) files.set(`/files/${project}/${encodeURIComponent(e.filename)}`, e);
+}
+
+const server = createServer((req, res) => {
+  const path = (req.url ?? '/').split('?')[0]!;
+  const page = /^\/simple\/([^/]+)\/$/.exec(path);
+  if (req.method === 'GET' && page && pages.has(page[1]!)) {
+    emit({ event: 'page', project: page[1]! });
+    const body = pages.get(page[1]!)!;
+    return void res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Content-Length': body.length }).end(body);
+  }
+  const file = files.get(path);
+  if (req.method === 'GET' && file?.path) {
+    emit({ event: 'file-start', filename: file.filename });
+    const t0 = performance.now();
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': file.size });
+    const done = (bytes: number, complete: boolean): void =>
+      emit({ event: 'file-end', filename: file.filename, bytes, complete, seconds: (performance.now() - t0) / 1000 });
+    sendPaced(file.path, file.size, res).then(
+      (bytes) => done(bytes, bytes === file.size),
+      (err: Error) => {
+        console.error(`upstream-child: ${file.filename}: ${err.message}`);
+        res.destroy();
+        done(0, false);
+      },
+    );
+    return;
+  }
+  res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+});
+server.requestTimeout = 0;
+server.keepAliveTimeout = 65_000;
+server.listen(0, '127.0.0.1', () => {
+  const { port } = server.address() as AddressInfo;
+  const base = `http://127.0.0.1:${port}`;
+  pages = new Map(Object.entries(manifest.projects).map(([p, entries]) => [p, renderPage(base, p, entries)]));
+  process.stdout.write(`${JSON.stringify({ url: base })}\n`);
+});
+
+const shutdown = (): void => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+};
+process.once('SIGTERM', shutdown);
+process.once('SIGINT', shutdown);
+process.stdin.on('end', shutdown);
+process.stdin.resume();
