@@ -12,6 +12,7 @@ import { createServer, type OutgoingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
+import { closeServer, stopWithParent } from './child-lifetime.ts';
 
 export interface BaselinePage {
   headers: OutgoingHttpHeaders;
@@ -53,11 +54,4 @@ server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${port}` })}\n`);
 });
 
-const shutdown = (): void => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-};
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
-process.stdin.on('end', shutdown);
-process.stdin.resume();
+stopWithParent(closeServer(server));

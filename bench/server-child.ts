@@ -9,6 +9,7 @@ import { isAbsolute } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../src/config/schema.ts';
 import { startServer } from '../src/server.ts';
+import { stopWithParent } from './child-lifetime.ts';
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
@@ -35,11 +36,4 @@ const config = parseConfig({
 const server = await startServer(config);
 process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
 
-const shutdown = (): void => {
-  server.stop(1000).then(() => process.exit(0), () => process.exit(1));
-};
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
-// If the benchmark dies without killing us, don't linger.
-process.stdin.on('end', shutdown);
-process.stdin.resume();
+stopWithParent(() => server.stop(1000));

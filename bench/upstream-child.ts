@@ -14,6 +14,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { closeServer, stopWithParent } from './child-lifetime.ts';
 
 export interface UpstreamEntry {
   filename: string;
@@ -146,11 +147,4 @@ server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ url: base })}\n`);
 });
 
-const shutdown = (): void => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-};
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
-process.stdin.on('end', shutdown);
-process.stdin.resume();
+stopWithParent(closeServer(server));
