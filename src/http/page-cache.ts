@@ -17,6 +17,11 @@ export interface RenderedPage {
   gzipped(): Promise<Buffer>;
 }
 
+/** A strong ETag from the bytes (or inputs) that determine a representation. */
+export function etagOf(data: string | Buffer): string {
+  return `"${createHash('sha256').update(data).digest('base64url').slice(0, 27)}"`;
+}
+
 export class PageCache {
   private readonly lru: LRUCache<string, RenderedPage>;
 
@@ -33,7 +38,7 @@ export class PageCache {
     const page: RenderedPage = {
       body,
       // The ETag is the content's hash: stable across restarts and replicas.
-      etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
+      etag: etagOf(body),
       gzipped: () => (gz ??= gzipAsync(body)),
     };
     this.lru.set(full, page);

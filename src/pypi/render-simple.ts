@@ -11,6 +11,16 @@ import { API_VERSION, API_VERSION_WITH_STATUS } from './media-types.ts';
 
 const FROM_PROJECT_PAGE = '../../';
 
+/** Everything up to the opening <body>; `title` is already escaped. */
+function htmlHead(apiVersion: string, title: string, extraMeta: string): string {
+  return '<!DOCTYPE html>\n<html>\n  <head>\n' +
+    `    <meta name="pypi:repository-version" content="${apiVersion}">\n` +
+    extraMeta +
+    `    <title>${title}</title>\n  </head>\n  <body>\n`;
+}
+
+const HTML_TAIL = '  </body>\n</html>\n';
+
 function fileHref(f: IndexFile): string {
   return `${FROM_PROJECT_PAGE}${f.path}#sha256=${f.sha256}`;
 }
@@ -33,12 +43,10 @@ export function renderProjectHtml(page: ProjectPage): string {
       (page.status.reason ? `    <meta name="pypi:project-status-reason" content="${escapeHtml(page.status.reason)}">\n` : '')
     : '';
   return (
-    '<!DOCTYPE html>\n<html>\n  <head>\n' +
-    `    <meta name="pypi:repository-version" content="${page.status ? API_VERSION_WITH_STATUS : API_VERSION}">\n` +
-    status +
-    `    <title>Links for ${title}</title>\n  </head>\n  <body>\n    <h1>Links for ${title}</h1>\n` +
+    htmlHead(page.status ? API_VERSION_WITH_STATUS : API_VERSION, `Links for ${title}`, status) +
+    `    <h1>Links for ${title}</h1>\n` +
     links.join('') +
-    '  </body>\n</html>\n'
+    HTML_TAIL
   );
 }
 
@@ -65,13 +73,11 @@ export function renderProjectJson(page: ProjectPage): string {
 
 /** The root page, rendered batch by batch as the names arrive. */
 export async function* renderRootHtml(batches: AsyncIterable<ProjectSummary[]>): AsyncIterable<string> {
-  yield '<!DOCTYPE html>\n<html>\n  <head>\n' +
-    `    <meta name="pypi:repository-version" content="${API_VERSION}">\n` +
-    '    <title>Simple index</title>\n  </head>\n  <body>\n';
+  yield htmlHead(API_VERSION, 'Simple index', '');
   for await (const batch of batches) {
     yield batch.map((p) => `    <a href="${escapeHtml(encodeURIComponent(p.name))}/">${escapeHtml(p.displayName)}</a><br />\n`).join('');
   }
-  yield '  </body>\n</html>\n';
+  yield HTML_TAIL;
 }
 
 export async function* renderRootJson(batches: AsyncIterable<ProjectSummary[]>): AsyncIterable<string> {

@@ -68,11 +68,7 @@ export class IndexCache {
 
   private async refresh(project: string, row: CachedPage | null): Promise<CachedPage | null> {
     const url = this.pageUrl(project);
-    const headers: Record<string, string> = { accept: PAGE_ACCEPT };
-    if (row?.state === 'ok') {
-      if (row.etag) headers['if-none-match'] = row.etag;
-      if (row.lastModified) headers['if-modified-since'] = row.lastModified;
-    }
+    const headers = conditional(PAGE_ACCEPT, row?.state === 'ok' ? row : null);
     let res: UpstreamResponse;
     try {
       res = await this.client.get(url, headers);
@@ -130,9 +126,7 @@ export class IndexCache {
 
   private async refreshRoot(): Promise<void> {
     const row = this.store.getRoot(this.repo);
-    const headers: Record<string, string> = { accept: ROOT_ACCEPT };
-    if (row?.etag) headers['if-none-match'] = row.etag;
-    if (row?.lastModified) headers['if-modified-since'] = row.lastModified;
+    const headers = conditional(ROOT_ACCEPT, row);
     const url = this.client.baseUrl;
     try {
       const res = await this.client.get(url, headers);
@@ -161,6 +155,14 @@ export class IndexCache {
       throw new UpstreamUnavailable(`${e.message}; the project list of repository '${this.repo}' is not cached`, e.timedOut);
     }
   }
+}
+
+/** Request headers that let the upstream answer 304 for what is stored. */
+function conditional(accept: string, stored: { etag: string | null; lastModified: string | null } | null): Record<string, string> {
+  const headers: Record<string, string> = { accept };
+  if (stored?.etag) headers['if-none-match'] = stored.etag;
+  if (stored?.lastModified) headers['if-modified-since'] = stored.lastModified;
+  return headers;
 }
 
 function header(res: UpstreamResponse, name: string): string | null {

@@ -3,13 +3,13 @@
  * blob store, uploads go through the validation pipeline and are committed
  * blob first, row second, so a row never points at a missing blob.
  */
-import { Readable } from 'node:stream';
 import { FileExists } from '../errors.ts';
 import type { UploadForm } from '../http/multipart.ts';
 import { sortVersions, versionsEqual } from '../pypi/versions.ts';
 import type { LocalRepoConfig } from '../config/schema.ts';
 import type { BlobStore, FileRow, MetadataStore } from '../storage/types.ts';
 import { sha256Hex, validateUpload } from '../upload/pipeline.ts';
+import { blobFileHandle, bufferFileHandle } from './file-handles.ts';
 import { filePath, type FileHandle, type IndexFile, type ProjectPage, type ProjectSummary, type Repository } from './types.ts';
 
 export type UploadOutcome = 'created' | 'unchanged' | 'replaced';
@@ -63,14 +63,7 @@ export class LocalRepository implements Repository {
   async openFile(sha256: string, filename: string): Promise<FileHandle | null> {
     const row = this.store.getFile(this.name, filename);
     if (!row || row.sha256 !== sha256) return null;
-    const blobs = this.blobs;
-    return {
-      filename,
-      sha256,
-      size: row.size,
-      lastModified: new Date(row.uploadTime),
-      open: (range) => blobs.open(sha256, range),
-    };
+    return blobFileHandle(this.blobs, filename, sha256, row.size, new Date(row.uploadTime));
   }
 
   async openCoreMetadata(sha256: string, filename: string): Promise<FileHandle | null> {
@@ -78,7 +71,7 @@ export class LocalRepository implements Repository {
     if (!row || row.sha256 !== sha256 || !row.metadataSha256) return null;
     const bytes = this.store.getCoreMetadata(this.name, filename);
     if (!bytes) return null;
-    return bufferHandle(`${filename}.metadata`, row.metadataSha256, bytes, new Date(row.uploadTime));
+    return bufferFileHandle(`${filename}.metadata`, row.metadataSha256, bytes, new Date(row.uploadTime));
   }
 
   async projectFiles(project: string): Promise<FileRow[]> {
@@ -162,18 +155,5 @@ function toIndexFile(f: FileRow): IndexFile {
     uploadTime: f.uploadTime,
     yanked: f.yanked ? (f.yankedReason ?? '') : false,
     metadataSha256: f.metadataSha256,
-  };
-}
-
-function bufferHandle(filename: string, sha256: string, bytes: Buffer, lastModified: Date): FileHandle {
-  return {
-    filename,
-    sha256,
-    size: bytes.length,
-    lastModified,
-    open: (range) => {
-      const slice = range ? bytes.subarray(range.start, range.end + 1) : bytes;
-      return Readable.from([slice]);
-    },
   };
 }

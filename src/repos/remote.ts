@@ -19,6 +19,7 @@ import { UpstreamClient } from '../upstream/client.ts';
 import { FileFetcher } from '../upstream/fetch-file.ts';
 import type { UpstreamProjectPage } from '../upstream/project-page-parser.ts';
 import { SingleFlight } from '../upstream/single-flight.ts';
+import { blobFileHandle } from './file-handles.ts';
 import { IndexCache } from './index-cache.ts';
 import { filePath, type FileHandle, type IndexFile, type ProjectPage, type ProjectSummary, type Repository } from './types.ts';
 
@@ -118,7 +119,7 @@ export class RemoteRepository implements Repository {
     const row = this.store.getFile(this.name, sha256, filename);
     if (!row) return null;
     const cached = await this.blobs.stat(sha256);
-    if (cached) return this.blobHandle(filename, sha256, cached.size, cached.mtime);
+    if (cached) return blobFileHandle(this.blobs, filename, sha256, cached.size, cached.mtime);
     if (this.config.offline) throw new UpstreamUnavailable(`'${filename}' is not cached in repository '${this.name}', which is offline.`);
     const d = await this.fetcher.join({ url: row.url, filename, sha256, size: row.size });
     const blobs = this.blobs;
@@ -144,7 +145,7 @@ export class RemoteRepository implements Repository {
       await this.metadataFetches.run(metaSha, () => this.fetchMetadata(row, metaSha));
     }
     const info = (await this.blobs.stat(metaSha))!;
-    return this.blobHandle(`${filename}.metadata`, metaSha, info.size, info.mtime);
+    return blobFileHandle(this.blobs, `${filename}.metadata`, metaSha, info.size, info.mtime);
   }
 
   /** PEP 658: `<file url>.metadata`, the query string kept after it. */
@@ -169,11 +170,6 @@ export class RemoteRepository implements Repository {
     const w = this.blobs.createTemp();
     w.stream.end(body);
     await this.blobs.commit(await w.finished());
-  }
-
-  private blobHandle(filename: string, sha256: string, size: number, mtime: Date): FileHandle {
-    const blobs = this.blobs;
-    return { filename, sha256, size, lastModified: mtime, open: (range) => blobs.open(sha256, range) };
   }
 
   async projectFiles(): Promise<FileRow[]> {

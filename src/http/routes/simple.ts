@@ -3,7 +3,6 @@
  * JSON). Non-canonical URLs get a relative 301, which survives any reverse
  * proxy; pip caches 301s forever, fine for a name that is canonical forever.
  */
-import { createHash } from 'node:crypto';
 import { pipeline, Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import type { Context } from 'koa';
@@ -14,7 +13,7 @@ import type { Repository } from '../../repos/types.ts';
 import type { AppDeps } from '../app.ts';
 import { notModified } from '../conditional.ts';
 import { negotiateFormat } from '../negotiate.ts';
-import type { RenderedPage } from '../page-cache.ts';
+import { etagOf, type RenderedPage } from '../page-cache.ts';
 
 function redirect(ctx: Context, relative: string): void {
   ctx.status = 301;
@@ -31,23 +30,28 @@ function wantsGzip(ctx: Context): boolean {
   return ctx.acceptsEncodings('gzip', 'identity') === 'gzip';
 }
 
-function sendHeaders(ctx: Context, repo: Repository, etag: string, gzipped: boolean): string {
+/**
+ * Sets an index page's caching headers. Answers 304 and returns true when
+ * the client's copy is current; otherwise prepares a 200 of `contentType`.
+ */
+function answeredNotModified(ctx: Context, repo: Repository, etag: string, gzipped: boolean, contentType: string): boolean {
   const tag = gzipped ? etag.replace(/"$/, '-gzip"') : etag;
   ctx.set('Vary', 'Accept, Accept-Encoding');
   ctx.set('ETag', tag);
   ctx.set('Cache-Control', repo.indexMaxAge > 0 ? `max-age=${repo.indexMaxAge}, public` : 'max-age=0, must-revalidate');
+  if (notModified(ctx, tag)) {
+    ctx.status = 304;
+    return true;
+  }
+  ctx.status = 200;
+  ctx.type = contentType;
   if (gzipped) ctx.set('Content-Encoding', 'gzip');
-  return tag;
+  return false;
 }
 
 async function sendPage(ctx: Context, repo: Repository, page: RenderedPage, contentType: string): Promise<void> {
   const gzipped = page.body.length >= MIN_GZIP_BYTES && wantsGzip(ctx);
-  if (notModified(ctx, sendHeaders(ctx, repo, page.etag, gzipped))) {
-    ctx.remove('Content-Encoding');
-    ctx.status = 304;
-    return;
-  }
-  ctx.type = contentType;
+  if (answeredNotModified(ctx, repo, page.etag, gzipped, contentType)) return;
   ctx.body = gzipped ? await page.gzipped() : page.body;
 }
 
@@ -66,16 +70,10 @@ export function simpleRoutes(deps: AppDeps) {
       const repo = deps.registry.get(repoName);
       const neg = negotiateFormat(ctx.get('Accept'), ctx.query.format as string | undefined);
       const token = await repo.listVersion();
-      const etag = `"${createHash('sha256').update(`${deps.instanceId}\u0000${repo.name}\u0000${token}\u0000${neg.format}`).digest('base64url').slice(0, 27)}"`;
+      const etag = etagOf(`${deps.instanceId}\u0000${repo.name}\u0000${token}\u0000${neg.format}`);
       const gzipped = wantsGzip(ctx);
-      if (notModified(ctx, sendHeaders(ctx, repo, etag, gzipped))) {
-        ctx.remove('Content-Encoding');
-        ctx.status = 304;
-        return;
-      }
+      if (answeredNotModified(ctx, repo, etag, gzipped, neg.contentType)) return;
       const chunks = neg.format === 'json' ? renderRootJson(repo.listProjects()) : renderRootHtml(repo.listProjects());
-      ctx.status = 200;
-      ctx.type = neg.contentType;
       // pipeline, not pipe: a failure while listing must break the response.
       ctx.body = gzipped ? pipeline(Readable.from(chunks), createGzip(), () => undefined) : Readable.from(chunks);
     },

@@ -1,0 +1,18 @@
+/** FileHandles over the two places bytes live: the blob store and memory. */
+import { Readable } from 'node:stream';
+import type { BlobStore } from '../storage/types.ts';
+import type { FileHandle } from './types.ts';
+
+export function blobFileHandle(blobs: BlobStore, filename: string, sha256: string, size: number, lastModified: Date): FileHandle {
+  return { filename, sha256, size, lastModified, open: (range) => blobs.open(sha256, range) };
+}
+
+export function bufferFileHandle(filename: string, sha256: string, bytes: Buffer, lastModified: Date): FileHandle {
+  return {
+    filename,
+    sha256,
+    size: bytes.length,
+    lastModified,
+    open: (range) => Readable.from([range ? bytes.subarray(range.start, range.end + 1) : bytes]),
+  };
+}
