@@ -5,9 +5,8 @@
  * reach and which would skip verification. Files are fetched once, verified,
  * and kept in the shared blob store.
  */
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { text } from 'node:stream/consumers';
+import { pipeline } from 'node:stream/promises';
 import type { RemoteRepoConfig } from '../config/schema.ts';
 import { UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -159,17 +158,23 @@ export class RemoteRepository implements Repository {
       res.body.resume();
       throw new UpstreamUnavailable(`upstream answered ${res.status} for ${row.filename}.metadata`);
     }
-    const body = Buffer.from(await text(res.body), 'utf8');
-    if (body.length > MAX_METADATA_BYTES) throw new UpstreamUnavailable(`upstream metadata of ${row.filename} is too large`);
-    const got = createHash('sha256').update(body).digest('hex');
-    if (got !== metaSha) {
+    // Straight into a temp blob: the bytes stay exact (pip checks their hash),
+    // and the size bound holds before anything is kept in memory.
+    const w = this.blobs.createTemp({ maxBytes: MAX_METADATA_BYTES });
+    try {
+      await pipeline(res.body, w.stream);
+    } catch (err) {
+      await w.abort();
+      throw new UpstreamUnavailable(`upstream metadata of ${row.filename} could not be read: ${(err as Error).message}`);
+    }
+    const temp = await w.finished();
+    if (temp.sha256 !== metaSha) {
+      await this.blobs.discard(temp);
       this.metrics.rejectedFiles.inc({ repo: this.name });
       this.logger.error({ repo: this.name, filename: row.filename }, 'upstream metadata rejected: sha256 mismatch');
-      throw new UpstreamUnavailable(`Upstream file rejected: ${row.filename}.metadata has sha256 ${got}, the index declared ${metaSha}`);
+      throw new UpstreamUnavailable(`Upstream file rejected: ${row.filename}.metadata has sha256 ${temp.sha256}, the index declared ${metaSha}`);
     }
-    const w = this.blobs.createTemp();
-    w.stream.end(body);
-    await this.blobs.commit(await w.finished());
+    await this.blobs.commit(temp);
   }
 
   async projectFiles(): Promise<FileRow[]> {

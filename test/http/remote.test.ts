@@ -292,3 +292,17 @@ test('several remotes keep their own cache state and store identical files once'
   // A file is only served through a repository whose index listed it.
   t.is((await fetch(`${s.url}/pypi/files/${wheel.sha256}/other-1.0-py3-none-any.whl`)).status, 404);
 });
+
+test('.metadata is kept byte for byte, even when it is not valid UTF-8', async (t) => {
+  const up = await FakeUpstream.start(t);
+  const built = await buildWheel({ name: 'oldpkg', version: '1.0' });
+  // Old wheels exist with Latin-1 METADATA: 0xE9 is "é" there, invalid as UTF-8.
+  const wheel = { ...built, metadata: Buffer.concat([built.metadata, Buffer.from('Author: Ren'), Buffer.from([0xe9]), Buffer.from('\n')]) };
+  up.addProject('oldpkg', [{ dist: wheel }]);
+  const s = await startTestServer(t, { repositories: { pypi: { type: 'remote', url: up.url } } });
+  const res = await fetch(`${s.url}/pypi/simple/oldpkg/`, { headers: { Accept: JSON_ACCEPT } });
+  const page = (await res.json()) as JsonPage;
+  const meta = await fetch(new URL(`${page.files[0]!.url}.metadata`, res.url));
+  t.is(meta.status, 200, meta.statusText);
+  t.true(Buffer.from(await meta.arrayBuffer()).equals(wheel.metadata));
+});
