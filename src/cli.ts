@@ -33,7 +33,7 @@ async function yank(yanked: boolean, repoName: string, project: string, version:
   const config = configFrom(opts);
   const storage = await openStorage(config.storage);
   const { store } = storage;
-  const registry = new Registry(config, { ...storage, logger: createLogger('warn'), metrics: createMetrics().upstream });
+  const registry = new Registry(config, { ...storage, logger: createLogger('warn'), metrics: createMetrics() });
   try {
     const repo = registry.local(repoName);
     const name = normalizeName(project);

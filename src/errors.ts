@@ -58,10 +58,6 @@ export class RangeNotSatisfiable extends PydepotError {
   constructor(size: number) { super(416, 'Requested range not satisfiable', { 'Content-Range': `bytes */${size}` }); }
 }
 
-export class NotImplementedYet extends PydepotError {
-  constructor(message: string) { super(501, message); }
-}
-
 /** The upstream of a remote repository failed and nothing usable is cached. */
 export class UpstreamUnavailable extends PydepotError {
   constructor(message: string, timedOut = false) { super(timedOut ? 504 : 502, message); }

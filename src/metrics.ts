@@ -1,4 +1,5 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SquatStore } from './storage/types.ts';
 
 export interface UpstreamMetrics {
   requests: Counter<'repo' | 'kind' | 'status'>;
@@ -7,17 +8,30 @@ export interface UpstreamMetrics {
   rejectedFiles: Counter<'repo'>;
 }
 
+export interface ConfusionMetrics {
+  upstreamSkipped: Counter<'repo' | 'reason'>;
+}
+
 export interface Metrics {
   registry: Registry;
   requests: Counter<'method' | 'route' | 'status'>;
   duration: Histogram<'method' | 'route'>;
   uploads: Counter<'repo' | 'outcome'>;
   upstream: UpstreamMetrics;
+  confusion: ConfusionMetrics;
 }
 
-export function createMetrics(): Metrics {
+/** `squats`: read when scraped, so names found by the CLI's check count too. */
+export function createMetrics(squats?: SquatStore): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pydepot_' });
+  if (squats) {
+    new Gauge({
+      name: 'pydepot_confusion_squatted_projects', help: 'Internal project names that an upstream also holds (see `pydepot confusion report`)',
+      registers: [registry],
+      collect() { this.set(squats.squatCount()); },
+    });
+  }
   return {
     registry,
     requests: new Counter({
@@ -49,6 +63,13 @@ export function createMetrics(): Metrics {
       rejectedFiles: new Counter({
         name: 'pydepot_upstream_files_rejected_total', help: 'Upstream files refused: wrong sha256 or size, or cut short',
         labelNames: ['repo'], registers: [registry],
+      }),
+    },
+    confusion: {
+      upstreamSkipped: new Counter({
+        name: 'pydepot_confusion_upstream_skipped_total',
+        help: 'Project lookups in virtual repositories whose remote members were not asked: the name is internal (hosted, or matches an internal pattern)',
+        labelNames: ['repo', 'reason'], registers: [registry],
       }),
     },
   };

@@ -17,11 +17,13 @@ import { FsBlobStore } from './storage/blob-fs.ts';
 import { openDatabase } from './storage/db.ts';
 import { SqliteMetadataStore } from './storage/metadata-sqlite.ts';
 import { SqliteRemoteCacheStore } from './storage/remote-cache-sqlite.ts';
+import { SqliteSquatStore } from './storage/squats-sqlite.ts';
 
 export interface Storage {
   blobs: FsBlobStore;
   store: SqliteMetadataStore;
   remoteStore: SqliteRemoteCacheStore;
+  squats: SqliteSquatStore;
 }
 
 /** The storage folder's database and blob store, created if missing. */
@@ -30,7 +32,7 @@ export async function openStorage(root: string): Promise<Storage> {
   const blobs = new FsBlobStore(root);
   await blobs.init();
   const db = openDatabase(join(root, 'pydepot.db'));
-  return { blobs, store: new SqliteMetadataStore(db), remoteStore: new SqliteRemoteCacheStore(db) };
+  return { blobs, store: new SqliteMetadataStore(db), remoteStore: new SqliteRemoteCacheStore(db), squats: new SqliteSquatStore(db) };
 }
 
 export interface RunningServer {
@@ -42,12 +44,13 @@ export interface RunningServer {
 
 export async function startServer(config: Config, opts: { logger?: Logger } = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.log.level);
-  const { blobs, store, remoteStore } = await openStorage(config.storage);
+  const storage = await openStorage(config.storage);
+  const { blobs, store } = storage;
   const leftovers = await blobs.cleanTemp();
   if (leftovers > 0) logger.warn({ count: leftovers }, 'removed unfinished transfers left in tmp/ by an earlier run');
 
-  const metrics = createMetrics();
-  const registry = new Registry(config, { blobs, store, remoteStore, logger, metrics: metrics.upstream });
+  const metrics = createMetrics(storage.squats);
+  const registry = new Registry(config, { ...storage, logger, metrics });
   const app = buildApp({ registry, blobs, store, logger, metrics, pageCache: new PageCache(), instanceId: store.instanceId() });
   const server = createServer(app.callback());
   // Uploads of large wheels over slow links take long; Node's default

@@ -3,6 +3,7 @@
  * README.md "Configuration"; a bad key fails start-up with its dotted path.
  */
 import { ConfigError } from '../errors.ts';
+import { isValidProjectName, normalizeName } from '../pypi/names.ts';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
@@ -48,6 +49,7 @@ const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'erro
 // URL segments that pydepot itself uses at the root.
 const RESERVED_REPO_NAMES = new Set(['simple', '-', 'files']);
 const REPO_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const NAME_PATTERN = /^[A-Za-z0-9._\-*?[\]!]+$/;
 
 type Raw = Record<string, unknown>;
 
@@ -197,16 +199,25 @@ function parseRepo(s: Section): RepoConfig {
       };
       break;
     }
-    case 'virtual':
+    case 'virtual': {
+      const internal = s.stringList('internal');
+      for (const p of internal) {
+        if (!NAME_PATTERN.test(p)) s.fail('internal', `${JSON.stringify(p)} is not a name pattern (letters, digits, '-', '_', '.', and the glob characters * ? [ ] !)`);
+      }
+      const mergeUpstream = s.stringList('mergeUpstream');
+      for (const n of mergeUpstream) {
+        if (!isValidProjectName(n)) s.fail('mergeUpstream', `${JSON.stringify(n)} is not a project name (patterns are not accepted here: list each name)`);
+      }
       repo = {
         type,
         members: s.stringList('members'),
-        internal: s.stringList('internal'),
-        mergeUpstream: s.stringList('mergeUpstream'),
+        internal,
+        mergeUpstream: mergeUpstream.map(normalizeName),
         uploadTo: s.optionalString('uploadTo'),
         indexMaxAge: s.seconds('indexMaxAge', 0),
       };
       break;
+    }
   }
   s.rejectUnknown();
   return repo;
@@ -218,6 +229,8 @@ function checkVirtualMembers(repos: Record<string, RepoConfig>): void {
     for (const m of repo.members) {
       if (!repos[m]) throw new ConfigError(`config key 'repositories.${name}.members': unknown repository '${m}'`);
     }
+    if (repo.members.length === 0) throw new ConfigError(`config key 'repositories.${name}.members': a virtual repository needs at least one member`);
+    if (new Set(repo.members).size !== repo.members.length) throw new ConfigError(`config key 'repositories.${name}.members': a member is listed twice`);
     if (repo.uploadTo !== null && repos[repo.uploadTo]?.type !== 'local') {
       throw new ConfigError(`config key 'repositories.${name}.uploadTo': '${repo.uploadTo}' is not a local repository`);
     }
@@ -235,6 +248,17 @@ function checkVirtualMembers(repos: Record<string, RepoConfig>): void {
     state.set(name, 'done');
   };
   for (const name of Object.keys(repos)) visit(name, []);
+
+  // Uploads sent to a virtual repository must show up in it.
+  const reachesLocal = (name: string, target: string): boolean => {
+    const repo = repos[name];
+    return name === target || (repo?.type === 'virtual' && repo.members.some((m) => reachesLocal(m, target)));
+  };
+  for (const [name, repo] of Object.entries(repos)) {
+    if (repo.type === 'virtual' && repo.uploadTo !== null && !repo.members.some((m) => reachesLocal(m, repo.uploadTo!))) {
+      throw new ConfigError(`config key 'repositories.${name}.uploadTo': '${repo.uploadTo}' is not one of its members`);
+    }
+  }
 }
 
 const DEFAULT_REPOSITORIES: Raw = { internal: { type: 'local' } };

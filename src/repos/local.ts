@@ -39,6 +39,21 @@ export class LocalRepository implements Repository {
     return row ? String(row.serial) : null;
   }
 
+  /** Synchronous on purpose: the dependency-confusion rule asks it on every virtual lookup. */
+  hasProject(project: string): boolean {
+    return this.store.getProject(this.name, project) !== null;
+  }
+
+  projectNames(): string[] {
+    return this.store.listProjects(this.name).map((p) => p.name);
+  }
+
+  /** The project that holds this exact file, or null. */
+  fileProject(sha256: string, filename: string): string | null {
+    const row = this.store.getFile(this.name, filename);
+    return row && row.sha256 === sha256 ? row.project : null;
+  }
+
   async projectPage(project: string): Promise<ProjectPage | null> {
     const row = this.store.getProject(this.name, project);
     if (!row) return null;

@@ -32,6 +32,7 @@ export class RemoteRepository implements Repository {
   private readonly index: IndexCache;
   private readonly fetcher: FileFetcher;
   private readonly metadataFetches = new SingleFlight<string, void>();
+  private readonly pageListeners: ((page: ProjectPage) => void)[] = [];
 
   constructor(
     readonly name: string,
@@ -83,7 +84,19 @@ export class RemoteRepository implements Repository {
       versions: sortVersions(up.versions ?? versions),
       status: up.projectStatus,
     };
+    for (const listener of this.pageListeners) listener(page);
     return { page: JSON.stringify(page), files: rows };
+  }
+
+  /** Called with every page fetched from upstream (the dependency-confusion watch reads them). */
+  onUpstreamPage(listener: (page: ProjectPage) => void): void {
+    this.pageListeners.push(listener);
+  }
+
+  /** The stored page, without asking upstream whatever its age. */
+  cachedPage(project: string): ProjectPage | null {
+    const body = this.store.getPageBody(this.name, project);
+    return body ? (JSON.parse(body) as ProjectPage) : null;
   }
 
   async projectVersion(project: string): Promise<string | null> {
@@ -95,8 +108,7 @@ export class RemoteRepository implements Repository {
     // Callers ask projectVersion first, which has just brought the row up to
     // date: asking upstream again would double every revalidation.
     if (!this.store.getPage(this.name, project)) await this.index.page(project);
-    const body = this.store.getPageBody(this.name, project);
-    return body ? (JSON.parse(body) as ProjectPage) : null;
+    return this.cachedPage(project);
   }
 
   async listVersion(): Promise<string> {
@@ -112,6 +124,11 @@ export class RemoteRepository implements Repository {
       yield names.map((n) => ({ name: n, displayName: n }));
       after = names.at(-1)!;
     }
+  }
+
+  /** The project whose cached page lists this exact file, or null. */
+  fileProject(sha256: string, filename: string): string | null {
+    return this.store.getFile(this.name, sha256, filename)?.project ?? null;
   }
 
   async openFile(sha256: string, filename: string): Promise<FileHandle | null> {

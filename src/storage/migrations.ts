@@ -100,4 +100,27 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    name: 'upstream projects that squat internal names',
+    sql: `
+      -- A remote that holds a project whose name is internal to a virtual
+      -- repository: what \`pydepot confusion report\` lists.
+      CREATE TABLE squats (
+        remote     TEXT NOT NULL,
+        project    TEXT NOT NULL,   -- normalized
+        reason     TEXT NOT NULL,   -- hosted | internal-pattern
+        first_seen TEXT NOT NULL,
+        last_seen  TEXT NOT NULL,
+        PRIMARY KEY (remote, project)
+      );
+      CREATE TABLE squat_versions (
+        remote     TEXT NOT NULL,
+        project    TEXT NOT NULL,
+        version    TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        PRIMARY KEY (remote, project, version)
+      );
+    `,
+  },
 ];

@@ -157,3 +157,22 @@ export interface RemoteCacheStore {
   /** Up to `limit` names after `after`, in order (keyset pages: no open cursor between calls). */
   rootNames(repo: string, after: string, limit: number): string[];
 }
+
+/** An upstream project whose name is internal to a virtual repository. */
+export interface SquatRecord {
+  remote: string;
+  project: string;
+  reason: string;
+  firstSeen: string;
+  lastSeen: string;
+  /** Upstream versions seen, each with when it was first seen, in PEP 440 order. */
+  versions: { version: string; firstSeen: string }[];
+}
+
+/** What the dependency-confusion watch has seen upstream. */
+export interface SquatStore {
+  /** Returns whether the project is new to the record, and which versions are. */
+  recordSquat(remote: string, project: string, reason: string, versions: readonly string[], now: string): { newProject: boolean; newVersions: string[] };
+  listSquats(): SquatRecord[];
+  squatCount(): number;
+}

@@ -1,17 +1,12 @@
 /** POST <repo>/ — the legacy upload API that twine, poetry and uv speak. */
 import type { Context } from 'koa';
-import { MethodNotAllowed } from '../../errors.ts';
-import { LocalRepository } from '../../repos/local.ts';
 import type { AppDeps } from '../app.ts';
 import { parseUploadForm } from '../multipart.ts';
 
 export function uploadRoutes(deps: AppDeps) {
   return {
     async upload(ctx: Context, repoName: string): Promise<void> {
-      const repo = deps.registry.get(repoName);
-      if (!(repo instanceof LocalRepository)) {
-        throw new MethodNotAllowed(`Repository '${repo.name}' is a ${repo.kind} repository and does not accept uploads; upload to a local repository.`, 'GET, HEAD');
-      }
+      const repo = deps.registry.uploadTarget(repoName);
       const form = await parseUploadForm(ctx.req, deps.blobs, { maxFileSize: repo.maxFileSize });
       const result = await repo.upload(form, null);
       deps.metrics.uploads.inc({ repo: repo.name, outcome: result.outcome });
