@@ -1,10 +1,11 @@
 /**
- * `pydepot serve | yank | unyank`. Each command loads the config, does one
+ * `pydepot serve | yank | unyank | confusion report`. Each command loads the config, does one
  * thing, and prints what a person needs to know.
  */
 import { Command } from 'commander';
 import { DEFAULT_CONFIG_FILE, loadConfig } from './config/load.ts';
 import { Registry } from './repos/registry.ts';
+import { VirtualRepository } from './repos/virtual.ts';
 import { normalizeName } from './pypi/names.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
@@ -47,6 +48,44 @@ async function yank(yanked: boolean, repoName: string, project: string, version:
   }
 }
 
+/**
+ * Lists upstream projects that squat internal names. Checks first (honouring
+ * each remote's cache TTL) that the remotes were asked about every hosted name.
+ */
+async function confusionReport(opts: CommonOptions & { check: boolean; json?: boolean }): Promise<void> {
+  const config = configFrom(opts);
+  const storage = await openStorage(config.storage);
+  const logger = createLogger('warn');
+  const registry = new Registry(config, { ...storage, logger, metrics: createMetrics() });
+  try {
+    if (opts.check) {
+      for (const repo of registry.all()) {
+        if (!(repo instanceof VirtualRepository)) continue;
+        const { checked, failed } = await repo.checkUpstreams();
+        console.error(`${repo.name}: checked ${checked} internal name${checked === 1 ? '' : 's'} upstream${failed.length ? `; could not check ${failed.length}:` : ''}`);
+        for (const f of failed) console.error(`  ${f}`);
+      }
+    }
+    const squats = storage.squats.listSquats();
+    if (opts.json) {
+      console.log(JSON.stringify(squats, null, 2));
+      return;
+    }
+    if (squats.length === 0) {
+      console.log('No upstream project uses an internal name.');
+      return;
+    }
+    for (const s of squats) {
+      const why = s.reason === 'hosted' ? 'hosted internally' : 'matches an internal pattern';
+      console.log(`${s.project}  on ${s.remote}  (${why}; never merged)  first seen ${s.firstSeen}, last seen ${s.lastSeen}`);
+      for (const v of s.versions) console.log(`  ${v.version}  first seen ${v.firstSeen}`);
+    }
+  } finally {
+    await registry.close();
+    storage.store.close();
+  }
+}
+
 export function buildCli(): Command {
   const program = new Command('pydepot')
     .description('A private Python package index: hosts twine uploads and serves pip.')
@@ -67,6 +106,12 @@ export function buildCli(): Command {
   common(program.command('unyank').description('undo a yank')
     .argument('<repo>').argument('<project>').argument('<version>'))
     .action((repo: string, project: string, version: string, opts) => yank(false, repo, project, version, opts));
+
+  const confusion = program.command('confusion').description('dependency confusion: internal names that upstreams also hold');
+  common(confusion.command('report').description('list upstream projects that use internal names, with the versions seen and when'))
+    .option('--no-check', 'only print what was recorded; do not ask the remotes')
+    .option('--json', 'print JSON')
+    .action(confusionReport);
 
   return program;
 }
