@@ -181,7 +181,8 @@ export class VirtualRepository implements Repository {
   }
 
   async projectPage(project: string): Promise<ProjectPage | null> {
-    const answers = await this.ask(this.route(project).sources, (r) => r.projectPage(project));
+    // Not noted again: projectVersion, asked first for every page, did.
+    const answers = await this.ask(this.route(project, false).sources, (r) => r.projectPage(project));
     const pages = answers.flatMap((a) => (a.value ? [a.value] : []));
     if (pages.length === 0) return noneFound(answers);
     return mergePages(pages);

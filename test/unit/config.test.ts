@@ -19,6 +19,16 @@ test('the embedded config/default.yaml loads and has the three repository kinds'
   t.deepEqual(Object.fromEntries(Object.entries(c.repositories).map(([k, v]) => [k, v.type])), { internal: 'local', pypi: 'remote', all: 'virtual' });
   t.is(c.storage, resolve('storage'));
   t.deepEqual(c.listen, { host: '127.0.0.1', port: 8080 });
+  t.is(c.defaultRepository, 'all', '/simple/ serves the merged view');
+});
+
+test('an uploadTo inside a nested member is accepted; mergeUpstream names are normalized', (t) => {
+  const c = parseConfig({ repositories: {
+    l: { type: 'local' },
+    team: { type: 'virtual', members: ['l'] },
+    all: { type: 'virtual', members: ['team'], uploadTo: 'l', mergeUpstream: ['Acme_Utils'] },
+  } });
+  t.like(c.repositories.all, { uploadTo: 'l', mergeUpstream: ['acme-utils'] });
 });
 
 const BAD: [string, unknown, RegExp][] = [
@@ -35,6 +45,11 @@ const BAD: [string, unknown, RegExp][] = [
   ['unknown member', { repositories: { a: { type: 'virtual', members: ['b'] } } }, /'repositories\.a\.members': unknown repository 'b'/],
   ['cycle', { repositories: { a: { type: 'virtual', members: ['b'] }, b: { type: 'virtual', members: ['a'] } } }, /cycle a -> b -> a/],
   ['uploadTo not local', { repositories: { p: { type: 'remote' }, a: { type: 'virtual', members: ['p'], uploadTo: 'p' } } }, /'repositories\.a\.uploadTo'/],
+  ['uploadTo not a member', { repositories: { l: { type: 'local' }, m: { type: 'local' }, a: { type: 'virtual', members: ['m'], uploadTo: 'l' } } }, /'repositories\.a\.uploadTo': 'l' is not one of its members/],
+  ['no members', { repositories: { a: { type: 'virtual', members: [] } } }, /'repositories\.a\.members': a virtual repository needs at least one member/],
+  ['a member twice', { repositories: { l: { type: 'local' }, a: { type: 'virtual', members: ['l', 'l'] } } }, /'repositories\.a\.members': a member is listed twice/],
+  ['a bad internal pattern', { repositories: { l: { type: 'local' }, a: { type: 'virtual', members: ['l'], internal: ['acme/*'] } } }, /'repositories\.a\.internal': "acme\/\*" is not a name pattern/],
+  ['a pattern in mergeUpstream', { repositories: { l: { type: 'local' }, a: { type: 'virtual', members: ['l'], mergeUpstream: ['acme-*'] } } }, /'repositories\.a\.mergeUpstream': "acme-\*" is not a project name/],
   ['log level', { log: { level: 'loud' } }, /'log\.level'/],
 ];
 
