@@ -13,6 +13,7 @@ import { PageCache } from './http/page-cache.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { Registry } from './repos/registry.ts';
+import { VirtualRepository } from './repos/virtual.ts';
 import { FsBlobStore } from './storage/blob-fs.ts';
 import { openDatabase } from './storage/db.ts';
 import { SqliteMetadataStore } from './storage/metadata-sqlite.ts';
@@ -51,6 +52,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
 
   const metrics = createMetrics(storage.squats);
   const registry = new Registry(config, { ...storage, logger, metrics });
+  const stopSquatChecks = scheduleSquatChecks(registry, logger);
   const app = buildApp({ registry, blobs, store, logger, metrics, pageCache: new PageCache(), instanceId: store.instanceId() });
   const server = createServer(app.callback());
   // Uploads of large wheels over slow links take long; Node's default
@@ -79,6 +81,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
       const timer = setTimeout(() => server.closeAllConnections(), graceMs);
       await closed;
       clearTimeout(timer);
+      stopSquatChecks();
       await registry.close();
       store.close();
       logger.info('pydepot stopped');
@@ -86,4 +89,28 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     return stopping;
   };
   return { url, server, logger, stop };
+}
+
+/**
+ * Asks the remotes about every hosted name now and then, so a squat is
+ * logged even if nobody looks. Not at start-up: the first check waits one
+ * interval, and a check never delays a request.
+ */
+function scheduleSquatChecks(registry: Registry, logger: Logger): () => void {
+  const timers: NodeJS.Timeout[] = [];
+  for (const repo of registry.all()) {
+    if (!(repo instanceof VirtualRepository) || repo.squatCheckInterval === 0) continue;
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      repo.checkUpstreams()
+        .then(({ checked, failed }) => logger.debug({ repo: repo.name, checked, failed: failed.length }, 'squatting check done'))
+        .catch((err: Error) => logger.warn({ repo: repo.name, reason: err.message }, 'squatting check failed'))
+        .finally(() => { running = false; });
+    }, repo.squatCheckInterval * 1000);
+    timer.unref();
+    timers.push(timer);
+  }
+  return () => timers.forEach(clearInterval);
 }

@@ -32,6 +32,8 @@ export interface VirtualRepoConfig {
   internal: string[];
   mergeUpstream: string[];
   uploadTo: string | null;
+  /** Seconds between background squatting checks of the hosted names; 0 = never. */
+  squatCheckInterval: number;
   indexMaxAge: number;
 }
 
@@ -214,6 +216,7 @@ function parseRepo(s: Section): RepoConfig {
         internal,
         mergeUpstream: mergeUpstream.map(normalizeName),
         uploadTo: s.optionalString('uploadTo'),
+        squatCheckInterval: s.seconds('squatCheckInterval', 3600),
         indexMaxAge: s.seconds('indexMaxAge', 0),
       };
       break;

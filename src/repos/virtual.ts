@@ -51,6 +51,7 @@ export class VirtualRepository implements Repository {
   readonly kind = 'virtual' as const;
   readonly indexMaxAge: number;
   readonly uploadTo: string | null;
+  readonly squatCheckInterval: number;
   private readonly policy: ConfusionPolicy;
   /** Read by an enclosing virtual repository when it flattens its members. */
   readonly leaves: readonly Leaf[];
@@ -61,6 +62,7 @@ export class VirtualRepository implements Repository {
   constructor(readonly name: string, config: VirtualRepoConfig, members: readonly Repository[], private readonly deps: VirtualDeps) {
     this.indexMaxAge = config.indexMaxAge;
     this.uploadTo = config.uploadTo;
+    this.squatCheckInterval = config.squatCheckInterval;
     this.policy = compilePolicy(config.internal, config.mergeUpstream);
     this.leaves = flatten(this, members);
     this.localLeaves = this.leaves.flatMap((l) => (l.repo instanceof LocalRepository ? [l.repo] : []));

@@ -3,6 +3,7 @@ import { buildSdist, buildWheel, type BuiltDist } from '../helpers/dists.ts';
 import { FakeUpstream } from '../helpers/fake-upstream.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { openStorage } from '../../src/server.ts';
+import { eventually } from '../helpers/storage.ts';
 import { upload } from '../helpers/upload.ts';
 
 const JSON_ACCEPT = 'application/vnd.pypi.simple.v1+json';
@@ -324,4 +325,13 @@ test('the legacy JSON API answers through a virtual repository', async (t) => {
   const body = await res.json() as { info: { version: string }; urls: { url: string }[] };
   t.is(body.info.version, '1.0');
   t.true(body.urls[0]!.url.includes('/all/files/'));
+});
+
+test('the background check finds a squat on a hosted name that nobody asked for', async (t) => {
+  const { s, up } = await setup(t, { squatCheckInterval: 1 });
+  await put(s, 'internal', await buildWheel(ATTACK), ATTACK.name, ATTACK.version);
+  await squatUpstream(up);
+  await eventually(async () => s.logs.some((l) => l.level === 40 && l.project === ATTACK.name && l.remote === 'pypi'), 'the squat warning');
+  const metrics = await (await fetch(`${s.url}/-/metrics`)).text();
+  t.regex(metrics, /pydepot_confusion_squatted_projects 1/);
 });
