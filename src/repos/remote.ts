@@ -84,7 +84,14 @@ export class RemoteRepository implements Repository {
       versions: sortVersions(up.versions ?? versions),
       status: up.projectStatus,
     };
-    for (const listener of this.pageListeners) listener(page);
+    for (const listener of this.pageListeners) {
+      // A watcher's failure must not cost the client its page.
+      try {
+        listener(page);
+      } catch (err) {
+        this.logger.error({ repo: this.name, project, err: (err as Error).message }, 'upstream page watcher failed');
+      }
+    }
     return { page: JSON.stringify(page), files: rows };
   }
 
