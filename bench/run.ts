@@ -3,7 +3,7 @@
  * in the same run. Servers run in child processes (their RSS is measured
  * alone, and the load client does not share their event loop); clients run here.
  *   BENCH_ONLY          comma-separated scenario groups to run: transfers, pages,
- *                       remote (default: all three)
+ *                       remote, virtual (default: all four)
  *   BENCH_FILE_MB       size of the big wheel's data file in MiB (default 1024)
  *   BENCH_RUNS          big-file transfers per server (default 3; 7 below 512 MiB, where one run is noisy)
  * Remote repositories (bench/remote.ts), against bench/upstream-child.ts:
@@ -12,6 +12,8 @@
  *   BENCH_HERD_CLIENTS  clients in the herd (default 50)
  *   BENCH_HERD_RUNS     herds, each against a fresh pydepot (default 3)
  *   BENCH_HERD_HASH     0: count the herd's bodies without hashing them (default: sha256 each)
+ * Virtual repositories (bench/virtual.ts): a merged 2,000-file page (local +
+ * remote member) against the same page from one local repository.
  */
 import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -23,13 +25,14 @@ import { measurePage, type PageResult } from './load.ts';
 import { makeBigWheel } from './make-wheel.ts';
 import { buildPageProject, PAGE_PROJECT, uploadFields, uploadPageProject, type PageProject } from './page-project.ts';
 import { remoteScenarios } from './remote.ts';
+import { virtualScenarios } from './virtual.ts';
 import { printTable, rowAdder, type Row } from './report.ts';
 import { cpuSeconds, download, multipart, sampleRss, upload, type Transfer } from './transfer.ts';
 
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 1024);
 // Big transfers: the median of RUNS, alternating pydepot and baseline.
 const RUNS = Number(process.env.BENCH_RUNS ?? (FILE_MB >= 512 ? 3 : 7));
-const GROUPS = ['transfers', 'pages', 'remote'] as const;
+const GROUPS = ['transfers', 'pages', 'remote', 'virtual'] as const;
 type Group = (typeof GROUPS)[number];
 const ONLY = (process.env.BENCH_ONLY ?? GROUPS.join(',')).split(',').map((g) => g.trim()).filter(Boolean);
 for (const g of ONLY) {
@@ -65,6 +68,9 @@ async function main(work: string): Promise<void> {
   }
   if (want('remote')) {
     await remoteScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
+  }
+  if (want('virtual')) {
+    await virtualScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
   }
 
   printTable(rows);

@@ -1,9 +1,10 @@
 /**
  * Runs pydepot alone in this process so its memory can be measured by pid:
- *   node --import tsx bench/server-child.ts <storage dir> [--remote NAME=UPSTREAM_SIMPLE_URL]...
- * Repositories: `bench` (local) and one remote per --remote (indexTtl 600 s,
- * timeout 30 s). Prints {"url": ...} on stdout once listening; stops on
- * SIGTERM/SIGINT.
+ *   node --import tsx bench/server-child.ts <storage dir> [--remote NAME=UPSTREAM_SIMPLE_URL]... [--repos JSON]
+ * Repositories: `bench` (local), one remote per --remote (indexTtl 600 s,
+ * timeout 30 s), and those of --repos, a JSON object in the config file's
+ * `repositories` shape (e.g. more locals and a virtual one over them).
+ * Prints {"url": ...} on stdout once listening; stops on SIGTERM/SIGINT.
  */
 import { isAbsolute } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,11 +14,11 @@ import { stopWithParent } from './child-lifetime.ts';
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
-  options: { remote: { type: 'string', multiple: true, default: [] } },
+  options: { remote: { type: 'string', multiple: true, default: [] }, repos: { type: 'string' } },
 });
 const storage = positionals[0];
 if (!storage || !isAbsolute(storage)) {
-  console.error('usage: server-child.ts <absolute storage dir> [--remote NAME=URL]...');
+  console.error('usage: server-child.ts <absolute storage dir> [--remote NAME=URL]... [--repos JSON]');
   process.exit(2);
 }
 
@@ -26,6 +27,7 @@ for (const spec of args.remote) {
   const eq = spec.indexOf('=');
   repositories[spec.slice(0, eq)] = { type: 'remote', url: spec.slice(eq + 1), indexTtl: 600, timeout: 30 };
 }
+if (args.repos) Object.assign(repositories, JSON.parse(args.repos) as Record<string, unknown>);
 
 const config = parseConfig({
   listen: '127.0.0.1:0',
