@@ -34,7 +34,7 @@ async function yank(yanked: boolean, repoName: string, project: string, version:
   const config = configFrom(opts);
   const storage = await openStorage(config.storage);
   const { store } = storage;
-  const registry = new Registry(config, { ...storage, logger: createLogger('warn'), metrics: createMetrics() });
+  const registry = new Registry(config, { ...storage, logger: createLogger('warn', 'stderr'), metrics: createMetrics() });
   try {
     const repo = registry.local(repoName);
     const name = normalizeName(project);
@@ -55,7 +55,7 @@ async function yank(yanked: boolean, repoName: string, project: string, version:
 async function confusionReport(opts: CommonOptions & { check: boolean; json?: boolean }): Promise<void> {
   const config = configFrom(opts);
   const storage = await openStorage(config.storage);
-  const logger = createLogger('warn');
+  const logger = createLogger('warn', 'stderr');
   const registry = new Registry(config, { ...storage, logger, metrics: createMetrics() });
   try {
     if (opts.check) {

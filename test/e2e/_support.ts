@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
+import { stringify as stringifyYaml } from 'yaml';
 import { describe, run, type RunResult } from '../helpers/clients.ts';
 import { buildSdist, buildWheel, type BuiltDist, type DistSpec } from '../helpers/dists.ts';
 
@@ -164,4 +165,22 @@ export async function acceptProxy(t: ExecutionContext, target: string, accept: s
   }));
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}`, seen, indexPages: () => seen.filter((s) => isIndex(s.path)) };
+}
+
+// --- pydepot confusion report ---------------------------------------------------
+
+/**
+ * `pydepot confusion report <args>` against a (running) server's storage, as a
+ * child process. `config`: the server's raw config (its repositories), written
+ * to a temp YAML file; `--storage` points at the server's own folder.
+ */
+export async function confusionReportWithCli(storage: string, config: Record<string, unknown>, args: string[] = []): Promise<RunResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'pydepot-cli-'));
+  try {
+    const file = join(dir, 'pydepot.yaml');
+    await writeFile(file, stringifyYaml(config));
+    return await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'confusion', 'report', ...args, '--config', file, '--storage', storage], { cwd: REPO_ROOT });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
