@@ -1,24 +1,13 @@
 /**
- * `pydepot serve | yank | unyank | confusion report`. Each command loads the config, does one
- * thing, and prints what a person needs to know.
+ * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report`.
+ * Each command loads the config, does one thing, and prints what a person needs to know.
  */
 import { Command } from 'commander';
-import { DEFAULT_CONFIG_FILE, loadConfig } from './config/load.ts';
-import { Registry } from './repos/registry.ts';
+import { tokenCreate, tokenList, tokenRevoke, userAdd, userList, userPasswd, userRemove } from './commands/accounts.ts';
+import { configFrom, withRegistry, type CommonOptions } from './commands/context.ts';
+import { auditReport, deleteRelease, yank } from './commands/repository-admin.ts';
 import { VirtualRepository } from './repos/virtual.ts';
-import { normalizeName } from './pypi/names.ts';
-import { createLogger } from './log.ts';
-import { createMetrics } from './metrics.ts';
-import { openStorage, startServer } from './server.ts';
-
-interface CommonOptions {
-  config?: string;
-  storage?: string;
-}
-
-function configFrom(opts: CommonOptions & { listen?: string }) {
-  return loadConfig(opts.config ?? DEFAULT_CONFIG_FILE, { listen: opts.listen, storage: opts.storage });
-}
+import { startServer } from './server.ts';
 
 async function serve(opts: CommonOptions & { listen?: string }): Promise<void> {
   const running = await startServer(configFrom(opts));
@@ -30,34 +19,12 @@ async function serve(opts: CommonOptions & { listen?: string }): Promise<void> {
   process.once('SIGINT', () => shutdown('SIGINT'));
 }
 
-async function yank(yanked: boolean, repoName: string, project: string, version: string, opts: CommonOptions & { reason?: string }): Promise<void> {
-  const config = configFrom(opts);
-  const storage = await openStorage(config.storage);
-  const { store } = storage;
-  const registry = new Registry(config, { ...storage, logger: createLogger('warn', 'stderr'), metrics: createMetrics() });
-  try {
-    const repo = registry.local(repoName);
-    const name = normalizeName(project);
-    const { matched, changed } = repo.setYanked(name, version, yanked, opts.reason ?? null);
-    if (matched === 0) throw new Error(`${name} ${version} is not in repository '${repoName}'`);
-    const verb = yanked ? 'yanked' : 'un-yanked';
-    console.log(changed > 0 ? `${verb} ${name} ${version} in ${repoName} (${changed} file${changed === 1 ? '' : 's'})` : `${name} ${version} in ${repoName} was already ${verb}`);
-  } finally {
-    await registry.close();
-    store.close();
-  }
-}
-
 /**
  * Lists upstream projects that squat internal names. Checks first (honouring
  * each remote's cache TTL) that the remotes were asked about every hosted name.
  */
 async function confusionReport(opts: CommonOptions & { check: boolean; json?: boolean }): Promise<void> {
-  const config = configFrom(opts);
-  const storage = await openStorage(config.storage);
-  const logger = createLogger('warn', 'stderr');
-  const registry = new Registry(config, { ...storage, logger, metrics: createMetrics() });
-  try {
+  await withRegistry(opts, async (registry, storage) => {
     if (opts.check) {
       for (const repo of registry.all()) {
         if (!(repo instanceof VirtualRepository)) continue;
@@ -67,23 +34,14 @@ async function confusionReport(opts: CommonOptions & { check: boolean; json?: bo
       }
     }
     const squats = storage.squats.listSquats();
-    if (opts.json) {
-      console.log(JSON.stringify(squats, null, 2));
-      return;
-    }
-    if (squats.length === 0) {
-      console.log('No upstream project uses an internal name.');
-      return;
-    }
+    if (opts.json) return console.log(JSON.stringify(squats, null, 2));
+    if (squats.length === 0) return console.log('No upstream project uses an internal name.');
     for (const s of squats) {
       const why = s.reason === 'hosted' ? 'hosted internally' : 'matches an internal pattern';
       console.log(`${s.project}  on ${s.remote}  (${why}; never merged)  first seen ${s.firstSeen}, last seen ${s.lastSeen}`);
       for (const v of s.versions) console.log(`  ${v.version}  first seen ${v.firstSeen}`);
     }
-  } finally {
-    await registry.close();
-    storage.store.close();
-  }
+  });
 }
 
 export function buildCli(): Command {
@@ -94,7 +52,7 @@ export function buildCli(): Command {
     c.option('-c, --config <file>', 'config file (YAML)', undefined)
       .option('--storage <dir>', 'storage folder (overrides the config and PYDEPOT_STORAGE)');
 
-  common(program.command('serve').description('serve the index over HTTP'))
+  common(program.command('serve').description('serve the index over HTTP, or HTTPS with the tls key'))
     .option('--listen <host:port>', 'address to listen on (overrides the config and PYDEPOT_LISTEN)')
     .action(serve);
 
@@ -106,6 +64,45 @@ export function buildCli(): Command {
   common(program.command('unyank').description('undo a yank')
     .argument('<repo>').argument('<project>').argument('<version>'))
     .action((repo: string, project: string, version: string, opts) => yank(false, repo, project, version, opts));
+
+  common(program.command('delete').description('delete the files of a release for good (pip pinned to it will fail; prefer yank)')
+    .argument('<repo>').argument('<project>').argument('<version>'))
+    .option('--file <filename>', 'only this file of the release')
+    .action((repo: string, project: string, version: string, opts) => deleteRelease(repo, project, version, opts));
+
+  common(program.command('audit').description('who uploaded, yanked, un-yanked or deleted which file, and when'))
+    .option('--repo <name>', 'only this repository')
+    .option('--since <when>', 'only since this date (2026-11-30) or for this long back (7d, 12h)')
+    .option('--json', 'print JSON')
+    .action(auditReport);
+
+  const user = program.command('user').description('users who may read or upload (see read/upload in the config)');
+  common(user.command('add').description('add a user; the password is asked for, or read from stdin').argument('<name>'))
+    .option('--password-stdin', 'read the password from standard input')
+    .action(userAdd);
+  common(user.command('passwd').description("change a user's password").argument('<name>'))
+    .option('--password-stdin', 'read the password from standard input')
+    .action(userPasswd);
+  common(user.command('remove').description('remove a user and their API tokens').argument('<name>'))
+    .action(userRemove);
+  common(user.command('list').description('list users'))
+    .option('--json', 'print JSON')
+    .action(userList);
+
+  const token = program.command('token').description('API tokens: the password for username __token__');
+  common(token.command('create').description('create an API token and print it (once)'))
+    .requiredOption('--user <name>', 'the owner; the token never has more rights than they do')
+    .option('--repo <name...>', 'only these repositories (repeatable; default: all the owner may use)')
+    .option('--scope <scope>', 'read, or upload (which includes read)', 'read')
+    .option('--expires <when>', 'a duration (90d, 12h, 2w, 1y), a date, or never', 'never')
+    .option('--description <text>', 'what it is for, shown by token list')
+    .action(tokenCreate);
+  common(token.command('list').description('list API tokens (never their text)'))
+    .option('--user <name>', "only this user's")
+    .option('--json', 'print JSON')
+    .action(tokenList);
+  common(token.command('revoke').description('revoke an API token; the next request with it is refused').argument('<id>'))
+    .action(tokenRevoke);
 
   const confusion = program.command('confusion').description('dependency confusion: internal names that upstreams also hold');
   common(confusion.command('report').description('list upstream projects that use internal names, with the versions seen and when'))

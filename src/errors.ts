@@ -33,6 +33,24 @@ export class FileExists extends PydepotError {
   }
 }
 
+/**
+ * No credentials, or credentials that do not verify. The challenge is what
+ * makes pip ask keyring or prompt: it never does on a 403.
+ */
+export class Unauthorized extends PydepotError {
+  constructor(message: string) { super(401, message, { 'WWW-Authenticate': 'Basic realm="pydepot", charset="UTF-8"' }); }
+}
+
+/** Valid credentials (or none needed) without the right to do this. */
+export class Forbidden extends PydepotError {
+  constructor(message: string) { super(403, message); }
+}
+
+/** Too many failed logins from one address. */
+export class TooManyRequests extends PydepotError {
+  constructor(message: string, retryAfterSeconds: number) { super(429, message, { 'Retry-After': String(retryAfterSeconds) }); }
+}
+
 export class NotFound extends PydepotError {
   constructor(message = 'Not Found') { super(404, message); }
 }

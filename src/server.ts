@@ -5,6 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Config } from './config/schema.ts';
@@ -19,12 +20,20 @@ import { openDatabase } from './storage/db.ts';
 import { SqliteMetadataStore } from './storage/metadata-sqlite.ts';
 import { SqliteRemoteCacheStore } from './storage/remote-cache-sqlite.ts';
 import { SqliteSquatStore } from './storage/squats-sqlite.ts';
+import { SqliteAuditStore } from './storage/audit-sqlite.ts';
+import { SqliteUserStore } from './storage/users-sqlite.ts';
+import { AccessControl } from './auth/access.ts';
+import { Authenticator } from './auth/authenticator.ts';
+import { FailedLogins } from './auth/failed-logins.ts';
+import { loadTlsFiles } from './tls.ts';
 
 export interface Storage {
   blobs: FsBlobStore;
   store: SqliteMetadataStore;
   remoteStore: SqliteRemoteCacheStore;
   squats: SqliteSquatStore;
+  users: SqliteUserStore;
+  audit: SqliteAuditStore;
 }
 
 /** The storage folder's database and blob store, created if missing. */
@@ -33,18 +42,27 @@ export async function openStorage(root: string): Promise<Storage> {
   const blobs = new FsBlobStore(root);
   await blobs.init();
   const db = openDatabase(join(root, 'pydepot.db'));
-  return { blobs, store: new SqliteMetadataStore(db), remoteStore: new SqliteRemoteCacheStore(db), squats: new SqliteSquatStore(db) };
+  return {
+    blobs,
+    store: new SqliteMetadataStore(db),
+    remoteStore: new SqliteRemoteCacheStore(db),
+    squats: new SqliteSquatStore(db),
+    users: new SqliteUserStore(db),
+    audit: new SqliteAuditStore(db),
+  };
 }
 
 export interface RunningServer {
   url: string;
-  server: Server;
+  server: Server | HttpsServer;
   logger: Logger;
   stop(graceMs?: number): Promise<void>;
 }
 
 export async function startServer(config: Config, opts: { logger?: Logger } = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.log.level);
+  // Before storage: a bad certificate must not leave the database open.
+  const tls = config.tls ? loadTlsFiles(config.tls) : null;
   const storage = await openStorage(config.storage);
   const { blobs, store } = storage;
   const leftovers = await blobs.cleanTemp();
@@ -53,8 +71,13 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   const metrics = createMetrics(storage.squats);
   const registry = new Registry(config, { ...storage, logger, metrics });
   const stopSquatChecks = scheduleSquatChecks(registry, logger);
-  const app = buildApp({ registry, blobs, store, logger, metrics, pageCache: new PageCache(), instanceId: store.instanceId() });
-  const server = createServer(app.callback());
+  const access = new AccessControl(config, registry, new Authenticator(storage.users), new FailedLogins(config.auth.failedLoginsPerMinute));
+  warnAboutOpenUploads(config, logger);
+  const app = buildApp({
+    registry, blobs, store, logger, metrics, pageCache: new PageCache(), instanceId: store.instanceId(), access, audit: storage.audit,
+    trustProxy: config.auth.trustProxy,
+  });
+  const server = tls ? createHttpsServer(tls, app.callback()) : createServer(app.callback());
   // Uploads of large wheels over slow links take long; Node's default
   // 5-minute requestTimeout would cut them off.
   server.requestTimeout = 0;
@@ -70,7 +93,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   });
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const url = `http://${host}:${addr.port}`;
+  const url = `${tls ? 'https' : 'http'}://${host}:${addr.port}`;
   logger.info({ url, storage: config.storage, repositories: Object.keys(config.repositories) }, 'pydepot listening');
 
   let stopping: Promise<void> | null = null;
@@ -113,4 +136,13 @@ function scheduleSquatChecks(registry: Registry, logger: Logger): () => void {
     timers.push(timer);
   }
   return () => timers.forEach(clearInterval);
+}
+
+/** An upload audience of anyone decides what code runs on every node: say so at every start. */
+function warnAboutOpenUploads(config: Config, logger: Logger): void {
+  for (const [name, rc] of Object.entries(config.repositories)) {
+    if (rc.type === 'local' && rc.upload.kind === 'anonymous') {
+      logger.warn({ repo: name }, `repository '${name}' accepts uploads from anyone who can reach it (upload: anonymous)`);
+    }
+  }
 }

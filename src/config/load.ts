@@ -15,7 +15,7 @@ export interface ConfigOverrides {
 
 /**
  * File, then environment (PYDEPOT_LISTEN / PYDEPOT_STORAGE), then command-line
- * flags. The storage path is made absolute against the working directory.
+ * flags. The storage and TLS paths are made absolute against the working directory.
  */
 export function loadConfig(file: string | null, overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
   let raw: unknown = {};
@@ -42,5 +42,6 @@ export function loadConfig(file: string | null, overrides: ConfigOverrides = {},
   const storage = overrides.storage ?? env.PYDEPOT_STORAGE;
   if (storage !== undefined && storage !== '') config.storage = storage;
   config.storage = resolve(config.storage);
+  if (config.tls) config.tls = { cert: resolve(config.tls.cert), key: resolve(config.tls.key) };
   return config;
 }

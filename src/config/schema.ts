@@ -7,14 +7,26 @@ import { isValidProjectName, normalizeName } from '../pypi/names.ts';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
-export interface LocalRepoConfig {
+/**
+ * Who may do something: anyone who reaches the port, anyone with valid
+ * credentials, or the users named.
+ */
+export type Audience = { kind: 'anonymous' } | { kind: 'authenticated' } | { kind: 'users'; users: readonly string[] };
+
+export interface Permissions {
+  read: Audience;
+  /** Local repositories only; remote and virtual ones never store uploads. */
+  upload: Audience;
+}
+
+export interface LocalRepoConfig extends Permissions {
   type: 'local';
   overwrite: boolean;
   maxFileSize: number;
   indexMaxAge: number;
 }
 
-export interface RemoteRepoConfig {
+export interface RemoteRepoConfig extends Permissions {
   type: 'remote';
   url: string;
   indexTtl: number;
@@ -26,7 +38,7 @@ export interface RemoteRepoConfig {
   indexMaxAge: number;
 }
 
-export interface VirtualRepoConfig {
+export interface VirtualRepoConfig extends Permissions {
   type: 'virtual';
   members: string[];
   internal: string[];
@@ -39,12 +51,29 @@ export interface VirtualRepoConfig {
 
 export type RepoConfig = LocalRepoConfig | RemoteRepoConfig | VirtualRepoConfig;
 
+export interface TlsConfig {
+  /** PEM certificate chain, the server's certificate first. */
+  cert: string;
+  /** PEM private key, unencrypted. */
+  key: string;
+}
+
 export interface Config {
   listen: { host: string; port: number };
+  /** null serves plain HTTP. */
+  tls: TlsConfig | null;
   storage: string;
   defaultRepository: string;
   log: { level: LogLevel };
+  auth: AuthConfig;
   repositories: Record<string, RepoConfig>;
+}
+
+export interface AuthConfig {
+  /** Failed logins allowed per client address per minute; beyond it, 429. */
+  failedLoginsPerMinute: number;
+  /** Take the client address from X-Forwarded-For (behind a reverse proxy). */
+  trustProxy: boolean;
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -52,6 +81,10 @@ const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'erro
 const RESERVED_REPO_NAMES = new Set(['simple', '-', 'files']);
 const REPO_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const NAME_PATTERN = /^[A-Za-z0-9._\-*?[\]!]+$/;
+/** User names: what a username in an index URL can carry without escaping. */
+export const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** The username that says "the password is an API token" (PyPI's convention). */
+export const TOKEN_USERNAME = '__token__';
 
 type Raw = Record<string, unknown>;
 
@@ -91,6 +124,12 @@ class Section {
     return v;
   }
 
+  requiredString(k: string): string {
+    const v = this.string(k, '');
+    if (v === '') this.fail(k, 'missing (required)');
+    return v;
+  }
+
   bool(k: string, def: boolean): boolean {
     const v = this.get(k);
     if (v === undefined || v === null) return def;
@@ -102,6 +141,13 @@ class Section {
     const v = this.get(k);
     if (v === undefined || v === null) return def;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) this.fail(k, `expected a number of seconds >= 0, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  count(k: string, def: number): number {
+    const v = this.get(k);
+    if (v === undefined || v === null) return def;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) this.fail(k, `expected a whole number >= 1, got ${JSON.stringify(v)}`);
     return v;
   }
 
@@ -118,6 +164,17 @@ class Section {
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) this.fail(k, `expected a list of strings, got ${JSON.stringify(v)}`);
     return v as string[];
+  }
+
+  /** `anonymous`, `authenticated`, or a list of user names. */
+  audience(k: string, def: Audience): Audience {
+    const v = this.get(k);
+    if (v === undefined || v === null) return def;
+    if (v === 'anonymous' || v === 'authenticated') return { kind: v };
+    if (Array.isArray(v) && v.every((x) => typeof x === 'string' && USER_NAME.test(x) && x !== TOKEN_USERNAME)) {
+      return { kind: 'users', users: [...new Set(v as string[])] };
+    }
+    this.fail(k, `expected anonymous, authenticated or a list of user names, got ${JSON.stringify(v)}`);
   }
 
   oneOf<T extends string>(k: string, allowed: readonly T[], def: T): T {
@@ -171,13 +228,26 @@ export function parseListen(v: string): { host: string; port: number } | null {
   return { host: (m[1] ?? m[2]) as string, port };
 }
 
+const ANONYMOUS: Audience = { kind: 'anonymous' };
+const NOBODY: Audience = { kind: 'users', users: [] };
+
 function parseRepo(s: Section): RepoConfig {
   const type = s.oneOf('type', ['local', 'remote', 'virtual'] as const, 'local');
+  const read = s.audience('read', ANONYMOUS);
+  if (type !== 'local' && s.has('upload')) {
+    s.fail('upload', type === 'remote'
+      ? 'a remote repository accepts no uploads'
+      : "uploads to a virtual repository go to its 'uploadTo' repository, whose 'upload' list decides");
+  }
+  // Nobody until the operator names someone: a fresh start serves pip but takes no uploads.
+  const upload = s.audience('upload', NOBODY);
   let repo: RepoConfig;
   switch (type) {
     case 'local':
       repo = {
         type,
+        read,
+        upload,
         overwrite: s.bool('overwrite', false),
         maxFileSize: s.bytes('maxFileSize', 2 * 1024 ** 3),
         indexMaxAge: s.seconds('indexMaxAge', 0),
@@ -190,6 +260,8 @@ function parseRepo(s: Section): RepoConfig {
       if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') s.fail('url', 'must be an http or https URL');
       repo = {
         type,
+        read,
+        upload: NOBODY,
         url: url.endsWith('/') ? url : `${url}/`,
         indexTtl: s.seconds('indexTtl', 600),
         negativeTtl: s.seconds('negativeTtl', 60),
@@ -212,6 +284,8 @@ function parseRepo(s: Section): RepoConfig {
       }
       repo = {
         type,
+        read,
+        upload: NOBODY,
         members: s.stringList('members'),
         internal,
         mergeUpstream: mergeUpstream.map(normalizeName),
@@ -266,6 +340,17 @@ function checkVirtualMembers(repos: Record<string, RepoConfig>): void {
 
 const DEFAULT_REPOSITORIES: Raw = { internal: { type: 'local' } };
 
+/** null without a `tls` key; with one, both files must be named. */
+function parseTls(root: Section): TlsConfig | null {
+  const given = root.has('tls');
+  // Read even when absent so that `tls:` left empty is not an unknown key.
+  const s = root.section('tls');
+  if (!given) return null;
+  const tls = { cert: s.requiredString('cert'), key: s.requiredString('key') };
+  s.rejectUnknown();
+  return tls;
+}
+
 /** Validates a parsed YAML document (or `{}`) into a complete Config. */
 export function parseConfig(raw: unknown): Config {
   if (raw === undefined || raw === null) raw = {};
@@ -277,9 +362,16 @@ export function parseConfig(raw: unknown): Config {
   if (!listen) root.fail('listen', `expected HOST:PORT such as 127.0.0.1:8080, got ${JSON.stringify(listenText)}`);
 
   const storage = root.string('storage', './storage');
+  const tls = parseTls(root);
   const log = root.section('log');
   const level = log.oneOf('level', LOG_LEVELS, 'info');
   log.rejectUnknown();
+  const authSection = root.section('auth');
+  const auth: AuthConfig = {
+    failedLoginsPerMinute: authSection.count('failedLoginsPerMinute', 30),
+    trustProxy: authSection.bool('trustProxy', false),
+  };
+  authSection.rejectUnknown();
 
   const reposSection: Section = root.has('repositories') ? root.section('repositories') : new Section('repositories', DEFAULT_REPOSITORIES);
   const repositories: Record<string, RepoConfig> = {};
@@ -298,5 +390,5 @@ export function parseConfig(raw: unknown): Config {
   if (!repositories[defaultRepository]) root.fail('defaultRepository', `no repository named '${defaultRepository}'`);
 
   root.rejectUnknown();
-  return { listen, storage, defaultRepository, log: { level }, repositories };
+  return { listen, tls, storage, defaultRepository, log: { level }, auth, repositories };
 }

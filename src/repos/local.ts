@@ -147,12 +147,40 @@ export class LocalRepository implements Repository {
     }
   }
 
-  /** Yanks or un-yanks every file of a version (PEP 592). Returns how many files changed. */
-  setYanked(project: string, version: string, yanked: boolean, reason: string | null): { matched: number; changed: number } {
+  /**
+   * Yanks or un-yanks every file of a version (PEP 592). Returns how many
+   * versions matched, and the files whose state changed.
+   */
+  setYanked(project: string, version: string, yanked: boolean, reason: string | null): { matched: number; changed: FileRow[] } {
     const versions = this.store.listVersions(this.name, project).filter((v) => versionsEqual(v, version));
-    let changed = 0;
-    for (const v of versions) changed += this.store.setYanked(this.name, project, v, yanked, reason);
+    const before = new Map(this.filesOf(project, versions).map((f) => [f.filename, f]));
+    for (const v of versions) this.store.setYanked(this.name, project, v, yanked, reason);
+    const changed = this.filesOf(project, versions).filter((f) => {
+      const old = before.get(f.filename);
+      return old && (old.yanked !== f.yanked || old.yankedReason !== f.yankedReason);
+    });
     return { matched: versions.length, changed };
+  }
+
+  /**
+   * Deletes the files of a version (or the one named `filename` of it) for
+   * good: pip pinned to it will fail. Blobs no other file uses are removed.
+   */
+  async deleteFiles(project: string, version: string, filename: string | null): Promise<FileRow[]> {
+    const versions = this.store.listVersions(this.name, project).filter((v) => versionsEqual(v, version));
+    const targets = this.filesOf(project, versions).filter((f) => filename === null || f.filename === filename);
+    const deleted: FileRow[] = [];
+    for (const f of targets) {
+      const row = this.store.deleteFile(this.name, f.filename);
+      if (!row) continue;
+      deleted.push(row);
+      await this.dropBlobIfUnused(row.sha256);
+    }
+    return deleted;
+  }
+
+  private filesOf(project: string, versions: readonly string[]): FileRow[] {
+    return this.store.listFiles(this.name, project).filter((f) => versions.includes(f.version));
   }
 
   private async dropBlobIfUnused(sha256: string): Promise<void> {

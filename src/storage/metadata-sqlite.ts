@@ -55,7 +55,8 @@ export class SqliteMetadataStore implements MetadataStore {
                       AND version = @version AND (yanked != @yanked OR IFNULL(yanked_reason, '') != IFNULL(@reason, ''))`),
       filesOfProjectVersion: p(`SELECT f.version FROM files f JOIN projects p ON p.id = f.project_id
                                 WHERE p.repo = ? AND p.name = ?`),
-      blobInUse: p('SELECT 1 FROM files WHERE sha256 = ? LIMIT 1'),
+      // A remote repository's cached file may be the same blob.
+      blobInUse: p('SELECT 1 FROM files WHERE sha256 = @sha UNION ALL SELECT 1 FROM remote_files WHERE sha256 = @sha LIMIT 1'),
       check: p('SELECT 1'),
       instanceId: p('SELECT id FROM instance').pluck(),
     };
@@ -124,12 +125,23 @@ export class SqliteMetadataStore implements MetadataStore {
     }).immediate();
   }
 
+  deleteFile(repo: string, filename: string): FileRow | null {
+    return this.db.transaction((): FileRow | null => {
+      const existing = this.getFile(repo, filename);
+      if (!existing) return null;
+      this.q.deleteFile!.run(repo, filename);
+      const serial = (this.q.bumpRepo!.get(repo) as { serial: number }).serial;
+      this.q.touchProject!.run(serial, new Date().toISOString(), repo, existing.project);
+      return existing;
+    }).immediate();
+  }
+
   listVersions(repo: string, project: string): string[] {
     return [...new Set((this.q.filesOfProjectVersion!.all(repo, project) as { version: string }[]).map((r) => r.version))];
   }
 
   blobInUse(sha256: string): boolean {
-    return this.q.blobInUse!.get(sha256) !== undefined;
+    return this.q.blobInUse!.get({ sha: sha256 }) !== undefined;
   }
 
   instanceId(): string {

@@ -123,4 +123,46 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'users, API tokens and the audit trail',
+    sql: `
+      CREATE TABLE users (
+        name          TEXT PRIMARY KEY,
+        -- scrypt$N$r$p$<salt b64>$<key b64>: the parameters travel with the hash
+        password_hash TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+      );
+      CREATE TABLE tokens (
+        id           TEXT PRIMARY KEY,  -- shown by \`token list\`, used by \`token revoke\`
+        user         TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+        -- sha256 of the token: 256 random bits need no slow hash, and a leaked database leaks no token
+        hash         TEXT NOT NULL UNIQUE,
+        repos        TEXT,              -- JSON list of repository names, NULL = every repository
+        scope        TEXT NOT NULL CHECK (scope IN ('read', 'upload')),
+        description  TEXT,
+        created_at   TEXT NOT NULL,
+        expires_at   TEXT,
+        revoked_at   TEXT,
+        last_used_at TEXT
+      );
+      CREATE INDEX tokens_by_user ON tokens (user);
+      CREATE TABLE audit (
+        id       INTEGER PRIMARY KEY,
+        at       TEXT NOT NULL,
+        actor    TEXT NOT NULL,   -- user name, 'anonymous', or 'cli:<os user>'
+        token_id TEXT,            -- the API token used, if any
+        address  TEXT,            -- client address, for HTTP requests
+        action   TEXT NOT NULL CHECK (action IN ('upload', 'yank', 'unyank', 'delete')),
+        repo     TEXT NOT NULL,
+        project  TEXT NOT NULL,
+        version  TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        sha256   TEXT NOT NULL,
+        detail   TEXT             -- upload outcome, yank reason
+      );
+      CREATE INDEX audit_by_time ON audit (at);
+    `,
+  },
 ];

@@ -106,7 +106,9 @@ export interface MetadataStore {
   addFile(file: NewFile, opts: { overwrite: boolean }): AddFileResult;
   /** Returns how many files changed. */
   setYanked(repo: string, project: string, version: string, yanked: boolean, reason: string | null): number;
-  /** Is any file in any repository still stored under this sha256? */
+  /** Removes one file (its project's page changes); returns what it was, or null. */
+  deleteFile(repo: string, filename: string): FileRow | null;
+  /** Is any file in any repository (a remote's cached files too) still stored under this sha256? */
   blobInUse(sha256: string): boolean;
   /** A random id made with the database. */
   instanceId(): string;
@@ -175,4 +177,66 @@ export interface SquatStore {
   recordSquat(remote: string, project: string, reason: string, versions: readonly string[], now: string): { newProject: boolean; newVersions: string[] };
   listSquats(): SquatRecord[];
   squatCount(): number;
+}
+
+export interface UserRow {
+  name: string;
+  passwordHash: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type TokenScope = 'read' | 'upload';
+
+export interface TokenRow {
+  id: string;
+  user: string;
+  /** null: every repository its owner may use. */
+  repos: string[] | null;
+  scope: TokenScope;
+  description: string | null;
+  createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+/** Users and their API tokens. Tokens are found by the sha256 of their text. */
+export interface UserStore {
+  getUser(name: string): UserRow | null;
+  listUsers(): (UserRow & { tokens: number })[];
+  /** false when the name is taken. */
+  addUser(name: string, passwordHash: string, now: string): boolean;
+  /** false when there is no such user. */
+  setPassword(name: string, passwordHash: string, now: string): boolean;
+  /** Removes the user and every token of theirs; false when there is no such user. */
+  removeUser(name: string): boolean;
+  addToken(token: TokenRow & { hash: string }): void;
+  tokenByHash(hash: string): TokenRow | null;
+  listTokens(user?: string): TokenRow[];
+  /** false when there is no such token or it was already revoked. */
+  revokeToken(id: string, now: string): boolean;
+  touchToken(id: string, now: string): void;
+}
+
+export type AuditAction = 'upload' | 'yank' | 'unyank' | 'delete';
+
+export interface AuditEntry {
+  at: string;
+  actor: string;
+  tokenId: string | null;
+  address: string | null;
+  action: AuditAction;
+  repo: string;
+  project: string;
+  version: string;
+  filename: string;
+  sha256: string;
+  detail: string | null;
+}
+
+/** Who changed what a repository serves: append only. */
+export interface AuditStore {
+  record(entry: AuditEntry): void;
+  list(filter: { repo?: string; since?: string }): AuditEntry[];
 }

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { clientAvailable, describe, requireClient, twine, venv, type RunResult, type Venv } from '../helpers/clients.ts';
 import { writeDists } from '../helpers/dists.ts';
-import { startTestServer, tempDir } from '../helpers/server.ts';
+import { CI, startTestServer, tempDir } from '../helpers/server.ts';
 import { upload } from '../helpers/upload.ts';
 import { acceptProxy, buildGraph, fileScope, GRAPH, mustSucceed, normalize, once, release, yankWithCli, YANKED, type AcceptProxy } from './_support.ts';
 
@@ -43,7 +43,7 @@ const fixture = once(async () => {
   if (await clientAvailable('twine')) {
     const dir = await tempDir(scope.t, 'pydepot-dist-');
     const paths = await writeDists(dir, dists.all);
-    await mustSucceed('twine upload', twine(['upload', '--repository-url', `${server.url}/internal/`, '-u', 'anyone', '-p', 'anything', '--disable-progress-bar', ...paths]));
+    await mustSucceed('twine upload', twine(['upload', '--repository-url', `${server.url}/internal/`, ...CI.twineArgs, '--disable-progress-bar', ...paths]));
   } else {
     // twine-upload.test.ts reports the missing twine; pip is still worth testing.
     for (const spec of GRAPH) {

@@ -6,7 +6,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { describe, requireClient, twine, type RunResult } from '../helpers/clients.ts';
 import { buildSdist, buildWheel, writeDists, type BuiltDist } from '../helpers/dists.ts';
-import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
+import { CI, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { buildGraph, once, release, yankWithCli, YANKED } from './_support.ts';
 
 const graph = once(() => buildGraph());
@@ -14,7 +14,7 @@ const graph = once(() => buildGraph());
 async function twineUpload(t: ExecutionContext, s: TestServer, dists: BuiltDist[], extra: string[] = []): Promise<RunResult> {
   const dir = await tempDir(t, 'pydepot-dist-');
   const paths = await writeDists(dir, dists);
-  return twine(['upload', '--repository-url', `${s.url}/internal/`, '-u', 'anyone', '-p', 'anything', '--disable-progress-bar', ...extra, ...paths]);
+  return twine(['upload', '--repository-url', `${s.url}/internal/`, ...CI.twineArgs, '--disable-progress-bar', ...extra, ...paths]);
 }
 
 const output = (r: RunResult) => `${r.stdout}\n${r.stderr}`;

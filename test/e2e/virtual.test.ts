@@ -28,7 +28,7 @@ import test, { type ExecutionContext } from 'ava';
 import { describe, requireClient, twine, venv, type RunResult } from '../helpers/clients.ts';
 import { buildSdist, buildWheel, writeDists, type BuiltDist } from '../helpers/dists.ts';
 import { FakeUpstream } from '../helpers/fake-upstream.ts';
-import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
+import { CI, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { upload } from '../helpers/upload.ts';
 import { confusionReportWithCli, fileScope, mustSucceed, normalize, once } from './_support.ts';
 
@@ -76,7 +76,7 @@ function mergedConfig(up: FakeUpstream, virtual: Raw = {}): Raw {
   return {
     defaultRepository: 'all',
     repositories: {
-      internal: { type: 'local' },
+      internal: { type: 'local', upload: ['ci'] },
       pypi: { type: 'remote', url: up.url, timeout: 5 },
       all: { type: 'virtual', members: ['internal', 'pypi'], ...virtual },
     },
@@ -90,7 +90,7 @@ async function clients(t: ExecutionContext): Promise<boolean> {
 async function twineUpload(t: ExecutionContext, url: string, files: BuiltDist[]): Promise<RunResult> {
   const dir = await tempDir(t, 'pydepot-dist-');
   const paths = await writeDists(dir, files);
-  return twine(['upload', '--repository-url', url, '-u', 'anyone', '-p', 'anything', '--disable-progress-bar', ...paths]);
+  return twine(['upload', '--repository-url', url, ...CI.twineArgs, '--disable-progress-bar', ...paths]);
 }
 
 const sharedVenv = once(() => venv(scope.t));
@@ -453,7 +453,7 @@ test('nested virtual repositories: the internal 1.0.0 wins over the upstream 99.
   const config = {
     defaultRepository: 'outer',
     repositories: {
-      internal: { type: 'local' },
+      internal: { type: 'local', upload: ['ci'] },
       // indexTtl 0: any read of the remote's page would revalidate it upstream, and show in the counts.
       pypi: { type: 'remote', url: up.url, indexTtl: 0, timeout: 5 },
       team: { type: 'virtual', members: ['internal'] },

@@ -32,12 +32,12 @@ export interface RunOptions {
 
 const DEFAULT_TIMEOUT_MS = 120_000;
 
-/** process.env without anything that configures pip, twine or a virtualenv. */
+/** process.env without anything that configures pip, twine, poetry or a virtualenv. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (v === undefined) continue;
-    if (k.startsWith('PIP_') || k.startsWith('TWINE_')) continue;
+    if (k.startsWith('PIP_') || k.startsWith('TWINE_') || k.startsWith('POETRY_')) continue;
     if (k === 'PYTHONPATH' || k === 'PYTHONHOME' || k === 'VIRTUAL_ENV' || k === 'PYTHONUSERBASE') continue;
     env[k] = v;
   }
@@ -94,11 +94,12 @@ export function describe(result: RunResult): string {
 
 // --- Missing clients ---------------------------------------------------------
 
-/** 'twine', or the Python used to create a venv ('python3', '/usr/bin/python3'). */
-export type Client = 'twine' | string;
+/** 'twine', 'poetry', or the Python used to create a venv ('python3', '/usr/bin/python3'). */
+export type Client = 'twine' | 'poetry' | string;
 
 const INSTALL_HINTS: Record<string, string> = {
   twine: 'apt-get install -y twine',
+  poetry: 'apt-get install -y python3-poetry',
   '/usr/bin/python3': 'apt-get install -y python3 python3-venv',
   python3: 'apt-get install -y python3 python3-venv (or `pyenv install 3.11` and `pyenv global 3.11`)',
 };
@@ -110,8 +111,8 @@ function probe(client: Client): Promise<string | null> {
   let p = probes.get(client);
   if (!p) {
     p = (async () => {
-      const r = client === 'twine'
-        ? await run('twine', ['--version'], { timeoutMs: 60_000 })
+      const r = client === 'twine' || client === 'poetry'
+        ? await run(client, ['--version'], { timeoutMs: 60_000 })
         // venv needs ensurepip too (Debian ships it in python3-venv).
         : await run(client, ['-c', 'import venv, ensurepip'], { timeoutMs: 60_000 });
       return r.code === 0 ? null : (r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`);
@@ -137,7 +138,7 @@ export function optionalClients(): boolean {
 export async function requireClient(t: ExecutionContext, client: Client): Promise<boolean> {
   const why = await probe(client);
   if (why === null) return true;
-  const what = client === 'twine' ? 'twine' : `${client} with venv/ensurepip`;
+  const what = client === 'twine' || client === 'poetry' ? client : `${client} with venv/ensurepip`;
   const hint = INSTALL_HINTS[client] ?? `install ${client}`;
   const message = `${what} is not installed or does not work (${why}): ${hint}`;
   if (optionalClients()) {

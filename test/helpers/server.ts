@@ -9,7 +9,9 @@ import { Writable } from 'node:stream';
 import type { ExecutionContext } from 'ava';
 import { pino } from 'pino';
 import { parseConfig, type Config } from '../../src/config/schema.ts';
-import { startServer, type RunningServer } from '../../src/server.ts';
+import { hashPassword } from '../../src/auth/passwords.ts';
+import { tokenHash } from '../../src/auth/tokens.ts';
+import { openStorage, startServer, type RunningServer } from '../../src/server.ts';
 
 export interface TestServer extends RunningServer {
   storage: string;
@@ -24,7 +26,42 @@ export async function tempDir(t: ExecutionContext, prefix = 'pydepot-test-'): Pr
   return dir;
 }
 
-export const LOCAL_ONLY = { repositories: { internal: { type: 'local' } }, defaultRepository: 'internal' };
+/**
+ * The uploader every test server knows: user `ci`, with a password and an
+ * upload token for every repository. Configs name it in `upload: [ci]`.
+ */
+export const CI = {
+  user: 'ci',
+  password: 'ci-password',
+  token: `pydepot-${'c'.repeat(43)}`,
+  /** twine's credential flags. */
+  twineArgs: ['-u', '__token__', '-p', `pydepot-${'c'.repeat(43)}`],
+  /** The Authorization header for fetch. */
+  basic: `Basic ${Buffer.from(`__token__:pydepot-${'c'.repeat(43)}`).toString('base64')}`,
+} as const;
+
+export const LOCAL_ONLY = { repositories: { internal: { type: 'local', upload: [CI.user] } }, defaultRepository: 'internal' };
+
+// scrypt is slow on purpose: hash the ci password once per process.
+let ciHash: Promise<string> | null = null;
+
+/** Adds the `ci` user and token to a storage folder (again is a no-op). */
+export async function seedCi(storage: string): Promise<void> {
+  ciHash ??= hashPassword(CI.password);
+  const hash = await ciHash;
+  const s = await openStorage(storage);
+  try {
+    s.users.addUser(CI.user, hash, new Date().toISOString());
+    if (!s.users.tokenByHash(tokenHash(CI.token))) {
+      s.users.addToken({
+        id: 'c1c1c1c1c1c1', hash: tokenHash(CI.token), user: CI.user, repos: null, scope: 'upload', description: 'tests',
+        createdAt: new Date().toISOString(), expiresAt: null, revokedAt: null, lastUsedAt: null,
+      });
+    }
+  } finally {
+    s.store.close();
+  }
+}
 
 export async function startTestServer(t: ExecutionContext, raw: Record<string, unknown> = LOCAL_ONLY, storage?: string): Promise<TestServer> {
   storage ??= await tempDir(t);
@@ -37,6 +74,7 @@ export async function startTestServer(t: ExecutionContext, raw: Record<string, u
     },
   });
   const logger = pino({ level: 'info' }, sink);
+  await seedCi(storage);
   const running = await startServer(config, { logger });
   t.teardown(() => running.stop(1000));
   return { ...running, storage, config, logs };

@@ -1,6 +1,9 @@
 /** Builds the legacy upload form the way twine sends it, over fetch. */
 import type { BuiltDist } from './dists.ts';
 
+// The `ci` user's upload token (server.ts seeds it into every test server); not imported from there to keep this helper light.
+const CI_BASIC = `Basic ${Buffer.from(`__token__:pydepot-${'c'.repeat(43)}`).toString('base64')}`;
+
 export interface UploadOptions {
   /** Replace or add form fields (null removes one). */
   fields?: Record<string, string | null>;
@@ -8,8 +11,8 @@ export interface UploadOptions {
   filename?: string;
   /** Put text fields after the file part, as uv does for attestations. */
   fieldsAfterFile?: boolean;
-  /** Extra request headers (credentials...). */
-  headers?: Record<string, string>;
+  /** Extra request headers. Authorization defaults to the `ci` upload token; `null` sends none. */
+  headers?: Record<string, string | null>;
 }
 
 export function twineFields(dist: BuiltDist, name: string, version: string): Record<string, string> {
@@ -36,5 +39,7 @@ export async function upload(url: string, dist: BuiltDist, name: string, version
   if (!opts.fieldsAfterFile) addFields();
   form.append('content', new Blob([dist.bytes], { type: 'application/octet-stream' }), opts.filename ?? dist.filename);
   if (opts.fieldsAfterFile) addFields();
-  return fetch(url, { method: 'POST', body: form, headers: opts.headers });
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ Authorization: CI_BASIC, ...opts.headers })) if (v !== null) headers[k] = v;
+  return fetch(url, { method: 'POST', body: form, headers });
 }

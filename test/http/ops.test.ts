@@ -21,7 +21,7 @@ test('one structured log line per request with method, path, status, bytes and d
   const line = s.logs.find((l) => l.path === '/internal/simple/nothing-here/');
   t.truthy(line);
   t.is(line!.method, 'GET');
-  t.is(line!.status, 404);
+  t.is(line!.status, 401, 'credentials that do not verify');
   t.true((line!.bytes as number) > 0);
   t.is(typeof line!.durationMs, 'number');
   t.false(JSON.stringify(s.logs).includes('secret'));

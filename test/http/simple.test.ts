@@ -139,7 +139,7 @@ test('ETag and If-None-Match: 304 until an upload changes the page; revalidation
 });
 
 test('indexMaxAge sets a public max-age on index pages', async (t) => {
-  const s = await startTestServer(t, { repositories: { internal: { type: 'local', indexMaxAge: 300 } } });
+  const s = await startTestServer(t, { repositories: { internal: { type: 'local', indexMaxAge: 300, upload: ['ci'] } } });
   await upload(`${s.url}/internal/`, await buildWheel({ name: 'x', version: '1' }), 'x', '1');
   t.is((await fetch(`${s.url}/internal/simple/x/`)).headers.get('cache-control'), 'max-age=300, public');
 });

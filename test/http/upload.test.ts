@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { buildSdist, buildWheel, type DistSpec } from '../helpers/dists.ts';
-import { startTestServer } from '../helpers/server.ts';
+import { CI, startTestServer } from '../helpers/server.ts';
 import { eventually, storageCounts } from '../helpers/storage.ts';
 import { upload } from '../helpers/upload.ts';
 
@@ -59,7 +59,7 @@ test('the same filename with different bytes is refused with "File already exist
 });
 
 test('a repository with overwrite: true replaces the file and drops the old blob', async (t) => {
-  const s = await startTestServer(t, { repositories: { internal: { type: 'local', overwrite: true } } });
+  const s = await startTestServer(t, { repositories: { internal: { type: 'local', overwrite: true, upload: [CI.user] } } });
   const first = await buildWheel(SPEC);
   const second = await buildWheel({ ...SPEC, summary: 'changed' });
   t.is((await upload(`${s.url}/internal/`, first, 'acme-utils', '1.0.0')).status, 200);
@@ -125,13 +125,13 @@ test('a request without a file part is refused', async (t) => {
   const form = new FormData();
   form.append(':action', 'file_upload');
   form.append('name', 'acme-utils');
-  const res = await fetch(`${s.url}/internal/`, { method: 'POST', body: form });
+  const res = await fetch(`${s.url}/internal/`, { method: 'POST', body: form, headers: { Authorization: CI.basic } });
   t.is(res.status, 400);
   t.regex(res.statusText, /does not have a file/);
 });
 
 test('a file over maxFileSize is refused with 413 and leaves nothing behind', async (t) => {
-  const s = await startTestServer(t, { repositories: { internal: { type: 'local', maxFileSize: '4KiB' } } });
+  const s = await startTestServer(t, { repositories: { internal: { type: 'local', maxFileSize: '4KiB', upload: [CI.user] } } });
   const wheel = await buildWheel({ ...SPEC, padBytes: 64 * 1024 });
   const res = await upload(`${s.url}/internal/`, wheel, 'acme-utils', '1.0.0');
   t.is(res.status, 413);
@@ -150,7 +150,7 @@ test('an upload killed halfway leaves nothing visible, and tmp/ leftovers are re
   await new Promise<void>((resolve) => {
     const req = request(`${s.url}/internal/`, {
       method: 'POST',
-      headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Content-Length': String(head.length + 1_000_000) },
+      headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Content-Length': String(head.length + 1_000_000), Authorization: CI.basic },
     });
     req.on('error', () => resolve());
     req.write(head);

@@ -28,7 +28,7 @@ async function setup(t: ExecutionContext, all: Record<string, unknown> = {}, ext
   const s = await startTestServer(t, {
     defaultRepository: 'all',
     repositories: {
-      internal: { type: 'local' },
+      internal: { type: 'local', upload: ['ci'] },
       pypi: { type: 'remote', url: up.url, timeout: 2 },
       all: { type: 'virtual', members: ['internal', 'pypi'], ...all },
       ...extra,
@@ -184,7 +184,7 @@ test('nested virtual repositories: a local member inside a nested member still k
       // Declared before its members on purpose.
       outer: { type: 'virtual', members: ['pypi', 'team'] },
       team: { type: 'virtual', members: ['internal'] },
-      internal: { type: 'local' },
+      internal: { type: 'local', upload: ['ci'] },
       pypi: { type: 'remote', url: up.url, timeout: 2 },
     },
   });
@@ -202,7 +202,7 @@ test('a nested virtual repository keeps its own rule when reached through anothe
   const s = await startTestServer(t, {
     defaultRepository: 'outer',
     repositories: {
-      internal: { type: 'local' },
+      internal: { type: 'local', upload: ['ci'] },
       pypi: { type: 'remote', url: up.url, timeout: 2 },
       team: { type: 'virtual', members: ['internal', 'pypi'], internal: ['acme-*'] },
       outer: { type: 'virtual', members: ['team'] },
@@ -219,7 +219,7 @@ test('the merged page is cached: its ETag changes exactly when a member changes'
   const s2 = await startTestServer(t, {
     defaultRepository: 'all',
     repositories: {
-      internal: { type: 'local' },
+      internal: { type: 'local', upload: ['ci'] },
       pypi: { type: 'remote', url: up.url, timeout: 2, indexTtl: 0 },
       all: { type: 'virtual', members: ['internal', 'pypi'], mergeUpstream: ['shared-lib'] },
     },

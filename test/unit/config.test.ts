@@ -10,8 +10,13 @@ test('an empty file gives a complete config with every default', (t) => {
   t.deepEqual(c.listen, { host: '127.0.0.1', port: 8080 });
   t.is(c.storage, './storage');
   t.is(c.defaultRepository, 'internal');
-  t.deepEqual(c.repositories.internal, { type: 'local', overwrite: false, maxFileSize: 2 * 1024 ** 3, indexMaxAge: 0 });
+  t.deepEqual(c.repositories.internal, {
+    type: 'local', overwrite: false, maxFileSize: 2 * 1024 ** 3, indexMaxAge: 0,
+    read: { kind: 'anonymous' }, upload: { kind: 'users', users: [] },
+  });
+  t.deepEqual(c.auth, { failedLoginsPerMinute: 30, trustProxy: false });
   t.is(c.log.level, 'info');
+  t.is(c.tls, null);
 });
 
 test('the embedded config/default.yaml loads and has the three repository kinds', (t) => {
@@ -51,6 +56,11 @@ const BAD: [string, unknown, RegExp][] = [
   ['a bad internal pattern', { repositories: { l: { type: 'local' }, a: { type: 'virtual', members: ['l'], internal: ['acme/*'] } } }, /'repositories\.a\.internal': "acme\/\*" is not a name pattern/],
   ['a pattern in mergeUpstream', { repositories: { l: { type: 'local' }, a: { type: 'virtual', members: ['l'], mergeUpstream: ['acme-*'] } } }, /'repositories\.a\.mergeUpstream': "acme-\*" is not a project name/],
   ['log level', { log: { level: 'loud' } }, /'log\.level'/],
+  ['tls without a key', { tls: { cert: 'cert.pem' } }, /'tls\.key': missing \(required\)/],
+  ['tls without a certificate', { tls: { key: 'key.pem' } }, /'tls\.cert': missing \(required\)/],
+  ['an empty tls path', { tls: { cert: '', key: 'key.pem' } }, /'tls\.cert': expected a non-empty string/],
+  ['an unknown tls key', { tls: { cert: 'cert.pem', key: 'key.pem', ca: 'ca.pem' } }, /'tls\.ca': unknown key/],
+  ['tls that is not a mapping', { tls: 'on' }, /'tls': expected a mapping/],
 ];
 
 for (const [title, raw, message] of BAD) {
@@ -58,6 +68,16 @@ for (const [title, raw, message] of BAD) {
     t.throws(() => parseConfig(raw), { name: 'ConfigError', message });
   });
 }
+
+test('tls paths are resolved against the working directory, like storage; tls: left empty means plain HTTP', async (t) => {
+  t.deepEqual(parseConfig({ tls: { cert: 'c.pem', key: '/etc/k.pem' } }).tls, { cert: 'c.pem', key: '/etc/k.pem' });
+  t.is(parseConfig({ tls: null }).tls, null);
+  const dir = await mkdtemp(join(tmpdir(), 'pydepot-config-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'c.yaml');
+  await writeFile(file, 'tls:\n  cert: tls/cert.pem\n  key: /etc/pydepot/key.pem\n');
+  t.deepEqual(loadConfig(file, {}, {}).tls, { cert: resolve('tls/cert.pem'), key: '/etc/pydepot/key.pem' });
+});
 
 test('sizes accept units', (t) => {
   const c = parseConfig({ repositories: { r: { type: 'local', maxFileSize: '100MiB' } } });

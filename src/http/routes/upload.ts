@@ -1,16 +1,25 @@
 /** POST <repo>/ — the legacy upload API that twine, poetry and uv speak. */
 import type { Context } from 'koa';
+import type { Authorized } from '../../auth/access.ts';
 import type { AppDeps } from '../app.ts';
 import { parseUploadForm } from '../multipart.ts';
 
 export function uploadRoutes(deps: AppDeps) {
   return {
     async upload(ctx: Context, repoName: string): Promise<void> {
+      const { identity } = ctx.state.access as Authorized;
       const repo = deps.registry.uploadTarget(repoName);
       const form = await parseUploadForm(ctx.req, deps.blobs, { maxFileSize: repo.maxFileSize });
-      const result = await repo.upload(form, null);
+      const uploader = identity?.user ?? null;
+      const result = await repo.upload(form, uploader);
       deps.metrics.uploads.inc({ repo: repo.name, outcome: result.outcome });
-      ctx.state.log = { upload: { repo: repo.name, filename: result.file.filename, sha256: result.file.sha256, outcome: result.outcome } };
+      const { file } = result;
+      deps.audit.record({
+        at: new Date().toISOString(), actor: uploader ?? 'anonymous', tokenId: identity?.token?.id ?? null, address: ctx.ip,
+        action: 'upload', repo: repo.name, project: file.project, version: file.version, filename: file.filename, sha256: file.sha256,
+        detail: result.outcome,
+      });
+      ctx.state.log = { ...ctx.state.log, upload: { repo: repo.name, filename: result.file.filename, sha256: result.file.sha256, outcome: result.outcome } };
       ctx.status = 200;
       // warehouse answers an upload with its warnings; an identical re-upload is worth one.
       ctx.body = result.outcome === 'unchanged' ? `File already exists with identical content; nothing changed.\n` : '';

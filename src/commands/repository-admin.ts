@@ -1,0 +1,68 @@
+/** `pydepot yank | unyank | delete | audit`: changes to what a hosted repository serves, and their record. */
+import { normalizeName } from '../pypi/names.ts';
+import type { AuditAction, FileRow } from '../storage/types.ts';
+import type { Storage } from '../server.ts';
+import { cliActor, withRegistry, withStorage, type CommonOptions } from './context.ts';
+import { UsageError } from './accounts.ts';
+
+function audit(storage: Storage, action: AuditAction, repo: string, files: readonly FileRow[], detail: string | null): void {
+  const at = new Date().toISOString();
+  const actor = cliActor();
+  for (const f of files) {
+    storage.audit.record({ at, actor, tokenId: null, address: null, action, repo, project: f.project, version: f.version, filename: f.filename, sha256: f.sha256, detail });
+  }
+}
+
+const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+export async function yank(yanked: boolean, repoName: string, project: string, version: string, opts: CommonOptions & { reason?: string }): Promise<void> {
+  await withRegistry(opts, (registry, storage) => {
+    const repo = registry.local(repoName);
+    const name = normalizeName(project);
+    const { matched, changed } = repo.setYanked(name, version, yanked, opts.reason ?? null);
+    if (matched === 0) throw new UsageError(`${name} ${version} is not in repository '${repoName}'`);
+    audit(storage, yanked ? 'yank' : 'unyank', repoName, changed, yanked ? (opts.reason ?? null) : null);
+    const verb = yanked ? 'yanked' : 'un-yanked';
+    console.log(changed.length > 0 ? `${verb} ${name} ${version} in ${repoName} (${plural(changed.length, 'file')})` : `${name} ${version} in ${repoName} was already ${verb}`);
+  });
+}
+
+export async function deleteRelease(repoName: string, project: string, version: string, opts: CommonOptions & { file?: string }): Promise<void> {
+  await withRegistry(opts, async (registry, storage) => {
+    const repo = registry.local(repoName);
+    const name = normalizeName(project);
+    const deleted = await repo.deleteFiles(name, version, opts.file ?? null);
+    if (deleted.length === 0) throw new UsageError(`${opts.file ?? `${name} ${version}`} is not in repository '${repoName}'`);
+    audit(storage, 'delete', repoName, deleted, null);
+    console.log(`deleted ${plural(deleted.length, 'file')} of ${name} ${version} from ${repoName}:`);
+    for (const f of deleted) console.log(`  ${f.filename}  sha256 ${f.sha256}`);
+  });
+}
+
+/** `--since`: an ISO date or a duration back from now (`7d`, `12h`). */
+function sinceOf(text: string | undefined, now: Date): string | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(\d+)\s*([mhdw])$/.exec(text.trim());
+  if (m) {
+    const ms = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 'm' | 'h' | 'd' | 'w'];
+    return new Date(now.getTime() - Number(m[1]) * ms).toISOString();
+  }
+  const d = new Date(text);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(d.getTime())) throw new UsageError(`--since ${text}: expected a date (2026-11-30, 2026-11-30T12:00Z) or a duration such as 7d or 12h`);
+  return d.toISOString();
+}
+
+export async function auditReport(opts: CommonOptions & { repo?: string; since?: string; json?: boolean }): Promise<void> {
+  const since = sinceOf(opts.since, new Date());
+  await withStorage(opts, (storage) => {
+    const entries = storage.audit.list({ ...(opts.repo ? { repo: opts.repo } : {}), ...(since ? { since } : {}) });
+    if (opts.json) return console.log(JSON.stringify(entries, null, 2));
+    if (entries.length === 0) return console.log('No changes recorded.');
+    for (const e of entries) {
+      const via = e.tokenId ? ` (token ${e.tokenId})` : '';
+      const from = e.address ? ` from ${e.address}` : '';
+      const detail = e.detail ? `  [${e.detail}]` : '';
+      console.log(`${e.at}  ${e.actor}${via}${from}  ${e.action}  ${e.repo}  ${e.filename}  sha256 ${e.sha256}${detail}`);
+    }
+  });
+}

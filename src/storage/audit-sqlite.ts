@@ -1,0 +1,24 @@
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './db.ts';
+import type { AuditEntry, AuditStore } from './types.ts';
+
+export class SqliteAuditStore implements AuditStore {
+  private readonly insert: Statement;
+  private readonly select: Statement;
+
+  constructor(db: Db) {
+    this.insert = db.prepare(`INSERT INTO audit (at, actor, token_id, address, action, repo, project, version, filename, sha256, detail)
+                              VALUES (@at, @actor, @tokenId, @address, @action, @repo, @project, @version, @filename, @sha256, @detail)`);
+    this.select = db.prepare(`SELECT at, actor, token_id AS tokenId, address, action, repo, project, version, filename, sha256, detail
+                              FROM audit WHERE (@repo IS NULL OR repo = @repo) AND (@since IS NULL OR at >= @since)
+                              ORDER BY at, id`);
+  }
+
+  record(entry: AuditEntry): void {
+    this.insert.run(entry);
+  }
+
+  list(filter: { repo?: string; since?: string }): AuditEntry[] {
+    return this.select.all({ repo: filter.repo ?? null, since: filter.since ?? null }) as AuditEntry[];
+  }
+}

@@ -1,0 +1,130 @@
+import test from 'ava';
+import type { Audience } from '../../src/config/schema.ts';
+import { parseAuthorization } from '../../src/auth/credentials.ts';
+import { FailedLogins } from '../../src/auth/failed-logins.ts';
+import { DECOY_HASH, hashPassword, verifyPassword } from '../../src/auth/passwords.ts';
+import { decideAccess, type AccessRequest, type Identity } from '../../src/auth/permissions.ts';
+import { looksLikeToken, newToken, parseExpiry, tokenHash } from '../../src/auth/tokens.ts';
+
+const anyone: Audience = { kind: 'anonymous' };
+const members: Audience = { kind: 'authenticated' };
+const aliceOnly: Audience = { kind: 'users', users: ['alice'] };
+const nobody: Audience = { kind: 'users', users: [] };
+
+const alice: Identity = { user: 'alice', token: null };
+const bob: Identity = { user: 'bob', token: null };
+const aliceToken = (repos: string[] | null, scope: 'read' | 'upload'): Identity => ({ user: 'alice', token: { id: 't1', repos, scope } });
+
+const read: AccessRequest = { action: 'read', repo: 'internal' };
+const upload: AccessRequest = { action: 'upload', repo: 'internal' };
+const uploadViaAll: AccessRequest = { action: 'upload', repo: 'all', storedIn: 'internal' };
+
+const CASES: [string, AccessRequest, Audience, Identity | null, true | [401 | 403, RegExp]][] = [
+  ['anyone reads a public repository', read, anyone, null, true],
+  ['a token for another repository still reads a public one', read, anyone, aliceToken(['other'], 'read'), true],
+  ['authenticated: no credentials → 401', read, members, null, [401, /Repository 'internal' needs credentials to read/]],
+  ['authenticated: any user', read, members, bob, true],
+  ['a list: a listed user', read, aliceOnly, alice, true],
+  ['a list: another user → 403 naming user, action and repository', read, aliceOnly, bob, [403, /User 'bob' may not read repository 'internal'/]],
+  ['a list: no credentials → 401', read, aliceOnly, null, [401, /needs credentials/]],
+  ['uploads by nobody: 403 with the config key to change, even for a valid user', upload, nobody, alice, [403, /accepts uploads from nobody.*repositories\.internal\.upload/]],
+  ['uploads by nobody: 403 without credentials too (asking for them would not help)', upload, nobody, null, [403, /accepts uploads from nobody/]],
+  ['upload: no credentials → 401 that names twine\'s flags', upload, aliceOnly, null, [401, /needs credentials to upload: use twine -u __token__/]],
+  ['upload: listed user with her password', upload, aliceOnly, alice, true],
+  ['upload: an upload token for the repository', upload, aliceOnly, aliceToken(['internal'], 'upload'), true],
+  ['upload: an upload token for every repository', upload, aliceOnly, aliceToken(null, 'upload'), true],
+  ['upload: a read-only token → 403', upload, aliceOnly, aliceToken(null, 'read'), [403, /read-only.*--scope upload/]],
+  ['upload: a token for repository A used on B → 403', upload, aliceOnly, aliceToken(['other'], 'upload'), [403, /limited to 'other'; it may not upload to repository 'internal'/]],
+  ['a token never widens its owner: bob\'s token is still bob', upload, aliceOnly, { user: 'bob', token: { id: 't2', repos: null, scope: 'upload' } }, [403, /User 'bob' may not upload/]],
+  ['read: a read token for the repository', read, aliceOnly, aliceToken(['internal'], 'read'), true],
+  ['read: a token for another repository → 403', read, members, aliceToken(['other'], 'read'), [403, /limited to 'other'/]],
+  ['upload through a virtual repository: a token for the stored-in repository', uploadViaAll, aliceOnly, aliceToken(['internal'], 'upload'), true],
+  ['upload through a virtual repository: a token for the virtual repository', uploadViaAll, aliceOnly, aliceToken(['all'], 'upload'), true],
+  ['upload through a virtual repository: the 403 names where it would be stored', uploadViaAll, aliceOnly, bob, [403, /may not upload to repository 'internal'/]],
+];
+
+for (const [title, req, audience, who, expected] of CASES) {
+  test(`decideAccess: ${title}`, (t) => {
+    const d = decideAccess(req, audience, who);
+    if (expected === true) {
+      t.deepEqual(d, { allow: true });
+    } else {
+      t.false(d.allow);
+      if (d.allow) return;
+      t.is(d.status, expected[0]);
+      t.regex(d.reason, expected[1]);
+      t.notRegex(d.reason, /\n/, 'one line');
+    }
+  });
+}
+
+test('parseAuthorization: Basic (UTF-8, colons in the password), Bearer/token, malformed, absent', (t) => {
+  const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+  t.deepEqual(parseAuthorization(`Basic ${b64('alice:p:ss wörd')}`), { kind: 'basic', username: 'alice', password: 'p:ss wörd' });
+  t.deepEqual(parseAuthorization(`basic ${b64('__token__:pydepot-x')}`), { kind: 'basic', username: '__token__', password: 'pydepot-x' });
+  t.deepEqual(parseAuthorization('Bearer pydepot-abc'), { kind: 'token', token: 'pydepot-abc' });
+  t.deepEqual(parseAuthorization('token pydepot-abc'), { kind: 'token', token: 'pydepot-abc' });
+  t.is(parseAuthorization(undefined), null);
+  t.is(parseAuthorization(''), null);
+  t.is(parseAuthorization('Basic'), 'malformed');
+  t.is(parseAuthorization(`Basic ${b64('no-colon')}`), 'malformed');
+  t.is(parseAuthorization('Digest username="x"'), 'malformed');
+});
+
+test('passwords: scrypt with a per-user salt; a wrong password, a decoy and an unreadable hash never verify', async (t) => {
+  const a = await hashPassword('correct horse');
+  const b = await hashPassword('correct horse');
+  t.regex(a, /^scrypt\$32768\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
+  t.not(a, b, 'each hash has its own salt');
+  t.true(await verifyPassword('correct horse', a));
+  t.true(await verifyPassword('correct horse', b));
+  t.false(await verifyPassword('correct horsE', a));
+  t.false(await verifyPassword('', a));
+  t.false(await verifyPassword('correct horse', DECOY_HASH));
+  t.false(await verifyPassword('x', 'bcrypt$2b$10$abc'));
+  t.false(await verifyPassword('x', 'scrypt$NaN$8$1$AA==$AA=='));
+});
+
+test('tokens: pydepot- + 32 random bytes in base64url; only the sha256 is kept', (t) => {
+  const a = newToken();
+  const b = newToken();
+  t.regex(a.text, /^pydepot-[A-Za-z0-9_-]{43}$/);
+  t.not(a.text, b.text);
+  t.not(a.id, b.id);
+  t.is(a.hash, tokenHash(a.text));
+  t.regex(a.hash, /^[0-9a-f]{64}$/);
+  t.false(a.hash.includes(a.text.slice(8)));
+  t.true(looksLikeToken(a.text));
+  t.false(looksLikeToken('pydepot-short'));
+  t.false(looksLikeToken('a password'));
+});
+
+test('parseExpiry: durations, dates, never; past dates and nonsense are refused', (t) => {
+  const now = new Date('2026-12-01T00:00:00Z');
+  t.is(parseExpiry('90d', now), '2027-03-01T00:00:00.000Z');
+  t.is(parseExpiry('12h', now), '2026-12-01T12:00:00.000Z');
+  t.is(parseExpiry('2w', now), '2026-12-15T00:00:00.000Z');
+  t.is(parseExpiry('30m', now), '2026-12-01T00:30:00.000Z');
+  t.is(parseExpiry('1y', now), '2027-12-01T00:00:00.000Z');
+  t.is(parseExpiry('2027-06-30', now), '2027-06-30T00:00:00.000Z');
+  t.is(parseExpiry('never', now), null);
+  for (const bad of ['soon', '0d', '-5d', '90', '2020-01-01', '2027-13-45', '']) t.is(parseExpiry(bad, now), undefined, bad);
+});
+
+test('FailedLogins: the budget is per address and per minute; beyond it Retry-After counts down to the end of the window', (t) => {
+  let now = 1_000_000;
+  const f = new FailedLogins(3, () => now);
+  t.is(f.retryAfter('10.0.0.1'), 0);
+  f.fail('10.0.0.1');
+  f.fail('10.0.0.1');
+  t.is(f.retryAfter('10.0.0.1'), 0, 'two failures of three: still allowed');
+  f.fail('10.0.0.1');
+  t.is(f.retryAfter('10.0.0.1'), 60);
+  t.is(f.retryAfter('10.0.0.2'), 0, 'another address is not affected');
+  now += 45_500;
+  t.is(f.retryAfter('10.0.0.1'), 15);
+  now += 14_500;
+  t.is(f.retryAfter('10.0.0.1'), 0, 'a new window');
+  f.fail('10.0.0.1');
+  t.is(f.retryAfter('10.0.0.1'), 0, 'the count started again');
+});
