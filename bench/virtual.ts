@@ -39,8 +39,8 @@ export interface VirtualContext {
 
 /** pydepot's repositories beside the default `bench`: see the file comment. */
 const REPOS = {
-  a: { type: 'local' },
-  single: { type: 'local' },
+  a: { type: 'local', upload: 'anonymous' },
+  single: { type: 'local', upload: 'anonymous' },
   all: { type: 'virtual', members: ['a', 'pypi'], internal: [], mergeUpstream: [PAGE_PROJECT] },
 };
 

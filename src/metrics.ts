@@ -12,6 +12,11 @@ export interface ConfusionMetrics {
   upstreamSkipped: Counter<'repo' | 'reason'>;
 }
 
+export interface AuthMetrics {
+  /** Requests refused by access control: 401 (no or bad credentials), 403, 429. */
+  refused: Counter<'repo' | 'status'>;
+}
+
 export interface Metrics {
   registry: Registry;
   requests: Counter<'method' | 'route' | 'status'>;
@@ -19,6 +24,7 @@ export interface Metrics {
   uploads: Counter<'repo' | 'outcome'>;
   upstream: UpstreamMetrics;
   confusion: ConfusionMetrics;
+  auth: AuthMetrics;
 }
 
 /** `squats`: read when scraped, so names found by the CLI's check count too. */
@@ -63,6 +69,12 @@ export function createMetrics(squats?: SquatStore): Metrics {
       rejectedFiles: new Counter({
         name: 'pydepot_upstream_files_rejected_total', help: 'Upstream files refused: wrong sha256 or size, or cut short',
         labelNames: ['repo'], registers: [registry],
+      }),
+    },
+    auth: {
+      refused: new Counter({
+        name: 'pydepot_auth_refused_total', help: 'Requests refused by access control, by repository and status (401, 403, 429)',
+        labelNames: ['repo', 'status'], registers: [registry],
       }),
     },
     confusion: {

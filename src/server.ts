@@ -71,7 +71,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   const metrics = createMetrics(storage.squats);
   const registry = new Registry(config, { ...storage, logger, metrics });
   const stopSquatChecks = scheduleSquatChecks(registry, logger);
-  const access = new AccessControl(config, registry, new Authenticator(storage.users), new FailedLogins(config.auth.failedLoginsPerMinute));
+  const access = new AccessControl(config, registry, new Authenticator(storage.users), new FailedLogins(config.auth.failedLoginsPerMinute), metrics.auth);
   warnAboutOpenUploads(config, logger);
   const app = buildApp({
     registry, blobs, store, logger, metrics, pageCache: new PageCache(), instanceId: store.instanceId(), access, audit: storage.audit,

@@ -6,7 +6,8 @@
  */
 import type { Context } from 'koa';
 import type { Config } from '../config/schema.ts';
-import { BadRequest, Forbidden, TooManyRequests, Unauthorized } from '../errors.ts';
+import { BadRequest, Forbidden, PydepotError, TooManyRequests, Unauthorized } from '../errors.ts';
+import type { AuthMetrics } from '../metrics.ts';
 import type { Registry } from '../repos/registry.ts';
 import type { Authenticator } from './authenticator.ts';
 import { parseAuthorization } from './credentials.ts';
@@ -26,6 +27,7 @@ export class AccessControl {
     private readonly registry: Registry,
     private readonly authenticator: Authenticator,
     private readonly failures: FailedLogins,
+    private readonly metrics: AuthMetrics,
   ) {}
 
   /** May anyone read the repository without credentials? */
@@ -34,6 +36,18 @@ export class AccessControl {
   }
 
   async authorize(ctx: Context, repoName: string, action: Action): Promise<Authorized> {
+    try {
+      return await this.check(ctx, repoName, action);
+    } catch (err) {
+      // A burst of 401s or 429s is someone guessing, or a node with a stale token: worth an alert.
+      if (err instanceof Unauthorized || err instanceof Forbidden || err instanceof TooManyRequests) {
+        this.metrics.refused.inc({ repo: repoName, status: String((err as PydepotError).status) });
+      }
+      throw err;
+    }
+  }
+
+  private async check(ctx: Context, repoName: string, action: Action): Promise<Authorized> {
     // Unknown repositories answer 404, and uploads to ones that take none 405, before credentials matter.
     const repo = this.registry.get(repoName);
     const storedIn = action === 'upload' ? this.registry.uploadTarget(repoName).name : repo.name;

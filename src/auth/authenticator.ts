@@ -17,7 +17,7 @@ import type { UserStore } from '../storage/types.ts';
 import type { Credentials } from './credentials.ts';
 import { DECOY_HASH, verifyPassword } from './passwords.ts';
 import type { Identity } from './permissions.ts';
-import { looksLikeToken, tokenHash } from './tokens.ts';
+import { looksLikeToken, tokenHash, tokenState } from './tokens.ts';
 
 const VERIFIED_TTL_MS = 5 * 60_000;
 // `last used` is for people reading `token list`: once a minute is plenty.
@@ -45,9 +45,8 @@ export class Authenticator {
 
   private byToken(text: string, owner: string | null): Identity | null {
     const row = this.users.tokenByHash(tokenHash(text));
-    if (!row || row.revokedAt !== null) return null;
     const now = this.now();
-    if (row.expiresAt !== null && new Date(row.expiresAt).getTime() <= now.getTime()) return null;
+    if (!row || tokenState(row, now) !== 'active') return null;
     if (owner !== null && row.user !== owner) return null;
     if (!this.touched.has(row.id)) {
       this.touched.set(row.id, true);

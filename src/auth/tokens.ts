@@ -4,6 +4,8 @@
  * time on every request.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { TokenRow } from '../storage/types.ts';
+import { parseDate, parseDuration } from '../time.ts';
 
 export const TOKEN_PREFIX = 'pydepot-';
 
@@ -20,20 +22,23 @@ export function looksLikeToken(text: string): boolean {
   return text.startsWith(TOKEN_PREFIX) && text.length === TOKEN_PREFIX.length + 43;
 }
 
-const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, y: 365 * 86_400_000 };
-
 /**
- * `--expires`: `90d`, `12h`, `30m`, `2w`, `1y`, an ISO date, or `never`.
+ * `--expires`: `90d`, `12h`, `30m`, `2w`, `1y`, a future date, or `never`.
  * Returns the ISO instant, null for never, or undefined when it cannot be read.
  */
 export function parseExpiry(text: string, now: Date): string | null | undefined {
   if (text === 'never') return null;
-  const m = /^(\d+)\s*([mhdwy])$/.exec(text.trim());
-  if (m) {
-    const n = Number(m[1]);
-    return n > 0 ? new Date(now.getTime() + n * UNIT_MS[m[2]!]!).toISOString() : undefined;
-  }
-  if (!/^\d{4}-\d{2}-\d{2}/.test(text)) return undefined;
-  const d = new Date(text);
-  return Number.isNaN(d.getTime()) || d.getTime() <= now.getTime() ? undefined : d.toISOString();
+  const ms = parseDuration(text);
+  if (ms !== null) return new Date(now.getTime() + ms).toISOString();
+  const d = parseDate(text);
+  return d && d.getTime() > now.getTime() ? d.toISOString() : undefined;
+}
+
+export type TokenState = 'active' | 'revoked' | 'expired';
+
+/** What the server makes of a token now: only an active one lets anybody in. */
+export function tokenState(t: Pick<TokenRow, 'revokedAt' | 'expiresAt'>, now: Date): TokenState {
+  if (t.revokedAt !== null) return 'revoked';
+  if (t.expiresAt !== null && new Date(t.expiresAt).getTime() <= now.getTime()) return 'expired';
+  return 'active';
 }

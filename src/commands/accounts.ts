@@ -2,7 +2,7 @@
 import { read } from 'read';
 import { USER_NAME, TOKEN_USERNAME } from '../config/schema.ts';
 import { hashPassword } from '../auth/passwords.ts';
-import { newToken, parseExpiry } from '../auth/tokens.ts';
+import { newToken, parseExpiry, tokenState } from '../auth/tokens.ts';
 import type { TokenRow, TokenScope } from '../storage/types.ts';
 import { withStorage, type CommonOptions } from './context.ts';
 
@@ -63,15 +63,19 @@ export async function userPasswd(name: string, opts: PasswordOptions): Promise<v
 
 export async function userRemove(name: string, opts: CommonOptions): Promise<void> {
   await withStorage(opts, ({ users }) => {
-    const tokens = users.listTokens(name).length;
+    const now = new Date();
+    const tokens = users.listTokens(name).filter((t) => tokenState(t, now) === 'active').length;
     if (!users.removeUser(name)) throw new UsageError(`no user '${name}'`);
-    console.log(`removed user ${name}${tokens > 0 ? ` and ${tokens} API token${tokens === 1 ? '' : 's'}` : ''}`);
+    console.log(`removed user ${name}${tokens > 0 ? ` and ${tokens} active API token${tokens === 1 ? '' : 's'}` : ''}`);
   });
 }
 
 export async function userList(opts: CommonOptions & { json?: boolean }): Promise<void> {
   await withStorage(opts, ({ users }) => {
-    const list = users.listUsers().map(({ name, createdAt, updatedAt, tokens }) => ({ name, createdAt, passwordChangedAt: updatedAt, activeTokens: tokens }));
+    const now = new Date();
+    const active = new Map<string, number>();
+    for (const t of users.listTokens()) if (tokenState(t, now) === 'active') active.set(t.user, (active.get(t.user) ?? 0) + 1);
+    const list = users.listUsers().map(({ name, createdAt, updatedAt }) => ({ name, createdAt, passwordChangedAt: updatedAt, activeTokens: active.get(name) ?? 0 }));
     if (opts.json) return console.log(JSON.stringify(list, null, 2));
     if (list.length === 0) return console.log('No users. Add one with `pydepot user add NAME`.');
     for (const u of list) console.log(`${u.name}  created ${u.createdAt}  ${u.activeTokens} active token${u.activeTokens === 1 ? '' : 's'}`);
@@ -111,8 +115,9 @@ export async function tokenCreate(opts: TokenCreateOptions): Promise<void> {
 }
 
 function tokenStatus(t: TokenRow, now: Date): string {
-  if (t.revokedAt) return `revoked ${t.revokedAt}`;
-  if (t.expiresAt && new Date(t.expiresAt).getTime() <= now.getTime()) return `expired ${t.expiresAt}`;
+  const state = tokenState(t, now);
+  if (state === 'revoked') return `revoked ${t.revokedAt}`;
+  if (state === 'expired') return `expired ${t.expiresAt}`;
   return t.expiresAt ? `active until ${t.expiresAt}` : 'active';
 }
 

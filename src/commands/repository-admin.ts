@@ -1,5 +1,6 @@
 /** `pydepot yank | unyank | delete | audit`: changes to what a hosted repository serves, and their record. */
 import { normalizeName } from '../pypi/names.ts';
+import { parseDate, parseDuration } from '../time.ts';
 import type { AuditAction, FileRow } from '../storage/types.ts';
 import type { Storage } from '../server.ts';
 import { cliActor, withRegistry, withStorage, type CommonOptions } from './context.ts';
@@ -39,16 +40,13 @@ export async function deleteRelease(repoName: string, project: string, version: 
   });
 }
 
-/** `--since`: an ISO date or a duration back from now (`7d`, `12h`). */
+/** `--since`: a date, or a duration back from now (`7d`, `12h`). */
 function sinceOf(text: string | undefined, now: Date): string | undefined {
   if (text === undefined) return undefined;
-  const m = /^(\d+)\s*([mhdw])$/.exec(text.trim());
-  if (m) {
-    const ms = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 'm' | 'h' | 'd' | 'w'];
-    return new Date(now.getTime() - Number(m[1]) * ms).toISOString();
-  }
-  const d = new Date(text);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(d.getTime())) throw new UsageError(`--since ${text}: expected a date (2026-11-30, 2026-11-30T12:00Z) or a duration such as 7d or 12h`);
+  const ms = parseDuration(text);
+  if (ms !== null) return new Date(now.getTime() - ms).toISOString();
+  const d = parseDate(text);
+  if (!d) throw new UsageError(`--since ${text}: expected a date (2026-11-30, 2026-11-30T12:00Z) or a duration such as 7d or 12h`);
   return d.toISOString();
 }
 

@@ -204,7 +204,7 @@ export interface TokenRow {
 /** Users and their API tokens. Tokens are found by the sha256 of their text. */
 export interface UserStore {
   getUser(name: string): UserRow | null;
-  listUsers(): (UserRow & { tokens: number })[];
+  listUsers(): UserRow[];
   /** false when the name is taken. */
   addUser(name: string, passwordHash: string, now: string): boolean;
   /** false when there is no such user. */

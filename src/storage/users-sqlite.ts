@@ -21,9 +21,7 @@ export class SqliteUserStore implements UserStore {
     const p = (sql: string) => db.prepare(sql);
     this.q = {
       getUser: p('SELECT name, password_hash AS passwordHash, created_at AS createdAt, updated_at AS updatedAt FROM users WHERE name = ?'),
-      listUsers: p(`SELECT u.name, u.password_hash AS passwordHash, u.created_at AS createdAt, u.updated_at AS updatedAt,
-                      (SELECT count(*) FROM tokens t WHERE t.user = u.name AND t.revoked_at IS NULL) AS tokens
-                    FROM users u ORDER BY u.name`),
+      listUsers: p('SELECT name, password_hash AS passwordHash, created_at AS createdAt, updated_at AS updatedAt FROM users ORDER BY name'),
       addUser: p('INSERT OR IGNORE INTO users (name, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?)'),
       setPassword: p('UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?'),
       removeUser: p('DELETE FROM users WHERE name = ?'),
@@ -40,8 +38,8 @@ export class SqliteUserStore implements UserStore {
     return (this.q.getUser!.get(name) as UserRow | undefined) ?? null;
   }
 
-  listUsers(): (UserRow & { tokens: number })[] {
-    return this.q.listUsers!.all() as (UserRow & { tokens: number })[];
+  listUsers(): UserRow[] {
+    return this.q.listUsers!.all() as UserRow[];
   }
 
   addUser(name: string, passwordHash: string, now: string): boolean {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { stringify } from 'yaml';
 import { tokenHash } from '../../src/auth/tokens.ts';
+import { openStorage } from '../../src/server.ts';
 import { buildSdist, buildWheel, type BuiltDist } from '../helpers/dists.ts';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { upload } from '../helpers/upload.ts';
@@ -79,6 +80,25 @@ async function filesOf(s: TestServer, repo: string, project: string): Promise<st
 
 const fileUrl = (s: TestServer, repo: string, d: BuiltDist): string => `${s.url}/${repo}/files/${d.sha256}/${encodeURIComponent(d.filename)}`;
 
+/**
+ * Adds a token that expired yesterday, the way the store holds one after its
+ * time ran out (`token create` refuses past dates), from a second connection.
+ */
+async function addExpiredToken(storage: string, user: string, text: string): Promise<{ id: string; expiresAt: string }> {
+  const st = await openStorage(storage);
+  try {
+    const id = `e${user.slice(0, 1)}`.padEnd(12, '0');
+    const expiresAt = new Date(Date.now() - 86_400_000).toISOString();
+    st.users.addToken({
+      id, hash: tokenHash(text), user, repos: null, scope: 'read', description: null,
+      createdAt: new Date(Date.now() - 2 * 86_400_000).toISOString(), expiresAt, revokedAt: null, lastUsedAt: null,
+    });
+    return { id, expiresAt };
+  } finally {
+    st.store.close();
+  }
+}
+
 const PRIVATE = { repositories: { internal: { type: 'local', read: 'authenticated', upload: ['alice'] } } };
 
 test('user add, passwd and list: the server asks for credentials and takes the new ones at once', async (t) => {
@@ -111,6 +131,11 @@ test('user add, passwd and list: the server asks for credentials and takes the n
   t.is(noTty.code, 1);
   t.regex(noTty.stderr, /--password-stdin/);
 
+  // An expired token is refused, and is not one of her active tokens.
+  const stale = `pydepot-${'e'.repeat(43)}`;
+  await addExpiredToken(s.storage, 'alice', stale);
+  t.is(await statusOf(index, tokenAuth(stale)), 401);
+
   const list = await cli(['user', 'list']);
   t.is(list.code, 0, list.stderr);
   const names = list.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0]);
@@ -122,6 +147,7 @@ test('user add, passwd and list: the server asks for credentials and takes the n
   const users = JSON.parse(json.stdout) as { name: string; createdAt: string; activeTokens: number }[];
   t.deepEqual(users.map((u) => u.name), ['alice', 'ci']);
   t.is(users.find((u) => u.name === 'ci')!.activeTokens, 1);
+  t.is(users.find((u) => u.name === 'alice')!.activeTokens, 0, 'an expired token is not active');
   t.false(Number.isNaN(Date.parse(users[0]!.createdAt)));
   t.false(json.stdout.includes('scrypt$'), 'no password hash in the listing');
 
@@ -153,8 +179,13 @@ test('token create, list and revoke: printed once, works as __token__, refused a
   t.is(await statusOf(`${s.url}/internal/simple/acme-core/`), 401, 'reading needs credentials');
   t.is(await statusOf(`${s.url}/internal/simple/acme-core/`, tokenAuth(token)), 200);
 
+  const stale = `pydepot-${'e'.repeat(43)}`;
+  const expired = await addExpiredToken(s.storage, 'alice', stale);
+  t.is(await statusOf(`${s.url}/internal/simple/acme-core/`, tokenAuth(stale)), 401);
+
   const list = await cli(['token', 'list']);
   t.is(list.code, 0, list.stderr);
+  t.regex(list.stdout, new RegExp(`^${expired.id}  alice  read  repos=\\*  expired ${expired.expiresAt}  never used$`, 'm'));
   t.false(list.stdout.includes(token));
   t.false(list.stdout.includes(tokenHash(token)));
   const line = list.stdout.split('\n').find((l) => l.startsWith(`${id}  `));
@@ -180,7 +211,7 @@ test('token create, list and revoke: printed once, works as __token__, refused a
 
   const json = await cli(['token', 'list', '--user', 'alice', '--json']);
   t.is(json.code, 0, json.stderr);
-  const rows = JSON.parse(json.stdout) as Record<string, unknown>[];
+  const rows = (JSON.parse(json.stdout) as Record<string, unknown>[]).filter((r) => r.id !== expired.id);
   t.is(rows.length, 1);
   t.like(rows[0], { id, user: 'alice', scope: 'upload', repos: ['internal'], description: 'ci' });
   t.truthy(rows[0]!.revokedAt);
@@ -275,7 +306,7 @@ test('audit, delete and user remove: who changed which file, while the server ru
   t.is(await statusOf(`${s.url}/internal/simple/acme-core/`, tokenAuth(token)), 200);
   const removed = await cli(['user', 'remove', 'alice']);
   t.is(removed.code, 0, removed.stderr);
-  t.regex(removed.stdout, /removed user alice and 1 API token$/m);
+  t.regex(removed.stdout, /removed user alice and 1 active API token$/m);
   t.is(await statusOf(`${s.url}/internal/simple/acme-core/`, tokenAuth(token)), 401);
   const late = await upload(`${s.url}/internal/`, await buildWheel({ name: 'acme-core', version: '3.0' }), 'acme-core', '3.0', { headers: { Authorization: tokenAuth(token) } });
   t.is(late.status, 401);

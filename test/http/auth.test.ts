@@ -204,6 +204,9 @@ test('failed logins are limited per client address: past the budget even the rig
   t.regex(limited.statusText, /Too many failed logins from \S+; try again in \d+ s\./);
   t.is((await get(page, alice, { 'X-Forwarded-For': '203.0.113.9' })).status, 429, 'X-Forwarded-For is not trusted unless trustProxy is set');
   t.is((await get(`${s.url}/other/simple/`)).status, 200, 'requests without credentials are not limited');
+  const metrics = await (await fetch(`${s.url}/-/metrics`)).text();
+  t.regex(metrics, /^pydepot_auth_refused_total\{repo="internal",status="401"\} 5$/m);
+  t.regex(metrics, /^pydepot_auth_refused_total\{repo="internal",status="429"\} 2$/m);
 });
 
 test('with auth.trustProxy the budget is per X-Forwarded-For address', async (t) => {

@@ -4,7 +4,8 @@ import { parseAuthorization } from '../../src/auth/credentials.ts';
 import { FailedLogins } from '../../src/auth/failed-logins.ts';
 import { DECOY_HASH, hashPassword, verifyPassword } from '../../src/auth/passwords.ts';
 import { decideAccess, type AccessRequest, type Identity } from '../../src/auth/permissions.ts';
-import { looksLikeToken, newToken, parseExpiry, tokenHash } from '../../src/auth/tokens.ts';
+import { looksLikeToken, newToken, parseExpiry, tokenHash, tokenState } from '../../src/auth/tokens.ts';
+import { parseDate, parseDuration } from '../../src/time.ts';
 
 const anyone: Audience = { kind: 'anonymous' };
 const members: Audience = { kind: 'authenticated' };
@@ -127,4 +128,23 @@ test('FailedLogins: the budget is per address and per minute; beyond it Retry-Af
   t.is(f.retryAfter('10.0.0.1'), 0, 'a new window');
   f.fail('10.0.0.1');
   t.is(f.retryAfter('10.0.0.1'), 0, 'the count started again');
+});
+
+test('parseDate and parseDuration are strict: no rolled-over days, no trailing junk', (t) => {
+  t.is(parseDate('2026-11-30')?.toISOString(), '2026-11-30T00:00:00.000Z');
+  t.is(parseDate('2026-11-30T12:00Z')?.toISOString(), '2026-11-30T12:00:00.000Z');
+  t.is(parseDate('2026-11-30T12:00:05+01:00')?.toISOString(), '2026-11-30T11:00:05.000Z');
+  t.is(parseDate('2026-11-30T12:00')?.toISOString(), '2026-11-30T12:00:00.000Z', 'no zone: UTC');
+  for (const bad of ['2026-02-31', '2026-11-30junk', '2026-13-01', '30/11/2026', 'yesterday', '2026-11-30T25:00Z']) t.is(parseDate(bad), null, bad);
+  t.is(parseDuration('7d'), 7 * 86_400_000);
+  t.is(parseDuration('0d'), null);
+  t.is(parseDuration('7 days'), null);
+});
+
+test('tokenState: revoked wins over expired; a token expires at its instant', (t) => {
+  const now = new Date('2026-12-01T00:00:00Z');
+  t.is(tokenState({ revokedAt: null, expiresAt: null }, now), 'active');
+  t.is(tokenState({ revokedAt: null, expiresAt: '2026-12-01T00:00:00.001Z' }, now), 'active');
+  t.is(tokenState({ revokedAt: null, expiresAt: '2026-12-01T00:00:00.000Z' }, now), 'expired');
+  t.is(tokenState({ revokedAt: '2026-11-01T00:00:00Z', expiresAt: '2026-01-01T00:00:00Z' }, now), 'revoked');
 });
