@@ -17,7 +17,7 @@ import { herd, openSockets, type HerdResult } from './herd.ts';
 import { measurePage, type PageResult } from './load.ts';
 import { makeBigWheel, type BigWheel } from './make-wheel.ts';
 import { PAGE_PROJECT, uploadFields, uploadPageProject, type PageProject } from './page-project.ts';
-import type { AddRow } from './report.ts';
+import type { AddRow, ScenarioContext } from './report.ts';
 import { cpuSeconds, download, multipart, sampleRss, upload } from './transfer.ts';
 import type { UpstreamEntry, UpstreamEvent, UpstreamManifest } from './upstream-child.ts';
 
@@ -35,13 +35,7 @@ const HERD_RSS_LIMIT = 250e6;
 const REMOTE = 'upstream'; // the remote repository's name in pydepot
 const UPLOAD_TIME = '2025-01-01T00:00:00.000Z'; // pydepot's own precision: pages of equal size
 
-export interface RemoteContext {
-  work: string;
-  row: AddRow;
-  details: Record<string, unknown>;
-  pageProject: () => Promise<PageProject>;
-  pageFiles: number;
-}
+export type RemoteContext = ScenarioContext;
 
 /** What the upstream child has reported on stdout so far. */
 class UpstreamLog {

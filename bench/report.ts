@@ -1,4 +1,5 @@
 /** The results table: one row per scenario, pydepot beside its baseline. */
+import type { PageProject } from './page-project.ts';
 
 export interface Row {
   scenario: string;
@@ -10,6 +11,15 @@ export interface Row {
 }
 
 export type AddRow = (scenario: string, pydepot: number, baseline: number, target: string, pass: boolean | null, withRatio?: boolean) => void;
+
+/** What run.ts hands each scenario group. */
+export interface ScenarioContext {
+  work: string;
+  row: AddRow;
+  details: Record<string, unknown>;
+  pageProject: () => Promise<PageProject>;
+  pageFiles: number;
+}
 
 export function rowAdder(rows: Row[]): AddRow {
   return (scenario, pydepot, baseline, target, pass, withRatio = true) => {

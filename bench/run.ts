@@ -3,7 +3,7 @@
  * in the same run. Servers run in child processes (their RSS is measured
  * alone, and the load client does not share their event loop); clients run here.
  *   BENCH_ONLY          comma-separated scenario groups to run: transfers, pages,
- *                       remote, virtual (default: all four)
+ *                       remote, virtual, auth (default: all five)
  *   BENCH_FILE_MB       size of the big wheel's data file in MiB (default 1024)
  *   BENCH_RUNS          big-file transfers per server (default 3; 7 below 512 MiB, where one run is noisy)
  * Remote repositories (bench/remote.ts), against bench/upstream-child.ts:
@@ -14,6 +14,8 @@
  *   BENCH_HERD_HASH     0: count the herd's bodies without hashing them (default: sha256 each)
  * Virtual repositories (bench/virtual.ts): a merged 2,000-file page (local +
  * remote member) against the same page from one local repository.
+ * Credentials (bench/auth.ts): the 2,000-file JSON page of a `read: authenticated`
+ * repository, with a password and with an API token, against a public repository.
  */
 import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -26,13 +28,14 @@ import { makeBigWheel } from './make-wheel.ts';
 import { buildPageProject, PAGE_PROJECT, uploadFields, uploadPageProject, type PageProject } from './page-project.ts';
 import { remoteScenarios } from './remote.ts';
 import { virtualScenarios } from './virtual.ts';
+import { authScenarios } from './auth.ts';
 import { printTable, rowAdder, type Row } from './report.ts';
 import { cpuSeconds, download, multipart, sampleRss, upload, type Transfer } from './transfer.ts';
 
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 1024);
 // Big transfers: the median of RUNS, alternating pydepot and baseline.
 const RUNS = Number(process.env.BENCH_RUNS ?? (FILE_MB >= 512 ? 3 : 7));
-const GROUPS = ['transfers', 'pages', 'remote', 'virtual'] as const;
+const GROUPS = ['transfers', 'pages', 'remote', 'virtual', 'auth'] as const;
 type Group = (typeof GROUPS)[number];
 const ONLY = (process.env.BENCH_ONLY ?? GROUPS.join(',')).split(',').map((g) => g.trim()).filter(Boolean);
 for (const g of ONLY) {
@@ -71,6 +74,9 @@ async function main(work: string): Promise<void> {
   }
   if (want('virtual')) {
     await virtualScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
+  }
+  if (want('auth')) {
+    await authScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
   }
 
   printTable(rows);

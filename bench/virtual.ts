@@ -17,7 +17,7 @@ import { startChild, stopChild, type Child } from './children.ts';
 import { ACCEPT, check, fetchPage, LOAD, median, settle } from './helpers.ts';
 import { measurePage, type PageResult } from './load.ts';
 import { PAGE_PROJECT, PAGE_REQUIRES_PYTHON, uploadPageProject, type PageProject } from './page-project.ts';
-import type { AddRow } from './report.ts';
+import type { AddRow, ScenarioContext } from './report.ts';
 import { sampleRss } from './transfer.ts';
 import type { UpstreamEntry, UpstreamEvent, UpstreamManifest } from './upstream-child.ts';
 
@@ -29,13 +29,7 @@ type Format = (typeof FORMATS)[number];
 const SIDES = ['virtual', 'single'] as const;
 type Side = (typeof SIDES)[number];
 
-export interface VirtualContext {
-  work: string;
-  row: AddRow;
-  details: Record<string, unknown>;
-  pageProject: () => Promise<PageProject>;
-  pageFiles: number;
-}
+export type VirtualContext = ScenarioContext;
 
 /** pydepot's repositories beside the default `bench`: see the file comment. */
 const REPOS = {

@@ -27,8 +27,14 @@ async function newPassword(opts: PasswordOptions): Promise<string> {
     password = await readStdin();
   } else {
     if (!process.stdin.isTTY) throw new UsageError('no terminal to ask for the password: pipe it in with --password-stdin');
-    password = await read({ prompt: 'Password: ', silent: true, replace: '' });
-    const again = await read({ prompt: 'Again: ', silent: true, replace: '' });
+    // Prompts go to stderr: stdout stays the command's output.
+    const ask = async (prompt: string): Promise<string> => {
+      const answer = await read({ prompt, silent: true, replace: '', output: process.stderr });
+      process.stderr.write('\n');
+      return answer;
+    };
+    password = await ask('Password: ');
+    const again = await ask('Again: ');
     if (again !== password) throw new UsageError('the passwords differ; nothing changed');
   }
   if (password.length < MIN_PASSWORD_LENGTH) throw new UsageError(`a password needs at least ${MIN_PASSWORD_LENGTH} characters; nothing changed`);

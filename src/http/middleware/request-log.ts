@@ -36,7 +36,10 @@ export function requestLog(logger: Logger, metrics: Metrics) {
       else logger.info(line, 'request');
     };
     ctx.res.once('finish', done);
-    ctx.res.once('close', done);
+    // A client that closes as soon as it has the last byte can make 'close'
+    // arrive just before 'finish' (the last write's callback): give that one
+    // turn of the event loop before calling it a client that went away (499).
+    ctx.res.once('close', () => setImmediate(done));
     await next();
   };
 }
