@@ -240,7 +240,7 @@ function parseRepo(s: Section): RepoConfig {
       : "uploads to a virtual repository go to its 'uploadTo' repository, whose 'upload' list decides");
   }
   // Nobody until the operator names someone: a fresh start serves pip but takes no uploads.
-  const upload = s.audience('upload', NOBODY);
+  const upload = type === 'local' ? s.audience('upload', NOBODY) : NOBODY;
   let repo: RepoConfig;
   switch (type) {
     case 'local':
@@ -261,7 +261,7 @@ function parseRepo(s: Section): RepoConfig {
       repo = {
         type,
         read,
-        upload: NOBODY,
+        upload,
         url: url.endsWith('/') ? url : `${url}/`,
         indexTtl: s.seconds('indexTtl', 600),
         negativeTtl: s.seconds('negativeTtl', 60),
@@ -285,7 +285,7 @@ function parseRepo(s: Section): RepoConfig {
       repo = {
         type,
         read,
-        upload: NOBODY,
+        upload,
         members: s.stringList('members'),
         internal,
         mergeUpstream: mergeUpstream.map(normalizeName),

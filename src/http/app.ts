@@ -80,8 +80,8 @@ export function buildApp(deps: AppDeps): Koa {
   r.get('/:repo/simple/:project/', needs('read', repoParam, (ctx) => simple.project(ctx, repoParam(ctx), p(ctx, 'project'), true)));
   r.get('/:repo/files/:sha256/:filename', needs('read', repoParam, (ctx) => files.file(ctx, repoParam(ctx), p(ctx, 'sha256'), p(ctx, 'filename'))));
   // twine and poetry refuse redirects on upload, so both spellings are accepted.
-  r.post('/:repo', needs('upload', repoParam, (ctx) => upload.upload(ctx, repoParam(ctx))));
-  r.post('/:repo/', needs('upload', repoParam, (ctx) => upload.upload(ctx, repoParam(ctx))));
+  r.post('/:repo', needs('upload', repoParam, (ctx) => upload.upload(ctx)));
+  r.post('/:repo/', needs('upload', repoParam, (ctx) => upload.upload(ctx)));
   r.get('/:repo/pypi/:project/json', needs('read', repoParam, (ctx) => json.project(ctx, repoParam(ctx), p(ctx, 'project'), null)));
   r.get('/:repo/pypi/:project/:version/json', needs('read', repoParam, (ctx) => json.project(ctx, repoParam(ctx), p(ctx, 'project'), p(ctx, 'version'))));
 

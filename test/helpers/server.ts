@@ -12,6 +12,9 @@ import { parseConfig, type Config } from '../../src/config/schema.ts';
 import { hashPassword } from '../../src/auth/passwords.ts';
 import { tokenHash } from '../../src/auth/tokens.ts';
 import { openStorage, startServer, type RunningServer } from '../../src/server.ts';
+import { CI } from './ci-user.ts';
+
+export { CI };
 
 export interface TestServer extends RunningServer {
   storage: string;
@@ -25,20 +28,6 @@ export async function tempDir(t: ExecutionContext, prefix = 'pydepot-test-'): Pr
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
 }
-
-/**
- * The uploader every test server knows: user `ci`, with a password and an
- * upload token for every repository. Configs name it in `upload: [ci]`.
- */
-export const CI = {
-  user: 'ci',
-  password: 'ci-password',
-  token: `pydepot-${'c'.repeat(43)}`,
-  /** twine's credential flags. */
-  twineArgs: ['-u', '__token__', '-p', `pydepot-${'c'.repeat(43)}`],
-  /** The Authorization header for fetch. */
-  basic: `Basic ${Buffer.from(`__token__:pydepot-${'c'.repeat(43)}`).toString('base64')}`,
-} as const;
 
 export const LOCAL_ONLY = { repositories: { internal: { type: 'local', upload: [CI.user] } }, defaultRepository: 'internal' };
 

@@ -1,8 +1,6 @@
 /** Builds the legacy upload form the way twine sends it, over fetch. */
+import { CI } from './ci-user.ts';
 import type { BuiltDist } from './dists.ts';
-
-// The `ci` user's upload token (server.ts seeds it into every test server); not imported from there to keep this helper light.
-const CI_BASIC = `Basic ${Buffer.from(`__token__:pydepot-${'c'.repeat(43)}`).toString('base64')}`;
 
 export interface UploadOptions {
   /** Replace or add form fields (null removes one). */
@@ -40,6 +38,6 @@ export async function upload(url: string, dist: BuiltDist, name: string, version
   form.append('content', new Blob([dist.bytes], { type: 'application/octet-stream' }), opts.filename ?? dist.filename);
   if (opts.fieldsAfterFile) addFields();
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ Authorization: CI_BASIC, ...opts.headers })) if (v !== null) headers[k] = v;
+  for (const [k, v] of Object.entries({ Authorization: CI.basic, ...opts.headers })) if (v !== null) headers[k] = v;
   return fetch(url, { method: 'POST', body: form, headers });
 }

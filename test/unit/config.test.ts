@@ -61,6 +61,13 @@ const BAD: [string, unknown, RegExp][] = [
   ['an empty tls path', { tls: { cert: '', key: 'key.pem' } }, /'tls\.cert': expected a non-empty string/],
   ['an unknown tls key', { tls: { cert: 'cert.pem', key: 'key.pem', ca: 'ca.pem' } }, /'tls\.ca': unknown key/],
   ['tls that is not a mapping', { tls: 'on' }, /'tls': expected a mapping/],
+  ['a read audience that is not one', { repositories: { r: { type: 'local', read: 'everyone' } } }, /'repositories\.r\.read': expected anonymous, authenticated or a list of user names/],
+  ['a bad user name in upload', { repositories: { r: { type: 'local', upload: ['al ice'] } } }, /'repositories\.r\.upload': expected anonymous, authenticated or a list of user names/],
+  ['__token__ as a user', { repositories: { r: { type: 'local', upload: ['__token__'] } } }, /'repositories\.r\.upload'/],
+  ['upload on a remote', { repositories: { r: { type: 'remote', upload: ['alice'] } } }, /'repositories\.r\.upload': a remote repository accepts no uploads/],
+  ['upload on a virtual', { repositories: { l: { type: 'local' }, a: { type: 'virtual', members: ['l'], upload: ['alice'] } } }, /'repositories\.a\.upload': uploads to a virtual repository go to its 'uploadTo' repository/],
+  ['a zero failed-login budget', { auth: { failedLoginsPerMinute: 0 } }, /'auth\.failedLoginsPerMinute': expected a whole number >= 1/],
+  ['an unknown auth key', { auth: { realm: 'x' } }, /'auth\.realm': unknown key/],
 ];
 
 for (const [title, raw, message] of BAD) {
@@ -68,6 +75,18 @@ for (const [title, raw, message] of BAD) {
     t.throws(() => parseConfig(raw), { name: 'ConfigError', message });
   });
 }
+
+test('read and upload: anonymous, authenticated, or a list of users (repeats dropped)', (t) => {
+  const c = parseConfig({ repositories: {
+    l: { type: 'local', read: 'authenticated', upload: ['alice', 'bob', 'alice'] },
+    p: { type: 'remote', read: ['carol'] },
+    a: { type: 'virtual', members: ['l', 'p'] },
+  } });
+  t.like(c.repositories.l, { read: { kind: 'authenticated' }, upload: { kind: 'users', users: ['alice', 'bob'] } });
+  t.like(c.repositories.p, { read: { kind: 'users', users: ['carol'] }, upload: { kind: 'users', users: [] } });
+  t.like(c.repositories.a, { read: { kind: 'anonymous' } });
+  t.like(parseConfig({ repositories: { l: { type: 'local', upload: 'anonymous' } } }).repositories.l, { upload: { kind: 'anonymous' } });
+});
 
 test('tls paths are resolved against the working directory, like storage; tls: left empty means plain HTTP', async (t) => {
   t.deepEqual(parseConfig({ tls: { cert: 'c.pem', key: '/etc/k.pem' } }).tls, { cert: 'c.pem', key: '/etc/k.pem' });

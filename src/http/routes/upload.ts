@@ -6,9 +6,10 @@ import { parseUploadForm } from '../multipart.ts';
 
 export function uploadRoutes(deps: AppDeps) {
   return {
-    async upload(ctx: Context, repoName: string): Promise<void> {
-      const { identity } = ctx.state.access as Authorized;
-      const repo = deps.registry.uploadTarget(repoName);
+    async upload(ctx: Context): Promise<void> {
+      // Access control has already resolved where the file goes (the repository, or its uploadTo).
+      const { identity, repo: target } = ctx.state.access as Authorized;
+      const repo = deps.registry.local(target);
       const form = await parseUploadForm(ctx.req, deps.blobs, { maxFileSize: repo.maxFileSize });
       const uploader = identity?.user ?? null;
       const result = await repo.upload(form, uploader);
