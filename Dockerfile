@@ -23,8 +23,10 @@ RUN mkdir -p /storage && chown node:node /storage
 USER node
 VOLUME ["/storage"]
 EXPOSE 8080
+# With `tls` set, pass -e PYDEPOT_HEALTH_URL=https://127.0.0.1:8080/-/ready. The probe does not check the
+# certificate: it is issued for the public name, and the probe only asks whether pydepot is ready.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/-/ready').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "const u=process.env.PYDEPOT_HEALTH_URL||'http://127.0.0.1:8080/-/ready';require(u.startsWith('https:')?'node:https':'node:http').get(u,{rejectUnauthorized:false,timeout:4000},(r)=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"]
 # Mount your own config over /app/config/default.yaml, or pass --config.
 ENTRYPOINT ["node", "dist/main.js"]
 CMD ["serve", "--config", "config/default.yaml"]
