@@ -329,8 +329,10 @@ test('the legacy JSON API answers through a virtual repository', async (t) => {
 
 test('the background check finds a squat on a hosted name that nobody asked for', async (t) => {
   const { s, up } = await setup(t, { squatCheckInterval: 1 });
-  await put(s, 'internal', await buildWheel(ATTACK), ATTACK.name, ATTACK.version);
+  // The squat exists before the name is hosted: a check that ran between the upload and the
+  // squat would get a 404, which the remote then remembers for negativeTtl (60 s).
   await squatUpstream(up);
+  await put(s, 'internal', await buildWheel(ATTACK), ATTACK.name, ATTACK.version);
   await eventually(async () => s.logs.some((l) => l.level === 40 && l.project === ATTACK.name && l.remote === 'pypi'), 'the squat warning');
   const metrics = await (await fetch(`${s.url}/-/metrics`)).text();
   t.regex(metrics, /pydepot_confusion_squatted_projects 1/);
