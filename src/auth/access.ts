@@ -51,8 +51,7 @@ export class AccessControl {
     // Unknown repositories answer 404, and uploads to ones that take none 405, before credentials matter.
     const repo = this.registry.get(repoName);
     const storedIn = action === 'upload' ? this.registry.uploadTarget(repoName).name : repo.name;
-    const rc = this.config.repositories[storedIn]!;
-    const audience = action === 'read' ? this.config.repositories[repo.name]!.read : rc.upload;
+    const audience = action === 'read' ? this.config.repositories[repo.name]!.read : this.config.repositories[storedIn]!.upload;
 
     const creds = parseAuthorization(ctx.get('Authorization') || undefined);
     if (creds === null && audience.kind === 'anonymous') return { identity: null, repo: storedIn };

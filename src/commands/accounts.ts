@@ -4,11 +4,9 @@ import { USER_NAME, TOKEN_USERNAME } from '../config/schema.ts';
 import { hashPassword } from '../auth/passwords.ts';
 import { newToken, parseExpiry, tokenState } from '../auth/tokens.ts';
 import type { TokenRow, TokenScope } from '../storage/types.ts';
-import { withStorage, type CommonOptions } from './context.ts';
+import { UsageError, withStorage, type CommonOptions } from './context.ts';
 
 const MIN_PASSWORD_LENGTH = 8;
-
-export class UsageError extends Error {}
 
 interface PasswordOptions extends CommonOptions {
   passwordStdin?: boolean;

@@ -7,6 +7,9 @@ import { createMetrics } from '../metrics.ts';
 import { Registry } from '../repos/registry.ts';
 import { openStorage, type Storage } from '../server.ts';
 
+/** A command used wrongly (unknown user, bad flag value): printed as it is, exit 1. */
+export class UsageError extends Error {}
+
 export interface CommonOptions {
   config?: string;
   storage?: string;

@@ -3,8 +3,7 @@ import { normalizeName } from '../pypi/names.ts';
 import { parseDate, parseDuration } from '../time.ts';
 import type { AuditAction, FileRow } from '../storage/types.ts';
 import type { Storage } from '../server.ts';
-import { cliActor, withRegistry, withStorage, type CommonOptions } from './context.ts';
-import { UsageError } from './accounts.ts';
+import { cliActor, UsageError, withRegistry, withStorage, type CommonOptions } from './context.ts';
 
 function audit(storage: Storage, action: AuditAction, repo: string, files: readonly FileRow[], detail: string | null): void {
   const at = new Date().toISOString();

@@ -152,7 +152,7 @@ export class LocalRepository implements Repository {
    * versions matched, and the files whose state changed.
    */
   setYanked(project: string, version: string, yanked: boolean, reason: string | null): { matched: number; changed: FileRow[] } {
-    const versions = this.store.listVersions(this.name, project).filter((v) => versionsEqual(v, version));
+    const versions = this.matchingVersions(project, version);
     const before = new Map(this.filesOf(project, versions).map((f) => [f.filename, f]));
     for (const v of versions) this.store.setYanked(this.name, project, v, yanked, reason);
     const changed = this.filesOf(project, versions).filter((f) => {
@@ -167,7 +167,7 @@ export class LocalRepository implements Repository {
    * good: pip pinned to it will fail. Blobs no other file uses are removed.
    */
   async deleteFiles(project: string, version: string, filename: string | null): Promise<FileRow[]> {
-    const versions = this.store.listVersions(this.name, project).filter((v) => versionsEqual(v, version));
+    const versions = this.matchingVersions(project, version);
     const targets = this.filesOf(project, versions).filter((f) => filename === null || f.filename === filename);
     const deleted: FileRow[] = [];
     for (const f of targets) {
@@ -177,6 +177,11 @@ export class LocalRepository implements Repository {
       await this.dropBlobIfUnused(row.sha256);
     }
     return deleted;
+  }
+
+  /** The version strings as uploaded that mean `version` by PEP 440 (`2.0` matches `2.0.0`). */
+  private matchingVersions(project: string, version: string): string[] {
+    return this.store.listVersions(this.name, project).filter((v) => versionsEqual(v, version));
   }
 
   private filesOf(project: string, versions: readonly string[]): FileRow[] {

@@ -117,10 +117,7 @@ export class SqliteMetadataStore implements MetadataStore {
   setYanked(repo: string, project: string, version: string, yanked: boolean, reason: string | null): number {
     return this.db.transaction((): number => {
       const changes = this.q.setYanked!.run({ repo, project, version, yanked: yanked ? 1 : 0, reason: yanked ? reason : null }).changes;
-      if (changes > 0) {
-        const serial = (this.q.bumpRepo!.get(repo) as { serial: number }).serial;
-        this.q.touchProject!.run(serial, new Date().toISOString(), repo, project);
-      }
+      if (changes > 0) this.bumpProject(repo, project);
       return changes;
     }).immediate();
   }
@@ -130,10 +127,15 @@ export class SqliteMetadataStore implements MetadataStore {
       const existing = this.getFile(repo, filename);
       if (!existing) return null;
       this.q.deleteFile!.run(repo, filename);
-      const serial = (this.q.bumpRepo!.get(repo) as { serial: number }).serial;
-      this.q.touchProject!.run(serial, new Date().toISOString(), repo, existing.project);
+      this.bumpProject(repo, existing.project);
       return existing;
     }).immediate();
+  }
+
+  /** Inside a transaction: the project's page changed, so it takes the repository's next serial. */
+  private bumpProject(repo: string, project: string): void {
+    const serial = (this.q.bumpRepo!.get(repo) as { serial: number }).serial;
+    this.q.touchProject!.run(serial, new Date().toISOString(), repo, project);
   }
 
   listVersions(repo: string, project: string): string[] {

@@ -20,7 +20,7 @@ export function uploadRoutes(deps: AppDeps) {
         action: 'upload', repo: repo.name, project: file.project, version: file.version, filename: file.filename, sha256: file.sha256,
         detail: result.outcome,
       });
-      ctx.state.log = { ...ctx.state.log, upload: { repo: repo.name, filename: result.file.filename, sha256: result.file.sha256, outcome: result.outcome } };
+      ctx.state.log = { ...ctx.state.log, upload: { repo: repo.name, filename: file.filename, sha256: file.sha256, outcome: result.outcome } };
       ctx.status = 200;
       // warehouse answers an upload with its warnings; an identical re-upload is worth one.
       ctx.body = result.outcome === 'unchanged' ? `File already exists with identical content; nothing changed.\n` : '';
