@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { hashPassword } from '../src/auth/passwords.ts';
 import { newToken } from '../src/auth/tokens.ts';
 import { TOKEN_USERNAME } from '../src/config/schema.ts';
-import { openStorage } from '../src/server.ts';
+import { openStorage } from '../src/storage/open.ts';
 import { startChild, stopChild, type Child } from './children.ts';
 import { ACCEPT, check, LOAD, median, settle } from './helpers.ts';
 import { measurePage, type PageResult } from './load.ts';

@@ -6,7 +6,6 @@ import { Command } from 'commander';
 import { tokenCreate, tokenList, tokenRevoke, userAdd, userList, userPasswd, userRemove } from './commands/accounts.ts';
 import { configFrom, withRegistry, type CommonOptions } from './commands/context.ts';
 import { auditReport, deleteRelease, yank } from './commands/repository-admin.ts';
-import { VirtualRepository } from './repos/virtual.ts';
 import { startServer } from './server.ts';
 
 async function serve(opts: CommonOptions & { listen?: string }): Promise<void> {
@@ -24,16 +23,14 @@ async function serve(opts: CommonOptions & { listen?: string }): Promise<void> {
  * each remote's cache TTL) that the remotes were asked about every hosted name.
  */
 async function confusionReport(opts: CommonOptions & { check: boolean; json?: boolean }): Promise<void> {
-  await withRegistry(opts, async (registry, storage) => {
+  await withRegistry(opts, async (registry) => {
     if (opts.check) {
-      for (const repo of registry.all()) {
-        if (!(repo instanceof VirtualRepository)) continue;
-        const { checked, failed } = await repo.checkUpstreams();
-        console.error(`${repo.name}: checked ${checked} internal name${checked === 1 ? '' : 's'} upstream${failed.length ? `; could not check ${failed.length}:` : ''}`);
+      for (const { repo, checked, failed } of await registry.squats.checkAll()) {
+        console.error(`${repo}: checked ${checked} internal name${checked === 1 ? '' : 's'} upstream${failed.length ? `; could not check ${failed.length}:` : ''}`);
         for (const f of failed) console.error(`  ${f}`);
       }
     }
-    const squats = storage.squats.listSquats();
+    const squats = registry.squats.report();
     if (opts.json) return console.log(JSON.stringify(squats, null, 2));
     if (squats.length === 0) return console.log('No upstream project uses an internal name.');
     for (const s of squats) {

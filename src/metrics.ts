@@ -1,5 +1,4 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { SquatStore } from './storage/types.ts';
 
 export interface UpstreamMetrics {
   requests: Counter<'repo' | 'kind' | 'status'>;
@@ -27,15 +26,15 @@ export interface Metrics {
   auth: AuthMetrics;
 }
 
-/** `squats`: read when scraped, so names found by the CLI's check count too. */
-export function createMetrics(squats?: SquatStore): Metrics {
+/** `squatCount`: read when scraped, so names found by the CLI's check count too. */
+export function createMetrics(squatCount?: () => number): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pydepot_' });
-  if (squats) {
+  if (squatCount) {
     new Gauge({
       name: 'pydepot_confusion_squatted_projects', help: 'Internal project names that an upstream also holds (see `pydepot confusion report`)',
       registers: [registry],
-      collect() { this.set(squats.squatCount()); },
+      collect() { this.set(squatCount()); },
     });
   }
   return {

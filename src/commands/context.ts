@@ -5,7 +5,8 @@ import type { Config } from '../config/schema.ts';
 import { createLogger } from '../log.ts';
 import { createMetrics } from '../metrics.ts';
 import { Registry } from '../repos/registry.ts';
-import { openStorage, type Storage } from '../server.ts';
+import { openStorage, type Storage } from '../storage/open.ts';
+import type { Actor } from '../storage/types.ts';
 
 /** A command used wrongly (unknown user, bad flag value): printed as it is, exit 1. */
 export class UsageError extends Error {}
@@ -43,7 +44,11 @@ export async function withRegistry<T>(opts: CommonOptions, f: (registry: Registr
 }
 
 /** Who ran an admin command, for the audit trail. */
-export function cliActor(): string {
+export function cliActor(): Actor {
+  return { user: cliUser(), tokenId: null, address: null };
+}
+
+function cliUser(): string {
   let name = process.env.SUDO_USER || process.env.USER || '';
   try {
     name ||= userInfo().username;

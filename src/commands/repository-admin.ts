@@ -1,39 +1,27 @@
 /** `pydepot yank | unyank | delete | audit`: changes to what a hosted repository serves, and their record. */
 import { normalizeName } from '../pypi/names.ts';
 import { parseDate, parseDuration } from '../time.ts';
-import type { AuditAction, FileRow } from '../storage/types.ts';
-import type { Storage } from '../server.ts';
 import { cliActor, UsageError, withRegistry, withStorage, type CommonOptions } from './context.ts';
-
-function audit(storage: Storage, action: AuditAction, repo: string, files: readonly FileRow[], detail: string | null): void {
-  const at = new Date().toISOString();
-  const actor = cliActor();
-  for (const f of files) {
-    storage.audit.record({ at, actor, tokenId: null, address: null, action, repo, project: f.project, version: f.version, filename: f.filename, sha256: f.sha256, detail });
-  }
-}
 
 const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 export async function yank(yanked: boolean, repoName: string, project: string, version: string, opts: CommonOptions & { reason?: string }): Promise<void> {
-  await withRegistry(opts, (registry, storage) => {
+  await withRegistry(opts, (registry) => {
     const repo = registry.local(repoName);
     const name = normalizeName(project);
-    const { matched, changed } = repo.setYanked(name, version, yanked, opts.reason ?? null);
+    const { matched, changed } = repo.setYanked(name, version, yanked, opts.reason ?? null, cliActor());
     if (matched === 0) throw new UsageError(`${name} ${version} is not in repository '${repoName}'`);
-    audit(storage, yanked ? 'yank' : 'unyank', repoName, changed, yanked ? (opts.reason ?? null) : null);
     const verb = yanked ? 'yanked' : 'un-yanked';
     console.log(changed.length > 0 ? `${verb} ${name} ${version} in ${repoName} (${plural(changed.length, 'file')})` : `${name} ${version} in ${repoName} was already ${verb}`);
   });
 }
 
 export async function deleteRelease(repoName: string, project: string, version: string, opts: CommonOptions & { file?: string }): Promise<void> {
-  await withRegistry(opts, async (registry, storage) => {
+  await withRegistry(opts, async (registry) => {
     const repo = registry.local(repoName);
     const name = normalizeName(project);
-    const deleted = await repo.deleteFiles(name, version, opts.file ?? null);
+    const deleted = await repo.deleteFiles(name, version, opts.file ?? null, cliActor());
     if (deleted.length === 0) throw new UsageError(`${opts.file ?? `${name} ${version}`} is not in repository '${repoName}'`);
-    audit(storage, 'delete', repoName, deleted, null);
     console.log(`deleted ${plural(deleted.length, 'file')} of ${name} ${version} from ${repoName}:`);
     for (const f of deleted) console.log(`  ${f.filename}  sha256 ${f.sha256}`);
   });

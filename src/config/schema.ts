@@ -3,9 +3,9 @@
  * README.md "Configuration"; a bad key fails start-up with its dotted path.
  */
 import { ConfigError } from '../errors.ts';
+import { LOG_LEVELS, type LogLevel } from '../log.ts';
 import { isValidProjectName, normalizeName } from '../pypi/names.ts';
 
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
 /**
  * Who may do something: anyone who reaches the port, anyone with valid
@@ -76,7 +76,6 @@ export interface AuthConfig {
   trustProxy: boolean;
 }
 
-const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 // URL segments that pydepot itself uses at the root.
 const RESERVED_REPO_NAMES = new Set(['simple', '-', 'files']);
 const REPO_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;

@@ -4,34 +4,30 @@
  */
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
-import type { Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
-import type { Registry } from '../repos/registry.ts';
-import type { AccessControl } from '../auth/access.ts';
 import type { Action } from '../auth/permissions.ts';
-import type { AuditStore, BlobStore, MetadataStore } from '../storage/types.ts';
+import type { LocalRepository } from '../repos/local.ts';
+import type { AppDeps } from './deps.ts';
+import type { Authorized } from './middleware/access.ts';
 import { errorMiddleware } from './middleware/errors.ts';
 import { requestLog } from './middleware/request-log.ts';
-import { PageCache } from './page-cache.ts';
 import { fileRoutes } from './routes/files.ts';
 import { jsonApiRoutes } from './routes/json-api.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { simpleRoutes } from './routes/simple.ts';
 import { uploadRoutes } from './routes/upload.ts';
 
-export interface AppDeps {
-  registry: Registry;
-  blobs: BlobStore;
-  store: MetadataStore;
-  logger: Logger;
-  metrics: Metrics;
-  pageCache: PageCache;
-  access: AccessControl;
-  audit: AuditStore;
-  /** Client addresses (for the failed-login budget and the audit) from X-Forwarded-For. */
-  trustProxy?: boolean;
-  /** Tells this storage's ETags apart from another's whose serials happen to match. */
-  instanceId: string;
+export type { AppDeps } from './deps.ts';
+
+/** One row of a repository's URL table. */
+interface RepositoryRoute {
+  method: 'get' | 'post';
+  /** Below the repository's root. */
+  path: string;
+  /** What the request needs on the repository; null: nothing (a redirect). */
+  needs: Action | null;
+  /** Also served for the default repository at the root (`/simple/…`, `/files/…`). */
+  alias: boolean;
+  handle(ctx: Context, repo: string, target: LocalRepository | null): unknown;
 }
 
 export function buildApp(deps: AppDeps): Koa {
@@ -45,45 +41,53 @@ export function buildApp(deps: AppDeps): Koa {
   const upload = uploadRoutes(deps);
   const json = jsonApiRoutes(deps);
   const ops = opsRoutes(deps);
-  const def = (): string => deps.registry.defaultName;
   const p = (ctx: Context, k: string): string => (ctx.params as Record<string, string>)[k] as string;
-  const repoParam = (ctx: Context): string => p(ctx, 'repo');
-  /** Every repository route states what it needs; the handler runs only once that is granted. */
-  const needs = (action: Action, repoOf: (ctx: Context) => string, handler: (ctx: Context) => unknown) =>
-    async (ctx: Context): Promise<void> => {
-      ctx.state.access = await deps.access.authorize(ctx, repoOf(ctx), action);
-      await handler(ctx);
-      // A shared cache (a reverse proxy, a corporate proxy) must not hand a protected page to anyone else.
-      if (!deps.access.isPublic(repoOf(ctx))) {
-        const cc = String(ctx.response.get('Cache-Control') ?? '');
-        if (cc.includes('public')) ctx.set('Cache-Control', cc.replace('public', 'private'));
-        else if (cc && !/private|no-store/.test(cc)) ctx.set('Cache-Control', `private, ${cc}`);
-      }
-    };
+
+  const repositoryRoutes: RepositoryRoute[] = [
+    { method: 'get', path: '/simple', needs: null, alias: true, handle: (ctx) => simple.rootRedirect(ctx) },
+    { method: 'get', path: '/simple/', needs: 'read', alias: true, handle: (ctx, repo) => simple.root(ctx, repo) },
+    { method: 'get', path: '/simple/:project', needs: 'read', alias: true, handle: (ctx, repo) => simple.project(ctx, repo, p(ctx, 'project'), false) },
+    { method: 'get', path: '/simple/:project/', needs: 'read', alias: true, handle: (ctx, repo) => simple.project(ctx, repo, p(ctx, 'project'), true) },
+    { method: 'get', path: '/files/:sha256/:filename', needs: 'read', alias: true, handle: (ctx, repo) => files.file(ctx, repo, p(ctx, 'sha256'), p(ctx, 'filename')) },
+    // twine and poetry refuse redirects on upload, so both spellings are accepted.
+    { method: 'post', path: '', needs: 'upload', alias: false, handle: (ctx, _repo, target) => upload.upload(ctx, target!) },
+    { method: 'post', path: '/', needs: 'upload', alias: false, handle: (ctx, _repo, target) => upload.upload(ctx, target!) },
+    { method: 'get', path: '/pypi/:project/json', needs: 'read', alias: false, handle: (ctx, repo) => json.project(ctx, repo, p(ctx, 'project'), null) },
+    { method: 'get', path: '/pypi/:project/:version/json', needs: 'read', alias: false, handle: (ctx, repo) => json.project(ctx, repo, p(ctx, 'project'), p(ctx, 'version')) },
+  ];
+
+  /**
+   * Every repository route states what it needs; the target is resolved
+   * (unknown repositories 404, uploads to ones that take none 405) before
+   * credentials matter, and the handler runs only once access is granted.
+   */
+  const guarded = (route: RepositoryRoute, repoOf: (ctx: Context) => string) => async (ctx: Context): Promise<void> => {
+    const repo = repoOf(ctx);
+    if (route.needs === null) return void (await route.handle(ctx, repo, null));
+    deps.registry.get(repo);
+    const target = route.needs === 'upload' ? deps.registry.uploadTarget(repo) : null;
+    const identity = await deps.access.authorize(ctx, { action: route.needs, repo, storedIn: target?.name ?? repo });
+    ctx.state.access = { identity } satisfies Authorized;
+    await route.handle(ctx, repo, target);
+    // A shared cache (a reverse proxy, a corporate proxy) must not hand a protected page to anyone else.
+    if (!deps.access.isPublic(repo)) {
+      const cc = String(ctx.response.get('Cache-Control') ?? '');
+      if (cc.includes('public')) ctx.set('Cache-Control', cc.replace('public', 'private'));
+      else if (cc && !/private|no-store/.test(cc)) ctx.set('Cache-Control', `private, ${cc}`);
+    }
+  };
 
   // strict: `/simple/foo` and `/simple/foo/` are different URLs (the first redirects).
   const r = new Router({ strict: true });
   r.get('/-/health', ops.health);
   r.get('/-/ready', ops.ready);
   r.get('/-/metrics', ops.metrics);
-
-  // The default repository's alias.
-  r.get('/simple', simple.rootRedirect);
-  r.get('/simple/', needs('read', def, (ctx) => simple.root(ctx, def())));
-  r.get('/simple/:project', needs('read', def, (ctx) => simple.project(ctx, def(), p(ctx, 'project'), false)));
-  r.get('/simple/:project/', needs('read', def, (ctx) => simple.project(ctx, def(), p(ctx, 'project'), true)));
-  r.get('/files/:sha256/:filename', needs('read', def, (ctx) => files.file(ctx, def(), p(ctx, 'sha256'), p(ctx, 'filename'))));
-
-  r.get('/:repo/simple', simple.rootRedirect);
-  r.get('/:repo/simple/', needs('read', repoParam, (ctx) => simple.root(ctx, repoParam(ctx))));
-  r.get('/:repo/simple/:project', needs('read', repoParam, (ctx) => simple.project(ctx, repoParam(ctx), p(ctx, 'project'), false)));
-  r.get('/:repo/simple/:project/', needs('read', repoParam, (ctx) => simple.project(ctx, repoParam(ctx), p(ctx, 'project'), true)));
-  r.get('/:repo/files/:sha256/:filename', needs('read', repoParam, (ctx) => files.file(ctx, repoParam(ctx), p(ctx, 'sha256'), p(ctx, 'filename'))));
-  // twine and poetry refuse redirects on upload, so both spellings are accepted.
-  r.post('/:repo', needs('upload', repoParam, (ctx) => upload.upload(ctx)));
-  r.post('/:repo/', needs('upload', repoParam, (ctx) => upload.upload(ctx)));
-  r.get('/:repo/pypi/:project/json', needs('read', repoParam, (ctx) => json.project(ctx, repoParam(ctx), p(ctx, 'project'), null)));
-  r.get('/:repo/pypi/:project/:version/json', needs('read', repoParam, (ctx) => json.project(ctx, repoParam(ctx), p(ctx, 'project'), p(ctx, 'version'))));
+  // The default repository's alias first, then every repository by name.
+  const mount = (prefix: string, repoOf: (ctx: Context) => string, routes: readonly RepositoryRoute[]): void => {
+    for (const route of routes) r[route.method](`${prefix}${route.path}`, guarded(route, repoOf));
+  };
+  mount('', () => deps.registry.defaultName, repositoryRoutes.filter((route) => route.alias));
+  mount('/:repo', (ctx) => p(ctx, 'repo'), repositoryRoutes);
 
   app.use(requestLog(deps.logger, deps.metrics));
   app.use(errorMiddleware);

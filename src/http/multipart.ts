@@ -6,13 +6,8 @@
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
 import { BadRequest, PayloadTooLarge } from '../errors.ts';
-import type { BlobStore, TempBlob, TempBlobWriter } from '../storage/types.ts';
-
-export interface UploadForm {
-  fields: Map<string, string[]>;
-  /** The `content` part; its temp file is the caller's to commit or discard. */
-  content: { filename: string; temp: TempBlob } | null;
-}
+import type { BlobStore, TempBlobWriter } from '../storage/types.ts';
+import type { UploadForm } from '../upload/form.ts';
 
 export interface MultipartLimits {
   maxFileSize: number;

@@ -2,18 +2,33 @@
  * The legacy JSON API (`/pypi/<project>/json`), shaped like pypi.org's, for
  * tools that still read it (Renovate, bandersnatch-style mirrors, audits).
  */
-import type { FileRow } from '../storage/types.ts';
 import type { CoreMetadata } from './core-metadata.ts';
 import { compareVersions, isPrerelease } from './versions.ts';
 
+/** What the legacy JSON API says of one file: the fields pypi.org's `urls` entries carry. */
+export interface LegacyFile {
+  filename: string;
+  version: string;
+  kind: 'wheel' | 'sdist';
+  size: number;
+  sha256: string;
+  md5: string;
+  blake2b256: string;
+  requiresPython: string | null;
+  metadataSha256: string | null;
+  yanked: boolean;
+  yankedReason: string | null;
+  uploadTime: string;
+}
+
 export interface LegacyJsonInput {
   displayName: string;
-  files: FileRow[];
+  files: LegacyFile[];
   /** The version whose metadata fills `info`. */
   version: string;
   metadata: CoreMetadata | null;
   /** Absolute URL of a file, from its row. */
-  fileUrl: (f: FileRow) => string;
+  fileUrl: (f: LegacyFile) => string;
   /** Absolute URL of the project page under /pypi/. */
   projectUrl: string;
   /** Include `releases` (project URL only, as on pypi.org). */
@@ -21,7 +36,7 @@ export interface LegacyJsonInput {
 }
 
 /** "Latest" as pypi.org picks it: not yanked, then not a pre-release, then highest. */
-export function latestVersion(files: FileRow[]): string | null {
+export function latestVersion(files: LegacyFile[]): string | null {
   const versions = [...new Set(files.map((f) => f.version))];
   const allYanked = (v: string) => files.filter((f) => f.version === v).every((f) => f.yanked);
   const rank = (v: string) => (allYanked(v) ? 0 : 2) + (isPrerelease(v) ? 0 : 1);
@@ -29,7 +44,7 @@ export function latestVersion(files: FileRow[]): string | null {
   return versions.at(-1) ?? null;
 }
 
-function fileEntry(f: FileRow, url: string) {
+function fileEntry(f: LegacyFile, url: string) {
   const time = f.uploadTime;
   return {
     comment_text: '',

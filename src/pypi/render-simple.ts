@@ -5,7 +5,7 @@
  * project page lives at `<repo>/simple/<project>/`, two levels below the
  * repository root that IndexFile.path is relative to.
  */
-import type { IndexFile, ProjectPage, ProjectSummary } from '../repos/types.ts';
+import type { IndexFile, ProjectPage, ProjectSummary } from './pages.ts';
 import { escapeHtml } from './html.ts';
 import { API_VERSION, API_VERSION_WITH_STATUS } from './media-types.ts';
 

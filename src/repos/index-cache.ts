@@ -15,11 +15,13 @@ import { NotFound, UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { UpstreamMetrics } from '../metrics.ts';
 import { SIMPLE_V1_JSON, SIMPLE_V1_HTML, TEXT_HTML } from '../pypi/media-types.ts';
-import type { CachedPage, RemoteCacheStore, RemoteFileRow } from '../storage/types.ts';
+import type { ProjectPage } from '../pypi/pages.ts';
+import type { CachedPage, RemoteCacheStore } from '../storage/types.ts';
 import { UpstreamRequestError, type UpstreamClient, type UpstreamResponse } from '../upstream/client.ts';
 import { createProjectListParser } from '../upstream/project-list-parser.ts';
 import { parseProjectPage, type UpstreamProjectPage } from '../upstream/project-page-parser.ts';
-import { SingleFlight } from '../upstream/single-flight.ts';
+import { sharedPromises } from '../upstream/single-flight.ts';
+import { servedPage } from './remote-page.ts';
 
 // JSON first (richer: size, upload-time), HTML for indexes that only have that.
 const PAGE_ACCEPT = `${SIMPLE_V1_JSON}, ${SIMPLE_V1_HTML};q=0.2, ${TEXT_HTML};q=0.1`;
@@ -27,35 +29,45 @@ const PAGE_ACCEPT = `${SIMPLE_V1_JSON}, ${SIMPLE_V1_HTML};q=0.2, ${TEXT_HTML};q=
 const ROOT_ACCEPT = `${TEXT_HTML}, ${SIMPLE_V1_HTML};q=0.9, ${SIMPLE_V1_JSON};q=0.5`;
 const MAX_PAGE_BYTES = 64 * 1024 * 1024;
 
-/** What the repository turns an upstream page into before it is stored. */
-export type PageConverter = (project: string, page: UpstreamProjectPage) => { page: string; files: RemoteFileRow[] };
+/** A project's page as the cache holds it now. */
+export interface PageLookup {
+  row: CachedPage;
+  /** The page, when this lookup fetched it from upstream (a 200): the squatting watch reads those. */
+  fetched: ProjectPage | null;
+}
 
 export class IndexCache {
-  private readonly pages = new SingleFlight<string, CachedPage | null>();
-  private readonly roots = new SingleFlight<string, void>();
+  private readonly pages = sharedPromises<string, PageLookup | null>();
+  private readonly roots = sharedPromises<string, void>();
 
   constructor(
     private readonly repo: string,
     private readonly config: RemoteRepoConfig,
     private readonly client: UpstreamClient,
     private readonly store: RemoteCacheStore,
-    private readonly convert: PageConverter,
     private readonly logger: Logger,
     private readonly metrics: UpstreamMetrics,
     private readonly now: () => number = Date.now,
   ) {}
 
   /** The current page of `project`, or null when upstream has no such project. */
-  async page(project: string): Promise<CachedPage | null> {
+  async page(project: string): Promise<PageLookup | null> {
     const row = this.store.getPage(this.repo, project);
     if (this.config.offline) {
       if (!row) throw new NotFound(`Project '${project}' is not cached in repository '${this.repo}', which is offline.`);
-      return row.state === 'ok' ? row : null;
+      return stored(row);
     }
     if (row && this.isFresh(row.checkedAt, row.state === 'ok' ? this.config.indexTtl : this.config.negativeTtl)) {
-      return row.state === 'ok' ? row : null;
+      return stored(row);
     }
-    return this.pages.run(project, () => this.refresh(project, row));
+    // Callers who joined a running refresh share its row; only the one who
+    // started it is told of the fetched page, so it is published once.
+    let leader = false;
+    const found = await this.pages.join(project, () => {
+      leader = true;
+      return this.refresh(project, row);
+    });
+    return found && !leader ? { row: found.row, fetched: null } : found;
   }
 
   private isFresh(checkedAt: number, ttlSeconds: number): boolean {
@@ -66,21 +78,21 @@ export class IndexCache {
     return new URL(`${encodeURIComponent(project)}/`, this.client.baseUrl).href;
   }
 
-  private async refresh(project: string, row: CachedPage | null): Promise<CachedPage | null> {
+  private async refresh(project: string, row: CachedPage | null): Promise<PageLookup | null> {
     const url = this.pageUrl(project);
     const headers = conditional(PAGE_ACCEPT, row?.state === 'ok' ? row : null);
     let res: UpstreamResponse;
     try {
       res = await this.client.get(url, headers);
     } catch (err) {
-      return this.stale(project, row, err as UpstreamRequestError);
+      return this.stalePage(project, row, err as UpstreamRequestError);
     }
     this.metrics.requests.inc({ repo: this.repo, kind: 'page', status: String(res.status) });
     const now = this.now();
     if (res.status === 304 && row) {
       res.body.resume();
       this.store.touchPage(this.repo, project, now);
-      return { ...row, checkedAt: now };
+      return stored({ ...row, checkedAt: now });
     }
     if (res.status === 404 || res.status === 410) {
       res.body.resume();
@@ -89,7 +101,7 @@ export class IndexCache {
     }
     if (res.status !== 200) {
       res.body.resume();
-      return this.stale(project, row, new UpstreamRequestError(`upstream ${url} answered ${res.status}`, false));
+      return this.stalePage(project, row, new UpstreamRequestError(`upstream ${url} answered ${res.status}`, false));
     }
     let parsed: UpstreamProjectPage;
     try {
@@ -98,29 +110,39 @@ export class IndexCache {
       const body = await text(res.body);
       parsed = parseProjectPage(body, header(res, 'content-type') ?? '', url);
     } catch (err) {
-      return this.stale(project, row, new UpstreamRequestError(`upstream ${url} sent a page pydepot cannot read: ${(err as Error).message}`, false));
+      return this.stalePage(project, row, new UpstreamRequestError(`upstream ${url} sent a page pydepot cannot read: ${(err as Error).message}`, false));
     }
-    const { page, files } = this.convert(project, parsed);
-    return this.store.savePage(this.repo, project, {
-      state: 'ok', etag: header(res, 'etag'), lastModified: header(res, 'last-modified'), page, files,
+    const { page, files, unverifiable } = servedPage(project, parsed);
+    if (unverifiable > 0) this.logger.warn({ repo: this.repo, project, files: unverifiable }, 'upstream files without a sha256 are not served');
+    const saved = this.store.savePage(this.repo, project, {
+      state: 'ok', etag: header(res, 'etag'), lastModified: header(res, 'last-modified'), page: JSON.stringify(page), files,
     }, now);
+    return { row: saved, fetched: page };
   }
 
-  private stale(project: string, row: CachedPage | null, err: UpstreamRequestError): CachedPage | null {
-    this.metrics.failures.inc({ repo: this.repo, kind: 'page' });
-    if (row) {
-      this.logger.warn({ repo: this.repo, project, reason: err.message }, 'upstream failed; serving the cached page');
-      return row.state === 'ok' ? row : null;
+  private stalePage(project: string, row: CachedPage | null, err: UpstreamRequestError): PageLookup | null {
+    return stored(this.staleOr('page', row, err, { project }, `project '${project}' is not cached in repository '${this.repo}'`));
+  }
+
+  /**
+   * stale-if-error, written once: the last good answer is served with a
+   * warning; with none stored, 502 (504 on a timeout) naming what is missing.
+   */
+  private staleOr<T>(kind: 'page' | 'root', kept: T | null, err: UpstreamRequestError, about: object, missing: string): T {
+    this.metrics.failures.inc({ repo: this.repo, kind });
+    if (kept !== null) {
+      this.logger.warn({ repo: this.repo, ...about, reason: err.message }, `upstream failed; serving the cached ${kind === 'page' ? 'page' : 'project list'}`);
+      return kept;
     }
-    this.logger.warn({ repo: this.repo, project, reason: err.message }, 'upstream failed and nothing is cached');
-    throw new UpstreamUnavailable(`${err.message}; project '${project}' is not cached in repository '${this.repo}'`, err.timedOut);
+    this.logger.warn({ repo: this.repo, ...about, reason: err.message }, 'upstream failed and nothing is cached');
+    throw new UpstreamUnavailable(`${err.message}; ${missing}`, err.timedOut);
   }
 
   /** Brings the stored project list up to date (same freshness rules). Returns its serial. */
   async rootSerial(): Promise<number> {
     const row = this.store.getRoot(this.repo);
     if (this.config.offline || (row && this.isFresh(row.checkedAt, this.config.indexTtl))) return row?.serial ?? 0;
-    await this.roots.run('root', () => this.refreshRoot());
+    await this.roots.join('root', () => this.refreshRoot());
     return this.store.getRoot(this.repo)?.serial ?? 0;
   }
 
@@ -147,14 +169,14 @@ export class IndexCache {
       this.store.saveRoot(this.repo, parser.end(), header(res, 'etag'), header(res, 'last-modified'), this.now());
     } catch (err) {
       const e = err instanceof UpstreamRequestError ? err : new UpstreamRequestError(`upstream ${url}: ${(err as Error).message}`, false);
-      this.metrics.failures.inc({ repo: this.repo, kind: 'root' });
-      if (row) {
-        this.logger.warn({ repo: this.repo, reason: e.message }, 'upstream failed; serving the cached project list');
-        return;
-      }
-      throw new UpstreamUnavailable(`${e.message}; the project list of repository '${this.repo}' is not cached`, e.timedOut);
+      this.staleOr('root', row, e, {}, `the project list of repository '${this.repo}' is not cached`);
     }
   }
+}
+
+/** A stored row as a lookup's answer: an upstream 404 is remembered as 'missing'. */
+function stored(row: CachedPage): PageLookup | null {
+  return row.state === 'ok' ? { row, fetched: null } : null;
 }
 
 /** Request headers that let the upstream answer 304 for what is stored. */

@@ -1,16 +1,17 @@
 /**
  * A hosted repository: pages come from the metadata store, files from the
- * blob store, uploads go through the validation pipeline and are committed
- * blob first, row second, so a row never points at a missing blob.
+ * blob store. A validated upload is committed blob first, then its rows and
+ * its audit entry in one transaction, so a row never points at a missing
+ * blob and no change goes unrecorded.
  */
-import { FileExists } from '../errors.ts';
-import type { UploadForm } from '../http/multipart.ts';
-import { sortVersions, versionsEqual } from '../pypi/versions.ts';
 import type { LocalRepoConfig } from '../config/schema.ts';
-import type { BlobStore, FileRow, MetadataStore } from '../storage/types.ts';
-import { sha256Hex, validateUpload } from '../upload/pipeline.ts';
+import { FileExists } from '../errors.ts';
+import { filePath, type IndexFile, type ProjectPage, type ProjectSummary } from '../pypi/pages.ts';
+import { sortVersions, versionsEqual } from '../pypi/versions.ts';
+import type { Actor, AuditAction, AuditStore, BlobStore, FileRow, MetadataStore } from '../storage/types.ts';
+import type { ValidatedUpload } from '../upload/pipeline.ts';
 import { blobFileHandle, bufferFileHandle } from './file-handles.ts';
-import { filePath, type FileHandle, type IndexFile, type ProjectPage, type ProjectSummary, type Repository } from './types.ts';
+import type { FileHandle, ReleaseFiles, Repository } from './types.ts';
 
 export type UploadOutcome = 'created' | 'unchanged' | 'replaced';
 
@@ -29,6 +30,7 @@ export class LocalRepository implements Repository {
     private readonly config: LocalRepoConfig,
     private readonly blobs: BlobStore,
     private readonly store: MetadataStore,
+    private readonly audit: AuditStore,
   ) {
     this.indexMaxAge = config.indexMaxAge;
     this.maxFileSize = config.maxFileSize;
@@ -40,13 +42,10 @@ export class LocalRepository implements Repository {
   }
 
   /** Synchronous on purpose: the dependency-confusion rule asks it on every virtual lookup. */
-  hasProject(project: string): boolean {
+  hostsProject(project: string): boolean {
     return this.store.getProject(this.name, project) !== null;
   }
 
-  projectNames(): string[] {
-    return this.store.listProjects(this.name).map((p) => p.name);
-  }
 
   /** The project that holds this exact file, or null. */
   fileProject(sha256: string, filename: string): string | null {
@@ -89,26 +88,19 @@ export class LocalRepository implements Repository {
     return bufferFileHandle(`${filename}.metadata`, row.metadataSha256, bytes, new Date(row.uploadTime));
   }
 
-  async projectFiles(project: string): Promise<FileRow[]> {
-    return this.store.listFiles(this.name, project);
+  async releaseFiles(project: string): Promise<ReleaseFiles | null> {
+    const files = this.store.listFiles(this.name, project);
+    if (files.length === 0) return null;
+    return { files, metadataJson: async (filename) => this.store.getMetadataJson(this.name, filename) };
   }
 
-  async fileMetadataJson(filename: string): Promise<string | null> {
-    return this.store.getMetadataJson(this.name, filename);
-  }
-
-  /** Validates, stores and indexes one uploaded file. Consumes form.content's temp file. */
-  async upload(form: UploadForm, uploader: string | null): Promise<UploadResult> {
+  /** Stores and indexes one validated upload. Consumes its temp blob, whatever happens. */
+  async add(v: ValidatedUpload, actor: Actor): Promise<UploadResult> {
+    const { temp, dist } = v;
     try {
-      const v = await validateUpload(form);
-      const { temp, dist } = v;
-      // Cheap early answer; addFile re-checks inside its transaction for races.
+      // Cheap early refusal; addFile re-checks inside its transaction for races.
       const existing = this.store.getFile(this.name, dist.filename);
-      if (existing && existing.sha256 === temp.sha256) {
-        await this.blobs.discard(temp);
-        return { outcome: 'unchanged', file: existing };
-      }
-      if (existing && !this.config.overwrite) throw new FileExists(dist.filename, existing.sha256);
+      if (existing && existing.sha256 !== temp.sha256 && !this.config.overwrite) throw new FileExists(dist.filename, existing.sha256);
 
       await this.blobs.commit(temp);
       const result = this.store.addFile(
@@ -125,12 +117,12 @@ export class LocalRepository implements Repository {
           blake2b256: temp.blake2b256,
           requiresPython: v.requiresPython,
           coreMetadata: v.coreMetadata,
-          metadataSha256: v.coreMetadata ? sha256Hex(v.coreMetadata) : null,
+          metadataSha256: v.metadataSha256,
           metadataJson: JSON.stringify(v.metadata),
           uploadTime: new Date().toISOString(),
-          uploader,
+          uploader: actor.user,
         },
-        { overwrite: this.config.overwrite },
+        { overwrite: this.config.overwrite, actor },
       );
       if (result.outcome !== 'added') {
         // Lost a race against a concurrent upload of the same filename.
@@ -142,8 +134,8 @@ export class LocalRepository implements Repository {
       const file = this.store.getFile(this.name, dist.filename)!;
       return { outcome: result.replaced ? 'replaced' : 'created', file };
     } finally {
-      // Whatever happened, nothing stays in tmp/ (a no-op after a commit).
-      if (form.content) await this.blobs.discard(form.content.temp);
+      // Whatever happened, nothing stays in temporary storage (a no-op after a commit).
+      await this.blobs.discard(temp);
     }
   }
 
@@ -151,7 +143,7 @@ export class LocalRepository implements Repository {
    * Yanks or un-yanks every file of a version (PEP 592). Returns how many
    * versions matched, and the files whose state changed.
    */
-  setYanked(project: string, version: string, yanked: boolean, reason: string | null): { matched: number; changed: FileRow[] } {
+  setYanked(project: string, version: string, yanked: boolean, reason: string | null, actor: Actor): { matched: number; changed: FileRow[] } {
     const versions = this.matchingVersions(project, version);
     const before = new Map(this.filesOf(project, versions).map((f) => [f.filename, f]));
     for (const v of versions) this.store.setYanked(this.name, project, v, yanked, reason);
@@ -159,6 +151,7 @@ export class LocalRepository implements Repository {
       const old = before.get(f.filename);
       return old && (old.yanked !== f.yanked || old.yankedReason !== f.yankedReason);
     });
+    this.record(yanked ? 'yank' : 'unyank', changed, actor, yanked ? reason : null);
     return { matched: versions.length, changed };
   }
 
@@ -166,7 +159,7 @@ export class LocalRepository implements Repository {
    * Deletes the files of a version (or the one named `filename` of it) for
    * good: pip pinned to it will fail. Blobs no other file uses are removed.
    */
-  async deleteFiles(project: string, version: string, filename: string | null): Promise<FileRow[]> {
+  async deleteFiles(project: string, version: string, filename: string | null, actor: Actor): Promise<FileRow[]> {
     const versions = this.matchingVersions(project, version);
     const targets = this.filesOf(project, versions).filter((f) => filename === null || f.filename === filename);
     const deleted: FileRow[] = [];
@@ -176,7 +169,18 @@ export class LocalRepository implements Repository {
       deleted.push(row);
       await this.dropBlobIfUnused(row.sha256);
     }
+    this.record('delete', deleted, actor, null);
     return deleted;
+  }
+
+  private record(action: AuditAction, files: readonly FileRow[], actor: Actor, detail: string | null): void {
+    const at = new Date().toISOString();
+    for (const f of files) {
+      this.audit.record({
+        at, actor: actor.user ?? 'anonymous', tokenId: actor.tokenId, address: actor.address,
+        action, repo: this.name, project: f.project, version: f.version, filename: f.filename, sha256: f.sha256, detail,
+      });
+    }
   }
 
   /** The version strings as uploaded that mean `version` by PEP 440 (`2.0` matches `2.0.0`). */

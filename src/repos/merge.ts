@@ -3,7 +3,7 @@
  * functions over pages and name lists, no I/O.
  */
 import { sortVersions } from '../pypi/versions.ts';
-import type { ProjectPage, ProjectSummary } from './types.ts';
+import type { ProjectPage, ProjectSummary } from '../pypi/pages.ts';
 
 /**
  * The union of the members' pages, in member order: on the same filename

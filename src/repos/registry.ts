@@ -1,49 +1,62 @@
 /**
- * Builds the configured repositories by name. Virtual repositories are built
- * after their members (the config is checked for cycles), whatever the
- * order of the file.
+ * Builds the configured repositories by name, and is the one place that
+ * knows their classes: everything else talks to the Repository interface.
+ * Virtual repositories are built after their members (the config is checked
+ * for cycles), whatever the order of the file. Features that watch the
+ * repositories (the squatting watch) subscribe to `events` here.
  */
 import type { Config } from '../config/schema.ts';
 import { MethodNotAllowed, NotFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { BlobStore, MetadataStore, RemoteCacheStore, SquatStore } from '../storage/types.ts';
+import type { AuditStore, BlobStore, MetadataStore, RemoteCacheStore, SquatStore } from '../storage/types.ts';
+import { RepositoryEvents } from './events.ts';
 import { LocalRepository } from './local.ts';
 import { RemoteRepository } from './remote.ts';
 import { SquatWatch } from './squat-watch.ts';
 import type { Repository } from './types.ts';
-import { VirtualRepository } from './virtual.ts';
+import { VirtualRepository, type Member } from './virtual.ts';
 
 export interface RegistryDeps {
   blobs: BlobStore;
   store: MetadataStore;
   remoteStore: RemoteCacheStore;
   squats: SquatStore;
+  audit: AuditStore;
   logger: Logger;
   metrics: Pick<Metrics, 'upstream' | 'confusion'>;
 }
 
 export class Registry {
-  private readonly repos = new Map<string, Repository>();
+  private readonly repos = new Map<string, LocalRepository | RemoteRepository | VirtualRepository>();
+  readonly events: RepositoryEvents;
+  readonly squats: SquatWatch;
 
   constructor(readonly config: Config, deps: RegistryDeps) {
-    const squats = new SquatWatch(deps.squats, deps.logger);
-    const build = (name: string): Repository => {
+    this.events = new RepositoryEvents(deps.logger);
+    const build = (name: string): Member => {
       const built = this.repos.get(name);
       if (built) return built;
       const rc = config.repositories[name]!;
-      let repo: Repository;
-      if (rc.type === 'local') repo = new LocalRepository(name, rc, deps.blobs, deps.store);
-      else if (rc.type === 'remote') repo = new RemoteRepository(name, rc, deps.blobs, deps.remoteStore, deps.logger, deps.metrics.upstream);
-      else repo = new VirtualRepository(name, rc, rc.members.map(build), { logger: deps.logger, metrics: deps.metrics.confusion, squats });
+      let repo: LocalRepository | RemoteRepository | VirtualRepository;
+      if (rc.type === 'local') repo = new LocalRepository(name, rc, deps.blobs, deps.store, deps.audit);
+      else if (rc.type === 'remote') repo = new RemoteRepository(name, rc, { blobs: deps.blobs, store: deps.remoteStore, logger: deps.logger, metrics: deps.metrics.upstream, events: this.events });
+      else repo = new VirtualRepository(name, rc, rc.members.map(build), { logger: deps.logger, metrics: deps.metrics.confusion, events: this.events });
       this.repos.set(name, repo);
       return repo;
     };
     for (const name of Object.keys(config.repositories)) build(name);
+    const all = [...this.repos.values()];
+    this.squats = new SquatWatch(
+      deps.squats, deps.logger,
+      new Map(all.flatMap((r) => (r instanceof RemoteRepository ? [[r.name, r] as const] : []))),
+      all.filter((r): r is VirtualRepository => r instanceof VirtualRepository),
+      this.events,
+    );
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.repos.values()].map((r) => (r instanceof RemoteRepository ? r.close() : undefined)));
+    await Promise.all(this.all().map((r) => r.close?.()));
   }
 
   get(name: string): Repository {

@@ -1,103 +1,64 @@
 /**
  * A proxy-cache of an upstream index. Pages come through the IndexCache
  * (freshness rules) and are served like local ones, with links to pydepot's
- * own file URLs — never to the upstream, which air-gapped clients cannot
- * reach and which would skip verification. Files are fetched once, verified,
- * and kept in the shared blob store.
+ * own file URLs (remote-page.ts). Files and their core metadata are fetched
+ * once, verified, and kept in the shared blob store.
  */
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { RemoteRepoConfig } from '../config/schema.ts';
 import { UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { UpstreamMetrics } from '../metrics.ts';
-import { parseDistFilename } from '../pypi/filenames.ts';
-import { sortVersions } from '../pypi/versions.ts';
-import type { BlobStore, FileRow, RemoteCacheStore, RemoteFileRow } from '../storage/types.ts';
+import type { ProjectPage, ProjectSummary } from '../pypi/pages.ts';
+import type { BlobStore, RemoteCacheStore, RemoteFileRow } from '../storage/types.ts';
 import { UpstreamClient } from '../upstream/client.ts';
-import { FileFetcher } from '../upstream/fetch-file.ts';
-import type { UpstreamProjectPage } from '../upstream/project-page-parser.ts';
-import { SingleFlight } from '../upstream/single-flight.ts';
+import { fetchVerified, FileFetcher, type FetchEvents } from '../upstream/fetch-file.ts';
+import { sharedPromises } from '../upstream/single-flight.ts';
+import type { RepositoryEvents } from './events.ts';
 import { blobFileHandle } from './file-handles.ts';
-import { IndexCache } from './index-cache.ts';
-import { filePath, type FileHandle, type IndexFile, type ProjectPage, type ProjectSummary, type Repository } from './types.ts';
+import { IndexCache, type PageLookup } from './index-cache.ts';
+import type { FileHandle, Repository } from './types.ts';
 
-const SHA256_HEX = /^[0-9a-f]{64}$/;
 const MAX_METADATA_BYTES = 10 * 1024 * 1024;
+
+export interface RemoteDeps {
+  blobs: BlobStore;
+  store: RemoteCacheStore;
+  logger: Logger;
+  metrics: UpstreamMetrics;
+  events: RepositoryEvents;
+}
 
 export class RemoteRepository implements Repository {
   readonly kind = 'remote' as const;
   readonly indexMaxAge: number;
-  readonly client: UpstreamClient;
+  private readonly client: UpstreamClient;
   private readonly index: IndexCache;
   private readonly fetcher: FileFetcher;
-  private readonly metadataFetches = new SingleFlight<string, void>();
-  private readonly pageListeners: ((page: ProjectPage) => void)[] = [];
+  private readonly metadataFetches = sharedPromises<string, void>();
+  private readonly blobs: BlobStore;
+  private readonly store: RemoteCacheStore;
 
-  constructor(
-    readonly name: string,
-    private readonly config: RemoteRepoConfig,
-    private readonly blobs: BlobStore,
-    private readonly store: RemoteCacheStore,
-    private readonly logger: Logger,
-    private readonly metrics: UpstreamMetrics,
-  ) {
+  constructor(readonly name: string, private readonly config: RemoteRepoConfig, private readonly deps: RemoteDeps) {
     this.indexMaxAge = config.indexMaxAge;
+    this.blobs = deps.blobs;
+    this.store = deps.store;
     this.client = new UpstreamClient({ url: config.url, timeoutSeconds: config.timeout, username: config.username, password: config.password });
-    this.index = new IndexCache(name, config, this.client, store, (p, page) => this.convert(p, page), logger, metrics);
-    this.fetcher = new FileFetcher(this.client, blobs, logger, {
-      started: () => metrics.downloads.inc({ repo: name }),
-      rejected: () => metrics.rejectedFiles.inc({ repo: name }),
+    this.index = new IndexCache(name, config, this.client, deps.store, deps.logger, deps.metrics);
+    this.fetcher = new FileFetcher({
+      client: this.client, blobs: deps.blobs, logger: deps.logger,
+      events: {
+        started: () => deps.metrics.downloads.inc({ repo: name }),
+        rejected: () => deps.metrics.rejectedFiles.inc({ repo: name }),
+      },
     });
   }
 
-  /** Upstream page → the page pydepot serves, and the file URL map. */
-  private convert(project: string, up: UpstreamProjectPage): { page: string; files: RemoteFileRow[] } {
-    const files: IndexFile[] = [];
-    const rows: RemoteFileRow[] = [];
-    const versions: string[] = [];
-    let unverifiable = 0;
-    for (const f of up.files) {
-      const sha256 = f.hashes.sha256;
-      // Every byte served is verified: a file without a sha256 cannot be.
-      if (!sha256 || !SHA256_HEX.test(sha256)) {
-        unverifiable++;
-        continue;
-      }
-      const metadataSha256 = typeof f.coreMetadata === 'object' && f.coreMetadata.sha256 && SHA256_HEX.test(f.coreMetadata.sha256) ? f.coreMetadata.sha256 : null;
-      files.push({
-        filename: f.filename, path: filePath(sha256, f.filename), sha256, size: f.size ?? 0,
-        requiresPython: f.requiresPython, uploadTime: f.uploadTime, yanked: f.yanked, metadataSha256,
-      });
-      rows.push({ sha256, filename: f.filename, project, url: f.url, size: f.size, metadataSha256 });
-      try {
-        versions.push(parseDistFilename(f.filename).version);
-      } catch {
-        // The parser already dropped what is not a wheel or sdist.
-      }
-    }
-    if (unverifiable > 0) this.logger.warn({ repo: this.name, project, files: unverifiable }, 'upstream files without a sha256 are not served');
-    const page: ProjectPage = {
-      name: project,
-      displayName: up.name ?? project,
-      files,
-      versions: sortVersions(up.versions ?? versions),
-      status: up.projectStatus,
-    };
-    for (const listener of this.pageListeners) {
-      // A watcher's failure must not cost the client its page.
-      try {
-        listener(page);
-      } catch (err) {
-        this.logger.error({ repo: this.name, project, err: (err as Error).message }, 'upstream page watcher failed');
-      }
-    }
-    return { page: JSON.stringify(page), files: rows };
-  }
-
-  /** Called with every page fetched from upstream (the dependency-confusion watch reads them). */
-  onUpstreamPage(listener: (page: ProjectPage) => void): void {
-    this.pageListeners.push(listener);
+  /** Every page lookup goes through here, so each page fetched from upstream is published once. */
+  private async lookup(project: string): Promise<PageLookup | null> {
+    const found = await this.index.page(project);
+    if (found?.fetched) this.deps.events.upstreamPage.emit({ remote: this.name, page: found.fetched });
+    return found;
   }
 
   /** The stored page, without asking upstream whatever its age. */
@@ -107,14 +68,14 @@ export class RemoteRepository implements Repository {
   }
 
   async projectVersion(project: string): Promise<string | null> {
-    const row = await this.index.page(project);
-    return row ? `${row.serial}` : null;
+    const found = await this.lookup(project);
+    return found ? `${found.row.serial}` : null;
   }
 
   async projectPage(project: string): Promise<ProjectPage | null> {
     // Callers ask projectVersion first, which has just brought the row up to
     // date: asking upstream again would double every revalidation.
-    if (!this.store.getPage(this.name, project)) await this.index.page(project);
+    if (!this.store.getPage(this.name, project)) await this.lookup(project);
     return this.cachedPage(project);
   }
 
@@ -133,7 +94,11 @@ export class RemoteRepository implements Repository {
     }
   }
 
-  /** The project whose cached page lists this exact file, or null. */
+  /** An upstream cache hosts nothing: its names never become internal. */
+  hostsProject(): boolean {
+    return false;
+  }
+
   fileProject(sha256: string, filename: string): string | null {
     return this.store.getFile(this.name, sha256, filename)?.project ?? null;
   }
@@ -165,48 +130,28 @@ export class RemoteRepository implements Repository {
     const metaSha = row.metadataSha256;
     if (!(await this.blobs.stat(metaSha))) {
       if (this.config.offline) throw new UpstreamUnavailable(`the metadata of '${filename}' is not cached in repository '${this.name}', which is offline.`);
-      await this.metadataFetches.run(metaSha, () => this.fetchMetadata(row, metaSha));
+      await this.metadataFetches.join(metaSha, () => this.fetchMetadata(row, metaSha));
     }
     const info = (await this.blobs.stat(metaSha))!;
     return blobFileHandle(this.blobs, `${filename}.metadata`, metaSha, info.size, info.mtime);
   }
 
-  /** PEP 658: `<file url>.metadata`, the query string kept after it. */
-  private async fetchMetadata(row: RemoteFileRow, metaSha: string): Promise<void> {
+  /**
+   * PEP 658: `<file url>.metadata`, the query string kept after it. Stored
+   * byte for byte (pip checks their hash), bounded before anything is kept.
+   */
+  private fetchMetadata(row: RemoteFileRow, metaSha: string): Promise<void> {
     const u = new URL(row.url);
     u.pathname += '.metadata';
-    const res = await this.client.get(u.href, { 'accept-encoding': 'identity' }).catch((err: Error) => {
-      throw new UpstreamUnavailable(`${err.message}; the metadata of '${row.filename}' is not cached`);
-    });
-    if (res.status !== 200) {
-      res.body.resume();
-      throw new UpstreamUnavailable(`upstream answered ${res.status} for ${row.filename}.metadata`);
-    }
-    // Straight into a temp blob: the bytes stay exact (pip checks their hash),
-    // and the size bound holds before anything is kept in memory.
-    const w = this.blobs.createTemp({ maxBytes: MAX_METADATA_BYTES });
-    try {
-      await pipeline(res.body, w.stream);
-    } catch (err) {
-      await w.abort();
-      throw new UpstreamUnavailable(`upstream metadata of ${row.filename} could not be read: ${(err as Error).message}`);
-    }
-    const temp = await w.finished();
-    if (temp.sha256 !== metaSha) {
-      await this.blobs.discard(temp);
-      this.metrics.rejectedFiles.inc({ repo: this.name });
-      this.logger.error({ repo: this.name, filename: row.filename }, 'upstream metadata rejected: sha256 mismatch');
-      throw new UpstreamUnavailable(`Upstream file rejected: ${row.filename}.metadata has sha256 ${temp.sha256}, the index declared ${metaSha}`);
-    }
-    await this.blobs.commit(temp);
-  }
-
-  async projectFiles(): Promise<FileRow[]> {
-    return [];
-  }
-
-  async fileMetadataJson(): Promise<string | null> {
-    return null;
+    const events: FetchEvents = {
+      // Not a download in the metrics' sense: those count distribution files.
+      started: () => undefined,
+      rejected: () => this.deps.metrics.rejectedFiles.inc({ repo: this.name }),
+    };
+    return fetchVerified(
+      { url: u.href, filename: `${row.filename}.metadata`, sha256: metaSha, size: null },
+      { client: this.client, blobs: this.blobs, logger: this.deps.logger, events, needLength: false, maxBytes: MAX_METADATA_BYTES },
+    );
   }
 
   close(): Promise<void> {

@@ -1,19 +1,60 @@
 /**
- * Records upstream projects whose names are internal: someone registered
- * `acme-internal-utils` on pypi.org. The rule already keeps them out of
- * every merged page; this tells the operator, once per name, before a
- * client configured with pypi.org as an extra index could be tricked.
+ * The squatting watch, in one place: upstream projects whose names are
+ * internal (someone registered `acme-internal-utils` on pypi.org). The rule
+ * (confusion.ts) already keeps them out of every merged page; this tells the
+ * operator, once per name, before a client configured with pypi.org as an
+ * extra index could be tricked. It learns of squats three ways:
+ *   - every page a remote fetches is checked against each virtual repository
+ *     that reaches the remote (the upstream-page event);
+ *   - when a virtual repository first keeps its remotes out of a project, the
+ *     pages those remotes already hold are looked at (remotes-skipped);
+ *   - `check()` asks the remotes about every hosted name (the background
+ *     check every squatCheckInterval, and `pydepot confusion report`).
  */
+import { NotFound, UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { SquatStore } from '../storage/types.ts';
+import type { ProjectPage } from '../pypi/pages.ts';
+import { sortVersions } from '../pypi/versions.ts';
+import type { SquatRecord, SquatStore } from '../storage/types.ts';
 import type { SkipReason } from './confusion.ts';
-import type { ProjectPage } from './types.ts';
+import type { RepositoryEvents } from './events.ts';
+import type { RemoteRepository } from './remote.ts';
+import type { VirtualRepository } from './virtual.ts';
+
+export interface CheckResult {
+  repo: string;
+  /** Names asked of a remote. */
+  checked: number;
+  /** `<remote>/<name>: <reason>` for each that could not be asked. */
+  failed: string[];
+}
 
 export class SquatWatch {
-  constructor(private readonly store: SquatStore, private readonly logger: Logger) {}
+  constructor(
+    private readonly store: SquatStore,
+    private readonly logger: Logger,
+    private readonly remotes: ReadonlyMap<string, RemoteRepository>,
+    private readonly virtuals: readonly VirtualRepository[],
+    events: RepositoryEvents,
+  ) {
+    events.upstreamPage.on(({ remote, page }) => {
+      for (const v of this.virtuals) {
+        if (!v.remoteNames().includes(remote)) continue;
+        const d = v.decide(page.name);
+        if (!d.merge) this.record(remote, page, d.reason);
+      }
+    });
+    // A page cached before the project became internal is a squat already known.
+    events.remotesSkipped.on(({ project, skipped }) => {
+      for (const { remote, reason } of skipped) {
+        const page = this.remotes.get(remote)?.cachedPage(project);
+        if (page) this.record(remote, page, reason);
+      }
+    });
+  }
 
   /** `page`: what remote `remote` holds under a name that is internal for `reason`. */
-  record(remote: string, page: ProjectPage, reason: SkipReason): void {
+  private record(remote: string, page: ProjectPage, reason: SkipReason): void {
     if (page.files.length === 0 && page.versions.length === 0) return;
     const { newProject, newVersions } = this.store.recordSquat(remote, page.name, reason, page.versions, new Date().toISOString());
     if (newProject) {
@@ -24,5 +65,73 @@ export class SquatWatch {
     } else if (newVersions.length > 0) {
       this.logger.info({ remote, project: page.name, versions: newVersions }, 'new upstream versions of an internal project name');
     }
+  }
+
+  /**
+   * Asks each skipped remote, honouring its cache TTL, whether it holds any
+   * of a virtual repository's hosted names. Names matched only by a pattern
+   * are checked when requested.
+   */
+  async check(virtual: VirtualRepository): Promise<CheckResult> {
+    let checked = 0;
+    const failed: string[] = [];
+    for (const name of await virtual.hostedNames()) {
+      for (const { remote: remoteName, reason } of virtual.skippedRemotes(name)) {
+        const remote = this.remotes.get(remoteName)!;
+        try {
+          await remote.projectVersion(name);
+          checked++;
+        } catch (err) {
+          if (!(err instanceof UpstreamUnavailable || err instanceof NotFound)) throw err;
+          failed.push(`${remote.name}/${name}: ${err.message}`);
+          continue;
+        }
+        const page = remote.cachedPage(name);
+        if (page) this.record(remote.name, page, reason);
+      }
+    }
+    return { repo: virtual.name, checked, failed };
+  }
+
+  async checkAll(): Promise<CheckResult[]> {
+    const results: CheckResult[] = [];
+    for (const v of this.virtuals) results.push(await this.check(v));
+    return results;
+  }
+
+  /**
+   * Checks now and then, so a squat is logged even if nobody looks. Not at
+   * start-up: the first check waits one interval, and a check never delays
+   * a request. Returns the function that stops it.
+   */
+  schedule(): () => void {
+    const timers: NodeJS.Timeout[] = [];
+    for (const v of this.virtuals) {
+      if (v.squatCheckInterval === 0) continue;
+      let running = false;
+      const timer = setInterval(() => {
+        if (running) return;
+        running = true;
+        this.check(v)
+          .then(({ checked, failed }) => this.logger.debug({ repo: v.name, checked, failed: failed.length }, 'squatting check done'))
+          .catch((err: Error) => this.logger.warn({ repo: v.name, reason: err.message }, 'squatting check failed'))
+          .finally(() => { running = false; });
+      }, v.squatCheckInterval * 1000);
+      timer.unref();
+      timers.push(timer);
+    }
+    return () => timers.forEach(clearInterval);
+  }
+
+  /** What was recorded, each project's versions in PEP 440 order. */
+  report(): SquatRecord[] {
+    return this.store.listSquats().map((s) => {
+      const seen = new Map(s.versions.map((v) => [v.version, v.firstSeen]));
+      return { ...s, versions: sortVersions(seen.keys()).map((version) => ({ version, firstSeen: seen.get(version)! })) };
+    });
+  }
+
+  count(): number {
+    return this.store.squatCount();
   }
 }

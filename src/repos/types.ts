@@ -1,40 +1,13 @@
 /**
  * The one interface that local, remote and virtual repositories implement.
- * Routes only talk to this; renderers only read ProjectPage/ProjectList.
+ * Routes only talk to this; a virtual repository asks its members only
+ * this. Page shapes (ProjectPage…) are the protocol's, in src/pypi/pages.ts.
  */
 import type { Readable } from 'node:stream';
+import type { ProjectPage, ProjectSummary } from '../pypi/pages.ts';
 import type { FileRow } from '../storage/types.ts';
 
 export type RepoKind = 'local' | 'remote' | 'virtual';
-
-/** One distribution file as index pages describe it. */
-export interface IndexFile {
-  filename: string;
-  /** Path of the file relative to the repository root, e.g. `files/<sha256>/<filename>`. */
-  path: string;
-  sha256: string;
-  size: number;
-  requiresPython: string | null;
-  uploadTime: string | null;
-  /** false, or the reason ('' when none was given). */
-  yanked: false | string;
-  /** sha256 of `<file>.metadata` (PEP 658), or null when it is not served. */
-  metadataSha256: string | null;
-}
-
-export interface ProjectPage {
-  name: string;          // normalized
-  displayName: string;
-  files: IndexFile[];
-  versions: string[];    // PEP 440 order
-  /** PEP 792 project status, passed through from an upstream. */
-  status?: { status: string; reason: string | null } | null;
-}
-
-export interface ProjectSummary {
-  name: string;          // normalized
-  displayName: string;
-}
 
 /** A stored file ready to be sent. */
 export interface FileHandle {
@@ -43,6 +16,12 @@ export interface FileHandle {
   size: number;
   lastModified: Date;
   open(range?: { start: number; end: number }): Readable;
+}
+
+/** A project's files with every detail, and each file's parsed metadata: the legacy JSON API's input. */
+export interface ReleaseFiles {
+  files: FileRow[];
+  metadataJson(filename: string): Promise<string | null>;
 }
 
 export interface Repository {
@@ -65,11 +44,20 @@ export interface Repository {
   listProjects(): AsyncIterable<ProjectSummary[]>;
   openFile(sha256: string, filename: string): Promise<FileHandle | null>;
   openCoreMetadata(sha256: string, filename: string): Promise<FileHandle | null>;
-  /** Rows with full details, for the legacy JSON API. */
-  projectFiles(project: string): Promise<FileRow[]>;
-  fileMetadataJson(filename: string): Promise<string | null>;
-}
-
-export function filePath(sha256: string, filename: string): string {
-  return `files/${sha256}/${encodeURIComponent(filename)}`;
+  /**
+   * Does this repository host the project: do uploads of its own make the
+   * name internal? The dependency-confusion rule asks it on every virtual
+   * lookup, so it answers synchronously. An upstream cache hosts nothing.
+   */
+  hostsProject(project: string): boolean;
+  /** The project whose page lists this exact file, or null: a file URL is served only where its page would be. */
+  fileProject(sha256: string, filename: string): string | null;
+  /**
+   * Release details for the legacy JSON API, or null when the project has
+   * none here. Absent where the repository keeps no such details (an
+   * upstream cache stores pages, not upload metadata).
+   */
+  releaseFiles?(project: string): Promise<ReleaseFiles | null>;
+  /** Releases what the repository holds open (upstream connections). */
+  close?(): Promise<void>;
 }

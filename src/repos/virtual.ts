@@ -13,15 +13,17 @@ import type { VirtualRepoConfig } from '../config/schema.ts';
 import { NotFound, UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ConfusionMetrics } from '../metrics.ts';
-import type { FileRow } from '../storage/types.ts';
+import type { ProjectPage, ProjectSummary } from '../pypi/pages.ts';
 import { compilePolicy, decideUpstream, type ConfusionPolicy, type SkipReason, type UpstreamDecision } from './confusion.ts';
-import { LocalRepository } from './local.ts';
+import type { RepositoryEvents } from './events.ts';
 import { mergePages, mergeSortedLists } from './merge.ts';
-import { RemoteRepository } from './remote.ts';
-import type { SquatWatch } from './squat-watch.ts';
-import type { FileHandle, ProjectPage, ProjectSummary, Repository } from './types.ts';
+import type { FileHandle, ReleaseFiles, Repository } from './types.ts';
 
-type LeafRepository = LocalRepository | RemoteRepository;
+/** A local or remote repository: what a virtual repository is flattened into. */
+type LeafRepository = Repository & { readonly kind: 'local' | 'remote' };
+
+/** A member as the registry hands it over: a leaf, or a virtual repository to flatten. */
+export type Member = LeafRepository | VirtualRepository;
 
 interface Leaf {
   repo: LeafRepository;
@@ -32,7 +34,7 @@ interface Leaf {
 interface Route {
   /** Members that may answer for the project, in member order. */
   sources: LeafRepository[];
-  skipped: { remote: RemoteRepository; reason: SkipReason }[];
+  skipped: { remote: LeafRepository; reason: SkipReason }[];
 }
 
 interface Answer<T> {
@@ -44,7 +46,7 @@ interface Answer<T> {
 export interface VirtualDeps {
   logger: Logger;
   metrics: ConfusionMetrics;
-  squats: SquatWatch;
+  events: RepositoryEvents;
 }
 
 export class VirtualRepository implements Repository {
@@ -55,26 +57,43 @@ export class VirtualRepository implements Repository {
   private readonly policy: ConfusionPolicy;
   /** Read by an enclosing virtual repository when it flattens its members. */
   readonly leaves: readonly Leaf[];
-  private readonly localLeaves: LocalRepository[];
+  private readonly localLeaves: LeafRepository[];
   // Once per project and process: a log line and a look at the skipped remotes' caches.
   private readonly noticed = new LRUCache<string, true>({ max: 10_000 });
 
-  constructor(readonly name: string, config: VirtualRepoConfig, members: readonly Repository[], private readonly deps: VirtualDeps) {
+  constructor(readonly name: string, config: VirtualRepoConfig, members: readonly Member[], private readonly deps: VirtualDeps) {
     this.indexMaxAge = config.indexMaxAge;
     this.uploadTo = config.uploadTo;
     this.squatCheckInterval = config.squatCheckInterval;
     this.policy = compilePolicy(config.internal, config.mergeUpstream);
     this.leaves = flatten(this, members);
-    this.localLeaves = this.leaves.flatMap((l) => (l.repo instanceof LocalRepository ? [l.repo] : []));
-    for (const leaf of this.leaves) {
-      const remote = leaf.repo;
-      if (remote instanceof RemoteRepository) remote.onUpstreamPage((page) => this.watch(remote, page));
-    }
+    this.localLeaves = this.leaves.flatMap((l) => (l.repo.kind === 'local' ? [l.repo] : []));
   }
 
   /** The rule for this repository alone; nested ones decide for themselves. */
   decide(project: string): UpstreamDecision {
-    return decideUpstream(project, this.localLeaves.some((l) => l.hasProject(project)), this.policy);
+    return decideUpstream(project, this.hostsProject(project), this.policy);
+  }
+
+  hostsProject(project: string): boolean {
+    return this.localLeaves.some((l) => l.hostsProject(project));
+  }
+
+  /** Names of the remote members, nested ones included. */
+  remoteNames(): string[] {
+    return this.leaves.flatMap((l) => (l.repo.kind === 'remote' ? [l.repo.name] : []));
+  }
+
+  /** Every project its local members host, whatever the rule says of it. */
+  async hostedNames(): Promise<Set<string>> {
+    const names = new Set<string>();
+    for (const leaf of this.localLeaves) for await (const batch of leaf.listProjects()) for (const p of batch) names.add(p.name);
+    return names;
+  }
+
+  /** The remote members the rule keeps out of `project`, and why. */
+  skippedRemotes(project: string): { remote: string; reason: SkipReason }[] {
+    return this.route(project, false).skipped.map(({ remote, reason }) => ({ remote: remote.name, reason }));
   }
 
   /** May a remote reached through this repository list `project` on the root page? */
@@ -92,7 +111,7 @@ export class VirtualRepository implements Repository {
     };
     const route: Route = { sources: [], skipped: [] };
     for (const { repo, paths } of this.leaves) {
-      if (repo instanceof LocalRepository) {
+      if (repo.kind === 'local') {
         route.sources.push(repo);
         continue;
       }
@@ -118,43 +137,8 @@ export class VirtualRepository implements Repository {
       { repo: this.name, project, reason, skipped: skipped.map((s) => s.remote.name) },
       'internal project: remote members not asked (dependency-confusion rule)',
     );
-    // A page cached before the project became internal is a squat already known.
-    for (const { remote, reason: why } of skipped) {
-      const page = remote.cachedPage(project);
-      if (page) this.deps.squats.record(remote.name, page, why);
-    }
-  }
-
-  /** Every page a remote member fetches is checked against the rule. */
-  private watch(remote: RemoteRepository, page: ProjectPage): void {
-    const d = this.decide(page.name);
-    if (!d.merge) this.deps.squats.record(remote.name, page, d.reason);
-  }
-
-  /**
-   * Asks each remote member, honouring its cache TTL, whether it holds any
-   * of the hosted project names (the squatting check of `pydepot confusion
-   * report`). Names matched only by a pattern are checked when requested.
-   */
-  async checkUpstreams(): Promise<{ checked: number; failed: string[] }> {
-    const names = new Set(this.localLeaves.flatMap((l) => l.projectNames()));
-    let checked = 0;
-    const failed: string[] = [];
-    for (const name of names) {
-      for (const { remote, reason } of this.route(name, false).skipped) {
-        try {
-          await remote.projectVersion(name);
-          checked++;
-        } catch (err) {
-          if (!(err instanceof UpstreamUnavailable || err instanceof NotFound)) throw err;
-          failed.push(`${remote.name}/${name}: ${err.message}`);
-          continue;
-        }
-        const page = remote.cachedPage(name);
-        if (page) this.deps.squats.record(remote.name, page, reason);
-      }
-    }
-    return { checked, failed };
+    // The squatting watch looks at what the skipped remotes already hold.
+    this.deps.events.remotesSkipped.emit({ repo: this.name, project, skipped: skipped.map((x) => ({ remote: x.remote.name, reason: x.reason })) });
   }
 
   /**
@@ -201,7 +185,7 @@ export class VirtualRepository implements Repository {
 
   /** A member's names; a remote's without those the rule keeps out, and none when it is down. */
   private async *namesOf({ repo, paths }: Leaf): AsyncIterable<ProjectSummary[]> {
-    const keep = repo instanceof RemoteRepository
+    const keep = repo.kind === 'remote'
       ? (n: ProjectSummary) => paths.some((via) => via.every((v) => v.listsUpstreamName(n.name)))
       : () => true;
     try {
@@ -229,6 +213,11 @@ export class VirtualRepository implements Repository {
     return out;
   }
 
+  /** The project of the first member that may serve this file. */
+  fileProject(sha256: string, filename: string): string | null {
+    return this.fileSources(sha256, filename)[0]?.fileProject(sha256, filename) ?? null;
+  }
+
   async openFile(sha256: string, filename: string): Promise<FileHandle | null> {
     return this.firstOf(this.fileSources(sha256, filename), (r) => r.openFile(sha256, filename));
   }
@@ -253,14 +242,15 @@ export class VirtualRepository implements Repository {
     return null;
   }
 
-  async projectFiles(project: string): Promise<FileRow[]> {
-    const answers = await this.ask(this.route(project).sources, (r) => r.projectFiles(project));
+  /** The members' release details merged; on the same filename the earlier member wins, as on pages. */
+  async releaseFiles(project: string): Promise<ReleaseFiles | null> {
+    const answers = await this.ask(this.route(project).sources, async (r) => (r.releaseFiles ? r.releaseFiles(project) : null));
+    const found = answers.flatMap((a) => (a.value ? [a.value] : []));
+    if (found.length === 0) return null;
     const seen = new Set<string>();
-    return answers.flatMap((a) => a.value ?? []).filter((f) => !seen.has(f.filename) && seen.add(f.filename));
-  }
-
-  async fileMetadataJson(filename: string): Promise<string | null> {
-    return this.firstOf(this.localLeaves, (r) => r.fileMetadataJson(filename));
+    const owner = new Map<string, ReleaseFiles>();
+    const files = found.flatMap((r) => r.files.filter((f) => !seen.has(f.filename) && seen.add(f.filename) && owner.set(f.filename, r)));
+    return { files, metadataJson: async (filename) => (await owner.get(filename)?.metadataJson(filename)) ?? null };
   }
 }
 
@@ -270,12 +260,12 @@ function noneFound(answers: readonly Answer<unknown>[]): null {
   return null;
 }
 
-function flatten(self: VirtualRepository, members: readonly Repository[]): Leaf[] {
+function flatten(self: VirtualRepository, members: readonly Member[]): Leaf[] {
   const leaves = new Map<string, Leaf>();
-  const visit = (repo: Repository, via: VirtualRepository[]): void => {
-    if (repo instanceof VirtualRepository) {
+  const visit = (repo: Member, via: VirtualRepository[]): void => {
+    if (repo.kind === 'virtual') {
       for (const leaf of repo.leaves) for (const path of leaf.paths) add(leaf.repo, [...via, ...path]);
-    } else if (repo instanceof LocalRepository || repo instanceof RemoteRepository) {
+    } else {
       add(repo, via);
     }
   };

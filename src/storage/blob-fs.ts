@@ -7,18 +7,21 @@
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open as openFile, readdir, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable, type Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { createBLAKE2b, type IHasher } from 'hash-wasm';
 import { PayloadTooLarge } from '../errors.ts';
-import type { BlobInfo, BlobStore, TempBlob, TempBlobWriter } from './types.ts';
+import type { BlobInfo, BlobReader, BlobStore, TempBlob, TempBlobWriter } from './types.ts';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+const TEMP_KEY = /^[0-9a-f-]{36}$/;
+// 256 KiB reads: far fewer syscalls than the 64 KiB default on big wheels.
+const READ_CHUNK = 256 * 1024;
 
 export class FsBlobStore implements BlobStore {
-  readonly blobDir: string;
-  readonly tmpDir: string;
+  private readonly blobDir: string;
+  private readonly tmpDir: string;
 
   constructor(root: string) {
     this.blobDir = join(root, 'blobs', 'sha256');
@@ -30,27 +33,42 @@ export class FsBlobStore implements BlobStore {
     await mkdir(this.tmpDir, { recursive: true });
   }
 
-  pathOf(sha256: string): string {
+  private pathOf(sha256: string): string {
     if (!SHA256_HEX.test(sha256)) throw new Error(`not a sha256: ${sha256}`);
     return join(this.blobDir, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
   }
 
+  /** Where a temp blob's bytes are: known to this class alone. */
+  private tempPath(key: string): string {
+    if (!TEMP_KEY.test(key)) throw new Error(`not a temp blob key: ${key}`);
+    return join(this.tmpDir, `${key}.part`);
+  }
+
   createTemp(opts: { maxBytes?: number; tooLargeMessage?: string } = {}): TempBlobWriter {
-    return new FsTempWriter(join(this.tmpDir, `${randomUUID()}.part`), opts.maxBytes ?? Infinity, opts.tooLargeMessage);
+    const key = randomUUID();
+    return new FsTempWriter(key, this.tempPath(key), (sha256) => this.pathOf(sha256), opts.maxBytes ?? Infinity, opts.tooLargeMessage);
+  }
+
+  async openTemp(temp: TempBlob): Promise<BlobReader> {
+    const reader = new FsReader(() => [this.tempPath(temp.key)]);
+    // Fails now (ENOENT) rather than at the first read, as opening a file would.
+    await reader.read(0, 0);
+    return reader;
   }
 
   async commit(temp: TempBlob): Promise<void> {
     const target = this.pathOf(temp.sha256);
+    const from = this.tempPath(temp.key);
     if (await exists(target)) {
-      await unlink(temp.path).catch(() => undefined);
+      await unlink(from).catch(() => undefined);
       return;
     }
     await mkdir(join(target, '..'), { recursive: true });
-    await rename(temp.path, target);
+    await rename(from, target);
   }
 
   async discard(temp: TempBlob): Promise<void> {
-    await rm(temp.path, { force: true });
+    await rm(this.tempPath(temp.key), { force: true });
   }
 
   async stat(sha256: string): Promise<BlobInfo | null> {
@@ -64,8 +82,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   open(sha256: string, range?: { start: number; end: number }): Readable {
-    // 256 KiB reads: far fewer syscalls than the 64 KiB default on big wheels.
-    return createReadStream(this.pathOf(sha256), { ...range, highWaterMark: 256 * 1024 });
+    return createReadStream(this.pathOf(sha256), { ...range, highWaterMark: READ_CHUNK });
   }
 
   async delete(sha256: string): Promise<void> {
@@ -94,6 +111,62 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * pread on one descriptor, opened on first use from the first of `paths()`
+ * that exists. A temp file renamed by a commit is found under its blob path,
+ * and a descriptor opened before the rename keeps reading the same bytes.
+ */
+class FsReader implements BlobReader {
+  private fd: Promise<FileHandle> | null = null;
+
+  constructor(private readonly paths: () => string[]) {}
+
+  private handle(): Promise<FileHandle> {
+    this.fd ??= openFirst(this.paths());
+    return this.fd;
+  }
+
+  async read(position: number, length: number): Promise<Buffer> {
+    const fd = await this.handle();
+    const buf = Buffer.allocUnsafe(length);
+    const { bytesRead } = await fd.read(buf, 0, length, position);
+    return buf.subarray(0, bytesRead);
+  }
+
+  stream(range?: { start: number; end: number }): Readable {
+    const reader = this;
+    return Readable.from((async function* () {
+      let pos = range?.start ?? 0;
+      const end = range ? range.end + 1 : Infinity;
+      while (pos < end) {
+        const chunk = await reader.read(pos, Math.min(READ_CHUNK, end - pos));
+        if (chunk.length === 0) return;
+        pos += chunk.length;
+        yield chunk;
+      }
+    })(), { objectMode: false });
+  }
+
+  async close(): Promise<void> {
+    const fd = this.fd;
+    this.fd = null;
+    if (fd) await fd.then((h) => h.close(), () => undefined);
+  }
+}
+
+async function openFirst(paths: string[]): Promise<FileHandle> {
+  let last: unknown;
+  for (const path of paths) {
+    try {
+      return await openFile(path, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      last = err;
+    }
+  }
+  throw last;
+}
+
 /** Hashes (sha256, md5, blake2b-256) and counts while writing to a temp file. */
 class FsTempWriter implements TempBlobWriter {
   readonly stream: Writable;
@@ -107,7 +180,15 @@ class FsTempWriter implements TempBlobWriter {
   private onDisk = 0;
   private readonly listeners: ((n: number) => void)[] = [];
 
-  constructor(readonly path: string, private readonly maxBytes: number, private readonly tooLargeMessage?: string) {
+  private sha256Hex: string | null = null;
+
+  constructor(
+    private readonly key: string,
+    private readonly path: string,
+    private readonly blobPath: (sha256: string) => string,
+    private readonly maxBytes: number,
+    private readonly tooLargeMessage?: string,
+  ) {
     this.stream = new Writable({
       highWaterMark: 1024 * 1024,
       construct: (cb) => {
@@ -131,15 +212,16 @@ class FsTempWriter implements TempBlobWriter {
       },
     });
     this.result = new Promise<TempBlob>((resolve, reject) => {
-      this.stream.once('finish', () =>
+      this.stream.once('finish', () => {
+        this.sha256Hex = this.sha256.digest('hex');
         resolve({
-          path,
+          key,
           size: this.size,
-          sha256: this.sha256.digest('hex'),
+          sha256: this.sha256Hex,
           md5: this.md5.digest('hex'),
           blake2b256: this.blake2!.digest('hex'),
-        }),
-      );
+        });
+      });
       this.stream.once('error', reject);
       // Destroyed without an error (abort): nothing was finished.
       this.stream.once('close', () => reject(new Error('temporary write aborted')));
@@ -157,7 +239,7 @@ class FsTempWriter implements TempBlobWriter {
     this.sha256.update(chunk);
     this.md5.update(chunk);
     this.blake2!.update(chunk);
-    // Wait for each write to reach the file, so that bytesOnDisk is exact
+    // Wait for each write to reach the file, so that bytesWritten is exact
     // for readers that follow a download while it is being written.
     this.file!.write(chunk, (err) => {
       if (!err) {
@@ -168,12 +250,17 @@ class FsTempWriter implements TempBlobWriter {
     });
   }
 
-  get bytesOnDisk(): number {
+  get bytesWritten(): number {
     return this.onDisk;
   }
 
-  onProgress(listener: (bytesOnDisk: number) => void): void {
+  onProgress(listener: (bytesWritten: number) => void): void {
     this.listeners.push(listener);
+  }
+
+  reader(): BlobReader {
+    // After a commit the temp file is gone; once hashed, its blob path is known.
+    return new FsReader(() => (this.sha256Hex ? [this.path, this.blobPath(this.sha256Hex)] : [this.path]));
   }
 
   finished(): Promise<TempBlob> {

@@ -1,6 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
-import type { AddFileResult, FileRow, MetadataStore, NewFile, ProjectRow } from './types.ts';
+import type { Actor, AddFileResult, AuditStore, FileRow, MetadataStore, NewFile, ProjectRow } from './types.ts';
 
 interface FileRecord {
   repo: string; project: string; filename: string; version: string; kind: 'wheel' | 'sdist';
@@ -23,7 +23,8 @@ function toFileRow(r: FileRecord): FileRow {
 export class SqliteMetadataStore implements MetadataStore {
   private readonly q: Record<string, Statement>;
 
-  constructor(private readonly db: Db) {
+  /** `audit` shares this store's database: an upload and its audit entry commit together. */
+  constructor(private readonly db: Db, private readonly audit: AuditStore) {
     const p = (sql: string) => db.prepare(sql);
     this.q = {
       repoSerial: p('SELECT serial FROM repo_state WHERE repo = ?'),
@@ -92,11 +93,18 @@ export class SqliteMetadataStore implements MetadataStore {
     return (this.q.metadataJson!.get(repo, filename) as { m: string } | undefined)?.m ?? null;
   }
 
-  addFile(file: NewFile, opts: { overwrite: boolean }): AddFileResult {
+  addFile(file: NewFile, opts: { overwrite: boolean; actor: Actor }): AddFileResult {
+    const audit = (detail: 'created' | 'replaced' | 'unchanged'): void => this.audit.record({
+      at: file.uploadTime, actor: opts.actor.user ?? 'anonymous', tokenId: opts.actor.tokenId, address: opts.actor.address,
+      action: 'upload', repo: file.repo, project: file.project, version: file.version, filename: file.filename, sha256: file.sha256, detail,
+    });
     return this.db.transaction((): AddFileResult => {
       const existing = this.getFile(file.repo, file.filename);
       if (existing) {
-        if (existing.sha256 === file.sha256) return { outcome: 'identical', existing };
+        if (existing.sha256 === file.sha256) {
+          audit('unchanged');
+          return { outcome: 'identical', existing };
+        }
         if (!opts.overwrite) return { outcome: 'conflict', existing };
         this.q.deleteFile!.run(file.repo, file.filename);
       }
@@ -110,6 +118,7 @@ export class SqliteMetadataStore implements MetadataStore {
         coreMetadata: file.coreMetadata, metadataSha256: file.coreMetadata ? file.metadataSha256 : null,
         metadataJson: file.metadataJson, uploadTime: file.uploadTime, uploader: file.uploader,
       });
+      audit(existing ? 'replaced' : 'created');
       return { outcome: 'added', replaced: existing };
     }).immediate();
   }

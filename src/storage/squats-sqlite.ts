@@ -1,5 +1,4 @@
 import type { Statement } from 'better-sqlite3';
-import { sortVersions } from '../pypi/versions.ts';
 import type { Db } from './db.ts';
 import type { SquatRecord, SquatStore } from './types.ts';
 
@@ -14,7 +13,7 @@ export class SqliteSquatStore implements SquatStore {
       exists: p('SELECT 1 FROM squats WHERE remote = ? AND project = ?').pluck(),
       addVersion: p('INSERT OR IGNORE INTO squat_versions (remote, project, version, first_seen) VALUES (?, ?, ?, ?)'),
       list: p(`SELECT remote, project, reason, first_seen AS firstSeen, last_seen AS lastSeen FROM squats ORDER BY project, remote`),
-      versions: p('SELECT version, first_seen AS firstSeen FROM squat_versions WHERE remote = ? AND project = ?'),
+      versions: p('SELECT version, first_seen AS firstSeen FROM squat_versions WHERE remote = ? AND project = ? ORDER BY first_seen, version'),
       count: p('SELECT count(DISTINCT project) FROM squats').pluck(),
     };
   }
@@ -29,11 +28,10 @@ export class SqliteSquatStore implements SquatStore {
   }
 
   listSquats(): SquatRecord[] {
-    return (this.q.list!.all() as Omit<SquatRecord, 'versions'>[]).map((r) => {
-      const rows = this.q.versions!.all(r.remote, r.project) as { version: string; firstSeen: string }[];
-      const seen = new Map(rows.map((v) => [v.version, v.firstSeen]));
-      return { ...r, versions: sortVersions(seen.keys()).map((version) => ({ version, firstSeen: seen.get(version)! })) };
-    });
+    return (this.q.list!.all() as Omit<SquatRecord, 'versions'>[]).map((r) => ({
+      ...r,
+      versions: this.q.versions!.all(r.remote, r.project) as SquatRecord['versions'],
+    }));
   }
 
   squatCount(): number {

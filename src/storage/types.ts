@@ -11,23 +11,46 @@ export interface Digests {
   blake2b256: string;
 }
 
-/** Bytes that are fully written to temporary storage but not yet visible. */
+/**
+ * Bytes fully written to temporary storage but not yet visible under their
+ * sha256. `key` is the store's own name for them: opaque, never a path a
+ * caller may open. Only the store that made it reads, commits or discards it.
+ */
 export interface TempBlob extends Digests {
-  readonly path: string;
+  readonly key: string;
   readonly size: number;
+}
+
+/**
+ * Random access to one object's bytes: upload inspection seeks through a
+ * zip's central directory, and clients of a download in flight follow the
+ * object as it grows. A file store preads one descriptor; an object store
+ * would send ranged GETs.
+ */
+export interface BlobReader {
+  /** Up to `length` bytes at `position`; fewer only where the bytes written so far end. */
+  read(position: number, length: number): Promise<Buffer>;
+  /** `end` is inclusive, like HTTP ranges; without a range, every byte. */
+  stream(range?: { start: number; end: number }): Readable;
+  /** Safe to call more than once. */
+  close(): Promise<void>;
 }
 
 /** A stream into temporary storage that hashes as it writes. */
 export interface TempBlobWriter {
   readonly stream: Writable;
-  readonly path: string;
-  /** Bytes written through to the file so far: a reader of `path` may read this many. */
-  readonly bytesOnDisk: number;
-  /** Called after each chunk reaches the file. */
-  onProgress(listener: (bytesOnDisk: number) => void): void;
-  /** Resolves once every byte is on disk (fsync'd), with the digests. */
+  /** Bytes that a reader() can read so far. */
+  readonly bytesWritten: number;
+  /** Called each time bytesWritten grows. */
+  onProgress(listener: (bytesWritten: number) => void): void;
+  /**
+   * Reads the object while it is being written, and after it is committed:
+   * followers of a download keep reading across the commit.
+   */
+  reader(): BlobReader;
+  /** Resolves once every byte is durable (fsync'd), with the digests. */
   finished(): Promise<TempBlob>;
-  /** Removes the partial file; safe to call at any point, more than once. */
+  /** Removes the partial object; safe to call at any point, more than once. */
   abort(): Promise<void>;
 }
 
@@ -36,9 +59,12 @@ export interface BlobInfo {
   mtime: Date;
 }
 
+/** Content-addressed bytes, keyed by sha256. No file-system path crosses this interface. */
 export interface BlobStore {
   /** `maxBytes`: the stream errors with PayloadTooLarge past it. */
   createTemp(opts?: { maxBytes?: number; tooLargeMessage?: string }): TempBlobWriter;
+  /** Random access to a finished temp blob, before it is committed (upload inspection). */
+  openTemp(temp: TempBlob): Promise<BlobReader>;
   /** Makes a temp blob permanent under its sha256 (atomic; a no-op if already there). */
   commit(temp: TempBlob): Promise<void>;
   discard(temp: TempBlob): Promise<void>;
@@ -87,6 +113,15 @@ export interface NewFile extends Omit<FileRow, 'yanked' | 'yankedReason'> {
   metadataJson: string;
 }
 
+/** Who asked for a change, as the audit trail records it. */
+export interface Actor {
+  /** A user name, `cli:<login>` for an admin command; null: anonymous. */
+  user: string | null;
+  tokenId: string | null;
+  /** The client's address; null for an admin command. */
+  address: string | null;
+}
+
 export type AddFileResult =
   | { outcome: 'added'; replaced: FileRow | null }
   | { outcome: 'identical'; existing: FileRow }
@@ -102,8 +137,11 @@ export interface MetadataStore {
   listVersions(repo: string, project: string): string[];
   getCoreMetadata(repo: string, filename: string): Buffer | null;
   getMetadataJson(repo: string, filename: string): string | null;
-  /** Atomic: the duplicate check and the insert happen in one transaction. */
-  addFile(file: NewFile, opts: { overwrite: boolean }): AddFileResult;
+  /**
+   * Atomic: the duplicate check, the insert and the upload's audit entry
+   * (created, replaced, or unchanged for identical bytes) are one transaction.
+   */
+  addFile(file: NewFile, opts: { overwrite: boolean; actor: Actor }): AddFileResult;
   /** Returns how many files changed. */
   setYanked(repo: string, project: string, version: string, yanked: boolean, reason: string | null): number;
   /** Removes one file (its project's page changes); returns what it was, or null. */
@@ -167,7 +205,7 @@ export interface SquatRecord {
   reason: string;
   firstSeen: string;
   lastSeen: string;
-  /** Upstream versions seen, each with when it was first seen, in PEP 440 order. */
+  /** Upstream versions seen, each with when it was first seen (in no PEP 440 order: storage does not know it). */
   versions: { version: string; firstSeen: string }[];
 }
 

@@ -1,12 +1,11 @@
 /**
- * Reads the core metadata (METADATA / PKG-INFO) out of an uploaded file on disk.
+ * Reads the core metadata (METADATA / PKG-INFO) out of an uploaded file, through
+ * the blob store's random-access reader (no path: the store may be remote).
  *
  * Uploads can be 2 GiB, so nothing here loads a whole archive: zips are read
  * through their central directory (yauzl), tarballs are streamed. Every check
  * that fails throws InvalidDistribution with one warehouse-style line.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Transform } from 'node:stream';
 import type { Readable } from 'node:stream';
@@ -17,6 +16,13 @@ import yauzl from 'yauzl';
 import type { Entry as ZipEntry, ZipFile } from 'yauzl';
 import { InvalidDistribution } from '../errors.ts';
 import { normalizeName } from '../pypi/names.ts';
+import type { BlobReader } from '../storage/types.ts';
+
+/** An archive to inspect, wherever the store keeps it: its size, and random access to its bytes, opened and closed here. */
+export interface Archive {
+  size: number;
+  open(): Promise<BlobReader>;
+}
 
 export interface InspectLimits {
   /** Largest METADATA / PKG-INFO we will read into memory. */
@@ -40,13 +46,13 @@ const NO_PKG_INFO = 'Invalid distribution file. sdist has no PKG-INFO in its top
 
 /** Returns the exact bytes of `<name>-<version>.dist-info/METADATA`. `project` is the upload's project name. */
 export async function readWheelMetadata(
-  path: string,
+  archive: Archive,
   filename: string,
   project: string,
   limits: InspectLimits = DEFAULT_INSPECT_LIMITS,
 ): Promise<Buffer> {
   const wanted = normalizeName(project);
-  return withZip(path, async (zip) => {
+  return withZip(archive, async (zip) => {
     const { tops, kept } = await scanZip(zip, limits, (name) => /^[^/]+\.dist-info\/(?:METADATA|WHEEL|RECORD)$/.test(name));
     const infoDirs = [...tops].filter((top) => top.endsWith('.dist-info/')).map((top) => top.slice(0, -1));
     // Like pip (wheel_dist_info_dir): one .dist-info, named for this project; a
@@ -77,33 +83,64 @@ export async function readWheelMetadata(
 
 /** Returns the exact bytes of `<topdir>/PKG-INFO`. */
 export async function readSdistMetadata(
-  path: string,
+  archive: Archive,
   filename: string,
   format: 'tar.gz' | 'zip',
   limits: InspectLimits = DEFAULT_INSPECT_LIMITS,
 ): Promise<Buffer> {
-  if (format === 'zip') return readZipSdistMetadata(path, filename, limits);
-  return readTarGzSdistMetadata(path, filename, limits);
+  if (format === 'zip') return readZipSdistMetadata(archive, filename, limits);
+  return readTarGzSdistMetadata(archive, filename, limits);
 }
 
 // --- zip ---------------------------------------------------------------------
 
-async function withZip<T>(path: string, use: (zip: ZipFile) => Promise<T>): Promise<T> {
-  let zip: ZipFile;
-  try {
-    zip = await yauzl.openPromise(path, { lazyEntries: true, validateEntrySizes: true, strictFileNames: true, autoClose: false });
-  } catch (err) {
-    if (isIoError(err)) throw err;
-    throw new InvalidDistribution(NOT_A_ZIP);
+/**
+ * yauzl over a BlobReader. Its default read() opens a stream per call (two
+ * per central-directory entry); pread is one call. Closing is the owner's.
+ */
+class BlobZipReader extends yauzl.RandomAccessReader {
+  constructor(private readonly blob: BlobReader) {
+    super();
   }
-  // A failed fd close is reported as 'error' after we are done; without a
-  // listener that would crash the process.
-  zip.on('error', () => {});
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    // yauzl's end is exclusive, BlobReader's inclusive.
+    return this.blob.stream({ start, end: end - 1 });
+  }
+
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null, bytesRead?: number) => void): void {
+    this.blob.read(position, length).then((chunk) => {
+      chunk.copy(buffer, offset);
+      callback(null, chunk.length);
+    }, (err: Error) => callback(err));
+  }
+
+  override close(callback: (err: Error | null) => void): void {
+    setImmediate(() => callback(null));
+  }
+}
+
+async function withZip<T>(archive: Archive, use: (zip: ZipFile) => Promise<T>): Promise<T> {
+  const reader = await archive.open();
   try {
-    return await use(zip);
+    let zip: ZipFile;
+    try {
+      zip = await yauzl.fromRandomAccessReaderPromise(new BlobZipReader(reader), archive.size,
+        { lazyEntries: true, validateEntrySizes: true, strictFileNames: true, autoClose: false });
+    } catch (err) {
+      if (isIoError(err)) throw err;
+      throw new InvalidDistribution(NOT_A_ZIP);
+    }
+    // A late failure is reported as 'error' after we are done; without a
+    // listener that would crash the process.
+    zip.on('error', () => {});
+    try {
+      return await use(zip);
+    } finally {
+      zip.close();
+    }
   } finally {
-    // The fd closes once the last open entry stream is gone too.
-    zip.close();
+    await reader.close();
   }
 }
 
@@ -178,8 +215,8 @@ async function readZipEntry(zip: ZipFile, entry: ZipEntry, limits: InspectLimits
   }
 }
 
-async function readZipSdistMetadata(path: string, filename: string, limits: InspectLimits): Promise<Buffer> {
-  return withZip(path, async (zip) => {
+async function readZipSdistMetadata(archive: Archive, filename: string, limits: InspectLimits): Promise<Buffer> {
+  return withZip(archive, async (zip) => {
     const { tops, kept } = await scanZip(zip, limits, (name) => /^[^/]+\/PKG-INFO$/.test(name));
     const [top, ...others] = tops;
     if (top === undefined || others.length > 0 || !top.endsWith('/')) {
@@ -196,9 +233,10 @@ async function readZipSdistMetadata(path: string, filename: string, limits: Insp
 // tar-stream reports unknown type flags (e.g. old GNU sparse 'S') as null, which its types omit.
 type TarHeader = Omit<TarHeaders, 'type' | 'pax'> & { type: TarHeaders['type'] | null; pax?: Record<string, string> | null };
 
-async function readTarGzSdistMetadata(path: string, filename: string, limits: InspectLimits): Promise<Buffer> {
-  const fileSize = (await stat(path)).size;
-  const source = createReadStream(path);
+async function readTarGzSdistMetadata(archive: Archive, filename: string, limits: InspectLimits): Promise<Buffer> {
+  const fileSize = archive.size;
+  const reader = await archive.open();
+  const source = reader.stream();
   const gunzip = createGunzip();
   let uncompressed = 0;
   const counter = new Transform({
@@ -263,6 +301,7 @@ async function readTarGzSdistMetadata(path: string, filename: string, limits: In
     gunzip.destroy();
     counter.destroy();
     extract.destroy();
+    await reader.close();
   }
   throw new InvalidDistribution(NO_PKG_INFO);
 }

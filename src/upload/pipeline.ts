@@ -1,24 +1,28 @@
 /**
  * The checks an upload passes before it is stored, one rule per step, in
  * warehouse's order, each failing with a line a twine user can act on.
- * Nothing here writes: the caller commits or discards the temp file.
+ * Nothing here writes; a form that fails a check has its temp blob
+ * discarded, and a validated one is handed on to be committed.
  */
 import { createHash } from 'node:crypto';
 import { BadRequest, Gone, InvalidDistribution } from '../errors.ts';
-import type { UploadForm } from '../http/multipart.ts';
 import { parseCoreMetadata, type CoreMetadata } from '../pypi/core-metadata.ts';
 import { checkSafeFilename, parseDistFilename, type DistFilename } from '../pypi/filenames.ts';
 import { isValidProjectName, normalizeName } from '../pypi/names.ts';
 import { isValidVersion, versionsEqual } from '../pypi/versions.ts';
-import type { TempBlob } from '../storage/types.ts';
-import { readSdistMetadata, readWheelMetadata } from './inspect.ts';
+import type { BlobStore, TempBlob } from '../storage/types.ts';
+import type { UploadForm } from './form.ts';
+import { readSdistMetadata, readWheelMetadata, type Archive } from './inspect.ts';
 
+/** An upload that passed every check: its temp blob is the receiver's to commit or discard. */
 export interface ValidatedUpload {
   temp: TempBlob;
   dist: DistFilename;
   metadata: CoreMetadata;
   /** Exact METADATA bytes of a wheel (served for PEP 658); null for sdists. */
   coreMetadata: Buffer | null;
+  /** Their sha256, which index pages announce (PEP 658). */
+  metadataSha256: string | null;
   /** requires-python to advertise: the file's own metadata wins over the form. */
   requiresPython: string | null;
 }
@@ -96,11 +100,12 @@ function checkDigests(form: UploadForm, temp: TempBlob): void {
   if (supplied === 0) throw new BadRequest('Include at least one message digest (sha256_digest, blake2_256_digest or md5_digest).');
 }
 
-async function readMetadata(dist: DistFilename, temp: TempBlob): Promise<Buffer> {
+async function readMetadata(dist: DistFilename, temp: TempBlob, blobs: BlobStore): Promise<Buffer> {
   if (temp.size === 0) throw new InvalidDistribution('Invalid distribution file. The file is empty.');
+  const archive: Archive = { size: temp.size, open: () => blobs.openTemp(temp) };
   return dist.kind === 'wheel'
-    ? readWheelMetadata(temp.path, dist.filename, dist.normalizedName)
-    : readSdistMetadata(temp.path, dist.filename, dist.format);
+    ? readWheelMetadata(archive, dist.filename, dist.normalizedName)
+    : readSdistMetadata(archive, dist.filename, dist.format);
 }
 
 function checkMetadataMatches(metadata: CoreMetadata, dist: DistFilename): void {
@@ -113,7 +118,20 @@ function checkMetadataMatches(metadata: CoreMetadata, dist: DistFilename): void 
   }
 }
 
-export async function validateUpload(form: UploadForm): Promise<ValidatedUpload> {
+/**
+ * Checks an upload form. Takes ownership of its temp blob: on any failure it
+ * is discarded here, so a refused upload leaves nothing in storage.
+ */
+export async function validateUpload(form: UploadForm, blobs: BlobStore): Promise<ValidatedUpload> {
+  try {
+    return await check(form, blobs);
+  } catch (err) {
+    if (form.content) await blobs.discard(form.content.temp);
+    throw err;
+  }
+}
+
+async function check(form: UploadForm, blobs: BlobStore): Promise<ValidatedUpload> {
   checkAction(form);
   checkProtocol(form);
   if (!form.content) throw new BadRequest('Upload payload does not have a file.');
@@ -123,7 +141,7 @@ export async function validateUpload(form: UploadForm): Promise<ValidatedUpload>
   checkFiletype(form, dist);
   checkNameAndVersion(form, dist);
   checkDigests(form, temp);
-  const raw = await readMetadata(dist, temp);
+  const raw = await readMetadata(dist, temp, blobs);
   const metadata = parseCoreMetadata(raw.toString('utf8'));
   checkMetadataMatches(metadata, dist);
   return {
@@ -131,10 +149,11 @@ export async function validateUpload(form: UploadForm): Promise<ValidatedUpload>
     dist,
     metadata,
     coreMetadata: dist.kind === 'wheel' ? raw : null,
+    metadataSha256: dist.kind === 'wheel' ? sha256Hex(raw) : null,
     requiresPython: metadata.requiresPython ?? single(form, 'requires_python'),
   };
 }
 
-export function sha256Hex(buf: Buffer): string {
+function sha256Hex(buf: Buffer): string {
   return createHash('sha256').update(buf).digest('hex');
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { stringify } from 'yaml';
 import { tokenHash } from '../../src/auth/tokens.ts';
-import { openStorage } from '../../src/server.ts';
+import { openStorage } from '../../src/storage/open.ts';
 import { buildSdist, buildWheel, type BuiltDist } from '../helpers/dists.ts';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { upload } from '../helpers/upload.ts';

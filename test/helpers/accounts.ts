@@ -5,7 +5,7 @@
  */
 import { hashPassword } from '../../src/auth/passwords.ts';
 import { newToken } from '../../src/auth/tokens.ts';
-import { openStorage, type Storage } from '../../src/server.ts';
+import { openStorage, type Storage } from '../../src/storage/open.ts';
 import type { TokenScope } from '../../src/storage/types.ts';
 
 async function withStorage<T>(storage: string, f: (s: Storage) => T): Promise<T> {

@@ -11,7 +11,8 @@ import { pino } from 'pino';
 import { parseConfig, type Config } from '../../src/config/schema.ts';
 import { hashPassword } from '../../src/auth/passwords.ts';
 import { tokenHash } from '../../src/auth/tokens.ts';
-import { openStorage, startServer, type RunningServer } from '../../src/server.ts';
+import { startServer, type RunningServer } from '../../src/server.ts';
+import { openStorage } from '../../src/storage/open.ts';
 import { CI } from './ci-user.ts';
 
 export { CI };

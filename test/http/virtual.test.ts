@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { buildSdist, buildWheel, type BuiltDist } from '../helpers/dists.ts';
 import { FakeUpstream } from '../helpers/fake-upstream.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { openStorage } from '../../src/server.ts';
+import { openStorage } from '../../src/storage/open.ts';
 import { eventually } from '../helpers/storage.ts';
 import { upload } from '../helpers/upload.ts';
 

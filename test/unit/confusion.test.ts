@@ -1,7 +1,7 @@
 import test from 'ava';
 import { compilePolicy, decideUpstream } from '../../src/repos/confusion.ts';
 import { mergePages, mergeSortedLists } from '../../src/repos/merge.ts';
-import type { IndexFile, ProjectPage, ProjectSummary } from '../../src/repos/types.ts';
+import type { IndexFile, ProjectPage, ProjectSummary } from '../../src/pypi/pages.ts';
 
 const policy = compilePolicy(['acme-*', 'Corp_Secret', 'x?z', 'team-[ab]-*'], ['acme-requests']);
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -12,9 +13,10 @@ import type { ExecutionContext } from 'ava';
 import tar from 'tar-stream';
 import yazl from 'yazl';
 import { InvalidDistribution } from '../../src/errors.ts';
+import { FsBlobStore } from '../../src/storage/blob-fs.ts';
 import { readSdistMetadata, readWheelMetadata } from '../../src/upload/inspect.ts';
-import type { InspectLimits } from '../../src/upload/inspect.ts';
-import { buildSdist, buildWheel, sdistFilename, wheelFilename, writeDists } from '../helpers/dists.ts';
+import type { Archive, InspectLimits } from '../../src/upload/inspect.ts';
+import { buildSdist, buildWheel, sdistFilename, wheelFilename } from '../helpers/dists.ts';
 import type { BuiltDist, DistSpec } from '../helpers/dists.ts';
 
 const SPEC: DistSpec = { name: 'Acme.Utils', version: '1.0', requiresDist: ['acme-core>=1.0'], requiresPython: '>=3.8' };
@@ -26,15 +28,22 @@ async function tempDir(t: ExecutionContext): Promise<string> {
   return dir;
 }
 
-async function onDisk(t: ExecutionContext, dist: BuiltDist): Promise<string> {
-  const [path] = await writeDists(await tempDir(t), [dist]);
-  return path!;
+/** The bytes as an upload leaves them: a temp blob of the real blob store, inspected through its reader. */
+async function stored(t: ExecutionContext, bytes: Buffer): Promise<Archive> {
+  const blobs = new FsBlobStore(await tempDir(t));
+  await blobs.init();
+  const writer = blobs.createTemp();
+  writer.stream.end(bytes);
+  const temp = await writer.finished();
+  return { size: temp.size, open: () => blobs.openTemp(temp) };
 }
 
-async function bytesOnDisk(t: ExecutionContext, filename: string, bytes: Buffer): Promise<string> {
-  const path = join(await tempDir(t), filename);
-  await writeFile(path, bytes);
-  return path;
+async function onDisk(t: ExecutionContext, dist: BuiltDist): Promise<Archive> {
+  return stored(t, dist.bytes);
+}
+
+async function bytesOnDisk(t: ExecutionContext, _filename: string, bytes: Buffer): Promise<Archive> {
+  return stored(t, bytes);
 }
 
 type ZipInput = [name: string, data: Buffer | Readable, options?: { compress?: boolean }];
@@ -313,8 +322,10 @@ test('a tar.gz bomb is stopped while streaming', async (t) => {
 });
 
 test('a missing file is an I/O error, not the uploader\'s fault', async (t) => {
-  const dir = await tempDir(t);
-  const error = await t.throwsAsync(readWheelMetadata(join(dir, 'nope.whl'), 'nope.whl', 'nope'));
+  const blobs = new FsBlobStore(await tempDir(t));
+  await blobs.init();
+  const missing = { key: randomUUID(), size: 100, sha256: '0'.repeat(64), md5: '0'.repeat(32), blake2b256: '0'.repeat(64) };
+  const error = await t.throwsAsync(readWheelMetadata({ size: 100, open: () => blobs.openTemp(missing) }, 'nope.whl', 'nope'));
   t.false(error instanceof InvalidDistribution);
   t.is((error as NodeJS.ErrnoException).code, 'ENOENT');
 });
@@ -325,20 +336,19 @@ test.serial('no file descriptors leak, on success or failure', async (t) => {
     t.pass('no /proc/self/fd on this platform');
     return;
   }
-  const dir = await tempDir(t);
-  const [wheel, sdist] = await writeDists(dir, [await buildWheel(SPEC), await buildSdist(SPEC)]);
-  const bad = join(dir, 'bad.whl');
-  await writeFile(bad, 'garbage');
+  const wheel = await onDisk(t, await buildWheel(SPEC));
+  const sdist = await onDisk(t, await buildSdist(SPEC));
+  const bad = await stored(t, Buffer.from('garbage'));
   const noMeta = await buildWheel({ ...SPEC, omitMetadata: true });
-  const [noMetaPath] = await writeDists(await tempDir(t), [noMeta]);
+  const noMetaPath = await onDisk(t, noMeta);
   const openFds = async () => (await readdir('/proc/self/fd')).length;
   const before = await openFds();
 
   for (let i = 0; i < 20; i++) {
-    await readWheelMetadata(wheel!, 'w.whl', 'acme-utils');
-    await readSdistMetadata(sdist!, 's.tar.gz', 'tar.gz');
+    await readWheelMetadata(wheel, 'w.whl', 'acme-utils');
+    await readSdistMetadata(sdist, 's.tar.gz', 'tar.gz');
     await t.throwsAsync(readWheelMetadata(bad, 'bad.whl', 'acme-utils'));
-    await t.throwsAsync(readWheelMetadata(noMetaPath!, noMeta.filename, 'acme-utils'));
+    await t.throwsAsync(readWheelMetadata(noMetaPath, noMeta.filename, 'acme-utils'));
     await t.throwsAsync(readSdistMetadata(bad, 'bad.tar.gz', 'tar.gz'));
   }
   // fs.close is asynchronous; give the last closes a moment to land.

@@ -1,7 +1,7 @@
 /** GET/HEAD <repo>/files/<sha256>/<filename>[.metadata] */
 import type { Context } from 'koa';
 import { NotFound } from '../../errors.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { sendFile } from '../send-file.ts';
 
 const METADATA_SUFFIX = '.metadata';

@@ -2,12 +2,11 @@
 import type { Context } from 'koa';
 import { NotFound } from '../../errors.ts';
 import type { CoreMetadata } from '../../pypi/core-metadata.ts';
-import { isValidProjectName, normalizeName } from '../../pypi/names.ts';
-import { latestVersion, renderLegacyJson } from '../../pypi/render-legacy-json.ts';
+import { filePath } from '../../pypi/pages.ts';
+import { latestVersion, renderLegacyJson, type LegacyFile } from '../../pypi/render-legacy-json.ts';
 import { versionsEqual } from '../../pypi/versions.ts';
-import { filePath } from '../../repos/types.ts';
-import type { FileRow } from '../../storage/types.ts';
-import type { AppDeps } from '../app.ts';
+import { canonicalProject } from '../canonical.ts';
+import type { AppDeps } from '../deps.ts';
 
 /** The root of repository `repo` as an absolute URL, from the request. */
 function repoBase(ctx: Context, repoName: string): string {
@@ -21,16 +20,12 @@ function repoBase(ctx: Context, repoName: string): string {
 export function jsonApiRoutes(deps: AppDeps) {
   return {
     async project(ctx: Context, repoName: string, param: string, versionParam: string | null): Promise<void> {
-      if (!isValidProjectName(param)) throw new NotFound(`'${param}' is not a valid project name.`);
-      const name = normalizeName(param);
-      if (name !== param) {
-        ctx.status = 301;
-        ctx.set('Location', `${versionParam === null ? '../' : '../../'}${name}/${versionParam === null ? '' : `${versionParam}/`}json`);
-        return;
-      }
+      const name = canonicalProject(ctx, param, (n) => (versionParam === null ? `../${n}/json` : `../../${n}/${versionParam}/json`));
+      if (name === null) return;
       const repo = deps.registry.get(repoName);
-      const files = await repo.projectFiles(name);
-      if (files.length === 0) throw new NotFound(`Project '${name}' is not in repository '${repo.name}'.`);
+      const release = (await repo.releaseFiles?.(name)) ?? null;
+      if (release === null) throw new NotFound(`Project '${name}' is not in repository '${repo.name}'.`);
+      const { files } = release;
 
       let version: string;
       if (versionParam === null) {
@@ -43,7 +38,7 @@ export function jsonApiRoutes(deps: AppDeps) {
       const ofVersion = files.filter((f) => f.version === version);
       // Prefer a wheel's METADATA: an sdist's PKG-INFO may list fields as Dynamic.
       const best = ofVersion.find((f) => f.kind === 'wheel') ?? ofVersion[0]!;
-      const metaJson = await repo.fileMetadataJson(best.filename);
+      const metaJson = await release.metadataJson(best.filename);
       const metadata = metaJson ? (JSON.parse(metaJson) as CoreMetadata) : null;
       const base = repoBase(ctx, repo.name);
       ctx.set('Cache-Control', 'max-age=0, must-revalidate');
@@ -53,7 +48,7 @@ export function jsonApiRoutes(deps: AppDeps) {
         files,
         version,
         metadata,
-        fileUrl: (f: FileRow) => `${base}${filePath(f.sha256, f.filename)}`,
+        fileUrl: (f: LegacyFile) => `${base}${filePath(f.sha256, f.filename)}`,
         projectUrl: `${base}pypi/${name}/`,
         withReleases: versionParam === null,
       });

@@ -1,6 +1,6 @@
 /** /-/health (the process answers), /-/ready (database and storage usable), /-/metrics. */
 import type { Context } from 'koa';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 
 export function opsRoutes(deps: AppDeps) {
   return {

@@ -1,25 +1,18 @@
 /**
  * GET <repo>/simple/ and <repo>/simple/<project>/ (PEP 503 HTML, PEP 691
- * JSON). Non-canonical URLs get a relative 301, which survives any reverse
- * proxy; pip caches 301s forever, fine for a name that is canonical forever.
+ * JSON). Non-canonical URLs get a relative 301 (canonical.ts).
  */
 import { pipeline, Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import type { Context } from 'koa';
 import { NotFound } from '../../errors.ts';
-import { isValidProjectName, normalizeName } from '../../pypi/names.ts';
 import { renderProjectHtml, renderProjectJson, renderRootHtml, renderRootJson } from '../../pypi/render-simple.ts';
 import type { Repository } from '../../repos/types.ts';
-import type { AppDeps } from '../app.ts';
+import { canonicalProject, redirect } from '../canonical.ts';
 import { notModified } from '../conditional.ts';
+import type { AppDeps } from '../deps.ts';
 import { negotiateFormat } from '../negotiate.ts';
 import { etagOf, type RenderedPage } from '../page-cache.ts';
-
-function redirect(ctx: Context, relative: string): void {
-  ctx.status = 301;
-  ctx.set('Location', relative + (ctx.querystring ? `?${ctx.querystring}` : ''));
-  ctx.body = `Moved to ${relative}\n`;
-}
 
 /**
  * Index pages are large (about 1 MB for 2,000 files) and pip, uv and poetry
@@ -79,9 +72,8 @@ export function simpleRoutes(deps: AppDeps) {
     },
 
     async project(ctx: Context, repoName: string, param: string, slash: boolean): Promise<void> {
-      if (!isValidProjectName(param)) throw new NotFound(`'${param}' is not a valid project name.`);
-      const name = normalizeName(param);
-      if (name !== param) return redirect(ctx, slash ? `../${name}/` : `${name}/`);
+      const name = canonicalProject(ctx, param, (n) => (slash ? `../${n}/` : `${n}/`));
+      if (name === null) return;
       if (!slash) return redirect(ctx, `${name}/`);
 
       const repo = deps.registry.get(repoName);

@@ -1,26 +1,26 @@
-/** POST <repo>/ — the legacy upload API that twine, poetry and uv speak. */
+/**
+ * POST <repo>/ — the legacy upload API that twine, poetry and uv speak.
+ * The route parses the form, the upload pipeline validates it, and the
+ * local repository commits it with its audit entry.
+ */
 import type { Context } from 'koa';
-import type { Authorized } from '../../auth/access.ts';
-import type { AppDeps } from '../app.ts';
+import type { LocalRepository } from '../../repos/local.ts';
+import { validateUpload } from '../../upload/pipeline.ts';
+import type { AppDeps } from '../deps.ts';
+import type { Authorized } from '../middleware/access.ts';
 import { parseUploadForm } from '../multipart.ts';
 
 export function uploadRoutes(deps: AppDeps) {
   return {
-    async upload(ctx: Context): Promise<void> {
-      // Access control has already resolved where the file goes (the repository, or its uploadTo).
-      const { identity, repo: target } = ctx.state.access as Authorized;
-      const repo = deps.registry.local(target);
-      const form = await parseUploadForm(ctx.req, deps.blobs, { maxFileSize: repo.maxFileSize });
-      const uploader = identity?.user ?? null;
-      const result = await repo.upload(form, uploader);
-      deps.metrics.uploads.inc({ repo: repo.name, outcome: result.outcome });
+    /** `target`: where the file is stored (the repository POSTed to, or its uploadTo), resolved before access was granted. */
+    async upload(ctx: Context, target: LocalRepository): Promise<void> {
+      const { identity } = ctx.state.access as Authorized;
+      const form = await parseUploadForm(ctx.req, deps.blobs, { maxFileSize: target.maxFileSize });
+      const validated = await validateUpload(form, deps.blobs);
+      const result = await target.add(validated, { user: identity?.user ?? null, tokenId: identity?.token?.id ?? null, address: ctx.ip });
+      deps.metrics.uploads.inc({ repo: target.name, outcome: result.outcome });
       const { file } = result;
-      deps.audit.record({
-        at: new Date().toISOString(), actor: uploader ?? 'anonymous', tokenId: identity?.token?.id ?? null, address: ctx.ip,
-        action: 'upload', repo: repo.name, project: file.project, version: file.version, filename: file.filename, sha256: file.sha256,
-        detail: result.outcome,
-      });
-      ctx.state.log = { ...ctx.state.log, upload: { repo: repo.name, filename: file.filename, sha256: file.sha256, outcome: result.outcome } };
+      ctx.state.log = { ...ctx.state.log, upload: { repo: target.name, filename: file.filename, sha256: file.sha256, outcome: result.outcome } };
       ctx.status = 200;
       // warehouse answers an upload with its warnings; an identical re-upload is worth one.
       ctx.body = result.outcome === 'unchanged' ? `File already exists with identical content; nothing changed.\n` : '';

@@ -1,0 +1,21 @@
+/** What the HTTP layer is built from: each route factory takes the slice it uses. */
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Registry } from '../repos/registry.ts';
+import type { BlobStore, MetadataStore } from '../storage/types.ts';
+import type { AccessControl } from './middleware/access.ts';
+import type { PageCache } from './page-cache.ts';
+
+export interface AppDeps {
+  registry: Registry;
+  blobs: BlobStore;
+  store: MetadataStore;
+  logger: Logger;
+  metrics: Metrics;
+  pageCache: PageCache;
+  access: AccessControl;
+  /** Client addresses (for the failed-login budget and the audit) from X-Forwarded-For. */
+  trustProxy?: boolean;
+  /** Tells this storage's ETags apart from another's whose serials happen to match. */
+  instanceId: string;
+}
