@@ -58,7 +58,7 @@ export function createMetrics(squatCount?: () => number): Metrics {
         labelNames: ['repo', 'kind', 'status'], registers: [registry],
       }),
       failures: new Counter({
-        name: 'pydepot_upstream_failures_total', help: 'Upstream index requests that failed (stale copy served or 502/504)',
+        name: 'pydepot_upstream_failures_total', help: 'Upstream requests that failed, by kind (page, root: stale copy served or 502/504; file, metadata: 502/504)',
         labelNames: ['repo', 'kind'], registers: [registry],
       }),
       downloads: new Counter({

@@ -50,6 +50,7 @@ export class RemoteRepository implements Repository {
       events: {
         started: () => deps.metrics.downloads.inc({ repo: name }),
         rejected: () => deps.metrics.rejectedFiles.inc({ repo: name }),
+        failed: () => deps.metrics.failures.inc({ repo: name, kind: 'file' }),
       },
     });
   }
@@ -147,6 +148,7 @@ export class RemoteRepository implements Repository {
       // Not a download in the metrics' sense: those count distribution files.
       started: () => undefined,
       rejected: () => this.deps.metrics.rejectedFiles.inc({ repo: this.name }),
+      failed: () => this.deps.metrics.failures.inc({ repo: this.name, kind: 'metadata' }),
     };
     return fetchVerified(
       { url: u.href, filename: `${row.filename}.metadata`, sha256: metaSha, size: null },

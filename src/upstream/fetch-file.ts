@@ -34,6 +34,8 @@ export interface FetchEvents {
   started(target: FileTarget): void;
   /** Called when a download was refused after the fact (hash, size, cut). */
   rejected(target: FileTarget, reason: string): void;
+  /** Called when the upstream could not be asked or did not answer with the file (down, timeout, non-200). */
+  failed(target: FileTarget, reason: string): void;
 }
 
 export interface VerifiedFetch {
@@ -59,19 +61,24 @@ export async function fetchVerified(target: FileTarget, how: VerifiedFetch): Pro
     how.logger.error({ url: target.url, filename: target.filename }, `upstream file rejected: ${reason}`);
     return new UpstreamUnavailable(`Upstream file rejected: ${reason}`);
   };
+  const fail = (reason: string, timedOut = false): UpstreamUnavailable => {
+    events.failed(target, reason);
+    how.logger.warn({ url: target.url, filename: target.filename, reason }, 'upstream file could not be fetched');
+    return new UpstreamUnavailable(reason, timedOut);
+  };
   events.started(target);
   const res = await how.client.get(target.url, { 'accept-encoding': 'identity' }).catch((err: UpstreamRequestError) => {
-    throw new UpstreamUnavailable(`${err.message}; '${target.filename}' is not cached`, err.timedOut);
+    throw fail(`${err.message}; '${target.filename}' is not cached`, err.timedOut);
   });
   if (res.status !== 200) {
     res.body.resume();
-    throw new UpstreamUnavailable(`upstream answered ${res.status} for ${target.filename}`);
+    throw fail(`upstream answered ${res.status} for ${target.filename}`);
   }
   const length = Number(res.headers['content-length']);
   const size = target.size ?? (Number.isSafeInteger(length) ? length : null);
   if (size === null && how.needLength) {
     res.body.destroy();
-    throw new UpstreamUnavailable(`upstream sent ${target.filename} without a length; cannot verify it while streaming`);
+    throw fail(`upstream sent ${target.filename} without a length; cannot verify it while streaming`);
   }
   if (size !== null && Number.isSafeInteger(length) && length !== size) {
     res.body.destroy();
@@ -128,7 +135,11 @@ export class FileFetcher {
 }
 
 export class Download extends EventEmitter {
-  /** Resolves when upstream headers arrived and the size is known. */
+  /**
+   * Resolves once the first bytes arrived (or the file is complete): until
+   * then a failure can still be answered with a status (502/504) instead of
+   * a response cut after its headers.
+   */
   readonly ready: Promise<void>;
   /** Resolves when the verified file is committed to the blob store. */
   readonly done: Promise<void>;
@@ -154,11 +165,14 @@ export class Download extends EventEmitter {
         this.writer = writer;
         // The reader follows the temp blob across its commit.
         this.reader = writer.reader();
-        writer.onProgress(() => this.emit('progress'));
-        markReady();
+        writer.onProgress(() => {
+          markReady();
+          this.emit('progress');
+        });
       },
       onCommitted: () => {
         this.state = 'done';
+        markReady();
         this.emit('progress');
       },
     }).catch((err: unknown) => {

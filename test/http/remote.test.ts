@@ -110,6 +110,35 @@ test('upstream down: cached pages and files are still served; an uncached page g
   t.regex(missing.statusText, /upstream http:\/\/127\.0\.0\.1:\d+\/simple\/flask\/ refused the connection; project 'flask' is not cached/);
 });
 
+test('an uncached file with the upstream down or timing out is a 502/504 naming the upstream, counted as an upstream failure', async (t) => {
+  const { s, up, wheel, sdist } = await setup(t, { timeout: 1 });
+  const { page } = await jsonPage(s);
+  const urlOf = (d: BuiltDist) => new URL(page.files.find((f) => f.filename === d.filename)!.url, `${s.url}/pypi/simple/requests/`).href;
+  up.fileFaults(sdist.filename, { latencyMs: 3000 });
+  const slow = await fetch(urlOf(sdist));
+  t.is(slow.status, 504);
+  t.regex(slow.statusText, /upstream http:\/\/127\.0\.0\.1:\d+\/.* timed out; '.*' is not cached/);
+  await up.stop();
+  const down = await fetch(urlOf(wheel));
+  t.is(down.status, 502);
+  t.regex(down.statusText, /upstream http:\/\/127\.0\.0\.1:\d+\/.* refused the connection; 'requests-2\.32\.0-py3-none-any\.whl' is not cached/);
+  t.regex(await (await fetch(`${s.url}/-/metrics`)).text(), /pydepot_upstream_failures_total\{repo="pypi",kind="file"\} 2/);
+  // An operator's log line, not a stack trace: 5xx from pydepot's own bugs are the only ones logged with one.
+  t.false(s.logs.some((l) => typeof l.err === 'object' && l.err !== null && 'stack' in (l.err as object)));
+});
+
+test('a file cut before its first byte is a 502, not an empty 200', async (t) => {
+  const { s, up, sdist } = await setup(t);
+  const { page } = await jsonPage(s);
+  const url = new URL(page.files.find((f) => f.filename === sdist.filename)!.url, `${s.url}/pypi/simple/requests/`).href;
+  up.fileFaults(sdist.filename, { truncateAt: 0 });
+  const res = await fetch(url);
+  t.is(res.status, 502);
+  t.regex(res.statusText, /broke off/);
+  up.fileFaults(sdist.filename, {});
+  t.true(Buffer.from(await (await fetch(url)).arrayBuffer()).equals(sdist.bytes));
+});
+
 test('upstream 5xx and unparsable pages fall back to the cached copy', async (t) => {
   const { s, up } = await setup(t, { indexTtl: 0 });
   t.is((await jsonPage(s)).res.status, 200);
