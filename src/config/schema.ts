@@ -33,6 +33,10 @@ export interface RemoteRepoConfig extends Permissions {
   negativeTtl: number;
   offline: boolean;
   timeout: number;
+  /** Seconds a request waits for a revalidation when a cached copy can be served instead. */
+  staleTimeout: number;
+  /** Seconds a revalidation that timed out is not retried (the cached copy is served meanwhile). */
+  failureBackoff: number;
   username: string | null;
   password: string | null;
   indexMaxAge: number;
@@ -266,6 +270,8 @@ function parseRepo(s: Section): RepoConfig {
         negativeTtl: s.seconds('negativeTtl', 60),
         offline: s.bool('offline', false),
         timeout: s.seconds('timeout', 30),
+        staleTimeout: s.seconds('staleTimeout', 2),
+        failureBackoff: s.seconds('failureBackoff', 60),
         username: s.optionalString('username'),
         password: s.optionalString('password'),
         indexMaxAge: s.seconds('indexMaxAge', 0),

@@ -7,9 +7,15 @@
  * - when upstream fails (refused, DNS, timeout, 5xx, unparsable), the last good
  *   copy is served and a warning logged (stale-if-error); with nothing stored,
  *   502 (504 on a timeout) naming the upstream;
+ * - with a copy stored, a request waits for the revalidation at most
+ *   staleTimeout, then gets the copy while the revalidation goes on in the
+ *   background (stale-while-revalidate): a hanging upstream never holds pip
+ *   for its own timeout. A revalidation that timed out is not retried for
+ *   failureBackoff; the copy is served at once meanwhile;
  * - offline: upstream is never asked.
  */
 import { text } from 'node:stream/consumers';
+import { LRUCache } from 'lru-cache';
 import type { RemoteRepoConfig } from '../config/schema.ts';
 import { NotFound, UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -39,6 +45,8 @@ export interface PageLookup {
 export class IndexCache {
   private readonly pages = sharedPromises<string, PageLookup | null>();
   private readonly roots = sharedPromises<string, void>();
+  /** When a revalidation last timed out, by key ('root', or 'p:<project>'): bounded, it only ever saves requests. */
+  private readonly timedOut = new LRUCache<string, number>({ max: 10_000 });
 
   constructor(
     private readonly repo: string,
@@ -60,14 +68,40 @@ export class IndexCache {
     if (row && this.isFresh(row.checkedAt, row.state === 'ok' ? this.config.indexTtl : this.config.negativeTtl)) {
       return stored(row);
     }
+    if (row && this.backingOff(`p:${project}`)) return stored(row);
     // Callers who joined a running refresh share its row; only the one who
-    // started it is told of the fetched page, so it is published once.
+    // started it is told of the fetched page, so it is published once. (A
+    // leader that stopped waiting does not publish it: the squatting watch's
+    // periodic check still sees the page.)
     let leader = false;
-    const found = await this.pages.join(project, () => {
+    const flight = this.pages.join(project, () => {
       leader = true;
       return this.refresh(project, row);
     });
+    const found = row ? await this.orStale(flight, () => stored(row), { project }) : await flight;
     return found && !leader ? { row: found.row, fetched: null } : found;
+  }
+
+  private backingOff(key: string): boolean {
+    const at = this.timedOut.get(key);
+    return at !== undefined && this.now() - at < this.config.failureBackoff * 1000;
+  }
+
+  /** The revalidation's answer if it comes within staleTimeout; the stored copy otherwise. */
+  private async orStale<T>(flight: Promise<T>, stale: () => T, about: object): Promise<T> {
+    const late = Symbol('late');
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<typeof late>((resolve) => {
+      timer = setTimeout(() => resolve(late), this.config.staleTimeout * 1000);
+    });
+    try {
+      const first = await Promise.race([flight, deadline]);
+      if (first !== late) return first;
+      this.logger.info({ repo: this.repo, ...about }, 'upstream is slow; serving the cached copy while it revalidates');
+      return stale();
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private isFresh(checkedAt: number, ttlSeconds: number): boolean {
@@ -121,15 +155,17 @@ export class IndexCache {
   }
 
   private stalePage(project: string, row: CachedPage | null, err: UpstreamRequestError): PageLookup | null {
-    return stored(this.staleOr('page', row, err, { project }, `project '${project}' is not cached in repository '${this.repo}'`));
+    return stored(this.staleOr(`p:${project}`, row, err, { project }, `project '${project}' is not cached in repository '${this.repo}'`));
   }
 
   /**
    * stale-if-error, written once: the last good answer is served with a
    * warning; with none stored, 502 (504 on a timeout) naming what is missing.
    */
-  private staleOr<T>(kind: 'page' | 'root', kept: T | null, err: UpstreamRequestError, about: object, missing: string): T {
+  private staleOr<T>(key: string, kept: T | null, err: UpstreamRequestError, about: object, missing: string): T {
+    const kind = key === 'root' ? 'root' : 'page';
     this.metrics.failures.inc({ repo: this.repo, kind });
+    if (err.timedOut && kept !== null) this.timedOut.set(key, this.now());
     if (kept !== null) {
       this.logger.warn({ repo: this.repo, ...about, reason: err.message }, `upstream failed; serving the cached ${kind === 'page' ? 'page' : 'project list'}`);
       return kept;
@@ -142,7 +178,10 @@ export class IndexCache {
   async rootSerial(): Promise<number> {
     const row = this.store.getRoot(this.repo);
     if (this.config.offline || (row && this.isFresh(row.checkedAt, this.config.indexTtl))) return row?.serial ?? 0;
-    await this.roots.join('root', () => this.refreshRoot());
+    if (row && this.backingOff('root')) return row.serial;
+    const flight = this.roots.join('root', () => this.refreshRoot());
+    if (row) await this.orStale(flight, () => undefined, {});
+    else await flight;
     return this.store.getRoot(this.repo)?.serial ?? 0;
   }
 

@@ -154,6 +154,28 @@ test('upstream 5xx and unparsable pages fall back to the cached copy', async (t)
   t.regex(res.statusText, /answered 500/);
 });
 
+test('a hanging upstream does not hold a cached page: it is served after staleTimeout while the revalidation goes on', async (t) => {
+  const { s, up } = await setup(t, { indexTtl: 0, staleTimeout: 0.2, timeout: 10 });
+  const first = await jsonPage(s);
+  up.pageFaults('requests', { latencyMs: 2000 });
+  const again = await jsonPage(s);
+  t.is(again.res.status, 200);
+  t.deepEqual(again.page.files, first.page.files);
+  const revalidation = up.requests.filter((r) => r.path === '/simple/requests/').at(-1)!;
+  t.is(revalidation.status, 0, 'the client had its page before the upstream answered');
+});
+
+test('a revalidation that timed out is not retried for failureBackoff; the cached page is served at once', async (t) => {
+  const { s, up } = await setup(t, { indexTtl: 0, staleTimeout: 5, timeout: 0.3, failureBackoff: 600 });
+  t.is((await jsonPage(s)).res.status, 200);
+  up.pageFaults('requests', { latencyMs: 2000 });
+  t.is((await jsonPage(s)).res.status, 200);
+  const asked = up.count('/simple/requests/');
+  for (let i = 0; i < 3; i++) t.is((await jsonPage(s)).res.status, 200);
+  t.is(up.count('/simple/requests/'), asked, 'no upstream request during the back-off');
+  t.regex(await (await fetch(`${s.url}/-/metrics`)).text(), /pydepot_upstream_failures_total\{repo="pypi",kind="page"\} 1/);
+});
+
 test('an upstream timeout with nothing cached is a 504', async (t) => {
   const { s, up } = await setup(t, { timeout: 1 });
   up.pageFaults('requests', { latencyMs: 3000 });
