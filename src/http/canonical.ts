@@ -5,7 +5,7 @@
  */
 import type { Context } from 'koa';
 import { NotFound } from '../errors.ts';
-import { isValidProjectName, normalizeName } from '../pypi/names.ts';
+import { isValidProjectName, MAX_NAME_LENGTH, normalizeName } from '../pypi/names.ts';
 
 /** A relative 301 that keeps the query string (`?format=`). */
 export function redirect(ctx: Context, relative: string): void {
@@ -19,6 +19,7 @@ export function redirect(ctx: Context, relative: string): void {
  * (not a project name) or a 301 to `canonicalUrl(name)`, and returns null.
  */
 export function canonicalProject(ctx: Context, param: string, canonicalUrl: (name: string) => string): string | null {
+  if (param.length > MAX_NAME_LENGTH) throw new NotFound(`Not a project name: project names are at most ${MAX_NAME_LENGTH} characters, this one has ${param.length}.`);
   if (!isValidProjectName(param)) throw new NotFound(`'${param}' is not a valid project name.`);
   const name = normalizeName(param);
   if (name === param) return name;

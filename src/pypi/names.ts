@@ -12,9 +12,16 @@ export function normalizeName(name: string): string {
   return name.replace(/[-_.]+/g, '-').toLowerCase();
 }
 
-/** Whether `name` is a valid core-metadata `Name` (case-insensitive). */
+/**
+ * No real project has a longer name: a wheel's filename carries the name
+ * plus a version and three tags, and filesystems stop at 255 bytes. Checked
+ * before any lookup, so a flood of huge random names costs nothing upstream.
+ */
+export const MAX_NAME_LENGTH = 200;
+
+/** Whether `name` is a valid core-metadata `Name` (case-insensitive) of a sane length. */
 export function isValidProjectName(name: string): boolean {
-  return VALID_NAME.test(name);
+  return name.length <= MAX_NAME_LENGTH && VALID_NAME.test(name);
 }
 
 /**

@@ -34,6 +34,10 @@ const PAGE_ACCEPT = `${SIMPLE_V1_JSON}, ${SIMPLE_V1_HTML};q=0.2, ${TEXT_HTML};q=
 // The root is tens of MB on pypi.org: HTML parses as a stream.
 const ROOT_ACCEPT = `${TEXT_HTML}, ${SIMPLE_V1_HTML};q=0.9, ${SIMPLE_V1_JSON};q=0.5`;
 const MAX_PAGE_BYTES = 64 * 1024 * 1024;
+// Remembered upstream 404s: anyone may ask for random names, so the memory is
+// bounded (newest kept) and pruned of expired entries every PRUNE_EVERY saves.
+const MAX_MISSING = 10_000;
+const PRUNE_EVERY = 64;
 
 /** A project's page as the cache holds it now. */
 export interface PageLookup {
@@ -47,6 +51,7 @@ export class IndexCache {
   private readonly roots = sharedPromises<string, void>();
   /** When a revalidation last timed out, by key ('root', or 'p:<project>'): bounded, it only ever saves requests. */
   private readonly timedOut = new LRUCache<string, number>({ max: 10_000 });
+  private missesSincePrune = 0;
 
   constructor(
     private readonly repo: string,
@@ -131,6 +136,10 @@ export class IndexCache {
     if (res.status === 404 || res.status === 410) {
       res.body.resume();
       this.store.savePage(this.repo, project, { state: 'missing', etag: null, lastModified: null, page: null, files: [] }, now);
+      if (++this.missesSincePrune >= PRUNE_EVERY) {
+        this.missesSincePrune = 0;
+        this.store.pruneMissing(this.repo, now - this.config.negativeTtl * 1000, MAX_MISSING);
+      }
       return null;
     }
     if (res.status !== 200) {

@@ -165,4 +165,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_by_time ON audit (at);
     `,
   },
+  {
+    version: 5,
+    name: 'index of remembered upstream 404s',
+    sql: `
+      -- Upstream 404s are remembered per name; anyone can ask for random names, so
+      -- they are pruned by age and count (RemoteCacheStore.pruneMissing) through this.
+      CREATE INDEX remote_pages_missing ON remote_pages (repo, checked_at) WHERE state = 'missing';
+    `,
+  },
 ];

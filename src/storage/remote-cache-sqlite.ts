@@ -25,6 +25,10 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
                      ON CONFLICT (repo, project) DO UPDATE SET state = @state, checked_at = @now, etag = @etag,
                        last_modified = @lastModified, page = @page, digest = @digest, serial = @serial`),
       touchPage: p('UPDATE remote_pages SET checked_at = ? WHERE repo = ? AND project = ?'),
+      pruneExpired: p(`DELETE FROM remote_pages WHERE repo = ? AND state = 'missing' AND checked_at < ?`),
+      pruneOldest: p(`DELETE FROM remote_pages WHERE rowid IN (
+                        SELECT rowid FROM remote_pages WHERE repo = ? AND state = 'missing'
+                        ORDER BY checked_at DESC LIMIT -1 OFFSET ?)`),
       deleteFiles: p('DELETE FROM remote_files WHERE repo = ? AND project = ?'),
       insertFile: p(`INSERT OR REPLACE INTO remote_files (repo, sha256, filename, project, url, size, metadata_sha256)
                      VALUES (@repo, @sha256, @filename, @project, @url, @size, @metadataSha256)`),
@@ -43,6 +47,11 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
   getPage(repo: string, project: string): CachedPage | null {
     const r = this.q.getPage!.get(repo, project) as PageRecord | undefined;
     return r ? toPage(r) : null;
+  }
+
+  pruneMissing(repo: string, before: number, keep: number): number {
+    return this.db.transaction((): number =>
+      this.q.pruneExpired!.run(repo, before).changes + this.q.pruneOldest!.run(repo, keep).changes)();
   }
 
   getPageBody(repo: string, project: string): string | null {

@@ -190,6 +190,11 @@ export interface RemoteCacheStore {
   savePage(repo: string, project: string, answer: { state: 'ok' | 'missing'; etag: string | null; lastModified: string | null; page: string | null; files: RemoteFileRow[] }, now: number): CachedPage;
   /** A 304: the cached page is current as of `now`. */
   touchPage(repo: string, project: string, now: number): void;
+  /**
+   * Forgets remembered upstream 404s checked before `before`, and all but the
+   * newest `keep` of the rest. Returns how many were forgotten.
+   */
+  pruneMissing(repo: string, before: number, keep: number): number;
   getFile(repo: string, sha256: string, filename: string): RemoteFileRow | null;
   getRoot(repo: string): CachedRoot | null;
   saveRoot(repo: string, names: string[], etag: string | null, lastModified: string | null, now: number): void;

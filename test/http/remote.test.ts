@@ -4,6 +4,8 @@ import { buildSdist, buildWheel, type BuiltDist } from '../helpers/dists.ts';
 import { FakeUpstream, type FakeUpstreamOptions } from '../helpers/fake-upstream.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { storageCounts } from '../helpers/storage.ts';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
 
 const JSON_ACCEPT = 'application/vnd.pypi.simple.v1+json';
 
@@ -137,6 +139,22 @@ test('a file cut before its first byte is a 502, not an empty 200', async (t) =>
   t.regex(res.statusText, /broke off/);
   up.fileFaults(sdist.filename, {});
   t.true(Buffer.from(await (await fetch(url)).arrayBuffer()).equals(sdist.bytes));
+});
+
+test('names longer than any real project are refused before any lookup; remembered upstream 404s are pruned', async (t) => {
+  const { s, up } = await setup(t, { negativeTtl: 0 });
+  const huge = 'a'.repeat(8000);
+  const res = await fetch(`${s.url}/pypi/simple/${huge}/`);
+  t.is(res.status, 404);
+  t.regex(res.statusText, /project names are at most 200 characters, this one has 8000/);
+  t.is(up.count((r) => r.path.length > 1000), 0, 'the upstream is never asked');
+
+  // Random valid names: each is asked once, and the memory of their 404s does not grow with them.
+  for (let i = 0; i < 70; i++) t.is((await fetch(`${s.url}/pypi/simple/random-name-${i}/`)).status, 404);
+  const db = new Database(join(s.storage, 'pydepot.db'), { readonly: true });
+  t.teardown(() => db.close());
+  const missing = db.prepare(`SELECT count(*) FROM remote_pages WHERE state = 'missing'`).pluck().get() as number;
+  t.true(missing < 70, `${missing} remembered 404s after 70 misses with negativeTtl 0`);
 });
 
 test('upstream 5xx and unparsable pages fall back to the cached copy', async (t) => {
