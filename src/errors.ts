@@ -68,6 +68,11 @@ export class NotAcceptable extends PydepotError {
   constructor(message: string) { super(406, message); }
 }
 
+/** A request body that stopped arriving (a stalled or vanished client). */
+export class RequestTimeout extends PydepotError {
+  constructor(message: string) { super(408, message); }
+}
+
 export class PayloadTooLarge extends PydepotError {
   constructor(message: string) { super(413, message); }
 }

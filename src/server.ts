@@ -41,7 +41,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   warnAboutOpenUploads(config, logger);
   const app = buildApp({
     registry, blobs, store, logger, metrics, pageCache: new PageCache(), instanceId: store.instanceId(), access,
-    trustProxy: config.auth.trustProxy,
+    trustProxy: config.auth.trustProxy, bodyIdleTimeoutMs: config.limits.bodyIdleTimeout * 1000,
   });
   const server = tls ? createHttpsServer(tls, app.callback()) : createServer(app.callback());
   // Uploads of large wheels over slow links take long; Node's default

@@ -70,7 +70,14 @@ export interface Config {
   defaultRepository: string;
   log: { level: LogLevel };
   auth: AuthConfig;
+  limits: LimitsConfig;
   repositories: Record<string, RepoConfig>;
+}
+
+/** What one client may cost the server. */
+export interface LimitsConfig {
+  /** Seconds a request body may go without a byte before the request is dropped. */
+  bodyIdleTimeout: number;
 }
 
 export interface AuthConfig {
@@ -377,6 +384,12 @@ export function parseConfig(raw: unknown): Config {
     trustProxy: authSection.bool('trustProxy', false),
   };
   authSection.rejectUnknown();
+  const limitsSection = root.section('limits');
+  const limits: LimitsConfig = {
+    bodyIdleTimeout: limitsSection.seconds('bodyIdleTimeout', 60),
+  };
+  if (limits.bodyIdleTimeout === 0) limitsSection.fail('bodyIdleTimeout', 'must be more than 0: a stalled upload would hold a temp file forever');
+  limitsSection.rejectUnknown();
 
   const reposSection: Section = root.has('repositories') ? root.section('repositories') : new Section('repositories', DEFAULT_REPOSITORIES);
   const repositories: Record<string, RepoConfig> = {};
@@ -395,5 +408,5 @@ export function parseConfig(raw: unknown): Config {
   if (!repositories[defaultRepository]) root.fail('defaultRepository', `no repository named '${defaultRepository}'`);
 
   root.rejectUnknown();
-  return { listen, tls, storage, defaultRepository, log: { level }, auth, repositories };
+  return { listen, tls, storage, defaultRepository, log: { level }, auth, limits, repositories };
 }

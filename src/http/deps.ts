@@ -18,4 +18,6 @@ export interface AppDeps {
   trustProxy?: boolean;
   /** Tells this storage's ETags apart from another's whose serials happen to match. */
   instanceId: string;
+  /** limits.bodyIdleTimeout, in ms. */
+  bodyIdleTimeoutMs: number;
 }

@@ -5,12 +5,14 @@
  */
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
-import { BadRequest, PayloadTooLarge } from '../errors.ts';
+import { BadRequest, PayloadTooLarge, RequestTimeout } from '../errors.ts';
 import type { BlobStore, TempBlobWriter } from '../storage/types.ts';
 import type { UploadForm } from '../upload/form.ts';
 
 export interface MultipartLimits {
   maxFileSize: number;
+  /** A body that sends nothing for this long is dropped, and its temp blob removed at once. */
+  idleTimeoutMs: number;
 }
 
 // Descriptions (READMEs) are the largest text fields twine sends.
@@ -44,6 +46,8 @@ export function parseUploadForm(req: IncomingMessage, blobs: BlobStore, limits: 
     };
 
     const settle = (): void => {
+      // The body is over (or given up on): idleness is no longer the client's.
+      req.setTimeout(0);
       Promise.allSettled(pending).then(async () => {
         if (failure) {
           await content?.writer.abort();
@@ -119,6 +123,15 @@ export function parseUploadForm(req: IncomingMessage, blobs: BlobStore, limits: 
     // busboy would wait forever for it.
     req.on('close', () => {
       if (!req.complete) fail(new BadRequest('The upload was interrupted before the whole request body arrived.'));
+    });
+
+    // A client that stalls mid-upload would hold a descriptor and a temp
+    // file forever: past the idle timeout it is dropped and they are removed.
+    req.setTimeout(limits.idleTimeoutMs, () => {
+      fail(new RequestTimeout(`The upload sent nothing for ${limits.idleTimeoutMs / 1000} s and was dropped; try again.`));
+      // The temp file is gone before the connection is.
+      const removed = content ? content.writer.abort() : Promise.resolve();
+      removed.finally(() => req.destroy()).catch(() => undefined);
     });
 
     req.pipe(bb);

@@ -33,9 +33,16 @@ const DIGEST_FIELDS = [
   ['md5_digest', 'md5'],
 ] as const;
 
+/**
+ * A field that has one value. Sent twice with different values, it is
+ * refused: taking the first would let two parsers of one form disagree.
+ */
 function single(form: UploadForm, name: string): string | null {
   const v = form.fields.get(name);
   if (!v || v.length === 0) return null;
+  if (new Set(v.map((x) => x.trim())).size > 1) {
+    throw new BadRequest(`Form field '${name}' was sent ${v.length} times with different values; send it once.`);
+  }
   const value = v[0]!.trim();
   return value === '' || value === 'UNKNOWN' ? null : value;
 }

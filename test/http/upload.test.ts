@@ -170,6 +170,79 @@ test('an upload killed halfway leaves nothing visible, and tmp/ leftovers are re
   t.deepEqual(await storageCounts(again.storage), { blobs: 0, tmp: 0 });
 });
 
+test('an upload that stalls is dropped after limits.bodyIdleTimeout, and its temp file removed at once', async (t) => {
+  const s = await startTestServer(t, { repositories: { internal: { type: 'local', upload: [CI.user] } }, limits: { bodyIdleTimeout: 0.5 } });
+  const boundary = 'xxBOUNDARYxx';
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="content"; filename="acme_utils-1.0.0-py3-none-any.whl"\r\n` +
+      'Content-Type: application/octet-stream\r\n\r\n',
+  );
+  const closed = new Promise<void>((resolve) => {
+    const req = request(`${s.url}/internal/`, {
+      method: 'POST',
+      headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Content-Length': String(head.length + 1_000_000), Authorization: CI.basic },
+    });
+    req.on('error', () => resolve());
+    req.on('close', () => resolve());
+    req.write(head);
+    // Part of the file, then nothing: the client stalls without closing.
+    req.write(Buffer.alloc(100_000, 1));
+  });
+  await closed;
+  t.deepEqual(await storageCounts(s.storage), { blobs: 0, tmp: 0 }, 'the temp file went with the connection');
+  t.is((await fetch(`${s.url}/-/health`)).status, 200);
+});
+
+test('a form field sent twice with different values is refused, not first-wins', async (t) => {
+  const s = await startTestServer(t);
+  const wheel = await buildWheel(SPEC);
+  const form = new FormData();
+  form.append(':action', 'file_upload');
+  form.append('name', 'acme-utils');
+  form.append('name', 'other-project');
+  form.append('version', '1.0.0');
+  form.append('sha256_digest', wheel.sha256);
+  form.append('content', new Blob([wheel.bytes]), wheel.filename);
+  const res = await fetch(`${s.url}/internal/`, { method: 'POST', body: form, headers: { Authorization: CI.basic } });
+  t.is(res.status, 400);
+  t.regex(res.statusText, /Form field 'name' was sent 2 times with different values/);
+  t.deepEqual(await storageCounts(s.storage), { blobs: 0, tmp: 0 });
+});
+
+/** Sends a `bytes`-long multipart body without credentials; resolves with the status (0: no answer) and the bytes the server took. */
+function refusedUpload(url: string, bytes: number): Promise<{ status: number; connection: string | undefined; sent: number }> {
+  return new Promise((resolve) => {
+    let sent = 0;
+    let answer: { status: number; connection: string | undefined } = { status: 0, connection: undefined };
+    const req = request(url, { method: 'POST', headers: { 'Content-Type': 'multipart/form-data; boundary=b', 'Content-Length': String(bytes) } });
+    req.on('response', (res) => {
+      answer = { status: res.statusCode ?? 0, connection: res.headers.connection };
+      res.resume();
+    });
+    req.on('close', () => resolve({ ...answer, sent }));
+    req.on('error', () => undefined);
+    const chunk = Buffer.alloc(1024 * 1024, 0x61);
+    const pump = (): void => {
+      while (sent < bytes) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+test('a refused upload answers with Connection: close, and a huge one is not read to its end', async (t) => {
+  const s = await startTestServer(t);
+  const small = await refusedUpload(`${s.url}/internal/`, 2 * 1024 * 1024);
+  t.is(small.status, 401);
+  t.is(small.connection, 'close');
+  const huge = await refusedUpload(`${s.url}/internal/`, 512 * 1024 * 1024);
+  t.true(huge.sent < 256 * 1024 * 1024, `the server took ${huge.sent} of 512 MiB before cutting the connection`);
+  t.is((await fetch(`${s.url}/-/health`)).status, 200);
+});
+
 test('remote and virtual repositories refuse uploads with a reason', async (t) => {
   const s = await startTestServer(t, {
     repositories: { internal: { type: 'local' }, pypi: { type: 'remote' } },
