@@ -3,8 +3,9 @@
  * the blob store's random-access reader (no path: the store may be remote).
  *
  * Uploads can be 2 GiB, so nothing here loads a whole archive: zips are read
- * through their central directory (yauzl), tarballs are streamed. Every check
- * that fails throws InvalidDistribution with one warehouse-style line.
+ * through their central directory (yauzl), tarballs are streamed to their end,
+ * every member checked and only PKG-INFO kept. Every check that fails throws
+ * InvalidDistribution with one warehouse-style line.
  */
 import { posix } from 'node:path';
 import { Transform } from 'node:stream';
@@ -30,14 +31,18 @@ export interface InspectLimits {
   /** Bomb rule, as warehouse: reject when uncompressed > this AND uncompressed/file size > maxRatio. */
   maxUncompressedBytes: number;
   maxRatio: number;
+  /** Most entries a zip (its central directory) or members a tar.gz may have. */
+  maxEntries: number;
 }
 
 const MiB = 1024 * 1024;
 
 export const DEFAULT_INSPECT_LIMITS: InspectLimits = Object.freeze({
-  maxMetadataBytes: 10 * MiB,
+  // Real METADATA is far smaller (a long description is most of it); 1 MiB bounds what one upload holds in memory.
+  maxMetadataBytes: MiB,
   maxUncompressedBytes: 64 * MiB,
   maxRatio: 50,
+  maxEntries: 100_000,
 });
 
 const NOT_A_ZIP = 'Invalid distribution file. File is not a zip archive.';
@@ -157,6 +162,11 @@ async function scanZip(zip: ZipFile, limits: InspectLimits, keep: (name: string)
   const tops = new Set<string>();
   const kept = new Map<string, ZipEntry>();
   let uncompressed = 0;
+  // The end record's count is what yauzl will walk (it reads exactly that many
+  // records): refuse before reading any of them.
+  if (zip.entryCount > limits.maxEntries) {
+    throw new InvalidDistribution(`Invalid distribution file. ZIP archive has more than ${limits.maxEntries} entries.`);
+  }
   try {
     for await (const entry of zip.eachEntry()) {
       const name = entry.fileName;
@@ -259,12 +269,25 @@ async function readTarGzSdistMetadata(archive: Archive, filename: string, limits
   extract.on('error', () => {});
   source.pipe(gunzip).pipe(counter).pipe(extract);
 
+  // Read to the end: a member after PKG-INFO (real sdists put it first) is as
+  // much the uploader's as one before it. Only PKG-INFO is kept; every other
+  // member's data is drained as it streams past.
   let topDir: string | undefined;
+  let pkgInfo: Buffer | undefined;
+  let members = 0;
   try {
     for await (const entry of extract) {
+      if (++members > limits.maxEntries) {
+        throw new InvalidDistribution(`Invalid distribution file. tar archive has more than ${limits.maxEntries} entries.`);
+      }
       const header = entry.header as unknown as TarHeader;
       const name = checkTarPath(header.name, filename);
       if (name === '') {
+        if (header.type !== 'directory') {
+          throw new InvalidDistribution(
+            `Invalid distribution file. sdist '${filename}' has entry '${header.name}' of type '${header.type ?? 'unknown'}'; the archive root can only be a directory.`,
+          );
+        }
         entry.resume();
         continue;
       }
@@ -277,6 +300,10 @@ async function readTarGzSdistMetadata(archive: Archive, filename: string, limits
       checkTarEntryType(header, name, topDir, filename);
 
       if (name === `${topDir}/PKG-INFO`) {
+        // Python's tarfile.getmember picks the last of two same-named members; we would read the first.
+        if (pkgInfo !== undefined) {
+          throw new InvalidDistribution(`Invalid distribution file. sdist '${filename}' has more than one '${name}'.`);
+        }
         if (header.type !== 'file' && header.type !== 'contiguous-file') {
           throw new InvalidDistribution(`Invalid distribution file. ${name} in '${filename}' is not a regular file.`);
         }
@@ -287,9 +314,8 @@ async function readTarGzSdistMetadata(archive: Archive, filename: string, limits
         }
         const chunks: Buffer[] = [];
         for await (const chunk of entry) chunks.push(chunk as Buffer);
-        // Stopping here (no full scan) is safe: pydepot never unpacks sdists,
-        // and pip's own untar refuses members outside the target directory.
-        return Buffer.concat(chunks);
+        pkgInfo = Buffer.concat(chunks);
+        continue;
       }
       entry.resume();
     }
@@ -303,7 +329,8 @@ async function readTarGzSdistMetadata(archive: Archive, filename: string, limits
     extract.destroy();
     await reader.close();
   }
-  throw new InvalidDistribution(NO_PKG_INFO);
+  if (pkgInfo === undefined) throw new InvalidDistribution(NO_PKG_INFO);
+  return pkgInfo;
 }
 
 /**

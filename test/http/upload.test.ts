@@ -1,8 +1,11 @@
 import { request } from 'node:http';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { buffer as readAll } from 'node:stream/consumers';
+import { gzipSync } from 'node:zlib';
 import test from 'ava';
-import { buildSdist, buildWheel, type DistSpec } from '../helpers/dists.ts';
+import tar from 'tar-stream';
+import { buildSdist, buildWheel, type BuiltDist, type DistSpec } from '../helpers/dists.ts';
 import { CI, startTestServer } from '../helpers/server.ts';
 import { eventually, storageCounts } from '../helpers/storage.ts';
 import { upload } from '../helpers/upload.ts';
@@ -76,9 +79,22 @@ interface BadCase {
   sdist?: boolean;
   fields?: Record<string, string | null>;
   filename?: string;
-  bytes?: Buffer;
+  /** Bytes to send instead of the built dist's (under its filename), or made from it. */
+  bytes?: Buffer | ((dist: BuiltDist) => Promise<Buffer>);
   status: number;
   reason: RegExp;
+}
+
+/** The built sdist's own PKG-INFO first, then a symlink out of the tree: only a full read sees it. */
+async function sdistWithSymlinkAfterPkgInfo(dist: BuiltDist): Promise<Buffer> {
+  const root = dist.filename.replace(/\.tar\.gz$/, '');
+  const pack = tar.pack();
+  const packed = readAll(pack);
+  pack.entry({ name: `${root}/`, type: 'directory' });
+  pack.entry({ name: `${root}/PKG-INFO`, type: 'file' }, dist.metadata);
+  pack.entry({ name: `${root}/passwd`, type: 'symlink', linkname: '/etc/passwd' });
+  pack.finalize();
+  return gzipSync(await packed);
 }
 
 const BAD: BadCase[] = [
@@ -94,6 +110,8 @@ const BAD: BadCase[] = [
   { title: 'PKG-INFO naming another project', sdist: true, spec: { metadataName: 'evil' }, status: 400, reason: /PKG-INFO .* names the project 'evil'/ },
   { title: 'a wheel without METADATA', spec: { omitMetadata: true }, status: 400, reason: /does not contain the required METADATA file/ },
   { title: 'a .whl that is not a zip', bytes: Buffer.from('not a zip at all'), status: 400, reason: /Invalid distribution file/ },
+  { title: 'an sdist with a symlink to /etc/passwd after PKG-INFO', sdist: true, bytes: sdistWithSymlinkAfterPkgInfo, status: 400,
+    reason: /Invalid distribution file\. sdist 'acme_utils-1\.0\.0\.tar\.gz' has a link 'acme_utils-1\.0\.0\/passwd' pointing outside its top-level directory: '\/etc\/passwd'\./ },
   { title: 'an .egg', filename: 'acme_utils-1.0.0-py3.11.egg', status: 400, reason: /Invalid file extension/ },
   { title: 'a path in the filename', filename: '../acme_utils-1.0.0-py3-none-any.whl', status: 400, reason: /'\/' or '\\' in the name/ },
   { title: 'a control character in the filename', filename: 'acme_utils-1.0.0-py3-none-any\u0001.whl', status: 400, reason: /non-printable characters|control characters in a file or field name/ },
@@ -108,7 +126,8 @@ for (const c of BAD) {
     const s = await startTestServer(t);
     const spec = { ...SPEC, ...c.spec };
     const dist = c.sdist ? await buildSdist(spec) : await buildWheel(spec);
-    const sent = c.bytes ? { ...dist, bytes: c.bytes, sha256: (await import('node:crypto')).createHash('sha256').update(c.bytes).digest('hex'), blake2b256: '' } : dist;
+    const bytes = typeof c.bytes === 'function' ? await c.bytes(dist) : c.bytes;
+    const sent = bytes ? { ...dist, bytes, sha256: (await import('node:crypto')).createHash('sha256').update(bytes).digest('hex'), blake2b256: '' } : dist;
     const fields = c.bytes ? { blake2_256_digest: null, ...c.fields } : c.fields;
     const res = await upload(`${s.url}/internal/`, sent, 'acme-utils', '1.0.0', { fields, filename: c.filename });
     const body = await res.text();

@@ -14,7 +14,7 @@ import tar from 'tar-stream';
 import yazl from 'yazl';
 import { InvalidDistribution } from '../../src/errors.ts';
 import { FsBlobStore } from '../../src/storage/blob-fs.ts';
-import { readSdistMetadata, readWheelMetadata } from '../../src/upload/inspect.ts';
+import { DEFAULT_INSPECT_LIMITS, readSdistMetadata, readWheelMetadata } from '../../src/upload/inspect.ts';
 import type { Archive, InspectLimits } from '../../src/upload/inspect.ts';
 import { buildSdist, buildWheel, sdistFilename, wheelFilename } from '../helpers/dists.ts';
 import type { BuiltDist, DistSpec } from '../helpers/dists.ts';
@@ -58,7 +58,7 @@ async function zipOf(entries: ZipInput[]): Promise<Buffer> {
   return readAll(zip.outputStream);
 }
 
-interface TarInput { name: string; data?: string; type?: 'file' | 'directory' | 'symlink'; linkname?: string }
+interface TarInput { name: string; data?: string; type?: 'file' | 'directory' | 'symlink' | 'link'; linkname?: string }
 
 async function tarGzOf(entries: TarInput[]): Promise<Buffer> {
   const pack = tar.pack();
@@ -190,7 +190,7 @@ test('a zip bomb is rejected from the central directory, before inflating', asyn
 
 test('a large but poorly compressible wheel is not a bomb', async (t) => {
   const dist = await buildWheel({ ...SPEC, padBytes: 2 * MiB });
-  const limits: InspectLimits = { maxMetadataBytes: MiB, maxUncompressedBytes: MiB, maxRatio: 50 };
+  const limits: InspectLimits = { ...DEFAULT_INSPECT_LIMITS, maxMetadataBytes: MiB, maxUncompressedBytes: MiB, maxRatio: 50 };
   const metadata = await readWheelMetadata(await onDisk(t, dist), dist.filename, 'acme-utils', limits);
   t.true(metadata.equals(dist.metadata));
 });
@@ -221,7 +221,7 @@ test('duplicate zip entry names are rejected', async (t) => {
 
 test('METADATA larger than the limit is rejected', async (t) => {
   const dist = await buildWheel(SPEC);
-  const limits: InspectLimits = { maxMetadataBytes: 100, maxUncompressedBytes: 64 * MiB, maxRatio: 50 };
+  const limits: InspectLimits = { ...DEFAULT_INSPECT_LIMITS, maxMetadataBytes: 100, maxUncompressedBytes: 64 * MiB, maxRatio: 50 };
   await t.throwsAsync(readWheelMetadata(await onDisk(t, dist), dist.filename, 'acme-utils', limits),
     invalid(/^Invalid distribution file\. acme_utils-1\.0\.dist-info\/METADATA is \d+ bytes; the limit is 100\.$/));
 });
@@ -315,7 +315,7 @@ test('a tar.gz bomb is stopped while streaming', async (t) => {
     { name: 'a-1.0/zeros.bin', data: '\0'.repeat(4 * MiB) },
     { name: 'a-1.0/PKG-INFO', data: 'Name: a\n' },
   ]);
-  const limits: InspectLimits = { maxMetadataBytes: MiB, maxUncompressedBytes: MiB, maxRatio: 50 };
+  const limits: InspectLimits = { ...DEFAULT_INSPECT_LIMITS, maxMetadataBytes: MiB, maxUncompressedBytes: MiB, maxRatio: 50 };
   const path = await bytesOnDisk(t, 'a-1.0.tar.gz', bytes);
   await t.throwsAsync(readSdistMetadata(path, 'a-1.0.tar.gz', 'tar.gz', limits),
     invalid('Invalid distribution file. File exceeds compression ratio of 50'));
@@ -341,6 +341,11 @@ test.serial('no file descriptors leak, on success or failure', async (t) => {
   const bad = await stored(t, Buffer.from('garbage'));
   const noMeta = await buildWheel({ ...SPEC, omitMetadata: true });
   const noMetaPath = await onDisk(t, noMeta);
+  // Refused mid-stream, after PKG-INFO was read: the streams are torn down on the way out.
+  const linkAfterPkgInfo = await stored(t, await tarGzOf([
+    { name: 'a-1.0/' }, { name: 'a-1.0/PKG-INFO', data: 'Name: a\n' }, { name: 'a-1.0/passwd', type: 'symlink', linkname: '/etc/passwd' },
+    { name: 'a-1.0/setup.py', data: 'x'.repeat(256 * 1024) },
+  ]));
   const openFds = async () => (await readdir('/proc/self/fd')).length;
   const before = await openFds();
 
@@ -350,6 +355,7 @@ test.serial('no file descriptors leak, on success or failure', async (t) => {
     await t.throwsAsync(readWheelMetadata(bad, 'bad.whl', 'acme-utils'));
     await t.throwsAsync(readWheelMetadata(noMetaPath, noMeta.filename, 'acme-utils'));
     await t.throwsAsync(readSdistMetadata(bad, 'bad.tar.gz', 'tar.gz'));
+    await t.throwsAsync(readSdistMetadata(linkAfterPkgInfo, 'a-1.0.tar.gz', 'tar.gz'), invalid(/pointing outside/));
   }
   // fs.close is asynchronous; give the last closes a moment to land.
   let after = await openFds();
@@ -368,4 +374,143 @@ test('a METADATA whose CRC-32 does not match is rejected', async (t) => {
   const path = await bytesOnDisk(t, 'x.whl', bytes);
   await t.throwsAsync(readWheelMetadata(path, 'x.whl', 'acme-utils'),
     invalid('Invalid distribution file. acme_utils-1.0.dist-info/METADATA fails its CRC-32 check.'));
+});
+
+// --- the whole sdist is read, not just up to PKG-INFO ---------------------------
+
+const PKG_INFO_FIRST: TarInput[] = [
+  { name: 'a-1.0/' },
+  { name: 'a-1.0/PKG-INFO', data: 'Metadata-Version: 2.1\nName: a\nVersion: 1.0\n' },
+  { name: 'a-1.0/setup.py', data: '' },
+];
+
+async function sdistWith(t: ExecutionContext, after: TarInput[]): Promise<Archive> {
+  return bytesOnDisk(t, 'a-1.0.tar.gz', await tarGzOf([...PKG_INFO_FIRST, ...after]));
+}
+
+test('a symlink to /etc/passwd after PKG-INFO is rejected', async (t) => {
+  const path = await sdistWith(t, [{ name: 'a-1.0/passwd', type: 'symlink', linkname: '/etc/passwd' }]);
+  await t.throwsAsync(readSdistMetadata(path, 'a-1.0.tar.gz', 'tar.gz'), invalid(
+    "Invalid distribution file. sdist 'a-1.0.tar.gz' has a link 'a-1.0/passwd' pointing outside its top-level directory: '/etc/passwd'.",
+  ));
+});
+
+test('a hard link to ../x after PKG-INFO is rejected', async (t) => {
+  const path = await sdistWith(t, [{ name: 'a-1.0/x', type: 'link', linkname: '../x' }]);
+  await t.throwsAsync(readSdistMetadata(path, 'a-1.0.tar.gz', 'tar.gz'), invalid(
+    "Invalid distribution file. sdist 'a-1.0.tar.gz' has a link 'a-1.0/x' pointing outside its top-level directory: '../x'.",
+  ));
+});
+
+test('a .. member after PKG-INFO is rejected', async (t) => {
+  const path = await sdistWith(t, [{ name: 'a-1.0/../../etc/evil', data: 'boom' }]);
+  await t.throwsAsync(readSdistMetadata(path, 'a-1.0.tar.gz', 'tar.gz'), invalid(
+    "Invalid distribution file. sdist 'a-1.0.tar.gz' contains an unsafe path: 'a-1.0/../../etc/evil'.",
+  ));
+});
+
+test('an absolute member after PKG-INFO is rejected', async (t) => {
+  const path = await sdistWith(t, [{ name: '/etc/cron.d/evil', data: 'boom' }]);
+  await t.throwsAsync(readSdistMetadata(path, 'a-1.0.tar.gz', 'tar.gz'), invalid(
+    "Invalid distribution file. sdist 'a-1.0.tar.gz' contains an unsafe path: '/etc/cron.d/evil'.",
+  ));
+});
+
+test('a second top-level directory after PKG-INFO is rejected', async (t) => {
+  const path = await sdistWith(t, [{ name: 'b-1.0/setup.py', data: '' }]);
+  await t.throwsAsync(readSdistMetadata(path, 'a-1.0.tar.gz', 'tar.gz'), invalid(
+    "Invalid distribution file. sdist 'a-1.0.tar.gz' must contain exactly one top-level directory; found 'a-1.0/', 'b-1.0/'.",
+  ));
+});
+
+test('a second PKG-INFO after the first is rejected', async (t) => {
+  // Python's tarfile.getmember returns the last of two same-named members: pip and pydepot would disagree.
+  const path = await sdistWith(t, [{ name: './a-1.0/PKG-INFO', data: 'Metadata-Version: 2.1\nName: evil\nVersion: 6.6.6\n' }]);
+  await t.throwsAsync(readSdistMetadata(path, 'a-1.0.tar.gz', 'tar.gz'), invalid(
+    "Invalid distribution file. sdist 'a-1.0.tar.gz' has more than one 'a-1.0/PKG-INFO'.",
+  ));
+});
+
+test('an archive root that is not a directory is rejected', async (t) => {
+  const bytes = await tarGzOf([{ name: '.', type: 'symlink', linkname: '/etc' }, ...PKG_INFO_FIRST]);
+  const path = await bytesOnDisk(t, 'a-1.0.tar.gz', bytes);
+  await t.throwsAsync(readSdistMetadata(path, 'a-1.0.tar.gz', 'tar.gz'), invalid(
+    "Invalid distribution file. sdist 'a-1.0.tar.gz' has entry '.' of type 'symlink'; the archive root can only be a directory.",
+  ));
+});
+
+test('a gzip bomb after PKG-INFO is stopped while streaming', async (t) => {
+  const path = await sdistWith(t, [{ name: 'a-1.0/zeros.bin', data: '\0'.repeat(4 * MiB) }]);
+  const limits: InspectLimits = { ...DEFAULT_INSPECT_LIMITS, maxUncompressedBytes: MiB, maxRatio: 50 };
+  await t.throwsAsync(readSdistMetadata(path, 'a-1.0.tar.gz', 'tar.gz', limits),
+    invalid('Invalid distribution file. File exceeds compression ratio of 50'));
+});
+
+test('files and internal links after PKG-INFO are read to the end and accepted', async (t) => {
+  const path = await sdistWith(t, [
+    { name: 'a-1.0/pkg/' },
+    { name: 'a-1.0/pkg/__init__.py', data: 'x = 1\n'.repeat(1000) },
+    { name: 'a-1.0/pkg/alias.py', type: 'symlink', linkname: '__init__.py' },
+    { name: 'a-1.0/pkg/hard.py', type: 'link', linkname: 'a-1.0/pkg/__init__.py' },
+  ]);
+  const metadata = await readSdistMetadata(path, 'a-1.0.tar.gz', 'tar.gz');
+  t.is(metadata.toString(), 'Metadata-Version: 2.1\nName: a\nVersion: 1.0\n');
+});
+
+test('tar members over maxEntries are rejected', async (t) => {
+  const path = await sdistWith(t, [{ name: 'a-1.0/b.py', data: '' }, { name: 'a-1.0/c.py', data: '' }]);
+  const limits: InspectLimits = { ...DEFAULT_INSPECT_LIMITS, maxEntries: 4 };
+  await t.throwsAsync(readSdistMetadata(path, 'a-1.0.tar.gz', 'tar.gz', limits),
+    invalid('Invalid distribution file. tar archive has more than 4 entries.'));
+  const ok = await sdistWith(t, [{ name: 'a-1.0/b.py', data: '' }]);
+  t.truthy(await readSdistMetadata(ok, 'a-1.0.tar.gz', 'tar.gz', limits));
+});
+
+// --- caps ---------------------------------------------------------------------
+
+function metadataOfSize(size: number): Buffer {
+  const head = 'Metadata-Version: 2.1\nName: acme-utils\nVersion: 1.0\n\n';
+  return Buffer.from(head + 'x'.repeat(size - head.length));
+}
+
+test('METADATA over 1 MiB is rejected by default; exactly 1 MiB passes', async (t) => {
+  const dir = 'acme_utils-1.0.dist-info';
+  const wheelWith = async (metadata: Buffer) => bytesOnDisk(t, 'x.whl', await zipOf([
+    [`${dir}/METADATA`, metadata], [`${dir}/WHEEL`, Buffer.from('Wheel-Version: 1.0\n')], [`${dir}/RECORD`, Buffer.from('')],
+  ]));
+  const fits = metadataOfSize(MiB);
+  t.true((await readWheelMetadata(await wheelWith(fits), 'x.whl', 'acme-utils')).equals(fits));
+  await t.throwsAsync(readWheelMetadata(await wheelWith(metadataOfSize(MiB + 1)), 'x.whl', 'acme-utils'), invalid(
+    `Invalid distribution file. ${dir}/METADATA is ${MiB + 1} bytes; the limit is ${MiB}.`,
+  ));
+});
+
+test('PKG-INFO over 1 MiB is rejected by default', async (t) => {
+  const bytes = await tarGzOf([{ name: 'a-1.0/' }, { name: 'a-1.0/PKG-INFO', data: metadataOfSize(MiB + 1).toString() }]);
+  const path = await bytesOnDisk(t, 'a-1.0.tar.gz', bytes);
+  await t.throwsAsync(readSdistMetadata(path, 'a-1.0.tar.gz', 'tar.gz'), invalid(
+    `Invalid distribution file. a-1.0/PKG-INFO is ${MiB + 1} bytes; the limit is ${MiB}.`,
+  ));
+});
+
+test('a zip with more entries than maxEntries is rejected before its central directory is read', async (t) => {
+  const limits: InspectLimits = { ...DEFAULT_INSPECT_LIMITS, maxEntries: 3 };
+  const four = await zipOf([['acme_utils/__init__.py', Buffer.from('')], ...wheelMetadataFiles('acme_utils-1.0.dist-info')]);
+  await t.throwsAsync(readWheelMetadata(await bytesOnDisk(t, 'x.whl', four), 'x.whl', 'acme-utils', limits),
+    invalid('Invalid distribution file. ZIP archive has more than 3 entries.'));
+  const three = await zipOf(wheelMetadataFiles('acme_utils-1.0.dist-info'));
+  t.truthy(await readWheelMetadata(await bytesOnDisk(t, 'x.whl', three), 'x.whl', 'acme-utils', limits));
+  // An end record claiming 60000 entries over a three-entry directory: refused on the count, not on the bad directory.
+  const eocd = three.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  three.writeUInt16LE(60_000, eocd + 8);
+  three.writeUInt16LE(60_000, eocd + 10);
+  await t.throwsAsync(readWheelMetadata(await bytesOnDisk(t, 'x.whl', three), 'x.whl', 'acme-utils', { ...DEFAULT_INSPECT_LIMITS, maxEntries: 1000 }),
+    invalid('Invalid distribution file. ZIP archive has more than 1000 entries.'));
+});
+
+test('a zip sdist with more entries than maxEntries is rejected', async (t) => {
+  const bytes = await zipOf([['a-1.0/PKG-INFO', Buffer.from('Name: a\n')], ['a-1.0/setup.py', Buffer.from('')], ['a-1.0/a.py', Buffer.from('')]]);
+  const path = await bytesOnDisk(t, 'a-1.0.zip', bytes);
+  await t.throwsAsync(readSdistMetadata(path, 'a-1.0.zip', 'zip', { ...DEFAULT_INSPECT_LIMITS, maxEntries: 2 }),
+    invalid('Invalid distribution file. ZIP archive has more than 2 entries.'));
 });
