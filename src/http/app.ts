@@ -5,6 +5,7 @@
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import type { Action } from '../auth/permissions.ts';
+import { NotFound } from '../errors.ts';
 import type { LocalRepository } from '../repos/local.ts';
 import type { AppDeps } from './deps.ts';
 import type { Authorized } from './middleware/access.ts';
@@ -88,6 +89,23 @@ export function buildApp(deps: AppDeps): Koa {
   };
   mount('', () => deps.registry.defaultName, repositoryRoutes.filter((route) => route.alias));
   mount('/:repo', (ctx) => p(ctx, 'repo'), repositoryRoutes);
+
+  // The bare host as index (`index-url = https://depot/`, as the Spark docs and
+  // many pip.conf files write it): pip asks `/` and `/<project>/`, which serve the
+  // default repository's simple index. A repository's name wins over a project's
+  // of the same name; that project stays at /simple/<name>/.
+  const def = (): string => deps.registry.defaultName;
+  r.get('/', guarded({ method: 'get', path: '/', needs: 'read', alias: true, handle: (ctx, repo) => simple.root(ctx, repo) }, def));
+  r.get('/:project/', guarded({
+    method: 'get', path: '/:project/', needs: 'read', alias: true,
+    handle: (ctx, repo) => {
+      const name = p(ctx, 'project');
+      if (deps.registry.has(name)) {
+        throw new NotFound(`'/${name}/' is the repository '${name}': its index is /${name}/simple/; a project named '${name}' is at /simple/${name}/.`);
+      }
+      return simple.project(ctx, repo, name, true);
+    },
+  }, def));
 
   app.use(requestLog(deps.logger, deps.metrics));
   app.use(errorMiddleware);

@@ -186,3 +186,29 @@ test('pages are gzipped for clients that accept it, with their own ETag; never f
   const file = await get(new URL(page.url, `${s.url}/internal/simple/acme-core/`).pathname, { 'Accept-Encoding': 'gzip' });
   t.is(file.headers['content-encoding'], undefined);
 });
+
+test('the bare host is an index too: / lists the default repository and /<project>/ is its page, with working file links', async (t) => {
+  const s = await startTestServer(t);
+  const wheel = await buildWheel({ name: 'acme-utils', version: '1.0.0' });
+  t.is((await upload(`${s.url}/internal/`, wheel, 'acme-utils', '1.0.0')).status, 200);
+
+  const root = await fetch(`${s.url}/`);
+  t.is(root.status, 200);
+  t.regex(await root.text(), /<a href="acme-utils\/">acme-utils<\/a>/);
+
+  const page = await fetch(`${s.url}/acme-utils/`, { headers: { Accept: 'application/vnd.pypi.simple.v1+json' } });
+  t.is(page.status, 200);
+  const json = (await page.json()) as { files: { url: string }[] };
+  const file = await fetch(new URL(json.files[0]!.url, `${s.url}/acme-utils/`));
+  t.true(Buffer.from(await file.arrayBuffer()).equals(wheel.bytes));
+
+  const moved = await fetch(`${s.url}/Acme_Utils/`, { redirect: 'manual' });
+  t.is(moved.status, 301);
+  t.is(moved.headers.get('location'), '../acme-utils/');
+
+  // A repository's name wins; the answer says where the project of that name is.
+  const repo = await fetch(`${s.url}/internal/`);
+  t.is(repo.status, 404);
+  t.regex(repo.statusText, /'\/internal\/' is the repository 'internal': its index is \/internal\/simple\/; a project named 'internal' is at \/simple\/internal\//);
+  t.is((await fetch(`${s.url}/no-such-project/`)).status, 404);
+});
