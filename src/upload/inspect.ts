@@ -275,6 +275,8 @@ async function readTarGzSdistMetadata(archive: Archive, filename: string, limits
   let topDir: string | undefined;
   let pkgInfo: Buffer | undefined;
   let members = 0;
+  // Symlinks by member name, to follow chains once every member is known.
+  const symlinks = new Map<string, string>();
   try {
     for await (const entry of extract) {
       if (++members > limits.maxEntries) {
@@ -298,6 +300,7 @@ async function readTarGzSdistMetadata(archive: Archive, filename: string, limits
       if (topDir === undefined) topDir = first;
       else if (first !== topDir) throw new InvalidDistribution(singleTopLevelMessage(filename, [`${topDir}/`, `${first}/`]));
       checkTarEntryType(header, name, topDir, filename);
+      if (header.type === 'symlink') symlinks.set(name, header.linkname ?? '');
 
       if (name === `${topDir}/PKG-INFO`) {
         // Python's tarfile.getmember picks the last of two same-named members; we would read the first.
@@ -330,7 +333,45 @@ async function readTarGzSdistMetadata(archive: Archive, filename: string, limits
     await reader.close();
   }
   if (pkgInfo === undefined) throw new InvalidDistribution(NO_PKG_INFO);
+  if (topDir !== undefined) checkSymlinkChains(symlinks, topDir, filename);
   return pkgInfo;
+}
+
+// As Linux's own limit on symlinks followed in one path lookup.
+const MAX_SYMLINK_HOPS = 40;
+
+/**
+ * Each link's target was checked as text; through other links it may still
+ * lead outside (`sub/a -> ..`, then `sub/b -> a/..`). Resolves every symlink
+ * as a filesystem would, following links met on the way, and refuses the
+ * archive when one ends outside its top-level directory or loops.
+ */
+function checkSymlinkChains(symlinks: ReadonlyMap<string, string>, topDir: string, filename: string): void {
+  const refuse = (name: string, why: string): never => {
+    throw new InvalidDistribution(`Invalid distribution file. sdist '${filename}' has a link '${name}' that ${why}.`);
+  };
+  for (const [name, target] of symlinks) {
+    let hops = 0;
+    // Components of the path resolved so far, and those still to walk.
+    let done: string[] = [];
+    let todo = [...posix.dirname(name).split('/'), ...target.split('/')];
+    while (todo.length > 0) {
+      const part = todo.shift()!;
+      if (part === '' || part === '.') continue;
+      if (part === '..') {
+        if (done.length <= 1) refuse(name, 'leads outside its top-level directory through other links');
+        done.pop();
+        continue;
+      }
+      done.push(part);
+      const link = symlinks.get(done.join('/'));
+      if (link === undefined) continue;
+      if (++hops > MAX_SYMLINK_HOPS) refuse(name, 'loops through other links');
+      done.pop();
+      todo = [...link.split('/'), ...todo];
+    }
+    if (done[0] !== topDir) refuse(name, 'leads outside its top-level directory through other links');
+  }
 }
 
 /**

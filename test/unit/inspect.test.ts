@@ -514,3 +514,30 @@ test('a zip sdist with more entries than maxEntries is rejected', async (t) => {
   await t.throwsAsync(readSdistMetadata(path, 'a-1.0.zip', 'zip', { ...DEFAULT_INSPECT_LIMITS, maxEntries: 2 }),
     invalid('Invalid distribution file. ZIP archive has more than 2 entries.'));
 });
+
+test('a chain of symlinks that leads outside through other links is rejected, though each target looks inside', async (t) => {
+  const path = await sdistWith(t, [
+    { name: 'a-1.0/sub/' },
+    { name: 'a-1.0/sub/lnk', type: 'symlink', linkname: '..' },
+    { name: 'a-1.0/sub/lnk2', type: 'symlink', linkname: 'lnk/..' },
+    { name: 'a-1.0/sub/lnk3', type: 'symlink', linkname: 'lnk2/..' },
+  ]);
+  await t.throwsAsync(readSdistMetadata(path, 'a-1.0.tar.gz', 'tar.gz'), invalid(
+    "Invalid distribution file. sdist 'a-1.0.tar.gz' has a link 'a-1.0/sub/lnk2' that leads outside its top-level directory through other links.",
+  ));
+});
+
+test('symlinks that loop are rejected; chains that stay inside are accepted', async (t) => {
+  const loop = await sdistWith(t, [
+    { name: 'a-1.0/x', type: 'symlink', linkname: 'y' },
+    { name: 'a-1.0/y', type: 'symlink', linkname: 'x' },
+  ]);
+  await t.throwsAsync(readSdistMetadata(loop, 'a-1.0.tar.gz', 'tar.gz'), invalid(/has a link 'a-1\.0\/x' that loops through other links/));
+  const inside = await sdistWith(t, [
+    { name: 'a-1.0/docs/' },
+    { name: 'a-1.0/docs/readme', type: 'symlink', linkname: '../README' },
+    { name: 'a-1.0/docs/again', type: 'symlink', linkname: 'readme' },
+    { name: 'a-1.0/README', data: 'hello' },
+  ]);
+  t.regex((await readSdistMetadata(inside, 'a-1.0.tar.gz', 'tar.gz')).toString(), /^Name: a$/m);
+});
