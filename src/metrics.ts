@@ -14,6 +14,8 @@ export interface ConfusionMetrics {
 export interface AuthMetrics {
   /** Requests refused by access control: 401 (no or bad credentials), 403, 429. */
   refused: Counter<'repo' | 'status'>;
+  /** Password hashes run to check credentials (decoys for unknown users included; remembered verifications run none). */
+  passwordChecks: Counter;
 }
 
 export interface Metrics {
@@ -74,6 +76,11 @@ export function createMetrics(squatCount?: () => number): Metrics {
       refused: new Counter({
         name: 'pydepot_auth_refused_total', help: 'Requests refused by access control, by repository and status (401, 403, 429)',
         labelNames: ['repo', 'status'], registers: [registry],
+      }),
+      passwordChecks: new Counter({
+        name: 'pydepot_auth_password_checks_total',
+        help: 'Password hashes (scrypt) run to check credentials, decoys for unknown users included; at most auth.failedLoginsPerMinute failing ones per client address per minute',
+        registers: [registry],
       }),
     },
     confusion: {

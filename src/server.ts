@@ -37,7 +37,11 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   const metrics = createMetrics(() => storage.squats.squatCount());
   const registry = new Registry(config, { ...storage, logger, metrics });
   const stopSquatChecks = registry.squats.schedule();
-  const access = new AccessControl(config, new Authenticator(storage.users), new FailedLogins(config.auth.failedLoginsPerMinute), metrics.auth);
+  const authenticator = new Authenticator(storage.users, {
+    failures: new FailedLogins(config.auth.failedLoginsPerMinute),
+    passwordChecks: metrics.auth.passwordChecks,
+  });
+  const access = new AccessControl(config, authenticator, metrics.auth);
   warnAboutOpenUploads(config, logger);
   const app = buildApp({
     registry, blobs, store, logger, metrics, pageCache: new PageCache(), instanceId: store.instanceId(), access,

@@ -1,6 +1,6 @@
 /**
- * Turns presented credentials into an Identity, or null when they do not
- * verify. Looked up on every request, so revoking a token, removing a user
+ * Turns presented credentials into an Identity, or says they are wrong, or
+ * that their address is past its failed-login budget. Looked up on every request, so revoking a token, removing a user
  * or changing a password takes effect on the next one.
  *
  * scrypt costs ~60 ms and 32 MiB on purpose; a cluster of nodes sending the
@@ -9,12 +9,19 @@
  * under an HMAC with a per-process key (the cache never holds anything
  * that could be cracked offline), and concurrent checks of the same
  * credentials share one derivation.
+ *
+ * Every failure counts against the client address's budget (FailedLogins),
+ * and a check that is about to hash reserves its attempt first: past the
+ * budget a request is refused before it costs a hash, however many arrive
+ * at once. A remembered verification neither reserves nor waits in the hash
+ * queue.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { TOKEN_USERNAME } from '../config/schema.ts';
 import type { UserStore } from '../storage/types.ts';
 import type { Credentials } from './credentials.ts';
+import type { FailedLogins } from './failed-logins.ts';
 import { DECOY_HASH, verifyPassword } from './passwords.ts';
 import type { Identity } from './permissions.ts';
 import { looksLikeToken, tokenHash, tokenState } from './tokens.ts';
@@ -23,24 +30,60 @@ const VERIFIED_TTL_MS = 5 * 60_000;
 // `last used` is for people reading `token list`: once a minute is plenty.
 const TOUCH_EVERY_MS = 60_000;
 
+export type Authentication =
+  | { kind: 'valid'; identity: Identity }
+  /** Wrong credentials, counted against the address's budget. */
+  | { kind: 'invalid' }
+  /** Past the address's failed-login budget: refused without a check. */
+  | { kind: 'limited'; retryAfter: number };
+
+export interface AuthenticatorOptions {
+  failures: FailedLogins;
+  /** Counts the password hashes run to check credentials (a remembered verification runs none). */
+  passwordChecks?: { inc(): void };
+  now?: () => Date;
+}
+
+const INVALID: Authentication = { kind: 'invalid' };
+
 export class Authenticator {
   private readonly key = randomBytes(32);
   private readonly verified = new LRUCache<string, true>({ max: 10_000, ttl: VERIFIED_TTL_MS });
   private readonly inFlight = new Map<string, Promise<boolean>>();
   private readonly touched = new LRUCache<string, true>({ max: 10_000, ttl: TOUCH_EVERY_MS });
+  private readonly failures: FailedLogins;
+  private readonly passwordChecks: { inc(): void } | undefined;
+  private readonly now: () => Date;
 
-  constructor(private readonly users: UserStore, private readonly now: () => Date = () => new Date()) {}
+  constructor(private readonly users: UserStore, opts: AuthenticatorOptions) {
+    this.failures = opts.failures;
+    this.passwordChecks = opts.passwordChecks;
+    this.now = opts.now ?? (() => new Date());
+  }
 
-  async authenticate(creds: Credentials): Promise<Identity | null> {
-    if (creds.kind === 'token') return this.byToken(creds.token, null);
+  /** Checks credentials presented from `address`, within that address's failed-login budget. */
+  async authenticate(creds: Credentials, address: string): Promise<Authentication> {
+    const wait = this.failures.retryAfter(address);
+    if (wait > 0) return { kind: 'limited', retryAfter: wait };
+    if (creds.kind === 'token') return this.tokenResult(this.byToken(creds.token, null), address);
     const { username, password } = creds;
-    if (username === TOKEN_USERNAME) return this.byToken(password, null);
+    if (username === TOKEN_USERNAME) return this.tokenResult(this.byToken(password, null), address);
     // A token is also accepted as its owner's password.
     if (looksLikeToken(password)) {
       const id = this.byToken(password, username);
-      if (id) return id;
+      if (id) return { kind: 'valid', identity: id };
     }
-    return (await this.byPassword(username, password)) ? { user: username, token: null } : null;
+    return this.byPassword(username, password, address);
+  }
+
+  private tokenResult(identity: Identity | null, address: string): Authentication {
+    return identity ? { kind: 'valid', identity } : this.failedWithoutHash(address);
+  }
+
+  /** A failure that cost this request no hash: counted, and past the budget refused as such. */
+  private failedWithoutHash(address: string): Authentication {
+    const wait = this.failures.fail(address);
+    return wait > 0 ? { kind: 'limited', retryAfter: wait } : INVALID;
   }
 
   private byToken(text: string, owner: string | null): Identity | null {
@@ -55,21 +98,43 @@ export class Authenticator {
     return { user: row.user, token: { id: row.id, repos: row.repos, scope: row.scope } };
   }
 
-  private async byPassword(username: string, password: string): Promise<boolean> {
+  private async byPassword(username: string, password: string, address: string): Promise<Authentication> {
+    const valid: Authentication = { kind: 'valid', identity: { user: username, token: null } };
     const user = this.users.getUser(username);
     if (!user) {
-      await verifyPassword(password, DECOY_HASH);
-      return false;
+      // The decoy costs what a real check costs, budget included, so neither tells which users exist.
+      const wait = this.failures.reserve(address);
+      if (wait > 0) return { kind: 'limited', retryAfter: wait };
+      await this.hashed(address, verifyPassword(password, DECOY_HASH));
+      return INVALID;
     }
     const key = createHmac('sha256', this.key).update(`${username}\u0000${password}\u0000${user.passwordHash}`).digest('base64');
-    if (this.verified.has(key)) return true;
-    let check = this.inFlight.get(key);
-    if (!check) {
-      check = verifyPassword(password, user.passwordHash).finally(() => this.inFlight.delete(key));
-      this.inFlight.set(key, check);
+    if (this.verified.has(key)) return valid;
+    const shared = this.inFlight.get(key);
+    if (shared) return (await shared) ? valid : this.failedWithoutHash(address);
+
+    // reserve() checks the budget and takes the attempt in one step: concurrent guesses cannot all pass.
+    const wait = this.failures.reserve(address);
+    if (wait > 0) return { kind: 'limited', retryAfter: wait };
+    const check = verifyPassword(password, user.passwordHash).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, check);
+    if (!(await this.hashed(address, check))) return INVALID;
+    this.verified.set(key, true);
+    return valid;
+  }
+
+  /** Settles the attempt `address` reserved for `check`: given back when the password is right (or the check broke), a failure when wrong. */
+  private async hashed(address: string, check: Promise<boolean>): Promise<boolean> {
+    this.passwordChecks?.inc();
+    let ok: boolean;
+    try {
+      ok = await check;
+    } catch (err) {
+      this.failures.release(address);
+      throw err;
     }
-    const ok = await check;
-    if (ok) this.verified.set(key, true);
+    if (ok) this.failures.release(address);
+    else this.failures.spend(address);
     return ok;
   }
 }

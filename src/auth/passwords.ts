@@ -1,9 +1,11 @@
 /**
  * Password hashes: scrypt with a per-user random salt, the parameters
  * stored beside the hash so they can be raised later without breaking old
- * hashes. Derivation runs on libuv's thread pool, never on the event loop.
+ * hashes. Derivation runs on libuv's thread pool, never on the event loop,
+ * and waits its turn in hashQueue so that it never takes all of that pool.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { hashQueue } from './hash-queue.ts';
 
 // 2^15 × 8 × 128 bytes = 32 MiB per derivation, ~60 ms on one core.
 const PARAMS = { N: 2 ** 15, r: 8, p: 1 };
@@ -12,9 +14,9 @@ const SALT_BYTES = 16;
 
 function derive(password: string, salt: Buffer, params: { N: number; r: number; p: number }): Promise<Buffer> {
   const opts: ScryptOptions = { ...params, maxmem: 256 * params.N * params.r };
-  return new Promise((resolve, reject) => {
+  return hashQueue(() => new Promise((resolve, reject) => {
     scrypt(password.normalize('NFC'), salt, KEY_BYTES, opts, (err, key) => (err ? reject(err) : resolve(key)));
-  });
+  }));
 }
 
 export async function hashPassword(password: string): Promise<string> {

@@ -233,3 +233,94 @@ test('credentials never reach the logs, the user name does', async (t) => {
   t.true(s.logs.some((l) => l.user === 'alice' && l.status === 200));
   t.true(s.logs.some((l) => l.auth === 'failed' && l.status === 401));
 });
+
+/** pydepot_auth_password_checks_total: scrypt verifications the server has run (NaN while the metric does not exist). */
+async function passwordChecks(base: string): Promise<number> {
+  const text = await (await fetch(`${base}/-/metrics`)).text();
+  const m = /^pydepot_auth_password_checks_total (\d+)$/m.exec(text);
+  return m ? Number(m[1]) : Number.NaN;
+}
+
+function countStatuses(responses: { status: number }[]): Record<number, number> {
+  const counts: Record<number, number> = {};
+  for (const r of responses) counts[r.status] = (counts[r.status] ?? 0) + 1;
+  return counts;
+}
+
+test('a burst of concurrent wrong passwords: an attempt is reserved before each hash, so at most the budget is hashed (unknown users included) and the rest get 429', async (t) => {
+  const { s, alice } = await setup(t, { ...CONFIG, auth: { failedLoginsPerMinute: 5, trustProxy: true } });
+  const page = `${s.url}/internal/simple/acme-core/`;
+  const from = (ip: string) => ({ 'X-Forwarded-For': ip });
+
+  // 100 different guesses at once from one address, every other one for a user that does not exist (the decoy hash).
+  let checks = await passwordChecks(s.url);
+  const guesses = await Promise.all(Array.from({ length: 100 }, (_, i) =>
+    get(page, basic(i % 2 ? 'alice' : `mallory-${i}`, `guess-${i}`), from('203.0.113.1'))));
+  const guessed = countStatuses(guesses);
+  t.is(guessed[401], 5, `only the budget is checked: ${JSON.stringify(guessed)}`);
+  t.is(guessed[429], 95, 'the rest are refused before any hash');
+  t.true(guesses.filter((r) => r.status === 429).every((r) => Number(r.headers.get('retry-after')) >= 1), 'each 429 says when to retry');
+  const hashed = (await passwordChecks(s.url)) - checks;
+  t.true(hashed >= 1 && hashed <= 5, `scrypt verifications for the burst: ${hashed}`);
+
+  // The same wrong password 50 times at once: the guesses share a hash, and past the budget they are 429 as well.
+  checks = await passwordChecks(s.url);
+  const same = await Promise.all(Array.from({ length: 50 }, () => get(page, basic('alice', 'the-same-guess'), from('203.0.113.2'))));
+  const sameCounts = countStatuses(same);
+  t.is(sameCounts[401], 5, JSON.stringify(sameCounts));
+  t.is(sameCounts[429], 45);
+  const sameHashed = (await passwordChecks(s.url)) - checks;
+  t.true(sameHashed >= 1 && sameHashed <= 5, `scrypt verifications for the same guess: ${sameHashed}`);
+
+  // Right passwords at once from a third address share one hash and are never refused.
+  const right = await Promise.all(Array.from({ length: 20 }, () => get(page, alice, from('203.0.113.3'))));
+  t.deepEqual(countStatuses(right), { 200: 20 });
+
+  // The budget is spent: even the right password waits for the window to end.
+  t.is((await get(page, alice, from('203.0.113.1'))).status, 429);
+  t.is((await get(page, alice, from('203.0.113.2'))).status, 429);
+});
+
+test('a burst of wrong passwords does not stall downloads: a 1 KB file from a public repository comes back as fast during the burst as alone', async (t) => {
+  const { s, alice } = await setup(t, { ...CONFIG, auth: { failedLoginsPerMinute: 10 } });
+  const small = await buildWheel({ name: 'acme-small', version: '1.0' });
+  const res = await upload(`${s.url}/other/`, small, 'acme-small', '1.0', { headers: { Authorization: alice } });
+  t.is(res.status, 200, res.statusText);
+  await res.arrayBuffer();
+  const url = fileUrl(`${s.url}/other`, small);
+
+  const download = async (): Promise<{ ms: number; endedAt: number }> => {
+    const t0 = performance.now();
+    const r = await fetch(url);
+    const body = Buffer.from(await r.arrayBuffer());
+    const endedAt = performance.now();
+    t.is(r.status, 200);
+    t.true(body.equals(small.bytes));
+    return { ms: endedAt - t0, endedAt };
+  };
+  await download();
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) times.push((await download()).ms);
+  const alone = times.sort((a, b) => a - b)[2]!;
+
+  // 100 wrong passwords at once on the protected repository, from the client address the downloads come from
+  // (they carry no credentials, so the budget does not touch them). A budget of 10 hashes, run one or two at a
+  // time, keeps the burst going for several hash times after its first answer.
+  const page = `${s.url}/internal/simple/acme-core/`;
+  const burstStart = performance.now();
+  const requests = Array.from({ length: 100 }, (_, i) => get(page, basic('alice', `guess-${i}`)));
+  let burstEnd = Number.POSITIVE_INFINITY;
+  const burst = Promise.all(requests).then((all) => {
+    burstEnd = performance.now();
+    return all;
+  });
+  // The server is answering the burst: its first response is in.
+  await Promise.race(requests);
+  const during = await download();
+  const statuses = countStatuses(await burst);
+
+  t.log(`${small.bytes.length} B file: alone ${alone.toFixed(1)} ms (median of 5), during the burst ${during.ms.toFixed(1)} ms; burst ${(burstEnd - burstStart).toFixed(0)} ms, ${JSON.stringify(statuses)}`);
+  t.true(during.endedAt < burstEnd, `the download finished while the burst was still running (download ended at +${(during.endedAt - burstStart).toFixed(0)} ms, burst at +${(burstEnd - burstStart).toFixed(0)} ms)`);
+  t.true(during.ms <= 10 * alone + 200, `the download took ${during.ms.toFixed(1)} ms during the burst, ${alone.toFixed(1)} ms alone`);
+  t.true((statuses[401] ?? 0) <= 10, `at most the budget verified: ${JSON.stringify(statuses)}`);
+});

@@ -1,10 +1,13 @@
 import test from 'ava';
 import type { Audience } from '../../src/config/schema.ts';
-import { parseAuthorization } from '../../src/auth/credentials.ts';
+import { Authenticator } from '../../src/auth/authenticator.ts';
+import { parseAuthorization, type Credentials } from '../../src/auth/credentials.ts';
 import { FailedLogins } from '../../src/auth/failed-logins.ts';
+import { createLimiter } from '../../src/auth/hash-queue.ts';
 import { DECOY_HASH, hashPassword, verifyPassword } from '../../src/auth/passwords.ts';
 import { decideAccess, type AccessRequest, type Identity } from '../../src/auth/permissions.ts';
 import { looksLikeToken, newToken, parseExpiry, tokenHash, tokenState } from '../../src/auth/tokens.ts';
+import type { UserRow, UserStore } from '../../src/storage/types.ts';
 import { parseDate, parseDuration } from '../../src/time.ts';
 
 const anyone: Audience = { kind: 'anonymous' };
@@ -147,4 +150,121 @@ test('tokenState: revoked wins over expired; a token expires at its instant', (t
   t.is(tokenState({ revokedAt: null, expiresAt: '2026-12-01T00:00:00.001Z' }, now), 'active');
   t.is(tokenState({ revokedAt: null, expiresAt: '2026-12-01T00:00:00.000Z' }, now), 'expired');
   t.is(tokenState({ revokedAt: '2026-11-01T00:00:00Z', expiresAt: '2026-01-01T00:00:00Z' }, now), 'revoked');
+});
+
+test('FailedLogins.reserve: an attempt is taken from the budget before hashing, atomically; a right password gives it back, a wrong one keeps it', (t) => {
+  let now = 1_000_000;
+  const f = new FailedLogins(3, () => now);
+  const a = '10.0.0.1';
+  t.is(f.reserve(a), 0);
+  t.is(f.reserve(a), 0);
+  t.is(f.reserve(a), 0);
+  t.is(f.reserve(a), 1, 'three checks in flight: a fourth is refused before it is hashed');
+  t.is(f.retryAfter(a), 0, 'checks in flight do not refuse a remembered right password');
+  t.is(f.reserve('10.0.0.2'), 0, 'another address has its own budget');
+
+  f.release(a);
+  t.is(f.reserve(a), 0, 'a right password gave its attempt back');
+  f.spend(a);
+  f.spend(a);
+  t.is(f.retryAfter(a), 0, 'two failures of three');
+  t.is(f.reserve(a), 60, 'two failures and one check in flight fill the budget');
+  now += 20_000;
+  f.spend(a);
+  t.is(f.retryAfter(a), 40, 'three failures: refused until the window that began with the first one ends');
+  t.is(f.reserve(a), 40);
+  now += 40_000;
+  t.is(f.retryAfter(a), 0, 'a new window');
+  t.is(f.reserve(a), 0, 'the count started again');
+});
+
+test('FailedLogins.fail: a failure that reserved nothing (a wrong token, a shared check) still counts, and says when it went past the budget', (t) => {
+  let now = 1_000_000;
+  const f = new FailedLogins(2, () => now);
+  const a = '10.0.0.1';
+  t.is(f.reserve(a), 0);
+  t.is(f.fail(a), 0, 'one failure and one check in flight: within the budget');
+  t.is(f.fail(a), 60, 'past it');
+  f.spend(a);
+  t.is(f.retryAfter(a), 60);
+  now += 60_000;
+  t.is(f.fail(a), 0, 'a new window');
+  t.is(f.retryAfter(a), 0);
+});
+
+test('FailedLogins: a check still in flight when its window ends settles in the next one', (t) => {
+  let now = 1_000_000;
+  const f = new FailedLogins(2, () => now);
+  const a = '10.0.0.1';
+  f.fail(a);
+  t.is(f.reserve(a), 0);
+  now += 60_000;
+  t.is(f.reserve(a), 0, 'the old failure is forgotten…');
+  t.is(f.reserve(a), 1, '…the check in flight is not');
+  f.spend(a);
+  f.release(a);
+  t.is(f.reserve(a), 0, 'one failure (in this window) and one check in flight');
+  t.is(f.reserve(a), 60);
+});
+
+/** The part of a UserStore the Authenticator reads for passwords: users by name, no tokens. */
+function usersWith(hashes: Record<string, string>): UserStore {
+  const getUser = (name: string) => (Object.hasOwn(hashes, name) ? ({ name, passwordHash: hashes[name] } as unknown as UserRow) : null);
+  return { getUser, tokenByHash: () => null, touchToken: () => {} } as unknown as UserStore;
+}
+
+const pw = (username: string, password: string): Credentials => ({ kind: 'basic', username, password });
+
+test('Authenticator: concurrent wrong passwords hash at most the budget (decoys for unknown users too); a remembered password neither reserves nor waits for them', async (t) => {
+  const users = usersWith({ alice: await hashPassword('right'), bob: await hashPassword('bobs') });
+  let checks = 0;
+  const auth = new Authenticator(users, { failures: new FailedLogins(3), passwordChecks: { inc: () => checks++ } });
+  t.like(await auth.authenticate(pw('alice', 'right'), '10.0.0.9'), { kind: 'valid', identity: { user: 'alice', token: null } });
+  t.is(checks, 1);
+
+  let burstDone = false;
+  const burst = Promise.all(Array.from({ length: 20 }, (_, i) => auth.authenticate(pw(i % 2 ? 'alice' : `nobody-${i}`, `guess-${i}`), '10.0.0.1')))
+    .finally(() => { burstDone = true; });
+  const remembered = await auth.authenticate(pw('alice', 'right'), '10.0.0.1');
+  t.is(remembered.kind, 'valid', 'checks in flight do not refuse a remembered password');
+  t.false(burstDone, 'it did not wait for the hashes queued by the burst');
+  const kinds = (await burst).map((r) => r.kind);
+  t.is(kinds.filter((k) => k === 'invalid').length, 3);
+  t.is(kinds.filter((k) => k === 'limited').length, 17);
+  t.is(checks, 1 + 3, 'only the budget was hashed');
+  t.like(await auth.authenticate(pw('alice', 'right'), '10.0.0.1'), { kind: 'limited' }, 'past the budget even the right password is refused');
+
+  // Concurrent right passwords from one address share one hash and are never refused for it.
+  const right = await Promise.all(Array.from({ length: 10 }, () => auth.authenticate(pw('bob', 'bobs'), '10.0.0.2')));
+  t.true(right.every((r) => r.kind === 'valid'));
+  t.is(checks, 5);
+  // The same wrong password at once: one hash; the requests that shared it still count, so past the budget they are refused.
+  const same = await Promise.all(Array.from({ length: 10 }, () => auth.authenticate(pw('bob', 'nope'), '10.0.0.3')));
+  t.is(same.filter((r) => r.kind === 'invalid').length, 3);
+  t.is(same.filter((r) => r.kind === 'limited').length, 7);
+  t.is(checks, 6);
+});
+
+test('the hash queue runs at most its limit at a time, in the order the tasks came', async (t) => {
+  const limit = createLimiter(2);
+  let running = 0;
+  let most = 0;
+  const started: number[] = [];
+  const releases: (() => void)[] = [];
+  const tasks = Array.from({ length: 6 }, (_, i) => limit(async () => {
+    started.push(i);
+    most = Math.max(most, ++running);
+    await new Promise<void>((resolve) => releases.push(resolve));
+    running--;
+    if (i === 3) throw new Error('a failed task frees its place too');
+    return i;
+  }));
+  for (let i = 0; i < 6; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    releases.shift()?.();
+  }
+  const results = await Promise.allSettled(tasks);
+  t.is(most, 2);
+  t.deepEqual(started, [0, 1, 2, 3, 4, 5]);
+  t.deepEqual(results.map((r) => (r.status === 'fulfilled' ? r.value : 'failed')), [0, 1, 2, 'failed', 4, 5]);
 });

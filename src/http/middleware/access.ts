@@ -1,14 +1,14 @@
 /**
- * The HTTP side of permissions: reads the request's credentials, verifies
- * them (with the failed-login budget), and applies decideAccess. It answers
- * may or may not, nothing else: the route has already resolved which
- * repository the request acts on. Routes ask before they touch a repository
- * or read a request body, so a refused request leaves nothing behind.
+ * The HTTP side of permissions: reads the request's credentials, has the
+ * Authenticator verify them within the client address's failed-login
+ * budget, and applies decideAccess. It answers may or may not, nothing
+ * else: the route has already resolved which repository the request acts
+ * on. Routes ask before they touch a repository or read a request body, so
+ * a refused request leaves nothing behind.
  */
 import type { Context } from 'koa';
 import type { Authenticator } from '../../auth/authenticator.ts';
 import { parseAuthorization } from '../../auth/credentials.ts';
-import type { FailedLogins } from '../../auth/failed-logins.ts';
 import { decideAccess, type Action, type Identity } from '../../auth/permissions.ts';
 import type { Config } from '../../config/schema.ts';
 import { BadRequest, Forbidden, PydepotError, TooManyRequests, Unauthorized } from '../../errors.ts';
@@ -32,7 +32,6 @@ export class AccessControl {
   constructor(
     private readonly config: Config,
     private readonly authenticator: Authenticator,
-    private readonly failures: FailedLogins,
     private readonly metrics: AuthMetrics,
   ) {}
 
@@ -64,14 +63,15 @@ export class AccessControl {
     let identity: Identity | null = null;
     if (creds) {
       const address = ctx.ip;
-      const wait = this.failures.retryAfter(address);
-      if (wait > 0) throw new TooManyRequests(`Too many failed logins from ${address}; try again in ${wait} s.`, wait);
-      identity = await this.authenticator.authenticate(creds);
-      if (!identity) {
-        this.failures.fail(address);
+      const result = await this.authenticator.authenticate(creds, address);
+      if (result.kind === 'limited') {
+        throw new TooManyRequests(`Too many failed logins from ${address}; try again in ${result.retryAfter} s.`, result.retryAfter);
+      }
+      if (result.kind === 'invalid') {
         ctx.state.log = { ...ctx.state.log, auth: 'failed' };
         throw new Unauthorized(`Invalid username, password or API token for repository '${repo}'.`);
       }
+      identity = result.identity;
       ctx.state.log = { ...ctx.state.log, user: identity.user, ...(identity.token ? { token: identity.token.id } : {}) };
     }
     const decision = decideAccess({ action, repo, storedIn }, audience, identity);
