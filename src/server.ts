@@ -11,6 +11,7 @@ import { FailedLogins } from './auth/failed-logins.ts';
 import type { Config } from './config/schema.ts';
 import { buildApp } from './http/app.ts';
 import { AccessControl } from './http/middleware/access.ts';
+import { MissBudget } from './http/miss-budget.ts';
 import { PageCache } from './http/page-cache.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
@@ -46,6 +47,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   const app = buildApp({
     registry, blobs, store, logger, metrics, pageCache: new PageCache(), instanceId: store.instanceId(), access,
     trustProxy: config.auth.trustProxy, bodyIdleTimeoutMs: config.limits.bodyIdleTimeout * 1000,
+    misses: new MissBudget(config.limits.missesPerMinute),
   });
   const server = tls ? createHttpsServer(tls, app.callback()) : createServer(app.callback());
   // Uploads of large wheels over slow links take long; Node's default

@@ -78,6 +78,8 @@ export interface Config {
 export interface LimitsConfig {
   /** Seconds a request body may go without a byte before the request is dropped. */
   bodyIdleTimeout: number;
+  /** Distinct missing project names a client may ask for per minute; beyond it, 429. */
+  missesPerMinute: number;
 }
 
 export interface AuthConfig {
@@ -387,6 +389,7 @@ export function parseConfig(raw: unknown): Config {
   const limitsSection = root.section('limits');
   const limits: LimitsConfig = {
     bodyIdleTimeout: limitsSection.seconds('bodyIdleTimeout', 60),
+    missesPerMinute: limitsSection.count('missesPerMinute', 120),
   };
   if (limits.bodyIdleTimeout === 0) limitsSection.fail('bodyIdleTimeout', 'must be more than 0: a stalled upload would hold a temp file forever');
   limitsSection.rejectUnknown();

@@ -4,6 +4,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Registry } from '../repos/registry.ts';
 import type { BlobStore, MetadataStore } from '../storage/types.ts';
 import type { AccessControl } from './middleware/access.ts';
+import type { MissBudget } from './miss-budget.ts';
 import type { PageCache } from './page-cache.ts';
 
 export interface AppDeps {
@@ -20,4 +21,6 @@ export interface AppDeps {
   instanceId: string;
   /** limits.bodyIdleTimeout, in ms. */
   bodyIdleTimeoutMs: number;
+  /** Distinct missing project names per client (limits.missesPerMinute). */
+  misses: MissBudget;
 }

@@ -157,6 +157,27 @@ test('names longer than any real project are refused before any lookup; remember
   t.true(missing < 70, `${missing} remembered 404s after 70 misses with negativeTtl 0`);
 });
 
+test('a client asking for many distinct missing names is refused (429) for its window; repeats of one name and other clients are not', async (t) => {
+  const up = await FakeUpstream.start(t);
+  const wheel = await buildWheel({ name: 'requests', version: '2.32.0' });
+  up.addProject('requests', [{ dist: wheel }]);
+  const s = await startTestServer(t, {
+    repositories: { pypi: { type: 'remote', url: up.url } }, auth: { trustProxy: true }, limits: { missesPerMinute: 5 },
+  });
+  const get = (path: string, client: string) => fetch(`${s.url}/pypi/simple/${path}/`, { headers: { 'X-Forwarded-For': client } });
+  // A thousand nodes behind one address asking for the same misspelt name count once.
+  for (let i = 0; i < 20; i++) t.is((await get('reqeusts', '10.0.0.1')).status, 404);
+  t.is((await get('requests', '10.0.0.1')).status, 200);
+  for (let i = 0; i < 5; i++) t.is((await get(`random-${i}`, '10.0.0.2')).status, 404);
+  const refused = await get('requests', '10.0.0.2');
+  t.is(refused.status, 429);
+  t.regex(refused.statusText, /Too many requests for projects that do not exist from 10\.0\.0\.2; try again in \d+ s/);
+  t.truthy(refused.headers.get('retry-after'));
+  t.is((await get('random-5', '10.0.0.2')).status, 429);
+  t.is(up.count('/simple/random-5/'), 0, 'refused before any upstream request');
+  t.is((await get('requests', '10.0.0.3')).status, 200, 'other clients go on');
+});
+
 test('upstream 5xx and unparsable pages fall back to the cached copy', async (t) => {
   const { s, up } = await setup(t, { indexTtl: 0 });
   t.is((await jsonPage(s)).res.status, 200);

@@ -5,7 +5,7 @@
 import { pipeline, Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import type { Context } from 'koa';
-import { NotFound } from '../../errors.ts';
+import { NotFound, TooManyRequests } from '../../errors.ts';
 import { renderProjectHtml, renderProjectJson, renderRootHtml, renderRootJson } from '../../pypi/render-simple.ts';
 import type { Repository } from '../../repos/types.ts';
 import { canonicalProject, redirect } from '../canonical.ts';
@@ -77,9 +77,14 @@ export function simpleRoutes(deps: AppDeps) {
       if (!slash) return redirect(ctx, `${name}/`);
 
       const repo = deps.registry.get(repoName);
+      const wait = deps.misses.retryAfter(ctx.ip);
+      if (wait > 0) throw new TooManyRequests(`Too many requests for projects that do not exist from ${ctx.ip}; try again in ${wait} s.`, wait);
       const neg = negotiateFormat(ctx.get('Accept'), ctx.query.format as string | undefined);
       const token = await repo.projectVersion(name);
-      if (token === null) throw new NotFound(`Project '${name}' is not in repository '${repo.name}'.`);
+      if (token === null) {
+        deps.misses.miss(ctx.ip, name);
+        throw new NotFound(`Project '${name}' is not in repository '${repo.name}'.`);
+      }
       const page = await deps.pageCache.get(`${repo.name}\u0000p\u0000${name}\u0000${neg.format}`, token, async () => {
         const p = await repo.projectPage(name);
         if (!p) throw new NotFound(`Project '${name}' is not in repository '${repo.name}'.`);
