@@ -1,5 +1,5 @@
 // Layer rules for src/, checked by `npm run deps` (part of `npm test`).
-// Layers, bottom → top: errors/time/log/metrics → pypi, storage → config →
+// Layers, bottom → top: errors/time/log/metrics/crash-points → pypi, storage → config →
 // upstream, upload, auth → repos → http, commands → server → cli → main.
 // Every path below is relative to the repo root; node: builtins and npm
 // packages are never under ^src/, so the "only from" rules leave them allowed.
@@ -39,9 +39,11 @@ export default {
       from: { path: '^src/' },
       to: { circular: true },
     },
+    // crash-points.ts is the test-only crash hook (PYDEPOT_CRASH_AT) that the
+    // storage, upstream and repository steps call: a leaf, so any layer may.
     notFrom('leaves-import-nothing',
-      'errors, time, log and metrics sit under everything, so anything they import from src/ points upward.',
-      '^src/(errors|time|log|metrics)\\.ts$', '^src/'),
+      'errors, time, log, metrics and crash-points sit under everything, so anything they import from src/ points upward.',
+      '^src/(errors|time|log|metrics|crash-points)\\.ts$', '^src/'),
     onlyFrom('pypi-is-pure-protocol',
       'src/pypi is the PEP 503/691/440 vocabulary; it must not know about repositories, storage or HTTP.',
       '^src/pypi/', '^src/(pypi/|errors\\.ts$)'),
@@ -50,13 +52,13 @@ export default {
       '^src/resolve/', '^src/(resolve/|pypi/|errors\\.ts$)'),
     onlyFrom('storage-is-self-contained',
       'Storage persists what it is given; domain rules (versions, repositories) belong to the layers above it.',
-      '^src/storage/', '^src/(storage/|errors\\.ts$)'),
+      '^src/storage/', '^src/(storage/|(errors|crash-points)\\.ts$)'),
     onlyFrom('config-only-below',
       'Config is read before anything is built, so it may use only the protocol and the leaves.',
       '^src/config/', '^src/(config/|pypi/|(errors|log|time)\\.ts$)'),
     onlyFrom('upstream-only-below',
       'The PyPI client fetches and caches; it must not reach into repositories, auth or HTTP.',
-      '^src/upstream/', '^src/(upstream/|pypi/|storage/|(errors|log|metrics)\\.ts$)'),
+      '^src/upstream/', '^src/(upstream/|pypi/|storage/|(errors|log|metrics|crash-points)\\.ts$)'),
     onlyFrom('upload-only-below',
       'Upload inspects and stores files; who may upload where is decided by the layers above.',
       '^src/upload/', '^src/(upload/|pypi/|storage/|errors\\.ts$)'),

@@ -81,6 +81,24 @@ export class RangeNotSatisfiable extends PydepotError {
   constructor(size: number) { super(416, 'Requested range not satisfiable', { 'Content-Range': `bytes */${size}` }); }
 }
 
+/**
+ * The storage folder's filesystem is full (ENOSPC) or over quota (EDQUOT), so
+ * an upload could not be kept. Whatever was written of it is removed first.
+ */
+export class InsufficientStorage extends PydepotError {
+  constructor() { super(507, 'The server is out of disk space; nothing was stored. Try again later or tell the operator.'); }
+}
+
+/**
+ * A remote repository could not keep a file it had to fetch, for want of disk
+ * space. 503, not 507: the client asked to store nothing, and pip retries a 503.
+ */
+export class CacheFull extends PydepotError {
+  constructor(filename: string) {
+    super(503, `The server is out of disk space and cannot cache '${filename}' from the upstream; nothing was stored. Try again later or tell the operator.`);
+  }
+}
+
 /** The upstream of a remote repository failed and nothing usable is cached. */
 export class UpstreamUnavailable extends PydepotError {
   constructor(message: string, timedOut = false) { super(timedOut ? 504 : 502, message); }

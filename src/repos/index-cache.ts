@@ -17,6 +17,7 @@
 import { text } from 'node:stream/consumers';
 import { LRUCache } from 'lru-cache';
 import type { RemoteRepoConfig } from '../config/schema.ts';
+import { crashPoint } from '../crash-points.ts';
 import { NotFound, UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { UpstreamMetrics } from '../metrics.ts';
@@ -157,6 +158,9 @@ export class IndexCache {
     }
     const { page, files, unverifiable } = servedPage(project, parsed);
     if (unverifiable > 0) this.logger.warn({ repo: this.repo, project, files: unverifiable }, 'upstream files without a sha256 are not served');
+    // Crash-matrix step (test-only, see crash-points.ts): the page and its file
+    // rows are saved in one transaction, so a crash here keeps the old copy.
+    crashPoint('page:fetched-not-saved');
     const saved = this.store.savePage(this.repo, project, {
       state: 'ok', etag: header(res, 'etag'), lastModified: header(res, 'last-modified'), page: JSON.stringify(page), files,
     }, now);

@@ -5,6 +5,7 @@
  * blob and no change goes unrecorded.
  */
 import type { LocalRepoConfig } from '../config/schema.ts';
+import { crashPoint } from '../crash-points.ts';
 import { FileExists } from '../errors.ts';
 import { filePath, type IndexFile, type ProjectPage, type ProjectSummary } from '../pypi/pages.ts';
 import { sortVersions, versionsEqual } from '../pypi/versions.ts';
@@ -102,7 +103,12 @@ export class LocalRepository implements Repository {
       const existing = this.store.getFile(this.name, dist.filename);
       if (existing && existing.sha256 !== temp.sha256 && !this.config.overwrite) throw new FileExists(dist.filename, existing.sha256);
 
+      // Crash-matrix steps (test-only, see crash-points.ts): a crash before the
+      // commit leaves a temp file (cleaned at start), after it a blob no row
+      // names (reused by the next upload of the same bytes), never the reverse.
+      crashPoint('upload:temp-complete');
       await this.blobs.commit(temp);
+      crashPoint('upload:blob-committed');
       const result = this.store.addFile(
         {
           repo: this.name,
@@ -124,6 +130,7 @@ export class LocalRepository implements Repository {
         },
         { overwrite: this.config.overwrite, actor },
       );
+      crashPoint('upload:row-committed');
       if (result.outcome !== 'added') {
         // Lost a race against a concurrent upload of the same filename.
         await this.dropBlobIfUnused(temp.sha256);

@@ -4,6 +4,10 @@
  *   <root>/tmp/<uuid>.part                    in flight; made permanent by rename
  * tmp/ sits on the same filesystem as blobs/, so a commit is one atomic
  * rename and a reader never sees half a file.
+ *
+ * A full filesystem (ENOSPC) or an exhausted quota (EDQUOT) while a temp file
+ * is written or committed fails with InsufficientStorage; the caller's
+ * abort()/discard() then removes what was written, as for any failed write.
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
@@ -11,13 +15,20 @@ import { mkdir, open as openFile, readdir, rename, rm, stat, unlink, writeFile, 
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { createBLAKE2b, type IHasher } from 'hash-wasm';
-import { PayloadTooLarge } from '../errors.ts';
+import { InsufficientStorage, PayloadTooLarge } from '../errors.ts';
 import type { BlobInfo, BlobReader, BlobStore, TempBlob, TempBlobWriter } from './types.ts';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const TEMP_KEY = /^[0-9a-f-]{36}$/;
 // 256 KiB reads: far fewer syscalls than the 64 KiB default on big wheels.
 const READ_CHUNK = 256 * 1024;
+const OUT_OF_SPACE = new Set(['ENOSPC', 'EDQUOT']);
+
+/** A write that failed for want of space becomes the typed error the HTTP layer answers 507 (or 503) for. */
+function spaceError<E>(err: E): E | InsufficientStorage {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code && OUT_OF_SPACE.has(code) ? new InsufficientStorage() : err;
+}
 
 export class FsBlobStore implements BlobStore {
   private readonly blobDir: string;
@@ -63,8 +74,12 @@ export class FsBlobStore implements BlobStore {
       await unlink(from).catch(() => undefined);
       return;
     }
-    await mkdir(join(target, '..'), { recursive: true });
-    await rename(from, target);
+    try {
+      await mkdir(join(target, '..'), { recursive: true });
+      await rename(from, target);
+    } catch (err) {
+      throw spaceError(err);
+    }
   }
 
   async discard(temp: TempBlob): Promise<void> {
@@ -197,14 +212,16 @@ class FsTempWriter implements TempBlobWriter {
           // flush: fsync before close, so a committed blob survives a power cut.
           this.file = createWriteStream(path, { flags: 'wx', flush: true });
           this.file.once('open', () => cb());
-          this.file.once('error', cb);
+          // Also the file's first error after opening (a write that failed).
+          this.file.once('error', (err) => cb(spaceError(err)));
         }, cb);
       },
       write: (chunk: Buffer, _enc, cb) => this.writeChunk(chunk, cb),
       // Chunks that queued up during one disk write go out as one write.
       writev: (chunks, cb) => this.writeChunk(Buffer.concat(chunks.map((c) => c.chunk as Buffer)), cb),
       final: (cb) => {
-        this.file!.end((err?: Error | null) => cb(err ?? null));
+        // Closing fsyncs (flush), which may be when a full disk is noticed.
+        this.file!.end((err?: Error | null) => cb(spaceError(err ?? null)));
       },
       destroy: (err, cb) => {
         if (this.file && !this.file.closed) this.file.destroy();
@@ -246,7 +263,7 @@ class FsTempWriter implements TempBlobWriter {
         this.onDisk += chunk.length;
         for (const l of this.listeners) l(this.onDisk);
       }
-      cb(err ?? null);
+      cb(spaceError(err ?? null));
     });
   }
 

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { crashPoint } from '../crash-points.ts';
 import { MIGRATIONS } from './migrations.ts';
 
 export type Db = Database.Database;
@@ -26,7 +27,11 @@ function migrate(db: Db): void {
     if (m.version <= current) continue;
     db.transaction(() => {
       db.exec(m.sql);
+      // Crash-matrix steps (test-only, see crash-points.ts): each migration
+      // and its version number commit together, so a restart resumes.
+      crashPoint('migration:inside-step');
       db.pragma(`user_version = ${m.version}`);
     })();
+    crashPoint('migration:between-steps');
   }
 }

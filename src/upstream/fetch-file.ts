@@ -4,7 +4,8 @@
  * `fetchVerified` is the one path every upstream byte takes into the blob
  * store: GET, status, length, a temp blob, sha256 and size against what the
  * index declared, and only then commit. On a mismatch or a cut transfer
- * nothing is committed.
+ * nothing is committed. A full disk is not the upstream's fault: it answers
+ * 503 (CacheFull) and counts as neither a rejected nor a failed fetch.
  *
  * `FileFetcher` runs one download per file, however many clients ask at
  * once. Every client that asks while it runs reads the temp blob as it grows
@@ -15,7 +16,8 @@
 import { EventEmitter, once } from 'node:events';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { UpstreamUnavailable } from '../errors.ts';
+import { crashPoint } from '../crash-points.ts';
+import { CacheFull, InsufficientStorage, UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { BlobReader, BlobStore, TempBlob, TempBlobWriter } from '../storage/types.ts';
 import { describe, type UpstreamClient, UpstreamRequestError } from './client.ts';
@@ -53,7 +55,7 @@ export interface VerifiedFetch {
   onCommitted?(): void;
 }
 
-/** GET → status → length → temp blob → size and sha256 → commit. Throws UpstreamUnavailable on any failure. */
+/** GET → status → length → temp blob → size and sha256 → commit. Throws UpstreamUnavailable on any failure, CacheFull on a full disk. */
 export async function fetchVerified(target: FileTarget, how: VerifiedFetch): Promise<void> {
   const { blobs, events } = how;
   const reject = (reason: string): UpstreamUnavailable => {
@@ -86,12 +88,16 @@ export async function fetchVerified(target: FileTarget, how: VerifiedFetch): Pro
   }
   const writer = blobs.createTemp({ maxBytes: Math.min(size ?? Infinity, how.maxBytes ?? Infinity) });
   how.onStart?.(writer, size);
+  // Crash-matrix step (test-only, see crash-points.ts): half a file is only
+  // ever a temp file, which the next start removes.
+  if (size !== null) writer.onProgress((n) => { if (n * 2 >= size) crashPoint('download:half-written'); });
   let temp: TempBlob | null = null;
   try {
     try {
       await pipeline(res.body, writer.stream);
     } catch (err) {
       await writer.abort();
+      if (err instanceof InsufficientStorage) throw err;
       throw reject(`transfer of ${target.filename} broke off: ${describe(err, new URL(target.url)).message}`);
     }
     temp = await writer.finished();
@@ -100,6 +106,10 @@ export async function fetchVerified(target: FileTarget, how: VerifiedFetch): Pro
     await blobs.commit(temp);
     temp = null;
     how.onCommitted?.();
+  } catch (err) {
+    if (!(err instanceof InsufficientStorage)) throw err;
+    how.logger.error({ url: target.url, filename: target.filename }, 'out of disk space: the upstream file was not cached');
+    throw new CacheFull(target.filename);
   } finally {
     if (temp) await blobs.discard(temp);
   }
