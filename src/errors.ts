@@ -21,6 +21,14 @@ export class BadRequest extends PydepotError {
   constructor(message: string) { super(400, message); }
 }
 
+/**
+ * A target environment (a `--target` shorthand or a `--target-file`) that
+ * describes no machine pydepot can resolve for; the message lists what is accepted.
+ */
+export class InvalidTarget extends PydepotError {
+  constructor(message: string) { super(400, message); }
+}
+
 /** An uploaded file that is not a valid distribution, or disagrees with its form. */
 export class InvalidDistribution extends PydepotError {
   constructor(message: string) { super(400, message); }
