@@ -24,6 +24,7 @@ import { normalizeName } from '../pypi/names.ts';
 import type { IndexFile, ProjectPage } from '../pypi/pages.ts';
 import { parseDistFilename } from '../pypi/filenames.ts';
 import { compareVersions, isPrerelease, isValidVersion } from '../pypi/versions.ts';
+import { bestWheel, type Target } from './tags.ts';
 
 /** One requirement on a project (PEP 508), as the kit parses it. */
 export interface Requirement {
@@ -34,19 +35,13 @@ export interface Requirement {
   /** The specifier set as written (`>=1.0,<2`); '' allows every version. */
   specifier: string;
   /** Does the requirement apply on `env` when the requiring project was asked for `extras`? null: always. */
-  applies: ((env: Record<string, string>, extras: ReadonlySet<string>) => boolean) | null;
+  applies: ((env: Target['env'], extras: ReadonlySet<string>) => boolean) | null;
   /** Where it comes from, for messages: `requirements.txt:3` or `acme-app 1.0`. */
   origin: string;
 }
 
-export interface Target {
-  /** For messages: `cp312-manylinux_2_17_aarch64`. */
-  name: string;
-  /** PEP 508 marker variables. */
-  env: Record<string, string>;
-  /** Supported wheel tags, most preferred first (`cp311-cp311-manylinux_2_17_x86_64`). */
-  tags: readonly string[];
-}
+/** What a resolution is for (tags.ts builds them): a name for messages, the PEP 508 variables, the ordered wheel tags. */
+export type { Target } from './tags.ts';
 
 /** The rules other modules own. */
 export interface ResolverKit {
@@ -268,27 +263,10 @@ class Resolver {
     return out;
   }
 
-  /** The target's best wheel (lowest tag index, then highest build tag), else an sdist when allowed. */
+  /** The target's best wheel (tags.ts: tag order, then build tag), else an sdist when allowed. */
   private bestFile(files: readonly IndexFile[]): IndexFile | null {
-    let best: { file: IndexFile; rank: number; build: [number, string] } | null = null;
-    for (const f of files) {
-      let parsed;
-      try {
-        parsed = parseDistFilename(f.filename);
-      } catch {
-        continue;
-      }
-      if (parsed.kind !== 'wheel') continue;
-      let rank = Infinity;
-      for (const py of parsed.pythonTags) for (const abi of parsed.abiTags) for (const plat of parsed.platformTags) {
-        const i = this.target.tags.indexOf(`${py}-${abi}-${plat}`);
-        if (i !== -1 && i < rank) rank = i;
-      }
-      if (rank === Infinity) continue;
-      const build = buildKey(parsed.buildTag);
-      if (!best || rank < best.rank || (rank === best.rank && compareBuild(build, best.build) > 0)) best = { file: f, rank, build };
-    }
-    if (best) return best.file;
+    const wheel = bestWheel(files.map((f) => f.filename), this.target);
+    if (wheel !== null) return files.find((f) => f.filename === wheel)!;
     if (!this.opts.allowSdist) return null;
     return files.find((f) => !f.filename.endsWith('.whl')) ?? null;
   }
@@ -346,15 +324,4 @@ function describeCriteria(name: string, criteria: readonly Requirement[]): strin
   const specs = [...new Set(criteria.map((r) => r.specifier).filter(Boolean))].join(',');
   const who = [...new Set(criteria.map((r) => r.origin))].join(', ');
   return `${name}${specs} (required by ${who})`;
-}
-
-/** A wheel's build tag sorts by its number, then the rest (PEP 427); no tag sorts first. */
-function buildKey(tag: string | null): [number, string] {
-  if (tag === null) return [-1, ''];
-  const m = /^(\d+)(.*)$/.exec(tag);
-  return m ? [Number(m[1]), m[2] ?? ''] : [-1, tag];
-}
-
-function compareBuild(a: [number, string], b: [number, string]): number {
-  return a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0);
 }

@@ -8,12 +8,9 @@ import test from 'ava';
 import { filePath, type IndexFile, type ProjectPage } from '../../src/pypi/pages.ts';
 import { compareVersions, isPrerelease } from '../../src/pypi/versions.ts';
 import { resolve, ResolutionImpossible, type Requirement, type ResolverKit, type ResolverSource, type Target } from '../../src/resolve/resolver.ts';
+import { parseTargetShorthand } from '../../src/resolve/tags.ts';
 
-const TARGET: Target = {
-  name: 'cp311-manylinux_2_17_x86_64',
-  env: { python_version: '3.11', python_full_version: '3.11.4' },
-  tags: ['cp311-cp311-manylinux_2_17_x86_64', 'cp311-abi3-manylinux_2_17_x86_64', 'py3-none-manylinux_2_17_x86_64', 'py3-none-any'],
-};
+const TARGET: Target = parseTargetShorthand('cp311-manylinux_2_17_x86_64');
 
 function contains(spec: string, version: string, pre: boolean): boolean {
   if (!pre && isPrerelease(version)) return false;
@@ -105,7 +102,7 @@ test('yanked files only for an == pin with nothing else left', async (t) => {
 test('Requires-Python is judged for the target, not this machine', async (t) => {
   const src = index({ a: [{ v: '1.0' }, { v: '2.0', python: '>=3.12' }] });
   t.deepEqual(versions(await resolve([req('a')], TARGET, src, KIT)), { a: '1.0' });
-  const py312 = { ...TARGET, name: 'cp312', env: { python_version: '3.12', python_full_version: '3.12.1' } };
+  const py312 = parseTargetShorthand('cp312-manylinux_2_17_x86_64');
   t.deepEqual(versions(await resolve([req('a')], py312, src, KIT)), { a: '2.0' });
 });
 
