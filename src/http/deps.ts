@@ -20,4 +20,6 @@ export interface AppDeps {
   instanceId: string;
   /** limits.bodyIdleTimeout, in ms. */
   bodyIdleTimeoutMs: number;
+  /** limits.bodyMinRate, in bytes per second (0: none). */
+  bodyMinRate: number;
 }
