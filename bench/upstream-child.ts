@@ -2,13 +2,17 @@
  * A PEP 691 upstream index for pydepot's remote repositories, in its own process:
  *   node --import tsx bench/upstream-child.ts --manifest M.json --mbps 100
  * GET /simple/<project>/  the project's files as PEP 691 JSON (api-version 1.1),
- *                         each linked to /files/<project>/<filename> on this server
+ *                         each linked to /files/<project>/<filename> on this server;
+ *                         with an ETag, and 304 to a matching If-None-Match
  * GET /files/<project>/<filename>  the file from disk, with Content-Length, if the
  *                         manifest gives a path (else 404), each response paced
  *                         to --mbps MB/s (10^6 bytes)
+ * GET /files/<project>/<filename>.metadata  its PEP 658 metadata from disk, if the
+ *                         manifest gives a metadataPath (unpaced)
  * Prints {"url": ...} once listening, then one JSON line per event, which the
  * benchmark counts: {"event":"page"|"file-start"|"file-end", ...}.
  */
+import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,6 +30,8 @@ export interface UpstreamEntry {
   coreMetadataSha256: string | null;
   /** Served when set; otherwise only listed (a page benchmark never downloads it). */
   path?: string;
+  /** The core metadata (`coreMetadataSha256` is its hash), served as `<file>.metadata` when set. */
+  metadataPath?: string;
 }
 
 export interface UpstreamManifest {
@@ -33,7 +39,7 @@ export interface UpstreamManifest {
 }
 
 export type UpstreamEvent =
-  | { event: 'page'; project: string }
+  | { event: 'page'; project: string; notModified?: boolean }
   | { event: 'file-start'; filename: string }
   | { event: 'file-end'; filename: string; bytes: number; complete: boolean; seconds: number };
 
@@ -105,19 +111,30 @@ async function sendPaced(path: string, size: number, res: ServerResponse): Promi
   return sent;
 }
 
-let pages = new Map<string, Buffer>();
+let pages = new Map<string, { body: Buffer; etag: string }>();
 const files = new Map<string, UpstreamEntry>();
+const metadata = new Map<string, Buffer>();
 for (const [project, entries] of Object.entries(manifest.projects)) {
-  for (const e of entries) if (e.path) files.set(`/files/${project}/${encodeURIComponent(e.filename)}`, e);
+  for (const e of entries) {
+    const path = `/files/${project}/${encodeURIComponent(e.filename)}`;
+    if (e.path) files.set(path, e);
+    if (e.metadataPath) metadata.set(`${path}.metadata`, readFileSync(e.metadataPath));
+  }
 }
 
 const server = createServer((req, res) => {
   const path = (req.url ?? '/').split('?')[0]!;
   const page = /^\/simple\/([^/]+)\/$/.exec(path);
   if (req.method === 'GET' && page && pages.has(page[1]!)) {
-    emit({ event: 'page', project: page[1]! });
-    const body = pages.get(page[1]!)!;
-    return void res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Content-Length': body.length }).end(body);
+    const { body, etag } = pages.get(page[1]!)!;
+    const notModified = req.headers['if-none-match'] === etag;
+    emit({ event: 'page', project: page[1]!, ...(notModified ? { notModified } : {}) });
+    if (notModified) return void res.writeHead(304, { ETag: etag }).end();
+    return void res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Content-Length': body.length, ETag: etag }).end(body);
+  }
+  const meta = metadata.get(path);
+  if (req.method === 'GET' && meta) {
+    return void res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': meta.length }).end(meta);
   }
   const file = files.get(path);
   if (req.method === 'GET' && file?.path) {
@@ -143,7 +160,10 @@ server.keepAliveTimeout = 65_000;
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;
   const base = `http://127.0.0.1:${port}`;
-  pages = new Map(Object.entries(manifest.projects).map(([p, entries]) => [p, renderPage(base, p, entries)]));
+  pages = new Map(Object.entries(manifest.projects).map(([p, entries]) => {
+    const body = renderPage(base, p, entries);
+    return [p, { body, etag: `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"` }];
+  }));
   process.stdout.write(`${JSON.stringify({ url: base })}\n`);
 });
 

@@ -46,14 +46,21 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   warnAboutOpenUploads(config, logger);
   const app = buildApp({
     registry, blobs, store, logger, metrics, pageCache: new PageCache(), instanceId: store.instanceId(), access,
-    trustProxy: config.auth.trustProxy, bodyIdleTimeoutMs: config.limits.bodyIdleTimeout * 1000,
+    trustProxy: config.auth.trustProxy, bodyIdleTimeoutMs: config.limits.bodyIdleTimeout * 1000, bodyMinRate: config.limits.bodyMinRate,
     misses: new MissBudget(config.limits.missesPerMinute),
   });
-  const server = tls ? createHttpsServer(tls, app.callback()) : createServer(app.callback());
+  // A connection that has not sent a whole request head within headersTimeout
+  // (slowloris; also one that sends nothing) gets 408 and is closed. Node looks
+  // for those every connectionsCheckingInterval (30 s by default): a quarter of
+  // the timeout keeps the overshoot small.
+  const headersTimeout = config.limits.headersTimeout * 1000;
+  const options = { connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.round(headersTimeout / 4))) };
+  const server = tls ? createHttpsServer({ ...tls, ...options }, app.callback()) : createServer(options, app.callback());
   // Uploads of large wheels over slow links take long; Node's default
-  // 5-minute requestTimeout would cut them off.
+  // 5-minute requestTimeout would cut them off (limits.bodyMinRate and
+  // bodyIdleTimeout drop the ones that merely trickle or stall).
   server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
+  server.headersTimeout = headersTimeout;
   server.keepAliveTimeout = 65_000;
 
   await new Promise<void>((resolve, reject) => {

@@ -80,6 +80,14 @@ export interface LimitsConfig {
   bodyIdleTimeout: number;
   /** Distinct missing project names a client may ask for per minute; beyond it, 429. */
   missesPerMinute: number;
+  /**
+   * The slowest request body kept, in bytes per second: one that delivers less
+   * than bodyMinRate × bodyIdleTimeout bytes in a bodyIdleTimeout window is
+   * dropped (a trickle is never idle). 0: no minimum.
+   */
+  bodyMinRate: number;
+  /** Seconds a client has to send a request's headers (slowloris); then 408 and the connection is closed. */
+  headersTimeout: number;
 }
 
 export interface AuthConfig {
@@ -163,9 +171,11 @@ class Section {
     return v;
   }
 
-  bytes(k: string, def: number): number {
+  /** A size; `zero: true` also accepts 0 (a limit turned off). */
+  bytes(k: string, def: number, opts: { zero?: boolean } = {}): number {
     const v = this.get(k);
     if (v === undefined || v === null) return def;
+    if (opts.zero && v === 0) return 0;
     const n = parseByteSize(v);
     if (n === null) this.fail(k, `expected a size such as 100MiB, 2GiB or a number of bytes, got ${JSON.stringify(v)}`);
     return n;
@@ -390,8 +400,11 @@ export function parseConfig(raw: unknown): Config {
   const limits: LimitsConfig = {
     bodyIdleTimeout: limitsSection.seconds('bodyIdleTimeout', 60),
     missesPerMinute: limitsSection.count('missesPerMinute', 120),
+    bodyMinRate: limitsSection.bytes('bodyMinRate', 1024, { zero: true }),
+    headersTimeout: limitsSection.seconds('headersTimeout', 60),
   };
   if (limits.bodyIdleTimeout === 0) limitsSection.fail('bodyIdleTimeout', 'must be more than 0: a stalled upload would hold a temp file forever');
+  if (limits.headersTimeout === 0) limitsSection.fail('headersTimeout', 'must be more than 0: a client could hold a connection forever without finishing its request');
   limitsSection.rejectUnknown();
 
   const reposSection: Section = root.has('repositories') ? root.section('repositories') : new Section('repositories', DEFAULT_REPOSITORIES);

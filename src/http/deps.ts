@@ -23,4 +23,6 @@ export interface AppDeps {
   bodyIdleTimeoutMs: number;
   /** Distinct missing project names per client (limits.missesPerMinute). */
   misses: MissBudget;
+  /** limits.bodyMinRate, in bytes per second (0: none). */
+  bodyMinRate: number;
 }

@@ -13,6 +13,14 @@ export interface MultipartLimits {
   maxFileSize: number;
   /** A body that sends nothing for this long is dropped, and its temp blob removed at once. */
   idleTimeoutMs: number;
+  /**
+   * A body that delivers less than this many bytes per second, counted over
+   * each idleTimeoutMs window from its start, is dropped the same way: a
+   * trickle of a byte a second is never idle, yet would hold a connection and
+   * a temp file for days. Windows in which pydepot itself held the body back
+   * (its disk was slow) do not count. 0: no minimum.
+   */
+  minBytesPerSecond: number;
 }
 
 // Descriptions (READMEs) are the largest text fields twine sends.
@@ -48,6 +56,7 @@ export function parseUploadForm(req: IncomingMessage, blobs: BlobStore, limits: 
     const settle = (): void => {
       // The body is over (or given up on): idleness is no longer the client's.
       req.setTimeout(0);
+      clearInterval(rateCheck);
       Promise.allSettled(pending).then(async () => {
         if (failure) {
           await content?.writer.abort();
@@ -127,14 +136,37 @@ export function parseUploadForm(req: IncomingMessage, blobs: BlobStore, limits: 
 
     // A client that stalls mid-upload would hold a descriptor and a temp
     // file forever: past the idle timeout it is dropped and they are removed.
-    req.setTimeout(limits.idleTimeoutMs, () => {
-      fail(new RequestTimeout(`The upload sent nothing for ${limits.idleTimeoutMs / 1000} s and was dropped; try again.`));
+    const drop = (err: RequestTimeout): void => {
+      fail(err);
       // The temp file is gone before the connection is.
       const removed = content ? content.writer.abort() : Promise.resolve();
       removed.finally(() => req.destroy()).catch(() => undefined);
+    };
+    req.setTimeout(limits.idleTimeoutMs, () => {
+      drop(new RequestTimeout(`The upload sent nothing for ${limits.idleTimeoutMs / 1000} s and was dropped; try again.`));
     });
 
+    // One that trickles is not idle: it must deliver the minimum rate in each window.
+    let windowBytes = 0;
+    let heldBack = false;
+    const windowSeconds = limits.idleTimeoutMs / 1000;
+    const rateCheck = setInterval(() => {
+      const slow = !req.complete && !heldBack && !req.isPaused() && windowBytes < limits.minBytesPerSecond * windowSeconds;
+      const sent = windowBytes;
+      windowBytes = 0;
+      heldBack = false;
+      if (slow && !failure) {
+        drop(new RequestTimeout(
+          `The upload sent ${sent} bytes in ${windowSeconds} s, slower than the server's minimum of ${limits.minBytesPerSecond} bytes/s, and was dropped; try again.`,
+        ));
+      }
+    }, limits.idleTimeoutMs);
+    if (limits.minBytesPerSecond === 0) clearInterval(rateCheck);
+
     req.pipe(bb);
+    req.on('data', (chunk: Buffer) => { windowBytes += chunk.length; });
+    // Backpressure from our own side (the temp file's disk) is not the client's slowness.
+    req.on('pause', () => { heldBack = true; });
   });
 }
 

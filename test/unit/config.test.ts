@@ -68,6 +68,9 @@ const BAD: [string, unknown, RegExp][] = [
   ['upload on a virtual', { repositories: { l: { type: 'local' }, a: { type: 'virtual', members: ['l'], upload: ['alice'] } } }, /'repositories\.a\.upload': uploads to a virtual repository go to its 'uploadTo' repository/],
   ['a zero failed-login budget', { auth: { failedLoginsPerMinute: 0 } }, /'auth\.failedLoginsPerMinute': expected a whole number >= 1/],
   ['an unknown auth key', { auth: { realm: 'x' } }, /'auth\.realm': unknown key/],
+  ['a zero headersTimeout', { limits: { headersTimeout: 0 } }, /'limits\.headersTimeout': must be more than 0/],
+  ['a bodyMinRate that is no size', { limits: { bodyMinRate: 'slow' } }, /'limits\.bodyMinRate': expected a size/],
+  ['a negative bodyMinRate', { limits: { bodyMinRate: -1 } }, /'limits\.bodyMinRate'/],
 ];
 
 for (const [title, raw, message] of BAD) {
@@ -75,6 +78,12 @@ for (const [title, raw, message] of BAD) {
     t.throws(() => parseConfig(raw), { name: 'ConfigError', message });
   });
 }
+
+test('limits: defaults, units, and bodyMinRate 0 turns the minimum off', (t) => {
+  t.deepEqual(parseConfig({}).limits, { bodyIdleTimeout: 60, bodyMinRate: 1024, headersTimeout: 60 });
+  t.deepEqual(parseConfig({ limits: { headersTimeout: 2.5, bodyMinRate: '4KiB' } }).limits, { bodyIdleTimeout: 60, bodyMinRate: 4096, headersTimeout: 2.5 });
+  t.is(parseConfig({ limits: { bodyMinRate: 0 } }).limits.bodyMinRate, 0);
+});
 
 test('read and upload: anonymous, authenticated, or a list of users (repeats dropped)', (t) => {
   const c = parseConfig({ repositories: {

@@ -15,7 +15,7 @@ export function uploadRoutes(deps: AppDeps) {
     /** `target`: where the file is stored (the repository POSTed to, or its uploadTo), resolved before access was granted. */
     async upload(ctx: Context, target: LocalRepository): Promise<void> {
       const { identity } = ctx.state.access as Authorized;
-      const form = await parseUploadForm(ctx.req, deps.blobs, { maxFileSize: target.maxFileSize, idleTimeoutMs: deps.bodyIdleTimeoutMs });
+      const form = await parseUploadForm(ctx.req, deps.blobs, { maxFileSize: target.maxFileSize, idleTimeoutMs: deps.bodyIdleTimeoutMs, minBytesPerSecond: deps.bodyMinRate });
       const validated = await validateUpload(form, deps.blobs);
       const result = await target.add(validated, { user: identity?.user ?? null, tokenId: identity?.token?.id ?? null, address: ctx.ip });
       deps.metrics.uploads.inc({ repo: target.name, outcome: result.outcome });
