@@ -80,8 +80,8 @@ for (const [title, raw, message] of BAD) {
 }
 
 test('limits: defaults, units, and bodyMinRate 0 turns the minimum off', (t) => {
-  t.deepEqual(parseConfig({}).limits, { bodyIdleTimeout: 60, bodyMinRate: 1024, headersTimeout: 60 });
-  t.deepEqual(parseConfig({ limits: { headersTimeout: 2.5, bodyMinRate: '4KiB' } }).limits, { bodyIdleTimeout: 60, bodyMinRate: 4096, headersTimeout: 2.5 });
+  t.deepEqual(parseConfig({}).limits, { bodyIdleTimeout: 60, missesPerMinute: 120, bodyMinRate: 1024, headersTimeout: 60 });
+  t.deepEqual(parseConfig({ limits: { headersTimeout: 2.5, bodyMinRate: '4KiB' } }).limits, { bodyIdleTimeout: 60, missesPerMinute: 120, bodyMinRate: 4096, headersTimeout: 2.5 });
   t.is(parseConfig({ limits: { bodyMinRate: 0 } }).limits.bodyMinRate, 0);
 });
 
