@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
@@ -386,7 +386,8 @@ const SAMPLE: Record<string, string> = {
   'constraints.txt': `numpy<2\nrequests==2.31.0 --hash=sha256:${H1}\n-r shared.txt\n`,
 };
 
-test('oracle: pip 23\'s own parse_requirements reads the sample files the same way', async (t) => {
+/** Writes SAMPLE to a temp dir, has `python`'s pip parse it, and compares with ours. */
+async function compareWithPip(t: ExecutionContext, python: string): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'pydepot-reqfile-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   for (const [name, text] of Object.entries(SAMPLE)) {
@@ -394,7 +395,7 @@ test('oracle: pip 23\'s own parse_requirements reads the sample files the same w
     await writeFile(join(dir, name), text);
   }
   const root = join(dir, 'requirements.txt');
-  const oracle = await askPackaging({ requirementsFile: root });
+  const oracle = await askPackaging({ requirementsFile: root }, python, true);
   const pipFile = oracle.requirementsFile;
   if (pipFile === undefined || 'error' in pipFile) {
     t.fail(`pip could not parse the sample: ${pipFile?.error ?? 'no answer'}`);
@@ -423,5 +424,8 @@ test('oracle: pip 23\'s own parse_requirements reads the sample files the same w
   t.deepEqual(ours.constraints.map(ourSide), pipFile.requirements.filter((p) => p.constraint).map(pipSide), 'constraints');
   t.true(pipFile.requirements.every((p) => !p.editable));
   t.true(ours.options.pre);
-  t.log(`pip ${oracle.versions.pip}: ${ours.requirements.length} requirements and ${ours.constraints.length} constraints from ${Object.keys(SAMPLE).length} files, identical; ${ours.warnings.length} warnings`);
-});
+  t.log(`${python}, pip ${oracle.versions.pip}: ${ours.requirements.length} requirements and ${ours.constraints.length} constraints from ${Object.keys(SAMPLE).length} files, identical; ${ours.warnings.length} warnings`);
+}
+
+test('oracle: pip 23.2\'s own parse_requirements reads the sample files the same way', (t) => compareWithPip(t, 'python3'));
+test('oracle: Debian\'s pip 23.0 reads the sample files the same way', (t) => compareWithPip(t, '/usr/bin/python3'));
