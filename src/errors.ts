@@ -29,6 +29,23 @@ export class InvalidTarget extends PydepotError {
   constructor(message: string) { super(400, message); }
 }
 
+/**
+ * A requirement, marker or requirements file pydepot cannot read or cannot
+ * honour (a syntax error, an editable install, a URL...). `problems` holds
+ * every one found, each a line of its own (`requirements.txt:7: '-e ./lib'
+ * is an editable install; ...`); the message is the first, with a count of
+ * the others, so it stays one line.
+ */
+export class InvalidRequirement extends PydepotError {
+  readonly problems: readonly string[];
+  constructor(problems: string | readonly string[]) {
+    const list = typeof problems === 'string' ? [problems] : [...problems];
+    const more = list.length > 1 ? ` (and ${list.length - 1} more problem${list.length > 2 ? 's' : ''})` : '';
+    super(400, `${list[0] ?? 'invalid requirement'}${more}`);
+    this.problems = list;
+  }
+}
+
 /** An uploaded file that is not a valid distribution, or disagrees with its form. */
 export class InvalidDistribution extends PydepotError {
   constructor(message: string) { super(400, message); }

@@ -23,7 +23,8 @@ const VERSION_RE =
 type PreLabel = 'a' | 'b' | 'rc';
 const PRE_ORDER: Record<PreLabel, number> = { a: 0, b: 1, rc: 2 };
 
-interface ParsedVersion {
+/** A valid version's parts, exact (bigint) and with PEP 440's spelling variants folded. */
+export interface ParsedVersion {
   epoch: bigint;
   release: bigint[];
   pre: { label: PreLabel; n: bigint } | null;
@@ -45,7 +46,8 @@ function num(raw: string | undefined): bigint {
   return raw === undefined ? 0n : BigInt(raw);
 }
 
-function parseVersion(v: string): ParsedVersion | null {
+/** The parts of a valid version (no surrounding whitespace allowed); null if invalid. */
+export function parseVersion(v: string): ParsedVersion | null {
   if (valid(v) === null) return null;
   const g = VERSION_RE.exec(v)?.groups;
   // Both regexes implement the same grammar; if they ever disagree, "invalid"
@@ -96,7 +98,8 @@ function compareLocalSegment(a: bigint | string, b: bigint | string): number {
   return sign(a, b);
 }
 
-function compareParsed(a: ParsedVersion, b: ParsedVersion): number {
+/** PEP 440 order of two parsed versions: -1, 0 or 1. */
+export function compareParsed(a: ParsedVersion, b: ParsedVersion): number {
   return sign(a.epoch, b.epoch)
     || compareSeq(trimTrailingZeros(a.release), trimTrailingZeros(b.release), sign)
     || compareSeq(preKey(a), preKey(b), sign)
