@@ -67,6 +67,8 @@ export interface ResolveOptions {
   pre?: boolean;
   /** Bound on candidates tried, so a pathological set fails instead of running for ever. */
   maxSteps?: number;
+  /** pip's `-c`: they narrow a project's versions when something requires it, and require nothing themselves. */
+  constraints?: readonly Requirement[];
 }
 
 export interface Pin {
@@ -114,10 +116,16 @@ class Resolver {
   /** Why each project had no candidate the last time it was tried. */
   private readonly failures = new Map<string, string>();
   private readonly python: string;
+  private readonly constraints = new Map<string, Requirement[]>();
 
   constructor(private readonly target: Target, private readonly source: ResolverSource, private readonly kit: ResolverKit, private readonly opts: ResolveOptions) {
     this.maxSteps = opts.maxSteps ?? DEFAULT_MAX_STEPS;
     this.python = target.env.python_full_version ?? target.env.python_version ?? '';
+    for (const c of opts.constraints ?? []) {
+      if (c.applies && !c.applies(target.env, new Set())) continue;
+      const name = normalizeName(c.name);
+      this.constraints.set(name, [...(this.constraints.get(name) ?? []), c]);
+    }
   }
 
   async run(roots: readonly Requirement[]): Promise<Pin[]> {
@@ -204,7 +212,8 @@ class Resolver {
   }
 
   /** Versions every requirement allows, best first, each with the file the target would install. */
-  private async candidates(name: string, criteria: readonly Requirement[]): Promise<Candidate[]> {
+  private async candidates(name: string, required: readonly Requirement[]): Promise<Candidate[]> {
+    const criteria = [...required, ...(this.constraints.get(name) ?? [])];
     const page = await this.page(name);
     const wanted = describeCriteria(name, criteria);
     if (!page) {

@@ -1,0 +1,64 @@
+/**
+ * What the resolver reads, from a repository: project pages, and each
+ * chosen file's dependencies from its core metadata — the PEP 658 file
+ * where the index serves one, else the METADATA inside the wheel, read
+ * through ranged reads (a wheel's central directory is at its end, so a
+ * 100 MB wheel costs a few small reads, not a download... unless a remote
+ * must fetch it first, which it then caches for the export anyway).
+ */
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { InvalidRequirement } from '../errors.ts';
+import { parseCoreMetadata } from '../pypi/core-metadata.ts';
+import { parseDistFilename } from '../pypi/filenames.ts';
+import type { IndexFile, ProjectPage } from '../pypi/pages.ts';
+import type { FileHandle, Repository } from '../repos/types.ts';
+import type { ResolverSource } from '../resolve/resolver.ts';
+import type { BlobReader } from '../storage/types.ts';
+import { readSdistMetadata, readWheelMetadata, type Archive } from '../upload/inspect.ts';
+
+export function repositorySource(repo: Repository): ResolverSource {
+  return {
+    async page(project: string): Promise<ProjectPage | null> {
+      // projectVersion brings a remote's page up to date; projectPage then reads it.
+      if ((await repo.projectVersion(project)) === null) return null;
+      return repo.projectPage(project);
+    },
+
+    async metadata(project: string, file: IndexFile) {
+      const bytes = await coreMetadata(repo, project, file);
+      const meta = parseCoreMetadata(bytes.toString('utf8'));
+      if (meta.dynamic.some((d) => d.toLowerCase() === 'requires-dist')) {
+        throw new InvalidRequirement(`${file.filename} declares its dependencies dynamic: they are known only once it is built (build it into a wheel)`);
+      }
+      return { requiresDist: meta.requiresDist, requiresPython: meta.requiresPython };
+    },
+  };
+}
+
+async function coreMetadata(repo: Repository, project: string, file: IndexFile): Promise<Buffer> {
+  const served = await repo.openCoreMetadata(file.sha256, file.filename);
+  if (served) return buffer(served.open());
+  const handle = await repo.openFile(file.sha256, file.filename);
+  if (!handle) throw new InvalidRequirement(`${file.filename} of ${project} is listed but cannot be read`);
+  const dist = parseDistFilename(file.filename);
+  const archive: Archive = { size: handle.size, open: async () => handleReader(handle) };
+  return dist.kind === 'wheel'
+    ? readWheelMetadata(archive, file.filename, project)
+    : readSdistMetadata(archive, file.filename, dist.format);
+}
+
+/** Random access over a served file: every read is a ranged open. */
+function handleReader(handle: FileHandle): BlobReader {
+  return {
+    async read(position: number, length: number): Promise<Buffer> {
+      const end = Math.min(position + length, handle.size) - 1;
+      if (end < position) return Buffer.alloc(0);
+      return buffer(handle.open({ start: position, end }));
+    },
+    stream(range?: { start: number; end: number }): Readable {
+      return handle.open(range);
+    },
+    async close(): Promise<void> {},
+  };
+}
