@@ -1,7 +1,8 @@
 /**
  * Shared pieces of the end-to-end suites (not a test file: ava only runs
  * `*.test.ts`): the project graph, the `pydepot yank` CLI (in-process), a
- * server that lives as long as a test file, and an Accept-rewriting proxy.
+ * server that lives as long as a test file, one venv per interpreter, and an
+ * Accept-rewriting proxy.
  */
 import { createServer, request, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { stringify as stringifyYaml } from 'yaml';
 import { pydepot } from '../helpers/cli.ts';
-import { describe, type RunResult } from '../helpers/clients.ts';
+import { describe, venv, type RunResult, type Venv } from '../helpers/clients.ts';
 import { buildSdist, buildWheel, type BuiltDist, type DistSpec } from '../helpers/dists.ts';
 
 /**
@@ -99,6 +100,21 @@ export function fileScope(): { t: ExecutionContext; close: () => Promise<void> }
 export function once<T>(fn: () => Promise<T>): () => Promise<T> {
   let p: Promise<T> | undefined;
   return () => (p ??= fn());
+}
+
+/**
+ * One venv per interpreter for the tests of a file: made when a test first
+ * asks for it, removed with `scope` (a fileScope's t, closed in
+ * test.after.always). Tests that share one install into their own empty
+ * `pip install --target` folders, never into the venv itself.
+ */
+export function venvPerInterpreter(scope: ExecutionContext): (python: string) => Promise<Venv> {
+  const made = new Map<string, Promise<Venv>>();
+  return (python) => {
+    let v = made.get(python);
+    if (!v) made.set(python, v = venv(scope, python));
+    return v;
+  };
 }
 
 // --- Accept-rewriting proxy ----------------------------------------------------
