@@ -53,8 +53,9 @@ export function processIo(): Io {
   return {
     stdout: process.stdout,
     stderr: process.stderr,
-    stdin: process.stdin,
-    ask: process.stdin.isTTY ? askOnTerminal : null,
+    // Looked at only when a command needs them: process.stdin is made on first use.
+    get stdin() { return process.stdin; },
+    get ask() { return process.stdin.isTTY ? askOnTerminal : null; },
     logger: () => createLogger('warn', 'stderr'),
     env: process.env,
   };
