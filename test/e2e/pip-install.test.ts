@@ -79,8 +79,12 @@ async function installed(v: Venv, target: string): Promise<Record<string, string
   return out;
 }
 
-async function pipVersion(v: Venv): Promise<string> {
-  return (await v.pip(['--version'])).stdout.split(' ')[1] ?? '?';
+/** The pip of a (shared) venv, asked once per venv. */
+const pipVersions = new Map<string, Promise<string>>();
+function pipVersion(v: Venv): Promise<string> {
+  let version = pipVersions.get(v.python);
+  if (!version) pipVersions.set(v.python, version = v.pip(['--version']).then((r) => r.stdout.split(' ')[1] ?? '?'));
+  return version;
 }
 
 function olderThan(version: string, than: [number, number]): boolean {
