@@ -2,14 +2,29 @@
  * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report`.
  * Each command loads the config, does one thing, and prints what a person needs to know.
  */
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { tokenCreate, tokenList, tokenRevoke, userAdd, userList, userPasswd, userRemove } from './commands/accounts.ts';
-import { configFrom, withRegistry, type CommonOptions } from './commands/context.ts';
+import { configFrom, printErr, printOut, withRegistry, type CommonOptions, type Io } from './commands/context.ts';
 import { auditReport, deleteRelease, yank } from './commands/repository-admin.ts';
+import { ConfigError } from './errors.ts';
 import { startServer } from './server.ts';
 
-async function serve(opts: CommonOptions & { listen?: string }): Promise<void> {
-  const running = await startServer(configFrom(opts));
+export { processIo, type Io } from './commands/context.ts';
+
+/**
+ * How a command that threw ends: its exit code (a ConfigError 78, anything
+ * else 1; commander's own usage and help exits keep theirs) and the line for
+ * stderr (null when commander has printed its message already). main.ts
+ * exits with it; the tests' in-process runner reports it the same way.
+ */
+export function failure(err: unknown): { code: number; message: string | null } {
+  if (err instanceof CommanderError) return { code: err.exitCode, message: null };
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: err instanceof ConfigError ? 78 : 1, message: `pydepot: ${message}` };
+}
+
+async function serve(opts: CommonOptions & { listen?: string }, io: Io): Promise<void> {
+  const running = await startServer(configFrom(opts, io));
   const shutdown = (signal: string): void => {
     running.logger.info({ signal }, 'finishing requests in flight, then stopping');
     running.stop().then(() => process.exit(0), () => process.exit(1));
@@ -22,28 +37,35 @@ async function serve(opts: CommonOptions & { listen?: string }): Promise<void> {
  * Lists upstream projects that squat internal names. Checks first (honouring
  * each remote's cache TTL) that the remotes were asked about every hosted name.
  */
-async function confusionReport(opts: CommonOptions & { check: boolean; json?: boolean }): Promise<void> {
-  await withRegistry(opts, async (registry) => {
+async function confusionReport(opts: CommonOptions & { check: boolean; json?: boolean }, io: Io): Promise<void> {
+  await withRegistry(opts, io, async (registry) => {
     if (opts.check) {
       for (const { repo, checked, failed } of await registry.squats.checkAll()) {
-        console.error(`${repo}: checked ${checked} internal name${checked === 1 ? '' : 's'} upstream${failed.length ? `; could not check ${failed.length}:` : ''}`);
-        for (const f of failed) console.error(`  ${f}`);
+        printErr(io, `${repo}: checked ${checked} internal name${checked === 1 ? '' : 's'} upstream${failed.length ? `; could not check ${failed.length}:` : ''}`);
+        for (const f of failed) printErr(io, `  ${f}`);
       }
     }
     const squats = registry.squats.report();
-    if (opts.json) return console.log(JSON.stringify(squats, null, 2));
-    if (squats.length === 0) return console.log('No upstream project uses an internal name.');
+    if (opts.json) return printOut(io, JSON.stringify(squats, null, 2));
+    if (squats.length === 0) return printOut(io, 'No upstream project uses an internal name.');
     for (const s of squats) {
       const why = s.reason === 'hosted' ? 'hosted internally' : 'matches an internal pattern';
-      console.log(`${s.project}  on ${s.remote}  (${why}; never merged)  first seen ${s.firstSeen}, last seen ${s.lastSeen}`);
-      for (const v of s.versions) console.log(`  ${v.version}  first seen ${v.firstSeen}`);
+      printOut(io, `${s.project}  on ${s.remote}  (${why}; never merged)  first seen ${s.firstSeen}, last seen ${s.lastSeen}`);
+      for (const v of s.versions) printOut(io, `  ${v.version}  first seen ${v.firstSeen}`);
     }
   });
 }
 
-export function buildCli(): Command {
+/**
+ * The `pydepot` program, writing through `io`. Commander throws instead of
+ * exiting (help, usage errors: a CommanderError for failure()), so the
+ * program can run in-process too; set before the subcommands, which inherit it.
+ */
+export function buildCli(io: Io): Command {
   const program = new Command('pydepot')
     .description('A private Python package index: hosts twine uploads and serves pip.')
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) })
     .showHelpAfterError();
   const common = (c: Command) =>
     c.option('-c, --config <file>', 'config file (YAML)', undefined)
@@ -51,40 +73,40 @@ export function buildCli(): Command {
 
   common(program.command('serve').description('serve the index over HTTP, or HTTPS with the tls key'))
     .option('--listen <host:port>', 'address to listen on (overrides the config and PYDEPOT_LISTEN)')
-    .action(serve);
+    .action((opts) => serve(opts, io));
 
   common(program.command('yank').description('yank a release (PEP 592): pip skips it unless pinned with ==')
     .argument('<repo>').argument('<project>').argument('<version>'))
     .option('--reason <text>', 'why, shown to pip users')
-    .action((repo: string, project: string, version: string, opts) => yank(true, repo, project, version, opts));
+    .action((repo: string, project: string, version: string, opts) => yank(true, repo, project, version, opts, io));
 
   common(program.command('unyank').description('undo a yank')
     .argument('<repo>').argument('<project>').argument('<version>'))
-    .action((repo: string, project: string, version: string, opts) => yank(false, repo, project, version, opts));
+    .action((repo: string, project: string, version: string, opts) => yank(false, repo, project, version, opts, io));
 
   common(program.command('delete').description('delete the files of a release for good (pip pinned to it will fail; prefer yank)')
     .argument('<repo>').argument('<project>').argument('<version>'))
     .option('--file <filename>', 'only this file of the release')
-    .action((repo: string, project: string, version: string, opts) => deleteRelease(repo, project, version, opts));
+    .action((repo: string, project: string, version: string, opts) => deleteRelease(repo, project, version, opts, io));
 
   common(program.command('audit').description('who uploaded, yanked, un-yanked or deleted which file, and when'))
     .option('--repo <name>', 'only this repository')
     .option('--since <when>', 'only since this date (2026-11-30) or for this long back (7d, 12h)')
     .option('--json', 'print JSON')
-    .action(auditReport);
+    .action((opts) => auditReport(opts, io));
 
   const user = program.command('user').description('users who may read or upload (see read/upload in the config)');
   common(user.command('add').description('add a user; the password is asked for, or read from stdin').argument('<name>'))
     .option('--password-stdin', 'read the password from standard input')
-    .action(userAdd);
+    .action((name: string, opts) => userAdd(name, opts, io));
   common(user.command('passwd').description("change a user's password").argument('<name>'))
     .option('--password-stdin', 'read the password from standard input')
-    .action(userPasswd);
+    .action((name: string, opts) => userPasswd(name, opts, io));
   common(user.command('remove').description('remove a user and their API tokens').argument('<name>'))
-    .action(userRemove);
+    .action((name: string, opts) => userRemove(name, opts, io));
   common(user.command('list').description('list users'))
     .option('--json', 'print JSON')
-    .action(userList);
+    .action((opts) => userList(opts, io));
 
   const token = program.command('token').description('API tokens: the password for username __token__');
   common(token.command('create').description('create an API token and print it (once)'))
@@ -93,19 +115,19 @@ export function buildCli(): Command {
     .option('--scope <scope>', 'read, or upload (which includes read)', 'read')
     .option('--expires <when>', 'a duration (90d, 12h, 2w, 1y), a date, or never', 'never')
     .option('--description <text>', 'what it is for, shown by token list')
-    .action(tokenCreate);
+    .action((opts) => tokenCreate(opts, io));
   common(token.command('list').description('list API tokens (never their text)'))
     .option('--user <name>', "only this user's")
     .option('--json', 'print JSON')
-    .action(tokenList);
+    .action((opts) => tokenList(opts, io));
   common(token.command('revoke').description('revoke an API token; the next request with it is refused').argument('<id>'))
-    .action(tokenRevoke);
+    .action((id: string, opts) => tokenRevoke(id, opts, io));
 
   const confusion = program.command('confusion').description('dependency confusion: internal names that upstreams also hold');
   common(confusion.command('report').description('list upstream projects that use internal names, with the versions seen and when'))
     .option('--no-check', 'only print what was recorded; do not ask the remotes')
     .option('--json', 'print JSON')
-    .action(confusionReport);
+    .action((opts) => confusionReport(opts, io));
 
   return program;
 }

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-/** Process entry: the only place that decides the exit code. */
-import { buildCli } from './cli.ts';
-import { ConfigError } from './errors.ts';
+/** Process entry: the only place that decides the exit code (with failure(), which tests share). */
+import { buildCli, failure, processIo } from './cli.ts';
 
-buildCli()
+const io = processIo();
+buildCli(io)
   .parseAsync(process.argv)
   .catch((err: unknown) => {
-    const message = err instanceof ConfigError ? err.message : err instanceof Error ? err.message : String(err);
-    console.error(`pydepot: ${message}`);
-    process.exit(err instanceof ConfigError ? 78 : 1);
+    const { code, message } = failure(err);
+    if (message !== null) io.stderr.write(`${message}\n`);
+    process.exit(code);
   });

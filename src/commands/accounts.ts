@@ -1,10 +1,9 @@
 /** `pydepot user …` and `pydepot token …`: the people and tokens that pydepot lets in. */
-import { read } from 'read';
 import { USER_NAME, TOKEN_USERNAME } from '../config/schema.ts';
 import { hashPassword } from '../auth/passwords.ts';
 import { newToken, parseExpiry, tokenState } from '../auth/tokens.ts';
 import type { TokenRow, TokenScope } from '../storage/types.ts';
-import { UsageError, withStorage, type CommonOptions } from './context.ts';
+import { printErr, printOut, UsageError, withStorage, type CommonOptions, type Io } from './context.ts';
 
 const MIN_PASSWORD_LENGTH = 8;
 
@@ -12,25 +11,20 @@ interface PasswordOptions extends CommonOptions {
   passwordStdin?: boolean;
 }
 
-async function readStdin(): Promise<string> {
+async function readStdin(io: Io): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  for await (const chunk of io.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   // `echo pw | pydepot …` and `printf pw` both work: one trailing newline is not part of it.
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
-async function newPassword(opts: PasswordOptions): Promise<string> {
+async function newPassword(opts: PasswordOptions, io: Io): Promise<string> {
   let password: string;
   if (opts.passwordStdin) {
-    password = await readStdin();
+    password = await readStdin(io);
   } else {
-    if (!process.stdin.isTTY) throw new UsageError('no terminal to ask for the password: pipe it in with --password-stdin');
-    // Prompts go to stderr: stdout stays the command's output.
-    const ask = async (prompt: string): Promise<string> => {
-      const answer = await read({ prompt, silent: true, replace: '', output: process.stderr });
-      process.stderr.write('\n');
-      return answer;
-    };
+    const { ask } = io;
+    if (!ask) throw new UsageError('no terminal to ask for the password: pipe it in with --password-stdin');
     password = await ask('Password: ');
     const again = await ask('Again: ');
     if (again !== password) throw new UsageError('the passwords differ; nothing changed');
@@ -45,44 +39,44 @@ function checkUserName(name: string): void {
   }
 }
 
-export async function userAdd(name: string, opts: PasswordOptions): Promise<void> {
+export async function userAdd(name: string, opts: PasswordOptions, io: Io): Promise<void> {
   checkUserName(name);
-  const hash = await hashPassword(await newPassword(opts));
-  await withStorage(opts, ({ users }) => {
+  const hash = await hashPassword(await newPassword(opts, io));
+  await withStorage(opts, io, ({ users }) => {
     if (!users.addUser(name, hash, new Date().toISOString())) throw new UsageError(`user '${name}' exists already; use \`pydepot user passwd ${name}\``);
   });
-  console.log(`added user ${name}`);
+  printOut(io, `added user ${name}`);
 }
 
-export async function userPasswd(name: string, opts: PasswordOptions): Promise<void> {
-  await withStorage(opts, ({ users }) => {
+export async function userPasswd(name: string, opts: PasswordOptions, io: Io): Promise<void> {
+  await withStorage(opts, io, ({ users }) => {
     if (!users.getUser(name)) throw new UsageError(`no user '${name}'`);
   });
-  const hash = await hashPassword(await newPassword(opts));
-  await withStorage(opts, ({ users }) => {
+  const hash = await hashPassword(await newPassword(opts, io));
+  await withStorage(opts, io, ({ users }) => {
     if (!users.setPassword(name, hash, new Date().toISOString())) throw new UsageError(`no user '${name}'`);
   });
-  console.log(`changed the password of ${name}`);
+  printOut(io, `changed the password of ${name}`);
 }
 
-export async function userRemove(name: string, opts: CommonOptions): Promise<void> {
-  await withStorage(opts, ({ users }) => {
+export async function userRemove(name: string, opts: CommonOptions, io: Io): Promise<void> {
+  await withStorage(opts, io, ({ users }) => {
     const now = new Date();
     const tokens = users.listTokens(name).filter((t) => tokenState(t, now) === 'active').length;
     if (!users.removeUser(name)) throw new UsageError(`no user '${name}'`);
-    console.log(`removed user ${name}${tokens > 0 ? ` and ${tokens} active API token${tokens === 1 ? '' : 's'}` : ''}`);
+    printOut(io, `removed user ${name}${tokens > 0 ? ` and ${tokens} active API token${tokens === 1 ? '' : 's'}` : ''}`);
   });
 }
 
-export async function userList(opts: CommonOptions & { json?: boolean }): Promise<void> {
-  await withStorage(opts, ({ users }) => {
+export async function userList(opts: CommonOptions & { json?: boolean }, io: Io): Promise<void> {
+  await withStorage(opts, io, ({ users }) => {
     const now = new Date();
     const active = new Map<string, number>();
     for (const t of users.listTokens()) if (tokenState(t, now) === 'active') active.set(t.user, (active.get(t.user) ?? 0) + 1);
     const list = users.listUsers().map(({ name, createdAt, updatedAt }) => ({ name, createdAt, passwordChangedAt: updatedAt, activeTokens: active.get(name) ?? 0 }));
-    if (opts.json) return console.log(JSON.stringify(list, null, 2));
-    if (list.length === 0) return console.log('No users. Add one with `pydepot user add NAME`.');
-    for (const u of list) console.log(`${u.name}  created ${u.createdAt}  ${u.activeTokens} active token${u.activeTokens === 1 ? '' : 's'}`);
+    if (opts.json) return printOut(io, JSON.stringify(list, null, 2));
+    if (list.length === 0) return printOut(io, 'No users. Add one with `pydepot user add NAME`.');
+    for (const u of list) printOut(io, `${u.name}  created ${u.createdAt}  ${u.activeTokens} active token${u.activeTokens === 1 ? '' : 's'}`);
   });
 }
 
@@ -95,12 +89,12 @@ interface TokenCreateOptions extends CommonOptions {
 }
 
 /** Prints the token alone on stdout (`TOKEN=$(pydepot token create …)`), the rest on stderr. */
-export async function tokenCreate(opts: TokenCreateOptions): Promise<void> {
+export async function tokenCreate(opts: TokenCreateOptions, io: Io): Promise<void> {
   if (opts.scope !== 'read' && opts.scope !== 'upload') throw new UsageError(`--scope must be read or upload, not '${opts.scope}'`);
   const now = new Date();
   const expiresAt = opts.expires === undefined ? null : parseExpiry(opts.expires, now);
   if (expiresAt === undefined) throw new UsageError(`--expires ${opts.expires}: expected a duration such as 90d, 12h, 2w or 1y, a future date (2027-06-30), or never`);
-  await withStorage(opts, ({ users }, config) => {
+  await withStorage(opts, io, ({ users }, config) => {
     if (!users.getUser(opts.user)) throw new UsageError(`no user '${opts.user}'; add it with \`pydepot user add ${opts.user}\``);
     const repos = opts.repo && opts.repo.length > 0 ? [...new Set(opts.repo)] : null;
     for (const r of repos ?? []) {
@@ -112,9 +106,9 @@ export async function tokenCreate(opts: TokenCreateOptions): Promise<void> {
       createdAt: now.toISOString(), expiresAt, revokedAt: null, lastUsedAt: null,
     };
     users.addToken(row);
-    console.error(`created token ${id} for ${opts.user}: ${opts.scope} on ${repos ? repos.join(', ') : 'every repository the user may use'}, ${expiresAt ? `expires ${expiresAt}` : 'never expires'}`);
-    console.error('It is shown once; pydepot keeps only its hash. Use it as the password with the username __token__.');
-    console.log(text);
+    printErr(io, `created token ${id} for ${opts.user}: ${opts.scope} on ${repos ? repos.join(', ') : 'every repository the user may use'}, ${expiresAt ? `expires ${expiresAt}` : 'never expires'}`);
+    printErr(io, 'It is shown once; pydepot keeps only its hash. Use it as the password with the username __token__.');
+    printOut(io, text);
   });
 }
 
@@ -125,26 +119,26 @@ function tokenStatus(t: TokenRow, now: Date): string {
   return t.expiresAt ? `active until ${t.expiresAt}` : 'active';
 }
 
-export async function tokenList(opts: CommonOptions & { user?: string; json?: boolean }): Promise<void> {
-  await withStorage(opts, ({ users }) => {
+export async function tokenList(opts: CommonOptions & { user?: string; json?: boolean }, io: Io): Promise<void> {
+  await withStorage(opts, io, ({ users }) => {
     const tokens = users.listTokens(opts.user);
-    if (opts.json) return console.log(JSON.stringify(tokens, null, 2));
-    if (tokens.length === 0) return console.log('No API tokens.');
+    if (opts.json) return printOut(io, JSON.stringify(tokens, null, 2));
+    if (tokens.length === 0) return printOut(io, 'No API tokens.');
     const now = new Date();
     for (const t of tokens) {
       const repos = t.repos ? t.repos.join(',') : '*';
       const used = t.lastUsedAt ? `last used ${t.lastUsedAt}` : 'never used';
-      console.log(`${t.id}  ${t.user}  ${t.scope}  repos=${repos}  ${tokenStatus(t, now)}  ${used}${t.description ? `  ${t.description}` : ''}`);
+      printOut(io, `${t.id}  ${t.user}  ${t.scope}  repos=${repos}  ${tokenStatus(t, now)}  ${used}${t.description ? `  ${t.description}` : ''}`);
     }
   });
 }
 
-export async function tokenRevoke(id: string, opts: CommonOptions): Promise<void> {
-  await withStorage(opts, ({ users }) => {
+export async function tokenRevoke(id: string, opts: CommonOptions, io: Io): Promise<void> {
+  await withStorage(opts, io, ({ users }) => {
     if (!users.revokeToken(id, new Date().toISOString())) {
       const known = users.listTokens().some((t) => t.id === id);
       throw new UsageError(known ? `token ${id} was already revoked` : `no token '${id}' (see \`pydepot token list\`)`);
     }
-    console.log(`revoked token ${id}`);
+    printOut(io, `revoked token ${id}`);
   });
 }

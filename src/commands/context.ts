@@ -1,8 +1,9 @@
 /** What every admin command starts from: the config, its storage, and a way to close both. */
 import { userInfo } from 'node:os';
+import { read } from 'read';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { createLogger } from '../log.ts';
+import { createLogger, type Logger } from '../log.ts';
 import { createMetrics } from '../metrics.ts';
 import { Registry } from '../repos/registry.ts';
 import { openStorage, type Storage } from '../storage/open.ts';
@@ -16,13 +17,67 @@ export interface CommonOptions {
   storage?: string;
 }
 
-export function configFrom(opts: CommonOptions & { listen?: string }): Config {
-  return loadConfig(opts.config ?? DEFAULT_CONFIG_FILE, { listen: opts.listen, storage: opts.storage });
+/** Where text goes: process.stdout / process.stderr, or a test's buffer. */
+export interface TextSink {
+  write(text: string): unknown;
+}
+
+/**
+ * What a command reads and writes besides its storage: the process's own
+ * streams for the real binary (processIo), a test's buffers when the command
+ * runs in-process. stdout is the command's output; messages, password prompts
+ * and logs go to stderr.
+ */
+export interface Io {
+  stdout: TextSink;
+  stderr: TextSink;
+  /** What `--password-stdin` reads, to its end. */
+  stdin: AsyncIterable<Buffer | string>;
+  /** Asks a person at a terminal, without echo; null when there is no terminal. */
+  ask: ((prompt: string) => Promise<string>) | null;
+  /** The logger of commands that build the repositories: warnings on stderr, never on stdout. */
+  logger(): Logger;
+  /** PYDEPOT_LISTEN and PYDEPOT_STORAGE are read from here. */
+  env: NodeJS.ProcessEnv;
+}
+
+/** Prompts go to stderr: stdout stays the command's output. */
+async function askOnTerminal(prompt: string): Promise<string> {
+  const answer = await read({ prompt, silent: true, replace: '', output: process.stderr });
+  process.stderr.write('\n');
+  return answer;
+}
+
+/** The real binary's: the process's streams, its terminal if stdin is one, its environment. */
+export function processIo(): Io {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    // Looked at only when a command needs them: process.stdin is made on first use.
+    get stdin() { return process.stdin; },
+    get ask() { return process.stdin.isTTY ? askOnTerminal : null; },
+    logger: () => createLogger('warn', 'stderr'),
+    env: process.env,
+  };
+}
+
+/** One line of the command's output. */
+export function printOut(io: Io, line: string): void {
+  io.stdout.write(`${line}\n`);
+}
+
+/** One line for the person running the command (stderr). */
+export function printErr(io: Io, line: string): void {
+  io.stderr.write(`${line}\n`);
+}
+
+export function configFrom(opts: CommonOptions & { listen?: string }, io: Io): Config {
+  return loadConfig(opts.config ?? DEFAULT_CONFIG_FILE, { listen: opts.listen, storage: opts.storage }, io.env);
 }
 
 /** Opens the storage for `f`, closes it after, whatever happens. */
-export async function withStorage<T>(opts: CommonOptions, f: (storage: Storage, config: Config) => Promise<T> | T): Promise<T> {
-  const config = configFrom(opts);
+export async function withStorage<T>(opts: CommonOptions, io: Io, f: (storage: Storage, config: Config) => Promise<T> | T): Promise<T> {
+  const config = configFrom(opts, io);
   const storage = await openStorage(config.storage);
   try {
     return await f(storage, config);
@@ -32,9 +87,9 @@ export async function withStorage<T>(opts: CommonOptions, f: (storage: Storage, 
 }
 
 /** Like withStorage, with the repositories built too. Logs go to stderr: stdout is the command's output. */
-export async function withRegistry<T>(opts: CommonOptions, f: (registry: Registry, storage: Storage, config: Config) => Promise<T> | T): Promise<T> {
-  return withStorage(opts, async (storage, config) => {
-    const registry = new Registry(config, { ...storage, logger: createLogger('warn', 'stderr'), metrics: createMetrics() });
+export async function withRegistry<T>(opts: CommonOptions, io: Io, f: (registry: Registry, storage: Storage, config: Config) => Promise<T> | T): Promise<T> {
+  return withStorage(opts, io, async (storage, config) => {
+    const registry = new Registry(config, { ...storage, logger: io.logger(), metrics: createMetrics() });
     try {
       return await f(registry, storage, config);
     } finally {

@@ -1,29 +1,29 @@
 /** `pydepot yank | unyank | delete | audit`: changes to what a hosted repository serves, and their record. */
 import { normalizeName } from '../pypi/names.ts';
 import { parseDate, parseDuration } from '../time.ts';
-import { cliActor, UsageError, withRegistry, withStorage, type CommonOptions } from './context.ts';
+import { cliActor, printOut, UsageError, withRegistry, withStorage, type CommonOptions, type Io } from './context.ts';
 
 const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
 
-export async function yank(yanked: boolean, repoName: string, project: string, version: string, opts: CommonOptions & { reason?: string }): Promise<void> {
-  await withRegistry(opts, (registry) => {
+export async function yank(yanked: boolean, repoName: string, project: string, version: string, opts: CommonOptions & { reason?: string }, io: Io): Promise<void> {
+  await withRegistry(opts, io, (registry) => {
     const repo = registry.local(repoName);
     const name = normalizeName(project);
     const { matched, changed } = repo.setYanked(name, version, yanked, opts.reason ?? null, cliActor());
     if (matched === 0) throw new UsageError(`${name} ${version} is not in repository '${repoName}'`);
     const verb = yanked ? 'yanked' : 'un-yanked';
-    console.log(changed.length > 0 ? `${verb} ${name} ${version} in ${repoName} (${plural(changed.length, 'file')})` : `${name} ${version} in ${repoName} was already ${verb}`);
+    printOut(io, changed.length > 0 ? `${verb} ${name} ${version} in ${repoName} (${plural(changed.length, 'file')})` : `${name} ${version} in ${repoName} was already ${verb}`);
   });
 }
 
-export async function deleteRelease(repoName: string, project: string, version: string, opts: CommonOptions & { file?: string }): Promise<void> {
-  await withRegistry(opts, async (registry) => {
+export async function deleteRelease(repoName: string, project: string, version: string, opts: CommonOptions & { file?: string }, io: Io): Promise<void> {
+  await withRegistry(opts, io, async (registry) => {
     const repo = registry.local(repoName);
     const name = normalizeName(project);
     const deleted = await repo.deleteFiles(name, version, opts.file ?? null, cliActor());
     if (deleted.length === 0) throw new UsageError(`${opts.file ?? `${name} ${version}`} is not in repository '${repoName}'`);
-    console.log(`deleted ${plural(deleted.length, 'file')} of ${name} ${version} from ${repoName}:`);
-    for (const f of deleted) console.log(`  ${f.filename}  sha256 ${f.sha256}`);
+    printOut(io, `deleted ${plural(deleted.length, 'file')} of ${name} ${version} from ${repoName}:`);
+    for (const f of deleted) printOut(io, `  ${f.filename}  sha256 ${f.sha256}`);
   });
 }
 
@@ -37,17 +37,17 @@ function sinceOf(text: string | undefined, now: Date): string | undefined {
   return d.toISOString();
 }
 
-export async function auditReport(opts: CommonOptions & { repo?: string; since?: string; json?: boolean }): Promise<void> {
+export async function auditReport(opts: CommonOptions & { repo?: string; since?: string; json?: boolean }, io: Io): Promise<void> {
   const since = sinceOf(opts.since, new Date());
-  await withStorage(opts, (storage) => {
+  await withStorage(opts, io, (storage) => {
     const entries = storage.audit.list({ ...(opts.repo ? { repo: opts.repo } : {}), ...(since ? { since } : {}) });
-    if (opts.json) return console.log(JSON.stringify(entries, null, 2));
-    if (entries.length === 0) return console.log('No changes recorded.');
+    if (opts.json) return printOut(io, JSON.stringify(entries, null, 2));
+    if (entries.length === 0) return printOut(io, 'No changes recorded.');
     for (const e of entries) {
       const via = e.tokenId ? ` (token ${e.tokenId})` : '';
       const from = e.address ? ` from ${e.address}` : '';
       const detail = e.detail ? `  [${e.detail}]` : '';
-      console.log(`${e.at}  ${e.actor}${via}${from}  ${e.action}  ${e.repo}  ${e.filename}  sha256 ${e.sha256}${detail}`);
+      printOut(io, `${e.at}  ${e.actor}${via}${from}  ${e.action}  ${e.repo}  ${e.filename}  sha256 ${e.sha256}${detail}`);
     }
   });
 }

@@ -1,32 +1,27 @@
 /**
  * `pydepot user …`, `token …`, `audit` and `delete`, run as an operator runs
- * them: a child process on the storage of a server that keeps running. Every
- * change must show on the server's next request (SQLite WAL, no restart).
+ * them: on the storage of a server that keeps running, through a connection
+ * of their own (in-process here: test/helpers/cli.ts). Every change must show
+ * on the server's next request (SQLite WAL, no restart).
  */
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { stringify } from 'yaml';
 import { tokenHash } from '../../src/auth/tokens.ts';
 import { openStorage } from '../../src/storage/open.ts';
+import { pydepot } from '../helpers/cli.ts';
+import type { RunResult } from '../helpers/clients.ts';
 import { buildSdist, buildWheel, type BuiltDist } from '../helpers/dists.ts';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { upload } from '../helpers/upload.ts';
 
-const PYDEPOT = ['--import', 'tsx', 'src/main.ts'];
 const TOKEN_LINE = /^pydepot-[A-Za-z0-9_-]{43}\n$/;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 interface Setup {
   s: TestServer;
   /** Runs `pydepot ARGS --config <the server's config> --storage <its storage>`, `input` on stdin. */
-  cli(args: string[], input?: string): Promise<Run>;
+  cli(args: string[], input?: string): Promise<RunResult>;
 }
 
 /** A server on `raw`, and the same config in a YAML file for the CLI. */
@@ -35,26 +30,10 @@ async function setup(t: ExecutionContext, raw: Record<string, unknown>): Promise
   const dir = await tempDir(t);
   const config = join(dir, 'pydepot.yaml');
   await writeFile(config, stringify(raw));
-  const cli = (args: string[], input = ''): Promise<Run> => new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...PYDEPOT, ...args, '--config', config, '--storage', s.storage], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      // The config file and --storage decide, not the environment of whoever runs the tests.
-      env: { ...process.env, PYDEPOT_LISTEN: '', PYDEPOT_STORAGE: '' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => { stdout += c.toString('utf8'); });
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    // A pipe, never a TTY: what `echo pw | pydepot …` gives.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input);
-  });
+  // In-process, with no PYDEPOT_* variables: the config file and --storage decide,
+  // not the environment of whoever runs the tests. `input` is a pipe, never a TTY:
+  // what `echo pw | pydepot …` gives.
+  const cli = (args: string[], input = ''): Promise<RunResult> => pydepot([...args, '--config', config, '--storage', s.storage], { input });
   return { s, cli };
 }
 
@@ -239,7 +218,7 @@ test('token create refuses what it cannot honour, and creates nothing', async (t
     [['--user', 'ci', '--expires', '-5d'], /--expires -5d: expected a duration/],
     [['--user', 'ci', '--expires', '2020-01-01'], /--expires 2020-01-01: .*a future date/],
   ];
-  // Concurrently: each is a separate process, and none writes.
+  // Concurrently: each run has its own output and storage connection, and none writes.
   const results = await Promise.all(cases.map(([args]) => create(...args)));
   for (const [i, r] of results.entries()) {
     const [args, message] = cases[i]!;

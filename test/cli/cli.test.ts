@@ -1,25 +1,19 @@
-import { execFile, spawn } from 'node:child_process';
+/**
+ * The commands in-process (test/helpers/cli.ts), and the one run of the real
+ * binary: `serve` in a child process, stopped by SIGTERM.
+ */
+import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { promisify } from 'node:util';
 import test from 'ava';
+import { pydepot } from '../helpers/cli.ts';
 import { buildWheel } from '../helpers/dists.ts';
 import { startTestServer, tempDir } from '../helpers/server.ts';
 import { upload } from '../helpers/upload.ts';
 
-const run = promisify(execFile);
+/** The real binary, from the repository root (ava's working directory). */
 const PYDEPOT = ['--import', 'tsx', 'src/main.ts'];
-
-async function pydepot(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [...PYDEPOT, ...args], { timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 test('serve refuses a bad config at start-up and names the key', async (t) => {
   const dir = await tempDir(t);
@@ -53,6 +47,25 @@ test('yank and unyank change what the index says, while the server runs', async 
   const missing = await pydepot(['yank', 'internal', 'acme-core', '9.9', '--config', config, '--storage', s.storage]);
   t.is(missing.code, 1);
   t.regex(missing.stderr, /acme-core 9\.9 is not in repository 'internal'/);
+});
+
+test('help goes to stdout with exit 0; a usage error to stderr with exit 1 and the usage, nothing run', async (t) => {
+  const help = await pydepot(['--help']);
+  t.is(help.code, 0, help.stderr);
+  t.regex(help.stdout, /^Usage: pydepot \[options\] \[command\]$/m);
+  t.regex(help.stdout, /^ {2}confusion +dependency confusion/m);
+  t.is(help.stderr, '');
+
+  const missing = await pydepot(['user', 'add']);
+  t.is(missing.code, 1);
+  t.is(missing.stdout, '');
+  t.regex(missing.stderr, /^error: missing required argument 'name'$/m);
+  t.regex(missing.stderr, /^Usage: pydepot user add \[options\] <name>$/m, 'the usage follows the error');
+  t.false(missing.stderr.includes('pydepot: '), 'commander printed the error; nothing is added');
+
+  const unknown = await pydepot(['nosuch']);
+  t.is(unknown.code, 1);
+  t.regex(unknown.stderr, /^error: unknown command 'nosuch'$/m);
 });
 
 test('serve answers on the address given, and SIGTERM stops it cleanly', async (t) => {

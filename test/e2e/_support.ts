@@ -1,20 +1,19 @@
 /**
  * Shared pieces of the end-to-end suites (not a test file: ava only runs
- * `*.test.ts`): the project graph, the `pydepot yank` CLI, a server that
- * lives as long as a test file, and an Accept-rewriting proxy.
+ * `*.test.ts`): the project graph, the `pydepot yank` CLI (in-process), a
+ * server that lives as long as a test file, one venv per interpreter, and an
+ * Accept-rewriting proxy.
  */
 import { createServer, request, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { stringify as stringifyYaml } from 'yaml';
-import { describe, run, type RunResult } from '../helpers/clients.ts';
+import { pydepot } from '../helpers/cli.ts';
+import { describe, venv, type RunResult, type Venv } from '../helpers/clients.ts';
 import { buildSdist, buildWheel, type BuiltDist, type DistSpec } from '../helpers/dists.ts';
-
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /**
  * acme-app → acme-core>=1.0, acme-utils; acme-utils → acme-core.
@@ -63,13 +62,13 @@ export function release(dists: GraphDists, project: string, version: string): [B
   return pair;
 }
 
-/** `pydepot yank <repo> <project> <version> --reason R` against a (running) server's storage. */
+/** `pydepot yank <repo> <project> <version> --reason R` (in-process) against a (running) server's storage. */
 export async function yankWithCli(storage: string, project: string, version: string, reason: string, repo = 'internal'): Promise<RunResult> {
   const dir = await mkdtemp(join(tmpdir(), 'pydepot-cli-'));
   try {
     const config = join(dir, 'pydepot.yaml');
     await writeFile(config, `repositories:\n  ${repo}:\n    type: local\ndefaultRepository: ${repo}\n`);
-    return await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'yank', repo, project, version, '--reason', reason, '--config', config, '--storage', storage], { cwd: REPO_ROOT });
+    return await pydepot(['yank', repo, project, version, '--reason', reason, '--config', config, '--storage', storage]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -101,6 +100,21 @@ export function fileScope(): { t: ExecutionContext; close: () => Promise<void> }
 export function once<T>(fn: () => Promise<T>): () => Promise<T> {
   let p: Promise<T> | undefined;
   return () => (p ??= fn());
+}
+
+/**
+ * One venv per interpreter for the tests of a file: made when a test first
+ * asks for it, removed with `scope` (a fileScope's t, closed in
+ * test.after.always). Tests that share one install into their own empty
+ * `pip install --target` folders, never into the venv itself.
+ */
+export function venvPerInterpreter(scope: ExecutionContext): (python: string) => Promise<Venv> {
+  const made = new Map<string, Promise<Venv>>();
+  return (python) => {
+    let v = made.get(python);
+    if (!v) made.set(python, v = venv(scope, python));
+    return v;
+  };
 }
 
 // --- Accept-rewriting proxy ----------------------------------------------------
@@ -170,16 +184,17 @@ export async function acceptProxy(t: ExecutionContext, target: string, accept: s
 // --- pydepot confusion report ---------------------------------------------------
 
 /**
- * `pydepot confusion report <args>` against a (running) server's storage, as a
- * child process. `config`: the server's raw config (its repositories), written
- * to a temp YAML file; `--storage` points at the server's own folder.
+ * `pydepot confusion report <args>` against a (running) server's storage,
+ * in-process (test/helpers/cli.ts). `config`: the server's raw config (its
+ * repositories), written to a temp YAML file; `--storage` points at the
+ * server's own folder.
  */
 export async function confusionReportWithCli(storage: string, config: Record<string, unknown>, args: string[] = []): Promise<RunResult> {
   const dir = await mkdtemp(join(tmpdir(), 'pydepot-cli-'));
   try {
     const file = join(dir, 'pydepot.yaml');
     await writeFile(file, stringifyYaml(config));
-    return await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'confusion', 'report', ...args, '--config', file, '--storage', storage], { cwd: REPO_ROOT });
+    return await pydepot(['confusion', 'report', ...args, '--config', file, '--storage', storage]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,12 +1,12 @@
 /**
  * pip installs through a remote repository that proxies a fake upstream:
- * once with the upstream up, then again into a fresh venv with the upstream
- * stopped, from pydepot's cache alone.
+ * once with the upstream up, then again into another empty `--target` folder
+ * of the same venv with the upstream stopped, from pydepot's cache alone.
  */
 import test from 'ava';
 import { describe, requireClient, venv } from '../helpers/clients.ts';
 import { FakeUpstream, type UpstreamFile } from '../helpers/fake-upstream.ts';
-import { startTestServer } from '../helpers/server.ts';
+import { startTestServer, tempDir } from '../helpers/server.ts';
 import { buildGraph, GRAPH } from './_support.ts';
 
 test('pip installs a dependency graph through the proxy, and again with the upstream down', async (t) => {
@@ -24,20 +24,22 @@ test('pip installs a dependency graph through the proxy, and again with the upst
   const s = await startTestServer(t, { repositories: { pypi: { type: 'remote', url: up.url, indexTtl: 0, timeout: 5 } } });
   const index = `${s.url}/pypi/simple/`;
 
-  const first = await venv(t);
-  const r1 = await first.pip(['install', '--index-url', index, 'acme-app']);
+  // One venv, two empty install folders: the second install finds nothing installed.
+  const v = await venv(t);
+  const first = await tempDir(t, 'pydepot-target-');
+  const r1 = await v.pip(['install', '--index-url', index, '--target', first, 'acme-app']);
   t.is(r1.code, 0, describe(r1));
-  const list1 = await first.pip(['list', '--format', 'json']);
+  const list1 = await v.pip(['list', '--path', first, '--format', 'json']);
   const installed = Object.fromEntries((JSON.parse(list1.stdout) as { name: string; version: string }[]).map((p) => [p.name.toLowerCase().replace(/[-_.]+/g, '-'), p.version]));
   t.like(installed, { 'acme-app': '1.0', 'acme-core': '2.0', 'acme-utils': '2.0' });
   const downloads = up.requests.filter((r) => r.server === 'files' && r.path.endsWith('.whl')).length;
   t.is(downloads, 3, 'each wheel was fetched from the upstream once');
 
   await up.stop();
-  const second = await venv(t);
-  const r2 = await second.pip(['install', '--index-url', index, 'acme-app']);
+  const second = await tempDir(t, 'pydepot-target-');
+  const r2 = await v.pip(['install', '--index-url', index, '--target', second, 'acme-app']);
   t.is(r2.code, 0, describe(r2));
-  const check = await second.run(['-c', 'import acme_app, acme_core, acme_utils; print(acme_core.__version__)']);
+  const check = await v.run(['-c', 'import acme_app, acme_core, acme_utils; print(acme_core.__version__)'], { env: { PYTHONPATH: second } });
   t.is(check.stdout.trim(), '2.0');
   t.true(s.logs.some((l) => l.msg === 'upstream failed; serving the cached page'));
 });

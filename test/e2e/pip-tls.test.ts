@@ -2,20 +2,21 @@
  * pip (two versions) and twine against a pydepot serving HTTPS with a
  * certificate from a private CA: trusted with `--cert`, refused without it.
  *
- * One server per file, filled once by a memoised setup; each test installs
- * into its own fresh venv. The wheel goes in over HTTPS without credentials
+ * One server per file, filled once by a memoised setup; one venv per
+ * interpreter, made once, and each test installs into its own empty
+ * `--target` folder (imported from with PYTHONPATH). The wheel goes in over HTTPS without credentials
  * (the repository says `upload: anonymous`), so the pip tests depend neither
  * on twine nor on how pydepot checks credentials.
  */
 import { readFile } from 'node:fs/promises';
 import test from 'ava';
 import { Agent, FormData, fetch as undiciFetch } from 'undici';
-import { describe, requireClient, twine, venv, type RunOptions, type RunResult, type Venv } from '../helpers/clients.ts';
+import { describe, requireClient, twine, type RunOptions, type RunResult, type Venv } from '../helpers/clients.ts';
 import { buildWheel, writeDists, type BuiltDist } from '../helpers/dists.ts';
 import { CI, startTestServer, tempDir } from '../helpers/server.ts';
 import { makeTestCertificates } from '../helpers/tls.ts';
 import { twineFields } from '../helpers/upload.ts';
-import { fileScope, once } from './_support.ts';
+import { fileScope, once, venvPerInterpreter } from './_support.ts';
 
 const PYTHONS = [
   { label: 'pip 23.2 (pyenv python3)', python: 'python3' },
@@ -63,9 +64,12 @@ const filled = once(async () => {
   return { certs, server, wheel };
 });
 
+// One venv per interpreter for the whole file (creating one costs ~3 s here).
+const sharedVenv = venvPerInterpreter(scope.t);
+
 // --retries 0: pip retries a failed handshake five times with back-off.
-function install(v: Venv, indexUrl: string, args: string[]): Promise<RunResult> {
-  return v.pip(['install', '--index-url', indexUrl, '--no-input', '--progress-bar', 'off', '--retries', '0', ...args], OPTS);
+function install(v: Venv, target: string, indexUrl: string, args: string[]): Promise<RunResult> {
+  return v.pip(['install', '--index-url', indexUrl, '--no-input', '--progress-bar', 'off', '--retries', '0', '--target', target, ...args], OPTS);
 }
 
 test('twine trusts the index with --cert and refuses it without', async (t) => {
@@ -90,18 +94,19 @@ for (const py of PYTHONS) {
     if (!(await requireClient(t, py.python))) return;
     const { certs, server } = await filled();
     t.regex(server.url, /^https:/);
-    const v = await venv(t, py.python);
-    const r = await install(v, `${server.url}/simple/`, ['--cert', certs.caCert, PROJECT.name]);
+    const v = await sharedVenv(py.python);
+    const target = await tempDir(t, 'pydepot-target-');
+    const r = await install(v, target, `${server.url}/simple/`, ['--cert', certs.caCert, PROJECT.name]);
     t.is(r.code, 0, describe(r));
-    const imported = await v.run(['-c', 'import acme_tls; print(acme_tls.__version__)']);
+    const imported = await v.run(['-c', 'import acme_tls; print(acme_tls.__version__)'], { env: { PYTHONPATH: target } });
     t.is(imported.stdout.trim(), PROJECT.version, describe(imported));
   });
 
   test(`${py.label}: pip without --cert fails certificate verification`, async (t) => {
     if (!(await requireClient(t, py.python))) return;
     const { server } = await served();
-    const v = await venv(t, py.python);
-    const r = await install(v, `${server.url}/simple/`, [PROJECT.name]);
+    const v = await sharedVenv(py.python);
+    const r = await install(v, await tempDir(t, 'pydepot-target-'), `${server.url}/simple/`, [PROJECT.name]);
     t.not(r.code, 0, describe(r));
     t.regex(r.stdout + r.stderr, CERT_REFUSED, describe(r));
     t.notRegex(r.stdout, /Successfully installed/, describe(r));

@@ -1,8 +1,8 @@
 /**
  * Virtual repositories end to end, through the real clients: twine (Debian's
  * /usr/bin/twine) uploads, pip (pyenv python3, pip 23.2) installs, and the
- * `pydepot confusion report` CLI runs as a child process. The upstream is the
- * fake pypi.org on loopback (test/helpers/fake-upstream.ts).
+ * `pydepot confusion report` CLI runs in-process (test/helpers/cli.ts). The
+ * upstream is the fake pypi.org on loopback (test/helpers/fake-upstream.ts).
  *
  * The setup of most tests is the issue's:
  *

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { buildWheel } from '../helpers/dists.ts';
 import { startTestServer } from '../helpers/server.ts';
 import { upload } from '../helpers/upload.ts';
@@ -32,9 +33,14 @@ test('stopping lets a download in flight finish', async (t) => {
   const s = await startTestServer(t);
   const wheel = await buildWheel({ name: 'big', version: '1', padBytes: 4 * 1024 * 1024 });
   await upload(`${s.url}/internal/`, wheel, 'big', '1');
-  const res = await fetch(`${s.url}/internal/files/${wheel.sha256}/${wheel.filename}`);
+  // A client of its own, closed once it has the body (as a client process exits):
+  // the server's stop then ends with its last connection, not with the 10 s grace.
+  const client = new Agent();
+  t.teardown(() => client.destroy());
+  const res = await undiciFetch(`${s.url}/internal/files/${wheel.sha256}/${wheel.filename}`, { dispatcher: client });
   const stopped = s.stop(10_000);
   const body = Buffer.from(await res.arrayBuffer());
+  await client.close();
   await stopped;
   t.true(body.equals(wheel.bytes));
   await t.throwsAsync(fetch(`${s.url}/-/health`));

@@ -1,10 +1,8 @@
-import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { join, resolve } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { REPO_ROOT } from '../e2e/_support.ts';
+import { pydepot } from '../helpers/cli.ts';
 import { LOCAL_ONLY, startTestServer, tempDir } from '../helpers/server.ts';
 import { makeTestCertificates, type TestCertificates } from '../helpers/tls.ts';
 
@@ -83,11 +81,9 @@ test('pydepot serve exits 78 on a bad certificate and names the key', async (t) 
   const dir = await tempDir(t);
   const config = join(dir, 'c.yaml');
   await writeFile(config, 'tls:\n  cert: missing.pem\n  key: missing.key\n');
-  // Run from the temp dir: relative paths resolve against the working directory,
-  // like storage. tsx by its resolved URL, since it cannot be found from there.
-  const args = ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'src/main.ts'), 'serve', '--config', config, '--storage', dir, '--listen', '127.0.0.1:0'];
-  const err = await t.throwsAsync(promisify(execFile)(process.execPath, args, { cwd: dir, timeout: 60_000 }));
-  const e = err as unknown as { code: number; stderr: string };
-  t.is(e.code, 78, e.stderr);
-  t.true(e.stderr.includes(`config key 'tls.cert': cannot load ${join(dir, 'missing.pem')}: ENOENT`), e.stderr);
+  // In-process: relative paths resolve against the working directory (like
+  // storage), which is this process's, not the config file's folder.
+  const r = await pydepot(['serve', '--config', config, '--storage', dir, '--listen', '127.0.0.1:0']);
+  t.is(r.code, 78, r.stderr);
+  t.true(r.stderr.includes(`config key 'tls.cert': cannot load ${resolve('missing.pem')}: ENOENT`), r.stderr);
 });
