@@ -281,6 +281,13 @@ async function readTarGzSdistMetadata(archive: Archive, filename: string, limits
         throw new InvalidDistribution(`Invalid distribution file. tar archive has more than ${limits.maxEntries} entries.`);
       }
       const header = entry.header as unknown as TarHeader;
+      // tar-stream decodes a base-256 size field whose first byte is neither
+      // 0x80 nor 0xff as `null` and still emits the member; reading or
+      // draining it then waits forever (the upload hangs, holding its
+      // descriptor and temp file). A size that is not a byte count is a
+      // broken header: refuse it before touching the member's data.
+      // (Found by test/fuzz/inspect.test.ts.)
+      if (!Number.isSafeInteger(header.size) || header.size < 0) throw new InvalidDistribution(NOT_A_TAR_GZ);
       const name = checkTarPath(header.name, filename);
       if (name === '') {
         if (header.type !== 'directory') {

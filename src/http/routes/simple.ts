@@ -61,7 +61,7 @@ export function simpleRoutes(deps: AppDeps) {
     /** Streamed, never held whole: a proxied pypi.org lists 700,000 names. */
     async root(ctx: Context, repoName: string): Promise<void> {
       const repo = deps.registry.get(repoName);
-      const neg = negotiateFormat(ctx.get('Accept'), ctx.query.format as string | undefined);
+      const neg = negotiateFormat(ctx.get('Accept'), ctx.query.format);
       const token = await repo.listVersion();
       const etag = etagOf(`${deps.instanceId}\u0000${repo.name}\u0000${token}\u0000${neg.format}`);
       const gzipped = wantsGzip(ctx);
@@ -77,7 +77,7 @@ export function simpleRoutes(deps: AppDeps) {
       if (!slash) return redirect(ctx, `${name}/`);
 
       const repo = deps.registry.get(repoName);
-      const neg = negotiateFormat(ctx.get('Accept'), ctx.query.format as string | undefined);
+      const neg = negotiateFormat(ctx.get('Accept'), ctx.query.format);
       const token = await repo.projectVersion(name);
       if (token === null) throw new NotFound(`Project '${name}' is not in repository '${repo.name}'.`);
       const page = await deps.pageCache.get(`${repo.name}\u0000p\u0000${name}\u0000${neg.format}`, token, async () => {
