@@ -9,7 +9,9 @@ export class PydepotError extends Error {
   readonly status: number;
   readonly headers: Record<string, string>;
   constructor(status: number, message: string, headers: Record<string, string> = {}) {
-    super(message);
+    // One line whatever it quotes (a member name from an archive, a form
+    // field): control characters are shown escaped, never sent as they are.
+    super(message.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
     this.name = new.target.name;
     this.status = status;
     this.headers = headers;

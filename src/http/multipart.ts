@@ -96,6 +96,13 @@ export function parseUploadForm(req: IncomingMessage, blobs: BlobStore, limits: 
     });
 
     bb.on('file', (name, stream, info) => {
+      // When the form breaks off while a file part is open (no closing
+      // boundary, a truncated body), busboy destroys that part's stream with
+      // the form's own error, which the 'error' handler below answers with a
+      // 400. Without a listener on the part stream that same error is also
+      // an uncaught exception, and the whole server process exits.
+      // (Found by test/fuzz/http.test.ts.)
+      stream.on('error', () => {});
       if (name !== 'content' || failure) {
         // gpg_signature and friends: PyPI ignores them, so do we.
         stream.resume();

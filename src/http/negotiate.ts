@@ -26,7 +26,14 @@ const RESULT: Record<string, Negotiated> = {
 
 const DEFAULT = RESULT[TEXT_HTML] as Negotiated;
 
-export function negotiateFormat(accept: string | undefined, format: string | undefined): Negotiated {
+/**
+ * `format` is the query's `format` value as Koa parses it: a repeated
+ * `?format=a&format=b` arrives as an array, and the last one counts, as
+ * warehouse's MultiDict reads it. (It used to be cast to a string, and
+ * `.trim()` on the array answered 500; found by test/fuzz/http.test.ts.)
+ */
+export function negotiateFormat(accept: string | undefined, formats: string | string[] | undefined): Negotiated {
+  const format = Array.isArray(formats) ? formats.at(-1) : formats;
   if (format !== undefined && format !== '') {
     return RESULT[format.trim().toLowerCase()] ?? DEFAULT;
   }

@@ -277,12 +277,20 @@ async function readTarGzSdistMetadata(archive: Archive, filename: string, limits
   let members = 0;
   // Symlinks by member name, to follow chains once every member is known.
   const symlinks = new Map<string, string>();
+  const seenFiles = new Set<string>();
   try {
     for await (const entry of extract) {
       if (++members > limits.maxEntries) {
         throw new InvalidDistribution(`Invalid distribution file. tar archive has more than ${limits.maxEntries} entries.`);
       }
       const header = entry.header as unknown as TarHeader;
+      // tar-stream decodes a base-256 size field whose first byte is neither
+      // 0x80 nor 0xff as `null` and still emits the member; reading or
+      // draining it then waits forever (the upload hangs, holding its
+      // descriptor and temp file). A size that is not a byte count is a
+      // broken header: refuse it before touching the member's data.
+      // (Found by test/fuzz/inspect.test.ts.)
+      if (!Number.isSafeInteger(header.size) || header.size < 0) throw new InvalidDistribution(NOT_A_TAR_GZ);
       const name = checkTarPath(header.name, filename);
       if (name === '') {
         if (header.type !== 'directory') {
@@ -300,6 +308,12 @@ async function readTarGzSdistMetadata(archive: Archive, filename: string, limits
       if (topDir === undefined) topDir = first;
       else if (first !== topDir) throw new InvalidDistribution(singleTopLevelMessage(filename, [`${topDir}/`, `${first}/`]));
       checkTarEntryType(header, name, topDir, filename);
+      // Two members of one name: an extractor writes the first, then replaces it,
+      // and a link that is live in between escapes every check of the last one.
+      if (header.type !== 'directory') {
+        if (seenFiles.has(name)) throw new InvalidDistribution(`Invalid distribution file. sdist '${filename}' has more than one '${name}'.`);
+        seenFiles.add(name);
+      }
       if (header.type === 'symlink') symlinks.set(name, header.linkname ?? '');
 
       if (name === `${topDir}/PKG-INFO`) {

@@ -61,7 +61,7 @@ export function simpleRoutes(deps: AppDeps) {
     /** Streamed, never held whole: a proxied pypi.org lists 700,000 names. */
     async root(ctx: Context, repoName: string): Promise<void> {
       const repo = deps.registry.get(repoName);
-      const neg = negotiateFormat(ctx.get('Accept'), ctx.query.format as string | undefined);
+      const neg = negotiateFormat(ctx.get('Accept'), ctx.query.format);
       const token = await repo.listVersion();
       const etag = etagOf(`${deps.instanceId}\u0000${repo.name}\u0000${token}\u0000${neg.format}`);
       const gzipped = wantsGzip(ctx);
@@ -79,7 +79,7 @@ export function simpleRoutes(deps: AppDeps) {
       const repo = deps.registry.get(repoName);
       const wait = deps.misses.retryAfter(ctx.ip);
       if (wait > 0) throw new TooManyRequests(`Too many requests for projects that do not exist from ${ctx.ip}; try again in ${wait} s.`, wait);
-      const neg = negotiateFormat(ctx.get('Accept'), ctx.query.format as string | undefined);
+      const neg = negotiateFormat(ctx.get('Accept'), ctx.query.format);
       const token = await repo.projectVersion(name);
       if (token === null) {
         deps.misses.miss(ctx.ip, name);
