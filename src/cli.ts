@@ -1,11 +1,12 @@
 /**
- * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report`.
+ * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | wheelhouse export`.
  * Each command loads the config, does one thing, and prints what a person needs to know.
  */
 import { Command, CommanderError } from 'commander';
 import { tokenCreate, tokenList, tokenRevoke, userAdd, userList, userPasswd, userRemove } from './commands/accounts.ts';
 import { configFrom, printErr, printOut, withRegistry, type CommonOptions, type Io } from './commands/context.ts';
 import { auditReport, deleteRelease, yank } from './commands/repository-admin.ts';
+import { wheelhouseExport } from './commands/wheelhouse.ts';
 import { ConfigError } from './errors.ts';
 import { startServer } from './server.ts';
 
@@ -128,6 +129,21 @@ export function buildCli(io: Io): Command {
     .option('--no-check', 'only print what was recorded; do not ask the remotes')
     .option('--json', 'print JSON')
     .action((opts) => confusionReport(opts, io));
+
+  const repeat = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+  const wheelhouse = program.command('wheelhouse').description('wheelhouses: what the nodes of a cluster install from, offline');
+  common(wheelhouse.command('export').description('resolve requirements for each target as pip there would, and write one verified, reproducible zip'))
+    .requiredOption('-r, --requirement <file>', 'requirements file (repeatable); its -r/-c lines are read relative to it', repeat)
+    .option('--constraint <file>', "constraints file, as pip's -c (repeatable)", repeat)
+    .option('--repo <name>', 'repository to resolve in (default: the defaultRepository)')
+    .option('--target <shorthand>', 'a target such as cp311-manylinux_2_17_x86_64 (repeatable)', repeat)
+    .option('--target-file <file>', 'a target printed on the node (the README gives the one-liner; repeatable)', repeat)
+    .option('--allow-sdist', 'take an sdist where a release has no wheel for a target (the node then builds it)')
+    .option('--pre', 'allow pre-releases everywhere')
+    .requiredOption('-o, --output <file>', 'the zip to write (written beside it, then renamed)')
+    .option('--resolved-at <when>', "the manifest's resolvedAt: now, a date, or seconds since 1970 (default: SOURCE_DATE_EPOCH, else none)")
+    .option('--json', 'print a JSON summary instead of the table')
+    .action((opts) => wheelhouseExport(opts, io));
 
   return program;
 }

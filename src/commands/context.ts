@@ -39,6 +39,10 @@ export interface Io {
   logger(): Logger;
   /** PYDEPOT_LISTEN and PYDEPOT_STORAGE are read from here. */
   env: NodeJS.ProcessEnv;
+  /** stderr is a terminal: long commands draw a progress bar there (else they print plain lines). Absent: not one. */
+  isTTY?: boolean;
+  /** The terminal's width, when it is one. */
+  columns?: number;
 }
 
 /** Prompts go to stderr: stdout stays the command's output. */
@@ -58,6 +62,8 @@ export function processIo(): Io {
     get ask() { return process.stdin.isTTY ? askOnTerminal : null; },
     logger: () => createLogger('warn', 'stderr'),
     env: process.env,
+    get isTTY() { return process.stderr.isTTY === true; },
+    get columns() { return process.stderr.columns; },
   };
 }
 

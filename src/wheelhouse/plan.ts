@@ -36,11 +36,31 @@ export async function planWheelhouse(repo: Repository, reqs: ParsedRequirements,
   for (const target of targets) {
     try {
       const pins = await resolve(roots, target, source, PIP_RULES, { ...opts, pre: opts.pre || reqs.options.pre, constraints });
-      plan.targets.push({ target, pins });
+      const refused = hashMismatches(reqs, pins, target);
+      if (refused.length > 0) plan.failures.push({ target: target.name, reasons: refused });
+      else plan.targets.push({ target, pins });
     } catch (err) {
       if (!(err instanceof ResolutionImpossible)) throw err;
       plan.failures.push({ target: target.name, reasons: err.reasons });
     }
   }
   return plan;
+}
+
+/**
+ * `--hash=sha256:` options of the requirements that the chosen files do not
+ * match: pip in hash-checking mode would refuse them on the node. Only
+ * sha256 is compared (the index gives no other digest); a requirement with
+ * only sha384/sha512 hashes is not checked.
+ */
+function hashMismatches(reqs: ParsedRequirements, pins: readonly Pin[], target: Target): string[] {
+  const reasons: string[] = [];
+  for (const r of reqs.requirements) {
+    const sha256 = r.hashes.filter((h) => h.startsWith('sha256:'));
+    if (sha256.length === 0) continue;
+    const pin = pins.find((p) => p.name === r.normalizedName);
+    if (!pin || sha256.includes(`sha256:${pin.file.sha256}`)) continue;
+    reasons.push(`${r.origin.file}:${r.origin.line}: the --hash given for ${r.normalizedName} matches no file chosen for ${target.name} (${pin.file.filename} has sha256:${pin.file.sha256})`);
+  }
+  return reasons;
 }

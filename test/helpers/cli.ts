@@ -16,6 +16,8 @@ export interface CliOptions {
   input?: string;
   /** PYDEPOT_* variables the command sees. Default none: the config file and flags decide. */
   env?: NodeJS.ProcessEnv;
+  /** Make stderr a terminal (100 columns): progress bars are drawn. Default: not one. */
+  tty?: boolean;
 }
 
 export async function pydepot(args: string[], opts: CliOptions = {}): Promise<RunResult> {
@@ -35,6 +37,8 @@ export async function pydepot(args: string[], opts: CliOptions = {}): Promise<Ru
       },
     })),
     env: opts.env ?? {},
+    isTTY: opts.tty === true,
+    columns: 100,
   };
   try {
     await buildCli(io).parseAsync(args, { from: 'user' });

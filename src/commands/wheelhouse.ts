@@ -1,0 +1,316 @@
+/**
+ * `pydepot wheelhouse export`: resolve requirements files for each target,
+ * as pip on that target would, and write one verified, reproducible zip
+ * (src/wheelhouse/export.ts) that every node of a cluster installs from
+ * offline. Nothing is written unless every target resolves and every file
+ * verifies.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import { InvalidRequirement } from '../errors.ts';
+import { parseRequirementsFile, type ParsedRequirements, type ReadRequirementsFile } from '../resolve/requirements.ts';
+import { parseTargetShorthand, targetFromJson, type Target } from '../resolve/tags.ts';
+import { parseDate } from '../time.ts';
+import { exportWheelhouse, type ExportProgress, type ExportResult } from '../wheelhouse/export.ts';
+import { planWheelhouse, type Plan } from '../wheelhouse/plan.ts';
+import { printErr, printOut, UsageError, withRegistry, type CommonOptions, type Io } from './context.ts';
+
+export interface WheelhouseExportOptions extends CommonOptions {
+  requirement: string[];
+  constraint?: string[];
+  repo?: string;
+  target?: string[];
+  targetFile?: string[];
+  allowSdist?: boolean;
+  pre?: boolean;
+  output: string;
+  json?: boolean;
+  resolvedAt?: string;
+}
+
+/** package.json of this installation (src/commands/ and dist/commands/ are both two levels down). */
+function pydepotVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+// --- Inputs ---------------------------------------------------------------------
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** `-r`/`-c` lines inside a file name a path relative to that file, as pip reads them. */
+const readIncluded: ReadRequirementsFile = (path, relativeTo) => {
+  const full = normalize(isAbsolute(path) ? path : join(dirname(relativeTo), path));
+  try {
+    return { name: full, text: readFileSync(full, 'utf8') };
+  } catch (err) {
+    throw new Error((err as NodeJS.ErrnoException).code === 'ENOENT' ? `no such file ${full}` : (err as Error).message);
+  }
+};
+
+/** Every `-r` and `--constraint` file, parsed and merged; every problem printed before the error. */
+function readRequirements(requirements: readonly string[], constraints: readonly string[], io: Io): ParsedRequirements {
+  const merged: ParsedRequirements = { requirements: [], constraints: [], warnings: [], options: { pre: false, preferBinary: false, requireHashes: false } };
+  const problems: string[] = [];
+  const files = [...requirements.map((p) => ({ p, constraint: false })), ...constraints.map((p) => ({ p, constraint: true }))];
+  for (const { p, constraint } of files) {
+    const text = readText(p, constraint ? 'constraints file' : 'requirements file');
+    try {
+      const parsed = parseRequirementsFile({ name: normalize(p), text }, { readFile: readIncluded, constraints: constraint });
+      merged.requirements.push(...parsed.requirements);
+      merged.constraints.push(...parsed.constraints);
+      merged.warnings.push(...parsed.warnings);
+      merged.options.pre ||= parsed.options.pre;
+      merged.options.preferBinary ||= parsed.options.preferBinary;
+      merged.options.requireHashes ||= parsed.options.requireHashes;
+    } catch (err) {
+      if (!(err instanceof InvalidRequirement)) throw err;
+      problems.push(...err.problems);
+    }
+  }
+  for (const w of merged.warnings) printErr(io, `warning: ${w}`);
+  if (problems.length > 0) {
+    if (problems.length > 1) for (const p of problems) printErr(io, `  ${p}`);
+    throw new InvalidRequirement(problems);
+  }
+  if (merged.requirements.length === 0) throw new UsageError(`${requirements.join(', ')}: no requirement to resolve`);
+  return merged;
+}
+
+function readTargets(shorthands: readonly string[], files: readonly string[]): Target[] {
+  const targets = shorthands.map((s) => parseTargetShorthand(s));
+  for (const f of files) {
+    let json: unknown;
+    try {
+      json = JSON.parse(readText(f, 'target file'));
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      throw new UsageError(`--target-file ${f} is not JSON (${(err as Error).message}); print it on the node with the one-liner in the README`);
+    }
+    // The file's own "name" labels it; else the file's name without .json.
+    const named = typeof json === 'object' && json !== null && 'name' in json;
+    targets.push(targetFromJson(json, named ? {} : { name: basename(f).replace(/\.json$/i, '') }));
+  }
+  if (targets.length === 0) throw new UsageError('give at least one --target (e.g. cp311-manylinux_2_17_x86_64) or --target-file');
+  const seen = new Set<string>();
+  for (const t of targets) {
+    if (seen.has(t.name)) throw new UsageError(`target ${t.name} is given twice`);
+    seen.add(t.name);
+  }
+  return targets;
+}
+
+/** `--resolved-at`, else SOURCE_DATE_EPOCH, else null (the manifest then holds no time, and the zip depends on its inputs alone). */
+function resolvedAtOf(text: string | undefined, env: NodeJS.ProcessEnv): Date | null {
+  const epoch = (value: string, what: string): Date => {
+    if (!/^\d+$/.test(value)) throw new UsageError(`${what} ${value}: expected whole seconds since 1970`);
+    return new Date(Number(value) * 1000);
+  };
+  if (text === undefined) {
+    const sde = env.SOURCE_DATE_EPOCH;
+    return sde === undefined || sde === '' ? null : epoch(sde, 'SOURCE_DATE_EPOCH');
+  }
+  if (text === 'now') return new Date();
+  if (/^\d+$/.test(text)) return epoch(text, '--resolved-at');
+  const d = parseDate(text);
+  if (!d) throw new UsageError(`--resolved-at ${text}: expected now, a date (2026-11-30T12:00Z) or seconds since 1970`);
+  return d;
+}
+
+function outputPath(output: string): string {
+  const path = resolve(output);
+  let isDir = false;
+  try {
+    isDir = statSync(dirname(path)).isDirectory();
+  } catch {
+    isDir = false;
+  }
+  if (!isDir) throw new UsageError(`-o ${output}: the folder ${dirname(path)} does not exist`);
+  return path;
+}
+
+// --- Output -----------------------------------------------------------------------
+
+/** Bytes as pip shows them (decimal units). */
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${n} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let unit = 'B';
+  for (const u of units) {
+    if (v < 1000) break;
+    v /= 1000;
+    unit = u;
+  }
+  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${unit}`;
+}
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+function table(rows: string[][], rightAligned: ReadonlySet<number>): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((cell, i) => (rightAligned.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+}
+
+interface TargetRow {
+  name: string;
+  pins: number | null;
+  files: number | null;
+  bytes: number | null;
+  failures: string[];
+}
+
+function targetRows(plan: Plan, result: ExportResult | null): TargetRow[] {
+  return [
+    ...plan.targets.map(({ target, pins }) => {
+      const s = result?.targets.find((t) => t.name === target.name);
+      return { name: target.name, pins: pins.length, files: s?.files ?? pins.length, bytes: s?.bytes ?? pins.reduce((n, p) => n + p.file.size, 0), failures: [] };
+    }),
+    ...plan.failures.map((f) => ({ name: f.target, pins: null, files: null, bytes: null, failures: f.reasons })),
+  ];
+}
+
+function printTable(io: Io, rows: TargetRow[], result: ExportResult | null): void {
+  const cells = [
+    ['target', 'pins', 'files', 'bytes', 'failures'],
+    ...rows.map((r) => [
+      r.name,
+      r.pins === null ? '-' : String(r.pins),
+      r.files === null ? '-' : String(r.files),
+      r.bytes === null ? '-' : formatBytes(r.bytes),
+      r.failures.length === 0 ? 'none' : `${r.failures.length}: ${r.failures[0]}${r.failures.length > 1 ? ' …' : ''}`,
+    ]),
+  ];
+  if (result) cells.push(['wheelhouse/ (all targets)', '', String(result.files), formatBytes(result.fileBytes), '']);
+  for (const line of table(cells, new Set([1, 2, 3]))) printOut(io, line);
+}
+
+/** A progress bar on a terminal (files, bytes, rate, ETA); plain lines, one per file, otherwise. */
+function progressReporter(io: Io): { onProgress: (p: ExportProgress) => void; stop: () => void } {
+  const started = Date.now();
+  const rate = (bytes: number): string => `${formatBytes(Math.round(bytes / Math.max((Date.now() - started) / 1000, 0.001)))}/s`;
+  if (io.isTTY) {
+    const stream = { isTTY: true, columns: io.columns ?? 80, write: (text: string) => io.stderr.write(text) };
+    const bar = new cliProgress.SingleBar({
+      stream: stream as unknown as NodeJS.WritableStream,
+      format: 'exporting [{bar}] {percentage}% | {filesDone}/{filesTotal} files | {bytes} | {rate} | ETA {eta_formatted}',
+      barsize: 20,
+      hideCursor: true,
+      clearOnComplete: true,
+      etaBuffer: 100,
+      fps: 10,
+    }, cliProgress.Presets.shades_classic);
+    let running = false;
+    return {
+      onProgress(p) {
+        const payload = { filesDone: p.filesDone, filesTotal: p.filesTotal, bytes: `${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}`, rate: rate(p.bytesDone) };
+        if (!running) {
+          running = true;
+          bar.start(Math.max(p.bytesTotal, 1), p.bytesDone, payload);
+        } else {
+          bar.update(p.bytesDone, payload);
+        }
+      },
+      stop() {
+        if (running) bar.stop();
+        running = false;
+      },
+    };
+  }
+  return {
+    onProgress(p) {
+      if (p.event === 'start') printErr(io, `exporting ${p.filesTotal} file${p.filesTotal === 1 ? '' : 's'} (${formatBytes(p.bytesTotal)})`);
+      if (p.event === 'file') printErr(io, `  [${p.filesDone}/${p.filesTotal}] ${p.filename}  ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}  ${rate(p.bytesDone)}`);
+    },
+    stop() {},
+  };
+}
+
+// --- The command --------------------------------------------------------------------
+
+export async function wheelhouseExport(opts: WheelhouseExportOptions, io: Io): Promise<void> {
+  // Everything that can be checked without the storage is checked first.
+  const reqs = readRequirements(opts.requirement, opts.constraint ?? [], io);
+  const targets = readTargets(opts.target ?? [], opts.targetFile ?? []);
+  const resolvedAt = resolvedAtOf(opts.resolvedAt, io.env);
+  const out = outputPath(opts.output);
+  const version = pydepotVersion();
+
+  await withRegistry(opts, io, async (registry) => {
+    const repo = registry.get(opts.repo ?? registry.defaultName);
+    const resolveStart = Date.now();
+    const resolvedWallClock = new Date();
+    printErr(io, `resolving ${reqs.requirements.length} requirement${reqs.requirements.length === 1 ? '' : 's'} in '${repo.name}' for ${targets.map((t) => t.name).join(', ')}`);
+    const plan = await planWheelhouse(repo, reqs, targets, { allowSdist: opts.allowSdist === true, pre: opts.pre === true });
+    const resolveMs = Date.now() - resolveStart;
+
+    if (plan.failures.length > 0) {
+      const rows = targetRows(plan, null);
+      if (opts.json) {
+        printOut(io, JSON.stringify({ ok: false, output: null, repository: repo.name, resolvedAt: resolvedWallClock.toISOString(), resolveSeconds: resolveMs / 1000, targets: rows }, null, 2));
+      } else {
+        printTable(io, rows, null);
+      }
+      for (const f of plan.failures) for (const r of f.reasons) printErr(io, `${f.target}: ${r}`);
+      const first = plan.failures[0]!;
+      throw new UsageError(`cannot resolve for ${plan.failures.map((f) => f.target).join(', ')} (${first.reasons[0] ?? 'no reason given'}); nothing was written`);
+    }
+
+    const exportStart = Date.now();
+    const progress = progressReporter(io);
+    let result: ExportResult;
+    try {
+      result = await exportWheelhouse(plan, repo, out, {
+        onProgress: progress.onProgress,
+        pydepotVersion: version,
+        resolvedAt,
+        request: { requirements: opts.requirement.map((p) => normalize(p)), constraints: (opts.constraint ?? []).map((p) => normalize(p)), allowSdist: opts.allowSdist === true, pre: opts.pre === true || reqs.options.pre },
+      });
+    } catch (err) {
+      progress.stop();
+      const message = `${(err as Error).message}; nothing was written`;
+      if (opts.json) {
+        printOut(io, JSON.stringify({ ok: false, output: null, error: message, repository: repo.name, resolvedAt: resolvedWallClock.toISOString(), resolveSeconds: resolveMs / 1000, targets: targetRows(plan, null) }, null, 2));
+      }
+      throw new UsageError(message);
+    }
+    progress.stop();
+    const exportMs = Date.now() - exportStart;
+
+    if (opts.json) {
+      printOut(io, JSON.stringify({
+        ok: true,
+        output: result.path,
+        bytes: result.bytes,
+        sha256: result.sha256,
+        files: result.files,
+        fileBytes: result.fileBytes,
+        documents: result.documents,
+        requirements: result.requirements,
+        requirementsNote: result.requirementsNote,
+        repository: repo.name,
+        resolvedAt: resolvedWallClock.toISOString(),
+        resolveSeconds: resolveMs / 1000,
+        exportSeconds: exportMs / 1000,
+        targets: targetRows(plan, result),
+      }, null, 2));
+      return;
+    }
+    printTable(io, targetRows(plan, result), result);
+    printOut(io, `wrote ${result.path}: ${formatBytes(result.bytes)}, sha256 ${result.sha256}`);
+    printOut(io, `resolved in ${seconds(resolveMs)}, exported in ${seconds(exportMs)}; every file verified against its sha256`);
+    if (result.requirementsNote) printOut(io, `no combined requirements.txt: ${result.requirementsNote}`);
+    printOut(io, `on a node: unzip it, then pip install --no-index --find-links wheelhouse -r ${result.requirements ?? 'requirements-<target>.txt'}`);
+  });
+}
