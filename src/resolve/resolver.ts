@@ -8,22 +8,34 @@
  * pip's rules, as its resolver (resolvelib + pip's factory) applies them:
  * - the candidates of a project are its versions that every requirement on
  *   it allows, best first (highest version);
+ * - versions are compared by PEP 440 (`1.0` and `1.0.0` are one version,
+ *   whose files compete together, as pip ranks them);
  * - pre-releases only when a specifier names one, when asked for, or when no
- *   final release matches (packaging's SpecifierSet.filter);
- * - yanked files only when every remaining file is yanked and a requirement
- *   pins the version with `==` (PEP 592, pip's `is_pinned`);
+ *   final release matches (packaging's SpecifierSet.filter), judged as pip
+ *   does among the versions that have a file the target can use;
+ * - yanked files only when every usable file of every allowed version is
+ *   yanked and a requirement pins the version with `==` (PEP 592, pip's
+ *   `is_pinned`; pip judges "every" over all its candidates, so `==2.0`
+ *   skips a yanked `2.0+cpu` when `2.0` is not yanked);
  * - a file is usable when its Requires-Python admits the target's Python and
  *   it is a wheel for one of the target's tags (the best tag wins), or an
- *   sdist when sdists are allowed;
+ *   sdist when sdists are allowed; the chosen file's own metadata must admit
+ *   the Python too (pip checks it, for indexes whose pages do not carry
+ *   Requires-Python), else the next candidate is tried;
  * - dependencies are the chosen file's Requires-Dist whose markers hold for
- *   the target and the extras asked of the project;
+ *   the target and the extras asked of the project, counting only extras
+ *   its metadata provides (`Provides-Extra`; pip ignores others, with a
+ *   warning); an extra that asks for extras of its own project
+ *   (`foo[all]` → `foo[a,b]`) brings theirs too;
+ * - the next project to decide is chosen as pip's get_preference does, so
+ *   that where two answers fit, pydepot takes pip's;
  * - on a conflict the search backtracks to the last choice and tries the
  *   next candidate (depth first), up to a step budget.
  */
 import { normalizeName } from '../pypi/names.ts';
 import type { IndexFile, ProjectPage } from '../pypi/pages.ts';
 import { parseDistFilename } from '../pypi/filenames.ts';
-import { compareVersions, isPrerelease, isValidVersion } from '../pypi/versions.ts';
+import { compareParsed, isPrerelease, parseVersion, type ParsedVersion } from '../pypi/versions.ts';
 import { bestWheel, type Target } from './tags.ts';
 
 /** One requirement on a project (PEP 508), as the kit parses it. */
@@ -53,11 +65,19 @@ export interface ResolverKit {
   parseRequirement(text: string, origin: string): Requirement;
 }
 
+/** What the resolver reads of one file's core metadata. */
+export interface FileMetadata {
+  requiresDist: string[];
+  requiresPython: string | null;
+  /** `Provides-Extra`: the extras whose dependencies count. */
+  providesExtra: string[];
+}
+
 export interface ResolverSource {
   /** The project's page, or null when no repository has it. */
   page(project: string): Promise<ProjectPage | null>;
   /** The core metadata (METADATA text) of one file of the page. */
-  metadata(project: string, file: IndexFile): Promise<{ requiresDist: string[]; requiresPython: string | null }>;
+  metadata(project: string, file: IndexFile): Promise<FileMetadata>;
 }
 
 export interface ResolveOptions {
@@ -76,6 +96,7 @@ export interface Pin {
   displayName: string;
   version: string;
   file: IndexFile;
+  /** The extras asked of it that its metadata provides. */
   extras: string[];
   /** Who asked for it: requirement origins. */
   requiredBy: string[];
@@ -93,12 +114,18 @@ interface Candidate {
   file: IndexFile;
 }
 
+interface Chosen extends Pin {
+  deps: Requirement[];
+  /** Normalized `Provides-Extra` of the chosen file. */
+  provides: ReadonlySet<string>;
+}
+
 interface State {
-  pins: Map<string, Pin & { deps: Requirement[] }>;
+  pins: Map<string, Chosen>;
   /** Every requirement on each project, in the order they were met. */
   criteria: Map<string, Requirement[]>;
-  /** When a project was first required (breadth order, as pip's depth preference). */
-  order: Map<string, number>;
+  /** pip's inferred depth: 1 for what the user asked for, else 1 + the shallowest pin that requires it. */
+  depth: Map<string, number>;
 }
 
 const DEFAULT_MAX_STEPS = 20_000;
@@ -112,11 +139,13 @@ class Resolver {
   private steps = 0;
   private readonly maxSteps: number;
   private readonly pages = new Map<string, Promise<ProjectPage | null>>();
-  private readonly metadata = new Map<string, Promise<{ requiresDist: string[]; requiresPython: string | null }>>();
+  private readonly metadata = new Map<string, Promise<FileMetadata>>();
   /** Why each project had no candidate the last time it was tried. */
   private readonly failures = new Map<string, string>();
   private readonly python: string;
   private readonly constraints = new Map<string, Requirement[]>();
+  /** pip's `user_requested`: the position of each project's first root requirement. */
+  private readonly requested = new Map<string, number>();
 
   constructor(private readonly target: Target, private readonly source: ResolverSource, private readonly kit: ResolverKit, private readonly opts: ResolveOptions) {
     this.maxSteps = opts.maxSteps ?? DEFAULT_MAX_STEPS;
@@ -129,16 +158,20 @@ class Resolver {
   }
 
   async run(roots: readonly Requirement[]): Promise<Pin[]> {
-    const state: State = { pins: new Map(), criteria: new Map(), order: new Map() };
+    const state: State = { pins: new Map(), criteria: new Map(), depth: new Map() };
     const applicable = roots.filter((r) => !r.applies || r.applies(this.target.env, new Set()));
-    for (const r of applicable) addCriterion(state, r);
+    for (const r of applicable) {
+      addCriterion(state, r, 0);
+      const name = normalizeName(r.name);
+      if (!this.requested.has(name)) this.requested.set(name, this.requested.size);
+    }
     const solved = await this.solve(state);
     if (!solved) {
       const reasons = [...this.failures.values()];
       throw new ResolutionImpossible(this.target.name, reasons.length > 0 ? reasons : ['the requirements conflict']);
     }
     return [...solved.pins.values()]
-      .map(({ deps: _deps, ...pin }) => pin)
+      .map(({ deps: _deps, provides: _provides, ...pin }) => pin)
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
@@ -161,16 +194,26 @@ class Resolver {
   }
 
   /**
-   * The next project to decide: pip prefers pinned (`==`) requirements, then
-   * the shallowest, then the order they were met, then the name.
+   * The next project to decide, by pip's get_preference (pip 23): pinned
+   * (`==`, `===`) requirements first, then the shallowest, then the user's
+   * order, then one that some requirement narrows (any specifier) before a
+   * free one, then the name. Where two answers fit, the order picks one, so
+   * it must be pip's. (pip also prefers the causes of its last conflict while
+   * it backtracks; this depth-first search does not.)
    */
   private next(state: State): string | null {
     let best: string | null = null;
-    let bestKey: [number, number, string] | null = null;
+    let bestKey: PreferenceKey | null = null;
     for (const [name, reqs] of state.criteria) {
       if (state.pins.has(name)) continue;
-      const key: [number, number, string] = [reqs.some((r) => /(^|,)\s*===?/.test(r.specifier)) ? 0 : 1, state.order.get(name)!, name];
-      if (!bestKey || key[0] < bestKey[0] || (key[0] === bestKey[0] && (key[1] < bestKey[1] || (key[1] === bestKey[1] && key[2] < bestKey[2])))) {
+      const key: PreferenceKey = [
+        reqs.some((r) => /(^|,)\s*===?/.test(r.specifier)) ? 0 : 1,
+        state.depth.get(name)!,
+        this.requested.get(name) ?? Infinity,
+        reqs.some((r) => r.specifier !== '') ? 0 : 1,
+        name,
+      ];
+      if (!bestKey || comparePreference(key, bestKey) < 0) {
         best = name;
         bestKey = key;
       }
@@ -182,30 +225,39 @@ class Resolver {
   private async pin(state: State, name: string, c: Candidate): Promise<boolean> {
     const page = (await this.page(name))!;
     const criteria = state.criteria.get(name)!;
-    const extras = [...new Set(criteria.flatMap((r) => r.extras))].sort();
-    const deps = await this.dependencies(name, c, page.displayName);
-    state.pins.set(name, {
+    const meta = await this.fileMetadata(name, c);
+    if (!this.pythonAdmits(meta.requiresPython)) {
+      // The page did not say (an index without data-requires-python); pip reads the metadata and moves on.
+      this.failures.set(name, `${page.displayName} ${c.version} requires Python ${meta.requiresPython} (${this.target.name} has ${this.python})`);
+      return false;
+    }
+    const provides = new Set(meta.providesExtra.map(normalizeName));
+    const extras = [...new Set(criteria.flatMap((r) => r.extras))].filter((e) => provides.has(normalizeName(e))).sort();
+    const deps = meta.requiresDist.map((text) => this.kit.parseRequirement(text, `${page.displayName} ${c.version}`));
+    const pinned: Chosen = {
       name, displayName: page.displayName, version: c.version, file: c.file, extras,
-      requiredBy: [...new Set(criteria.map((r) => r.origin))], deps,
-    });
-    return this.addDependencies(state, name, deps, new Set(extras));
+      requiredBy: [...new Set(criteria.map((r) => r.origin))], deps, provides,
+    };
+    state.pins.set(name, pinned);
+    return this.addDependencies(state, pinned, deps, new Set(extras));
   }
 
-  private addDependencies(state: State, name: string, deps: readonly Requirement[], extras: ReadonlySet<string>): boolean {
+  private addDependencies(state: State, parent: Chosen, deps: readonly Requirement[], extras: ReadonlySet<string>): boolean {
+    const depth = state.depth.get(parent.name)!;
     for (const dep of deps) {
       if (dep.applies && !dep.applies(this.target.env, extras)) continue;
-      if (dep.name === name) continue; // `foo[bar]` depending on `foo`: the same pin
       const pinned = state.pins.get(dep.name);
       if (pinned && !this.kit.contains(dep.specifier, pinned.version, true)) {
         this.failures.set(dep.name, `${dep.origin} requires ${dep.name}${dep.specifier}, but ${pinned.version} was chosen for ${pinned.requiredBy.join(', ')}`);
         return false;
       }
-      const newExtras = pinned ? dep.extras.filter((e) => !pinned.extras.includes(e)) : [];
-      addCriterion(state, dep);
+      // `foo[all]` asking for `foo[a,b]` is the same pin with more extras: no criterion on itself.
+      if (dep.name !== parent.name) addCriterion(state, dep, depth);
+      const newExtras = pinned ? dep.extras.filter((e) => !pinned.extras.includes(e) && pinned.provides.has(normalizeName(e))) : [];
       if (pinned && newExtras.length > 0) {
         // An extra asked of a project already pinned brings its own dependencies.
         pinned.extras = [...pinned.extras, ...newExtras].sort();
-        if (!this.addDependencies(state, dep.name, pinned.deps, new Set(pinned.extras))) return false;
+        if (!this.addDependencies(state, pinned, pinned.deps, new Set(pinned.extras))) return false;
       }
     }
     return true;
@@ -213,14 +265,17 @@ class Resolver {
 
   /** Versions every requirement allows, best first, each with the file the target would install. */
   private async candidates(name: string, required: readonly Requirement[]): Promise<Candidate[]> {
-    const criteria = [...required, ...(this.constraints.get(name) ?? [])];
+    const constraints = this.constraints.get(name) ?? [];
+    const criteria = [...required, ...constraints];
     const page = await this.page(name);
-    const wanted = describeCriteria(name, criteria);
+    const wanted = describeCriteria(name, required, constraints);
     if (!page) {
       this.failures.set(name, `${wanted}: no such project`);
       return [];
     }
-    const byVersion = new Map<string, IndexFile[]>();
+    // One entry per PEP 440 version: the files of `1.0` and `1.0.0` compete together, as pip ranks them.
+    const versionOf = new Map<IndexFile, string>();
+    const parsed: { file: IndexFile; parsed: ParsedVersion }[] = [];
     for (const f of page.files) {
       let version: string;
       try {
@@ -228,45 +283,61 @@ class Resolver {
       } catch {
         continue;
       }
-      if (!isValidVersion(version)) continue;
-      const list = byVersion.get(version);
-      if (list) list.push(f);
-      else byVersion.set(version, [f]);
+      const p = parseVersion(version);
+      if (p === null) continue;
+      versionOf.set(f, version);
+      parsed.push({ file: f, parsed: p });
     }
-    const versions = [...byVersion.keys()].sort((a, b) => compareVersions(b, a));
+    parsed.sort((a, b) => compareParsed(b.parsed, a.parsed));
+    const releases: { version: string; parsed: ParsedVersion; files: IndexFile[] }[] = [];
+    for (const { file, parsed: p } of parsed) {
+      const last = releases.at(-1);
+      if (last && compareParsed(last.parsed, p) === 0) last.files.push(file);
+      else releases.push({ version: versionOf.get(file)!, parsed: p, files: [file] });
+    }
     const specifiers = criteria.map((r) => r.specifier).filter((s) => s !== '');
-    const matches = (v: string, pre: boolean): boolean => (pre || !isPrerelease(v)) && specifiers.every((s) => this.kit.contains(s, v, pre));
-    // packaging's filter: pre-releases when asked for or named by a specifier, else only when nothing final matches.
-    let allowed = versions.filter((v) => matches(v, this.opts.pre === true || specifiers.some((s) => this.kit.allowsPrereleases(s))));
-    if (allowed.length === 0) allowed = versions.filter((v) => matches(v, true));
-    if (allowed.length === 0) {
-      this.failures.set(name, `${wanted}: no version matches (available: ${versions.slice(0, 10).join(', ') || 'none'})`);
+    const matching = releases.filter((r) => specifiers.every((s) => this.kit.contains(s, r.version, true)));
+    if (matching.length === 0) {
+      this.failures.set(name, `${wanted}: no version matches (available: ${releases.slice(0, 10).map((r) => r.version).join(', ') || 'none'})`);
       return [];
     }
-    const pinned = criteria.some((r) => isPinned(r.specifier));
-    const out: Candidate[] = [];
     const excluded: string[] = [];
-    for (const version of allowed) {
-      const files = byVersion.get(version)!;
+    // What pip's finder keeps for the target: files whose Requires-Python admits it, wheels for its
+    // tags (sdists when allowed). Only then does it filter versions, so the pre-release rule below
+    // sees only versions the target can install.
+    const found: { version: string; files: IndexFile[] }[] = [];
+    for (const { version, files } of matching) {
       const usable = files.filter((f) => this.pythonAdmits(f.requiresPython));
       if (usable.length === 0) {
         excluded.push(`${page.displayName} ${version} requires Python ${files[0]!.requiresPython} (${this.target.name} has ${this.python})`);
         continue;
       }
-      const allYanked = usable.every((f) => f.yanked !== false);
-      const offered = usable.filter((f) => f.yanked === false || (allYanked && pinned));
-      if (offered.length === 0) {
-        excluded.push(`${page.displayName} ${version} is yanked (pin it with == to use it)`);
-        continue;
-      }
-      const file = this.bestFile(offered);
-      if (!file) {
-        const sdistOnly = offered.some((f) => !f.filename.endsWith('.whl'));
+      const installable = usable.filter((f) => this.bestFile([f]) !== null);
+      if (installable.length === 0) {
+        const sdistOnly = usable.some((f) => !f.filename.endsWith('.whl'));
         excluded.push(`${page.displayName} ${version} has no wheel for ${this.target.name}` +
           (sdistOnly ? ' (sdist only; --allow-sdist, or build one into the wheel cache)' : ''));
         continue;
       }
-      out.push({ version, file });
+      found.push({ version, files: installable });
+    }
+    // packaging's filter: pre-releases when asked for or named by a specifier, else only when nothing final matches.
+    const pre = this.opts.pre === true || specifiers.some((s) => this.kit.allowsPrereleases(s));
+    let allowed = found.filter((r) => pre || !isPrerelease(r.version));
+    if (allowed.length === 0) allowed = found;
+    // PEP 592 as pip's factory applies it: yanked files only when every file found, over all the
+    // allowed versions, is yanked and a requirement pins (`==2.0` skips a yanked `2.0+cpu` beside `2.0`).
+    const pinned = criteria.some((r) => isPinned(r.specifier));
+    const allYanked = allowed.every((r) => r.files.every((f) => f.yanked !== false));
+    const out: Candidate[] = [];
+    for (const { version, files } of allowed) {
+      const offered = files.filter((f) => f.yanked === false || (allYanked && pinned));
+      if (offered.length === 0) {
+        excluded.push(`${page.displayName} ${version} is yanked (pin it with == to use it)`);
+        continue;
+      }
+      const file = this.bestFile(offered)!;
+      out.push({ version: versionOf.get(file)!, file });
     }
     if (out.length === 0) this.failures.set(name, excluded.slice(0, 3).join('; ') + (excluded.length > 3 ? ` (and ${excluded.length - 3} more)` : ''));
     return out;
@@ -290,12 +361,11 @@ class Resolver {
     }
   }
 
-  private async dependencies(name: string, c: Candidate, displayName: string): Promise<Requirement[]> {
+  private fileMetadata(name: string, c: Candidate): Promise<FileMetadata> {
     const key = `${name}\u0000${c.file.filename}`;
     let meta = this.metadata.get(key);
     if (!meta) this.metadata.set(key, (meta = this.source.metadata(name, c.file)));
-    const { requiresDist } = await meta;
-    return requiresDist.map((text) => this.kit.parseRequirement(text, `${displayName} ${c.version}`));
+    return meta;
   }
 
   private page(name: string): Promise<ProjectPage | null> {
@@ -305,19 +375,28 @@ class Resolver {
   }
 }
 
-function addCriterion(state: State, r: Requirement): void {
+/** `depth`: the requiring pin's depth (0 for the user's requirements); pip keeps the shallowest. */
+function addCriterion(state: State, r: Requirement, parentDepth: number): void {
   const name = normalizeName(r.name);
   const list = state.criteria.get(name);
   if (list) list.push(r);
   else state.criteria.set(name, [r]);
-  if (!state.order.has(name)) state.order.set(name, state.order.size);
+  state.depth.set(name, Math.min(state.depth.get(name) ?? Infinity, parentDepth + 1));
+}
+
+/** pinned?, depth, user order, free?, name: lower is decided first. */
+type PreferenceKey = [number, number, number, number, string];
+
+function comparePreference(a: PreferenceKey, b: PreferenceKey): number {
+  for (let i = 0; i < 4; i++) if (a[i] !== b[i]) return (a[i] as number) < (b[i] as number) ? -1 : 1;
+  return a[4] < b[4] ? -1 : a[4] > b[4] ? 1 : 0;
 }
 
 function cloneState(s: State): State {
   return {
     pins: new Map([...s.pins].map(([k, v]) => [k, { ...v, extras: [...v.extras] }])),
     criteria: new Map([...s.criteria].map(([k, v]) => [k, [...v]])),
-    order: new Map(s.order),
+    depth: new Map(s.depth),
   };
 }
 
@@ -329,8 +408,22 @@ function isPinned(specifier: string): boolean {
   });
 }
 
-function describeCriteria(name: string, criteria: readonly Requirement[]): string {
-  const specs = [...new Set(criteria.map((r) => r.specifier).filter(Boolean))].join(',');
-  const who = [...new Set(criteria.map((r) => r.origin))].join(', ');
-  return `${name}${specs} (required by ${who})`;
+/**
+ * Who asked for what, as pip's "The conflict is caused by": `bt-codec>=2
+ * (required by requirements.txt:2) and bt-codec<2 (required by bt-tool 1.0)`.
+ */
+function describeCriteria(name: string, required: readonly Requirement[], constraints: readonly Requirement[]): string {
+  const parts = new Map<string, string[]>();
+  const add = (r: Requirement, how: string) => {
+    const k = `${r.specifier}\u0000${how}`;
+    const who = parts.get(k) ?? [];
+    if (!who.includes(r.origin)) who.push(r.origin);
+    parts.set(k, who);
+  };
+  for (const r of required) add(r, 'required by');
+  for (const r of constraints) add(r, 'constrained by');
+  return [...parts].map(([k, who]) => {
+    const [spec, how] = k.split('\u0000');
+    return `${name}${spec} (${how} ${who.join(', ')})`;
+  }).join(' and ');
 }

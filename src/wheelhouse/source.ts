@@ -31,7 +31,7 @@ export function repositorySource(repo: Repository): ResolverSource {
       if (meta.dynamic.some((d) => d.toLowerCase() === 'requires-dist')) {
         throw new InvalidRequirement(`${file.filename} declares its dependencies dynamic: they are known only once it is built (build it into a wheel)`);
       }
-      return { requiresDist: meta.requiresDist, requiresPython: meta.requiresPython };
+      return { requiresDist: meta.requiresDist, requiresPython: meta.requiresPython, providesExtra: meta.providesExtra };
     },
   };
 }

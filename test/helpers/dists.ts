@@ -23,6 +23,8 @@ export interface DistSpec {
   requiresDist?: string[];
   /** e.g. '>=3.8' */
   requiresPython?: string;
+  /** Extras the metadata declares (`Provides-Extra:` lines); pip 23 ignores an extra not listed, with a warning. */
+  providesExtra?: string[];
   summary?: string;
   /** Default '2.1'. */
   metadataVersion?: string;
@@ -90,6 +92,7 @@ function coreMetadata(spec: DistSpec): Buffer {
     `Summary: ${spec.summary ?? `Test package ${spec.name}`}`,
   ];
   if (spec.requiresPython !== undefined) lines.push(`Requires-Python: ${spec.requiresPython}`);
+  for (const extra of spec.providesExtra ?? []) lines.push(`Provides-Extra: ${extra}`);
   for (const requirement of spec.requiresDist ?? []) lines.push(`Requires-Dist: ${requirement}`);
   // Without a content type twine check warns and renders the body as reST.
   if (Number.parseFloat(metadataVersion) >= 2.1) lines.push('Description-Content-Type: text/markdown');
