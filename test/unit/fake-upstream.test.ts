@@ -47,9 +47,11 @@ async function jsonPage(up: FakeUpstream, project = 'acme-core'): Promise<JsonPa
 }
 
 /** Raw GET, tolerating a connection cut mid-body: resolves with what arrived. */
-function rawGet(url: string): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer; aborted: boolean }> {
+/** `onResponse`: called when the response headers are in, the body still to come. */
+function rawGet(url: string, onResponse?: () => void): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer; aborted: boolean }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { agent: false }, (res) => {
+      onResponse?.();
       const chunks: Buffer[] = [];
       let aborted = false;
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -351,8 +353,11 @@ test('fault: refuse destroys connections; stop()/restart() take the same port do
 test('stop() destroys connections in flight; stop("files") leaves the index up', async (t) => {
   const { up, wheel } = await fixture(t, { separateFilesHost: true });
   up.fileFaults(wheel.filename, { bytesPerSecond: 10_000 });
-  const pending = rawGet(up.fileUrl(wheel.filename));
-  await new Promise((r) => setTimeout(r, 200));
+  // Stop once the download is under way (headers in, body throttled), not after a guessed delay.
+  let inFlight!: () => void;
+  const started = new Promise<void>((resolve) => (inFlight = resolve));
+  const pending = rawGet(up.fileUrl(wheel.filename), inFlight);
+  await Promise.race([started, pending]);
   await up.stop('files');
   const cut = await pending;
   t.true(cut.aborted);
