@@ -20,21 +20,7 @@
  */
 import { InvalidDistribution, InvalidTarget } from '../errors.ts';
 import { parseDistFilename } from '../pypi/filenames.ts';
-
-// Same shape as markers.ts's; unified when both land.
-interface MarkerEnvironment {
-  os_name: string;
-  sys_platform: string;
-  platform_machine: string;
-  platform_python_implementation: string;
-  platform_release: string;
-  platform_system: string;
-  platform_version: string;
-  python_version: string;
-  python_full_version: string;
-  implementation_name: string;
-  implementation_version: string;
-}
+import type { MarkerEnvironment } from './markers.ts';
 
 const ENV_KEYS: ReadonlyArray<keyof MarkerEnvironment> = [
   'os_name', 'sys_platform', 'platform_machine', 'platform_python_implementation', 'platform_release',
