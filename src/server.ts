@@ -79,9 +79,13 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   const stop = (graceMs = 30_000): Promise<void> => {
     stopping ??= (async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // A keep-alive connection whose last response ends during the grace
+      // period is idle from then on: close it then, not when the grace ends.
       server.closeIdleConnections();
+      const sweep = setInterval(() => server.closeIdleConnections(), 100);
       const timer = setTimeout(() => server.closeAllConnections(), graceMs);
       await closed;
+      clearInterval(sweep);
       clearTimeout(timer);
       stopSquatChecks();
       await registry.close();
