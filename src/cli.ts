@@ -1,11 +1,12 @@
 /**
- * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | wheelhouse export`.
+ * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | wheelhouse export | prefetch`.
  * Each command loads the config, does one thing, and prints what a person needs to know.
  */
 import { Command, CommanderError } from 'commander';
 import { tokenCreate, tokenList, tokenRevoke, userAdd, userList, userPasswd, userRemove } from './commands/accounts.ts';
 import { configFrom, printErr, printOut, withRegistry, type CommonOptions, type Io } from './commands/context.ts';
 import { auditReport, deleteRelease, yank } from './commands/repository-admin.ts';
+import { prefetch } from './commands/prefetch.ts';
 import { wheelhouseExport } from './commands/wheelhouse.ts';
 import { ConfigError } from './errors.ts';
 import { startServer } from './server.ts';
@@ -144,6 +145,17 @@ export function buildCli(io: Io): Command {
     .option('--resolved-at <when>', "the manifest's resolvedAt: now, a date, or seconds since 1970 (default: SOURCE_DATE_EPOCH, else none)")
     .option('--json', 'print a JSON summary instead of the table')
     .action((opts) => wheelhouseExport(opts, io));
+
+  common(program.command('prefetch').description("the resolution of 'wheelhouse export', then every chosen file and its metadata pulled through the repository (a remote's cache), verified"))
+    .requiredOption('-r, --requirement <file>', 'requirements file (repeatable); its -r/-c lines are read relative to it', repeat)
+    .option('--constraint <file>', "constraints file, as pip's -c (repeatable)", repeat)
+    .option('--repo <name>', 'repository to resolve in and warm (default: the defaultRepository)')
+    .option('--target <shorthand>', 'a target such as cp311-manylinux_2_17_x86_64 (repeatable)', repeat)
+    .option('--target-file <file>', 'a target printed on the node (the README gives the one-liner; repeatable)', repeat)
+    .option('--allow-sdist', 'take an sdist where a release has no wheel for a target')
+    .option('--pre', 'allow pre-releases everywhere')
+    .option('--json', 'print a JSON summary instead of the table')
+    .action((opts) => prefetch(opts, io));
 
   return program;
 }

@@ -14,9 +14,11 @@ import { parseTargetShorthand, targetFromJson, type Target } from '../resolve/ta
 import { parseDate } from '../time.ts';
 import { exportWheelhouse, type ExportProgress, type ExportResult } from '../wheelhouse/export.ts';
 import { planWheelhouse, type Plan } from '../wheelhouse/plan.ts';
+import type { Repository } from '../repos/types.ts';
 import { printErr, printOut, UsageError, withRegistry, type CommonOptions, type Io } from './context.ts';
 
-export interface WheelhouseExportOptions extends CommonOptions {
+/** What `wheelhouse export` and `prefetch` share: the requirements, the targets, the repository. */
+export interface WheelhouseResolveOptions extends CommonOptions {
   requirement: string[];
   constraint?: string[];
   repo?: string;
@@ -24,8 +26,11 @@ export interface WheelhouseExportOptions extends CommonOptions {
   targetFile?: string[];
   allowSdist?: boolean;
   pre?: boolean;
-  output: string;
   json?: boolean;
+}
+
+export interface WheelhouseExportOptions extends WheelhouseResolveOptions {
+  output: string;
   resolvedAt?: string;
 }
 
@@ -60,7 +65,7 @@ const readIncluded: ReadRequirementsFile = (path, relativeTo) => {
 };
 
 /** Every `-r` and `--constraint` file, parsed and merged; every problem printed before the error. */
-function readRequirements(requirements: readonly string[], constraints: readonly string[], io: Io): ParsedRequirements {
+export function readRequirements(requirements: readonly string[], constraints: readonly string[], io: Io): ParsedRequirements {
   const merged: ParsedRequirements = { requirements: [], constraints: [], warnings: [], options: { pre: false, preferBinary: false, requireHashes: false } };
   const problems: string[] = [];
   const files = [...requirements.map((p) => ({ p, constraint: false })), ...constraints.map((p) => ({ p, constraint: true }))];
@@ -88,7 +93,7 @@ function readRequirements(requirements: readonly string[], constraints: readonly
   return merged;
 }
 
-function readTargets(shorthands: readonly string[], files: readonly string[]): Target[] {
+export function readTargets(shorthands: readonly string[], files: readonly string[]): Target[] {
   const targets = shorthands.map((s) => parseTargetShorthand(s));
   for (const f of files) {
     let json: unknown;
@@ -156,14 +161,14 @@ export function formatBytes(n: number): string {
   return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${unit}`;
 }
 
-const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+export const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 function table(rows: string[][], rightAligned: ReadonlySet<number>): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((cell, i) => (rightAligned.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd());
 }
 
-interface TargetRow {
+export interface TargetRow {
   name: string;
   pins: number | null;
   files: number | null;
@@ -181,7 +186,8 @@ function targetRows(plan: Plan, result: ExportResult | null): TargetRow[] {
   ];
 }
 
-function printTable(io: Io, rows: TargetRow[], result: ExportResult | null): void {
+/** The closing table: one row per target, then an optional total row (label, files, bytes). */
+export function printTable(io: Io, rows: TargetRow[], total: { label: string; files: number; bytes: number } | null): void {
   const cells = [
     ['target', 'pins', 'files', 'bytes', 'failures'],
     ...rows.map((r) => [
@@ -192,19 +198,19 @@ function printTable(io: Io, rows: TargetRow[], result: ExportResult | null): voi
       r.failures.length === 0 ? 'none' : `${r.failures.length}: ${r.failures[0]}${r.failures.length > 1 ? ' …' : ''}`,
     ]),
   ];
-  if (result) cells.push(['wheelhouse/ (all targets)', '', String(result.files), formatBytes(result.fileBytes), '']);
+  if (total) cells.push([total.label, '', String(total.files), formatBytes(total.bytes), '']);
   for (const line of table(cells, new Set([1, 2, 3]))) printOut(io, line);
 }
 
 /** A progress bar on a terminal (files, bytes, rate, ETA); plain lines, one per file, otherwise. */
-function progressReporter(io: Io): { onProgress: (p: ExportProgress) => void; stop: () => void } {
+export function progressReporter(io: Io, verb = 'exporting'): { onProgress: (p: ExportProgress) => void; stop: () => void } {
   const started = Date.now();
   const rate = (bytes: number): string => `${formatBytes(Math.round(bytes / Math.max((Date.now() - started) / 1000, 0.001)))}/s`;
   if (io.isTTY) {
     const stream = { isTTY: true, columns: io.columns ?? 80, write: (text: string) => io.stderr.write(text) };
     const bar = new cliProgress.SingleBar({
       stream: stream as unknown as NodeJS.WritableStream,
-      format: 'exporting [{bar}] {percentage}% | {filesDone}/{filesTotal} files | {bytes} | {rate} | ETA {eta_formatted}',
+      format: `${verb} [{bar}] {percentage}% | {filesDone}/{filesTotal} files | {bytes} | {rate} | ETA {eta_formatted}`,
       barsize: 20,
       hideCursor: true,
       clearOnComplete: true,
@@ -230,11 +236,45 @@ function progressReporter(io: Io): { onProgress: (p: ExportProgress) => void; st
   }
   return {
     onProgress(p) {
-      if (p.event === 'start') printErr(io, `exporting ${p.filesTotal} file${p.filesTotal === 1 ? '' : 's'} (${formatBytes(p.bytesTotal)})`);
+      if (p.event === 'start') printErr(io, `${verb} ${p.filesTotal} file${p.filesTotal === 1 ? '' : 's'} (${formatBytes(p.bytesTotal)})`);
       if (p.event === 'file') printErr(io, `  [${p.filesDone}/${p.filesTotal}] ${p.filename}  ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}  ${rate(p.bytesDone)}`);
     },
     stop() {},
   };
+}
+
+// --- Resolution, shared by export and prefetch ------------------------------------------
+
+export interface Resolved {
+  plan: Plan;
+  resolveMs: number;
+  /** When resolution started, for the summary. */
+  resolvedWallClock: Date;
+}
+
+/**
+ * Resolves for every target and prints what it does; when a target cannot
+ * be resolved, prints the table (or the `--json` summary) and the reasons,
+ * and throws (exit 1), the message ending with `consequence`.
+ */
+export async function resolveForTargets(repo: Repository, reqs: ParsedRequirements, targets: Target[], opts: WheelhouseResolveOptions, io: Io, consequence: string): Promise<Resolved> {
+  const resolveStart = Date.now();
+  const resolvedWallClock = new Date();
+  printErr(io, `resolving ${reqs.requirements.length} requirement${reqs.requirements.length === 1 ? '' : 's'} in '${repo.name}' for ${targets.map((t) => t.name).join(', ')}`);
+  const plan = await planWheelhouse(repo, reqs, targets, { allowSdist: opts.allowSdist === true, pre: opts.pre === true });
+  const resolveMs = Date.now() - resolveStart;
+  if (plan.failures.length > 0) {
+    const rows = targetRows(plan, null);
+    if (opts.json) {
+      printOut(io, JSON.stringify({ ok: false, output: null, repository: repo.name, resolvedAt: resolvedWallClock.toISOString(), resolveSeconds: resolveMs / 1000, targets: rows }, null, 2));
+    } else {
+      printTable(io, rows, null);
+    }
+    for (const f of plan.failures) for (const r of f.reasons) printErr(io, `${f.target}: ${r}`);
+    const first = plan.failures[0]!;
+    throw new UsageError(`cannot resolve for ${plan.failures.map((f) => f.target).join(', ')} (${first.reasons[0] ?? 'no reason given'}); ${consequence}`);
+  }
+  return { plan, resolveMs, resolvedWallClock };
 }
 
 // --- The command --------------------------------------------------------------------
@@ -249,23 +289,7 @@ export async function wheelhouseExport(opts: WheelhouseExportOptions, io: Io): P
 
   await withRegistry(opts, io, async (registry) => {
     const repo = registry.get(opts.repo ?? registry.defaultName);
-    const resolveStart = Date.now();
-    const resolvedWallClock = new Date();
-    printErr(io, `resolving ${reqs.requirements.length} requirement${reqs.requirements.length === 1 ? '' : 's'} in '${repo.name}' for ${targets.map((t) => t.name).join(', ')}`);
-    const plan = await planWheelhouse(repo, reqs, targets, { allowSdist: opts.allowSdist === true, pre: opts.pre === true });
-    const resolveMs = Date.now() - resolveStart;
-
-    if (plan.failures.length > 0) {
-      const rows = targetRows(plan, null);
-      if (opts.json) {
-        printOut(io, JSON.stringify({ ok: false, output: null, repository: repo.name, resolvedAt: resolvedWallClock.toISOString(), resolveSeconds: resolveMs / 1000, targets: rows }, null, 2));
-      } else {
-        printTable(io, rows, null);
-      }
-      for (const f of plan.failures) for (const r of f.reasons) printErr(io, `${f.target}: ${r}`);
-      const first = plan.failures[0]!;
-      throw new UsageError(`cannot resolve for ${plan.failures.map((f) => f.target).join(', ')} (${first.reasons[0] ?? 'no reason given'}); nothing was written`);
-    }
+    const { plan, resolveMs, resolvedWallClock } = await resolveForTargets(repo, reqs, targets, opts, io, 'nothing was written');
 
     const exportStart = Date.now();
     const progress = progressReporter(io);
@@ -307,7 +331,7 @@ export async function wheelhouseExport(opts: WheelhouseExportOptions, io: Io): P
       }, null, 2));
       return;
     }
-    printTable(io, targetRows(plan, result), result);
+    printTable(io, targetRows(plan, result), { label: 'wheelhouse/ (all targets)', files: result.files, bytes: result.fileBytes });
     printOut(io, `wrote ${result.path}: ${formatBytes(result.bytes)}, sha256 ${result.sha256}`);
     printOut(io, `resolved in ${seconds(resolveMs)}, exported in ${seconds(exportMs)}; every file verified against its sha256`);
     if (result.requirementsNote) printOut(io, `no combined requirements.txt: ${result.requirementsNote}`);
