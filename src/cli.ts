@@ -133,27 +133,22 @@ export function buildCli(io: Io): Command {
 
   const repeat = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
   const wheelhouse = program.command('wheelhouse').description('wheelhouses: what the nodes of a cluster install from, offline');
-  common(wheelhouse.command('export').description('resolve requirements for each target as pip there would, and write one verified, reproducible zip'))
+  /** What `wheelhouse export` and `prefetch` both resolve: requirements, a repository, targets. */
+  const resolution = (c: Command) => common(c)
     .requiredOption('-r, --requirement <file>', 'requirements file (repeatable); its -r/-c lines are read relative to it', repeat)
     .option('--constraint <file>', "constraints file, as pip's -c (repeatable)", repeat)
     .option('--repo <name>', 'repository to resolve in (default: the defaultRepository)')
     .option('--target <shorthand>', 'a target such as cp311-manylinux_2_17_x86_64 (repeatable)', repeat)
     .option('--target-file <file>', 'a target printed on the node (the README gives the one-liner; repeatable)', repeat)
     .option('--allow-sdist', 'take an sdist where a release has no wheel for a target (the node then builds it)')
-    .option('--pre', 'allow pre-releases everywhere')
+    .option('--pre', 'allow pre-releases everywhere');
+  resolution(wheelhouse.command('export').description('resolve requirements for each target as pip there would, and write one verified, reproducible zip'))
     .requiredOption('-o, --output <file>', 'the zip to write (written beside it, then renamed)')
     .option('--resolved-at <when>', "the manifest's resolvedAt: now, a date, or seconds since 1970 (default: SOURCE_DATE_EPOCH, else none)")
     .option('--json', 'print a JSON summary instead of the table')
     .action((opts) => wheelhouseExport(opts, io));
 
-  common(program.command('prefetch').description("the resolution of 'wheelhouse export', then every chosen file and its metadata pulled through the repository (a remote's cache), verified"))
-    .requiredOption('-r, --requirement <file>', 'requirements file (repeatable); its -r/-c lines are read relative to it', repeat)
-    .option('--constraint <file>', "constraints file, as pip's -c (repeatable)", repeat)
-    .option('--repo <name>', 'repository to resolve in and warm (default: the defaultRepository)')
-    .option('--target <shorthand>', 'a target such as cp311-manylinux_2_17_x86_64 (repeatable)', repeat)
-    .option('--target-file <file>', 'a target printed on the node (the README gives the one-liner; repeatable)', repeat)
-    .option('--allow-sdist', 'take an sdist where a release has no wheel for a target')
-    .option('--pre', 'allow pre-releases everywhere')
+  resolution(program.command('prefetch').description("the resolution of 'wheelhouse export', then every chosen file and its metadata pulled through the repository (a remote's cache), verified"))
     .option('--json', 'print a JSON summary instead of the table')
     .action((opts) => prefetch(opts, io));
 
