@@ -100,6 +100,14 @@ export class RequestTimeout extends PydepotError {
   constructor(message: string) { super(408, message); }
 }
 
+/**
+ * A well-formed request that no set of files satisfies (a wheelhouse that
+ * cannot be resolved for a target). `details` is sent as JSON beside the message.
+ */
+export class Unresolvable extends PydepotError {
+  constructor(message: string, readonly details: Record<string, unknown>) { super(422, message); }
+}
+
 export class PayloadTooLarge extends PydepotError {
   constructor(message: string) { super(413, message); }
 }

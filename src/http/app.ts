@@ -16,6 +16,7 @@ import { jsonApiRoutes } from './routes/json-api.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { simpleRoutes } from './routes/simple.ts';
 import { uploadRoutes } from './routes/upload.ts';
+import { wheelhouseRoutes } from './routes/wheelhouse.ts';
 
 export type { AppDeps } from './deps.ts';
 
@@ -42,6 +43,7 @@ export function buildApp(deps: AppDeps): Koa {
   const upload = uploadRoutes(deps);
   const json = jsonApiRoutes(deps);
   const ops = opsRoutes(deps);
+  const wheelhouse = wheelhouseRoutes(deps);
   const p = (ctx: Context, k: string): string => (ctx.params as Record<string, string>)[k] as string;
 
   const repositoryRoutes: RepositoryRoute[] = [
@@ -55,6 +57,8 @@ export function buildApp(deps: AppDeps): Koa {
     { method: 'post', path: '/', needs: 'upload', alias: false, handle: (ctx, _repo, target) => upload.upload(ctx, target!) },
     { method: 'get', path: '/pypi/:project/json', needs: 'read', alias: false, handle: (ctx, repo) => json.project(ctx, repo, p(ctx, 'project'), null) },
     { method: 'get', path: '/pypi/:project/:version/json', needs: 'read', alias: false, handle: (ctx, repo) => json.project(ctx, repo, p(ctx, 'project'), p(ctx, 'version')) },
+    // Resolves and exports what the repository can serve: reading it is all this needs.
+    { method: 'post', path: '/-/wheelhouse', needs: 'read', alias: false, handle: (ctx, repo) => wheelhouse.build(ctx, repo) },
   ];
 
   /**

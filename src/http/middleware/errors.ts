@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Context, Next } from 'koa';
-import { PydepotError } from '../../errors.ts';
+import { PydepotError, Unresolvable } from '../../errors.ts';
 
 // A refused upload's unread body is read and dropped up to this much, so a
 // client still sending gets the answer rather than a broken pipe; past it
@@ -40,9 +40,10 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
     for (const h of ['Content-Encoding', 'ETag', 'Content-Range', 'Vary']) ctx.remove(h);
     for (const [k, v] of Object.entries(headers)) ctx.set(k, v);
     ctx.message = reasonPhrase(message);
-    if (ctx.path.includes('/pypi/') && ctx.path.endsWith('/json')) {
+    const details = err instanceof Unresolvable ? err.details : null;
+    if (details || (ctx.path.includes('/pypi/') && ctx.path.endsWith('/json'))) {
       ctx.type = 'application/json';
-      ctx.body = JSON.stringify({ message });
+      ctx.body = JSON.stringify({ message, ...details });
     } else {
       ctx.type = 'text/plain; charset=utf-8';
       ctx.body = `${status} ${message}\n`;
