@@ -56,6 +56,7 @@ import { FakeUpstream } from '../helpers/fake-upstream.ts';
 import { CI, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { upload } from '../helpers/upload.ts';
 import { fileScope, mustSucceed, once, venvPerInterpreter, yankWithCli } from './_support.ts';
+import { createLimiter } from '../../src/auth/hash-queue.ts';
 
 const PYTHONS = [
   { label: 'pip 23.2, pyenv python3', python: 'python3' },
@@ -320,18 +321,7 @@ function venvTarget(v: Venv): Promise<Target> {
 }
 
 // pip is the slow part; two at a time on this 2-core machine.
-let running = 0;
-const waiting: Array<() => void> = [];
-async function limited<T>(fn: () => Promise<T>): Promise<T> {
-  while (running >= 2) await new Promise<void>((ok) => waiting.push(ok));
-  running++;
-  try {
-    return await fn();
-  } finally {
-    running--;
-    waiting.shift()?.();
-  }
-}
+const limited = createLimiter(2);
 
 interface Chosen {
   name: string;

@@ -25,6 +25,7 @@ import { bestWheel, parseTargetShorthand, platformTags } from '../../src/resolve
 import { describe, run } from '../helpers/clients.ts';
 import { buildWheel, writeDists, type DistSpec } from '../helpers/dists.ts';
 import { PYTHONS, pythonJson } from '../helpers/python-oracle.ts';
+import { createLimiter } from '../../src/auth/hash-queue.ts';
 
 type Tags = Pick<DistSpec, 'pythonTag' | 'abiTag' | 'platformTag' | 'buildTag'>;
 const t3 = (pythonTag: string, abiTag: string, platformTag: string, buildTag?: string): Tags =>
@@ -97,18 +98,7 @@ test.after.always(async () => {
 });
 
 // Two pips at a time: the machine has two cores and other work on them.
-let running = 0;
-const waiting: Array<() => void> = [];
-async function limited<T>(fn: () => Promise<T>): Promise<T> {
-  while (running >= 2) await new Promise<void>((ok) => waiting.push(ok));
-  running++;
-  try {
-    return await fn();
-  } finally {
-    running--;
-    waiting.shift()?.();
-  }
-}
+const limited = createLimiter(2);
 
 /** `pip download` of both projects; the filenames pip saved. */
 async function pipDownload(python: string, findLinks: string, targetArgs: string[]): Promise<string[]> {
