@@ -589,9 +589,3 @@ export async function exportWheelhouse(plan: Plan, repo: Repository, outPath: st
     })),
   };
 }
-
-/** Exported for tests and the HTTP endpoint to come: the documents of a plan without writing anything. */
-export function wheelhouseDocuments(plan: Plan, opts: ExportOptions = {}): Array<[string, string]> {
-  return documents(plan, chooseFiles(plan), opts).entries;
-}
-
