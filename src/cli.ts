@@ -133,16 +133,17 @@ export function buildCli(io: Io): Command {
 
   const repeat = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
   const wheelhouse = program.command('wheelhouse').description('wheelhouses: what the nodes of a cluster install from, offline');
-  /** What `wheelhouse export` and `prefetch` both resolve: requirements, a repository, targets. */
+  /** What `wheelhouse export` and `prefetch` both resolve: requirements or a lock, a repository, targets. */
   const resolution = (c: Command) => common(c)
-    .requiredOption('-r, --requirement <file>', 'requirements file (repeatable); its -r/-c lines are read relative to it', repeat)
+    .option('-r, --requirement <file>', 'requirements file (repeatable); its -r/-c lines are read relative to it. A file named pylock.toml or pylock.<name>.toml is a lock, as with --lock', repeat)
     .option('--constraint <file>', "constraints file, as pip's -c (repeatable)", repeat)
+    .option('--lock <file>', 'a PEP 751 lock (pylock.toml): its files for each target, exactly, instead of resolving; not with -r/--constraint/--pre')
     .option('--repo <name>', 'repository to resolve in (default: the defaultRepository)')
     .option('--target <shorthand>', 'a target such as cp311-manylinux_2_17_x86_64 (repeatable)', repeat)
     .option('--target-file <file>', 'a target printed on the node (the README gives the one-liner; repeatable)', repeat)
     .option('--allow-sdist', 'take an sdist where a release has no wheel for a target (the node then builds it)')
     .option('--pre', 'allow pre-releases everywhere');
-  resolution(wheelhouse.command('export').description('resolve requirements for each target as pip there would, and write one verified, reproducible zip'))
+  resolution(wheelhouse.command('export').description('resolve requirements for each target as pip there would (or take a pylock.toml as it is), and write one verified, reproducible zip'))
     .requiredOption('-o, --output <file>', 'the zip to write (written beside it, then renamed)')
     .option('--resolved-at <when>', "the manifest's resolvedAt: now, a date, or seconds since 1970 (default: SOURCE_DATE_EPOCH, else none)")
     .option('--json', 'print a JSON summary instead of the table')

@@ -7,7 +7,7 @@
  */
 import { prefetchWheelhouse, type PrefetchResult } from '../wheelhouse/prefetch.ts';
 import { printErr, printOut, UsageError, withRegistry, type Io } from './context.ts';
-import { formatBytes, printTable, progressReporter, readRequirements, readTargets, resolveForTargets, seconds, type TargetRow, type WheelhouseResolveOptions } from './wheelhouse.ts';
+import { formatBytes, printTable, progressReporter, readInput, readTargets, resolveForTargets, seconds, type TargetRow, type WheelhouseResolveOptions } from './wheelhouse.ts';
 
 export type PrefetchOptions = WheelhouseResolveOptions;
 
@@ -16,12 +16,12 @@ function rows(result: PrefetchResult): TargetRow[] {
 }
 
 export async function prefetch(opts: PrefetchOptions, io: Io): Promise<void> {
-  const reqs = readRequirements(opts.requirement, opts.constraint ?? [], io);
+  const input = readInput(opts, io);
   const targets = readTargets(opts.target ?? [], opts.targetFile ?? []);
 
   await withRegistry(opts, io, async (registry) => {
     const repo = registry.get(opts.repo ?? registry.defaultName);
-    const { plan, resolveMs, resolvedWallClock } = await resolveForTargets(repo, reqs, targets, opts, io, 'nothing was fetched');
+    const { plan, resolveMs, resolvedWallClock } = await resolveForTargets(repo, input, targets, opts, io, 'nothing was fetched');
 
     const start = Date.now();
     const progress = progressReporter(io, 'prefetching');

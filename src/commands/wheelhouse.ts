@@ -1,26 +1,29 @@
 /**
  * `pydepot wheelhouse export`: resolve requirements files for each target,
- * as pip on that target would, and write one verified, reproducible zip
- * (src/wheelhouse/export.ts) that every node of a cluster installs from
- * offline. Nothing is written unless every target resolves and every file
- * verifies.
+ * as pip on that target would (or take a PEP 751 lock's files as they are),
+ * and write one verified, reproducible zip (src/wheelhouse/export.ts) that
+ * every node of a cluster installs from offline. Nothing is written unless
+ * every target resolves and every file verifies.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { InvalidRequirement } from '../errors.ts';
+import { isPylockFilename, parsePylock, type Pylock } from '../resolve/pylock.ts';
 import { parseRequirementsFile, type ParsedRequirements, type ReadRequirementsFile } from '../resolve/requirements.ts';
 import { parseTargetShorthand, targetFromJson, type Target } from '../resolve/tags.ts';
 import { parseDate } from '../time.ts';
 import { exportWheelhouse, type ExportProgress, type ExportResult } from '../wheelhouse/export.ts';
-import { planWheelhouse, type Plan } from '../wheelhouse/plan.ts';
+import { planFromLock, planWheelhouse, type Plan } from '../wheelhouse/plan.ts';
 import type { Repository } from '../repos/types.ts';
 import { printErr, printOut, UsageError, withRegistry, type CommonOptions, type Io } from './context.ts';
 
-/** What `wheelhouse export` and `prefetch` share: the requirements, the targets, the repository. */
+/** What `wheelhouse export` and `prefetch` share: the requirements (or a lock), the targets, the repository. */
 export interface WheelhouseResolveOptions extends CommonOptions {
-  requirement: string[];
+  requirement?: string[];
   constraint?: string[];
+  /** A PEP 751 lock, whatever its file name (`-r pylock.toml` is one too). */
+  lock?: string;
   repo?: string;
   target?: string[];
   targetFile?: string[];
@@ -91,6 +94,45 @@ export function readRequirements(requirements: readonly string[], constraints: r
   }
   if (merged.requirements.length === 0) throw new UsageError(`${requirements.join(', ')}: no requirement to resolve`);
   return merged;
+}
+
+/** What is resolved: requirements files, or one lock whose files are taken as they are. */
+export type WheelhouseInput =
+  | { kind: 'requirements'; reqs: ParsedRequirements; files: string[]; constraints: string[] }
+  | { kind: 'lock'; lock: Pylock; file: string };
+
+/**
+ * The input of `export` and `prefetch`. A lock is `--lock FILE`, or a `-r`
+ * file named as PEP 751 names locks (`pylock.toml`, `pylock.<name>.toml`),
+ * as pip 26.1 and uv read `-r pylock.toml`. A lock is exact, so it stands
+ * alone: one lock, and no requirements files, constraints or --pre with it.
+ */
+export function readInput(opts: WheelhouseResolveOptions, io: Io): WheelhouseInput {
+  const requirements = opts.requirement ?? [];
+  const constraints = opts.constraint ?? [];
+  const locks = [...(opts.lock === undefined ? [] : [opts.lock]), ...requirements.filter((p) => isPylockFilename(p))];
+  const files = requirements.filter((p) => !isPylockFilename(p));
+  if (locks.length === 0) {
+    if (files.length === 0) throw new UsageError('give -r requirements.txt, or a lock: --lock pylock.toml (or -r pylock.toml)');
+    return { kind: 'requirements', reqs: readRequirements(files, constraints, io), files, constraints };
+  }
+  if (locks.length > 1) throw new UsageError(`one lock at a time (${locks.join(', ')}): export each, or lock them together`);
+  const file = locks[0]!;
+  if (files.length > 0 || constraints.length > 0) {
+    throw new UsageError(`${file} is a lock, which is exact: it cannot be combined with requirements files or --constraint (${[...files, ...constraints].join(', ')})`);
+  }
+  if (opts.pre) throw new UsageError(`--pre does not apply to a lock (${file} pins every file already)`);
+  const text = readText(file, 'lock file');
+  let lock: Pylock;
+  try {
+    lock = parsePylock(text, normalize(file));
+  } catch (err) {
+    if (err instanceof InvalidRequirement && err.problems.length > 1) for (const p of err.problems) printErr(io, `  ${p}`);
+    throw err;
+  }
+  for (const w of lock.warnings) printErr(io, `warning: ${w}`);
+  if (lock.packages.length === 0) throw new UsageError(`${file}: no package to export`);
+  return { kind: 'lock', lock, file: normalize(file) };
 }
 
 export function readTargets(shorthands: readonly string[], files: readonly string[]): Target[] {
@@ -257,11 +299,20 @@ export interface Resolved {
  * be resolved, prints the table (or the `--json` summary) and the reasons,
  * and throws (exit 1), the message ending with `consequence`.
  */
-export async function resolveForTargets(repo: Repository, reqs: ParsedRequirements, targets: Target[], opts: WheelhouseResolveOptions, io: Io, consequence: string): Promise<Resolved> {
+export async function resolveForTargets(repo: Repository, input: WheelhouseInput, targets: Target[], opts: WheelhouseResolveOptions, io: Io, consequence: string): Promise<Resolved> {
   const resolveStart = Date.now();
   const resolvedWallClock = new Date();
-  printErr(io, `resolving ${reqs.requirements.length} requirement${reqs.requirements.length === 1 ? '' : 's'} in '${repo.name}' for ${targets.map((t) => t.name).join(', ')}`);
-  const plan = await planWheelhouse(repo, reqs, targets, { allowSdist: opts.allowSdist === true, pre: opts.pre === true });
+  const forTargets = `in '${repo.name}' for ${targets.map((t) => t.name).join(', ')}`;
+  let plan: Plan;
+  if (input.kind === 'lock') {
+    const n = input.lock.packages.length;
+    printErr(io, `selecting from ${input.file} (${n} package${n === 1 ? '' : 's'}, no resolution: a lock is exact) ${forTargets}`);
+    plan = await planFromLock(repo, input.lock, targets, { allowSdist: opts.allowSdist === true });
+  } else {
+    const n = input.reqs.requirements.length;
+    printErr(io, `resolving ${n} requirement${n === 1 ? '' : 's'} ${forTargets}`);
+    plan = await planWheelhouse(repo, input.reqs, targets, { allowSdist: opts.allowSdist === true, pre: opts.pre === true });
+  }
   const resolveMs = Date.now() - resolveStart;
   if (plan.failures.length > 0) {
     const rows = targetRows(plan, null);
@@ -281,7 +332,7 @@ export async function resolveForTargets(repo: Repository, reqs: ParsedRequiremen
 
 export async function wheelhouseExport(opts: WheelhouseExportOptions, io: Io): Promise<void> {
   // Everything that can be checked without the storage is checked first.
-  const reqs = readRequirements(opts.requirement, opts.constraint ?? [], io);
+  const input = readInput(opts, io);
   const targets = readTargets(opts.target ?? [], opts.targetFile ?? []);
   const resolvedAt = resolvedAtOf(opts.resolvedAt, io.env);
   const out = outputPath(opts.output);
@@ -289,7 +340,7 @@ export async function wheelhouseExport(opts: WheelhouseExportOptions, io: Io): P
 
   await withRegistry(opts, io, async (registry) => {
     const repo = registry.get(opts.repo ?? registry.defaultName);
-    const { plan, resolveMs, resolvedWallClock } = await resolveForTargets(repo, reqs, targets, opts, io, 'nothing was written');
+    const { plan, resolveMs, resolvedWallClock } = await resolveForTargets(repo, input, targets, opts, io, 'nothing was written');
 
     const exportStart = Date.now();
     const progress = progressReporter(io);
@@ -299,7 +350,9 @@ export async function wheelhouseExport(opts: WheelhouseExportOptions, io: Io): P
         onProgress: progress.onProgress,
         pydepotVersion: version,
         resolvedAt,
-        request: { requirements: opts.requirement.map((p) => normalize(p)), constraints: (opts.constraint ?? []).map((p) => normalize(p)), allowSdist: opts.allowSdist === true, pre: opts.pre === true || reqs.options.pre },
+        request: input.kind === 'lock'
+          ? { requirements: [], constraints: [], lock: input.file, allowSdist: opts.allowSdist === true, pre: false }
+          : { requirements: input.files.map((p) => normalize(p)), constraints: input.constraints.map((p) => normalize(p)), allowSdist: opts.allowSdist === true, pre: opts.pre === true || input.reqs.options.pre },
       });
     } catch (err) {
       progress.stop();

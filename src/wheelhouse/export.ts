@@ -71,8 +71,8 @@ export interface ExportOptions {
   pydepotVersion?: string;
   /** The manifest's `resolvedAt`. null (default) keeps the zip a function of the plan alone. */
   resolvedAt?: Date | null;
-  /** What was asked, for the manifest: the requirement and constraint files as named, and the options. */
-  request?: { requirements: string[]; constraints: string[]; allowSdist: boolean; pre: boolean };
+  /** What was asked, for the manifest: the requirement and constraint files (or the lock) as named, and the options. */
+  request?: { requirements: string[]; constraints: string[]; lock?: string; allowSdist: boolean; pre: boolean };
 }
 
 export interface TargetSummary {
