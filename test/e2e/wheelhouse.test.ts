@@ -58,7 +58,7 @@ const wheelhouse = once(async () => {
   // What a node does with it, without unzip(1): Python's zipfile.
   const unzipped = join(dir, 'unzipped');
   await mustSucceed('python3 -m zipfile -e', run('python3', ['-m', 'zipfile', '-e', zip, unzipped]));
-  return { dir: unzipped, dists, table: r.stdout };
+  return { dir: unzipped, dists, table: r.stdout, config, storage: server.storage };
 });
 
 /** `pip install`ed project → version in a venv, for acme-* only. */
@@ -122,6 +122,23 @@ test('pip refuses a wheelhouse file altered after the export (hash-checking mode
   t.not(r.code, 0, describe(r));
   t.regex(r.stderr, /THESE PACKAGES DO NOT MATCH THE HASHES/);
   t.regex(r.stderr, /acme-pure==1\.1/);
+});
+
+test('pip 23.2 installs, hash-checked, from the wheelhouse exported from the pylock.toml of the first', async (t) => {
+  if (!(await requireClient(t, 'python3'))) return;
+  const [{ host }, wh, v] = await Promise.all([targets(), wheelhouse(), sharedVenv('python3')]);
+  // The lock as a node's pylock.toml would be: given back for this machine's target alone.
+  const dir = await tempDir(t, 'pydepot-wh-lock-');
+  const zip = join(dir, 'from-lock.zip');
+  const r = await pydepot(['wheelhouse', 'export', '-r', join(wh.dir, 'pylock.toml'), '--repo', 'internal', '--target', host, '-o', zip, '--config', wh.config, '--storage', wh.storage]);
+  t.is(r.code, 0, describe(r));
+  const unzipped = join(dir, 'unzipped');
+  await mustSucceed('python3 -m zipfile -e', run('python3', ['-m', 'zipfile', '-e', zip, unzipped]));
+  const target = join(dir, 'site');
+  const install = await v.pip(['install', '--no-index', '--find-links', join(unzipped, 'wheelhouse'), '--target', target, '-r', join(unzipped, 'requirements.txt')]);
+  t.is(install.code, 0, describe(install));
+  const installed = (await readdir(target)).filter((n) => n.endsWith('.dist-info')).map((n) => n.replace(/\.dist-info$/, '')).sort();
+  t.deepEqual(installed, CHOSEN[host]!.map((n) => n.split('-').slice(0, 2).join('-')).sort());
 });
 
 test('the export summary names both targets', async (t) => {
