@@ -376,11 +376,17 @@ export async function importWheelhouse(input: WheelhouseInput, repo: LocalReposi
   report('start', null);
   for (const member of input.members) {
     let counted = 0;
-    const done = await importOne(member, input.expected.get(member.path) ?? [], repo, blobs, actor, (n) => {
-      counted += n;
-      progress.bytesDone += n;
-      report('bytes', member.filename);
-    });
+    let done: ImportedFile;
+    try {
+      done = await importOne(member, input.expected.get(member.path) ?? [], repo, blobs, actor, (n) => {
+        counted += n;
+        progress.bytesDone += n;
+        report('bytes', member.filename);
+      });
+    } catch (err) {
+      const before = files.filter((f) => f.outcome === 'added').length;
+      throw new WheelhouseImportError(`${member.path}: ${(err as Error).message.replace(/\.$/, '')}. The import stopped there; the ${before} file${before === 1 ? '' : 's'} added before it are stored whole, and are skipped when the import is run again`);
+    }
     // The bar counts each file's whole size once, however much of it was read.
     progress.bytesDone += member.size - counted;
     progress.filesDone += 1;

@@ -14,7 +14,14 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { stringify as stringifyYaml } from 'yaml';
 import yazl from 'yazl';
+import { pino } from 'pino';
+import { parseConfig } from '../../src/config/schema.ts';
+import { InsufficientStorage } from '../../src/errors.ts';
+import { createMetrics } from '../../src/metrics.ts';
+import { Registry } from '../../src/repos/registry.ts';
 import { openStorage } from '../../src/storage/open.ts';
+import type { BlobStore } from '../../src/storage/types.ts';
+import { importWheelhouse, openWheelhouse } from '../../src/wheelhouse/import.ts';
 import { pydepot, type CliOptions } from '../helpers/cli.ts';
 import type { RunResult } from '../helpers/clients.ts';
 import { buildWheel } from '../helpers/dists.ts';
@@ -380,4 +387,31 @@ test('on a terminal: a progress bar with files, bytes, rate and ETA', async (t) 
   t.is(r.code, 0, r.stderr);
   t.regex(r.stderr, /importing \[[^\]]*\] \d+% \| \d+\/8 files \| .*B\/.*B \| .*\/s \| ETA/);
   t.notRegex(r.stderr, /\[1\/8\]/, 'no plain lines');
+});
+
+test('importWheelhouse: a storage failure stops the import, naming the file; the files before it stay whole, and a second run completes it', async (t) => {
+  const f = await fixture();
+  const d = await depot(t);
+  const st = await openStorage(d.storage);
+  // The disk fills up at the third file's commit.
+  let commits = 0;
+  const full: BlobStore = Object.create(st.blobs) as BlobStore;
+  full.commit = async (temp) => {
+    if (++commits === 3) throw new InsufficientStorage();
+    return st.blobs.commit(temp);
+  };
+  const registry = new Registry(parseConfig({ ...LOCAL_ONLY, storage: d.storage }), { ...st, blobs: full, logger: pino({ level: 'silent' }), metrics: createMetrics() });
+  t.teardown(async () => {
+    await registry.close();
+    st.store.close();
+  });
+  const input = await openWheelhouse(f.zip);
+  t.teardown(() => input.close());
+  const actor = { user: 'cli:test', tokenId: null, address: null };
+  const err = await t.throwsAsync(importWheelhouse(input, registry.local('internal'), full, actor));
+  t.is(err?.message, `wheelhouse/${input.members[2]!.filename}: The server is out of disk space; nothing was stored. Try again later or tell the operator. The import stopped there; the 2 files added before it are stored whole, and are skipped when the import is run again`);
+  t.deepEqual(await storageCounts(d.storage), { blobs: 2, tmp: 0 }, 'the failed file left no temp file');
+
+  const again = await importWheelhouse(input, registry.local('internal'), full, actor);
+  t.deepEqual(again.counts, { added: 6, skipped: 2, conflict: 0, refused: 0, failed: 0 });
 });
