@@ -1,5 +1,5 @@
 /**
- * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | wheelhouse export | prefetch`.
+ * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | wheelhouse export | wheelhouse import | prefetch`.
  * Each command loads the config, does one thing, and prints what a person needs to know.
  */
 import { Command, CommanderError } from 'commander';
@@ -8,6 +8,7 @@ import { configFrom, printErr, printOut, withRegistry, type CommonOptions, type 
 import { auditReport, deleteRelease, yank } from './commands/repository-admin.ts';
 import { prefetch } from './commands/prefetch.ts';
 import { wheelhouseExport } from './commands/wheelhouse.ts';
+import { wheelhouseImport } from './commands/wheelhouse-import.ts';
 import { ConfigError } from './errors.ts';
 import { startServer } from './server.ts';
 
@@ -148,6 +149,13 @@ export function buildCli(io: Io): Command {
     .option('--resolved-at <when>', "the manifest's resolvedAt: now, a date, or seconds since 1970 (default: SOURCE_DATE_EPOCH, else none)")
     .option('--json', 'print a JSON summary instead of the table')
     .action((opts) => wheelhouseExport(opts, io));
+
+  common(wheelhouse.command('import').description('seed a local repository from a wheelhouse zip or folder: every file checked against its lock files and through the upload checks')
+    .argument('<zip-or-dir>', "a wheelhouse zip ('wheelhouse export' writes one, or any zip of wheels and sdists), or a folder: the unzipped wheelhouse, or a flat --find-links one"))
+    .requiredOption('--repo <name>', 'the local repository to import into')
+    .option('--no-check', "do not ask the remotes whether they serve the imported names; read their caches only")
+    .option('--json', 'print a JSON summary instead of the table')
+    .action((source: string, opts) => wheelhouseImport(source, opts, io));
 
   resolution(program.command('prefetch').description("the resolution of 'wheelhouse export', then every chosen file and its metadata pulled through the repository (a remote's cache), verified"))
     .option('--json', 'print a JSON summary instead of the table')

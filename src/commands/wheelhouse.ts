@@ -205,7 +205,8 @@ export function formatBytes(n: number): string {
 
 export const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
-function table(rows: string[][], rightAligned: ReadonlySet<number>): string[] {
+/** Rows as aligned columns, two spaces apart; `rightAligned`: the indexes of numeric columns. */
+export function table(rows: string[][], rightAligned: ReadonlySet<number>): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((cell, i) => (rightAligned.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd());
 }
@@ -244,8 +245,11 @@ export function printTable(io: Io, rows: TargetRow[], total: { label: string; fi
   for (const line of table(cells, new Set([1, 2, 3]))) printOut(io, line);
 }
 
-/** A progress bar on a terminal (files, bytes, rate, ETA); plain lines, one per file, otherwise. */
-export function progressReporter(io: Io, verb = 'exporting'): { onProgress: (p: ExportProgress) => void; stop: () => void } {
+/**
+ * A progress bar on a terminal (files, bytes, rate, ETA); plain lines, one per
+ * file, otherwise, ending with the file's `outcome` when the event has one.
+ */
+export function progressReporter(io: Io, verb = 'exporting'): { onProgress: (p: ExportProgress & { outcome?: string }) => void; stop: () => void } {
   const started = Date.now();
   const rate = (bytes: number): string => `${formatBytes(Math.round(bytes / Math.max((Date.now() - started) / 1000, 0.001)))}/s`;
   if (io.isTTY) {
@@ -279,7 +283,7 @@ export function progressReporter(io: Io, verb = 'exporting'): { onProgress: (p: 
   return {
     onProgress(p) {
       if (p.event === 'start') printErr(io, `${verb} ${p.filesTotal} file${p.filesTotal === 1 ? '' : 's'} (${formatBytes(p.bytesTotal)})`);
-      if (p.event === 'file') printErr(io, `  [${p.filesDone}/${p.filesTotal}] ${p.filename}  ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}  ${rate(p.bytesDone)}`);
+      if (p.event === 'file') printErr(io, `  [${p.filesDone}/${p.filesTotal}] ${p.filename}  ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}  ${rate(p.bytesDone)}${p.outcome ? `  ${p.outcome}` : ''}`);
     },
     stop() {},
   };

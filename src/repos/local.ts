@@ -47,6 +47,10 @@ export class LocalRepository implements Repository {
     return this.store.getProject(this.name, project) !== null;
   }
 
+  /** The file stored under this name, whatever its bytes, or null (a wheelhouse import tells a conflict from a new file). */
+  storedFile(filename: string): FileRow | null {
+    return this.store.getFile(this.name, filename);
+  }
 
   /** The project that holds this exact file, or null. */
   fileProject(sha256: string, filename: string): string | null {

@@ -84,6 +84,11 @@ export class VirtualRepository implements Repository {
     return this.leaves.flatMap((l) => (l.repo.kind === 'remote' ? [l.repo.name] : []));
   }
 
+  /** Names of the local members, nested ones included. */
+  localNames(): string[] {
+    return this.localLeaves.map((l) => l.name);
+  }
+
   /** Every project its local members host, whatever the rule says of it. */
   async hostedNames(): Promise<Set<string>> {
     const names = new Set<string>();
