@@ -7,11 +7,13 @@
  *   all: virtual [internal, pypi, cache], internal: ['acme-*']
  */
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { buildSdist, buildWheel, type BuiltDist, type DistSpec } from '../helpers/dists.ts';
 import { FakeUpstream, type UpstreamFile } from '../helpers/fake-upstream.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { pydepot } from '../helpers/cli.ts';
+import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { storageCounts } from '../helpers/storage.ts';
 import { upload } from '../helpers/upload.ts';
 import { openStorage } from '../../src/storage/open.ts';
@@ -365,4 +367,25 @@ test('a cache wheel alone is no project of the virtual repository, nor a name on
   t.is((await fetch(`${s.url}/all/simple/slowpkg/`)).status, 404);
   const root = await (await fetch(`${s.url}/all/simple/`, { headers: { Accept: JSON_ACCEPT } })).json() as { projects: { name: string }[] };
   t.deepEqual(root.projects.map((p) => p.name), []);
+});
+
+test('pydepot delete and yank work on a cache wheel, and the merged page follows', async (t) => {
+  const { s, up } = await setup(t);
+  await slowpkg(up);
+  const wheel = await cacheWheel();
+  t.is((await put(s, wheel)).status, 200);
+  const dir = await tempDir(t);
+  const config = join(dir, 'c.yaml');
+  await writeFile(config, `repositories:\n  pypi:\n    type: remote\n    url: ${up.url}\n  cache:\n    type: wheelcache\n    augments: pypi\n`);
+  const cli = (...args: string[]) => pydepot([...args, '--config', config, '--storage', s.storage]);
+
+  const y = await cli('yank', 'cache', 'slowpkg', '1.0', '--reason', 'bad build');
+  t.is(y.code, 0, y.stderr);
+  t.is((await jsonPage(s, '/all/simple/slowpkg/')).body!.files.find((f) => f.filename === wheel.filename)!.yanked, 'bad build');
+
+  const d = await cli('delete', 'cache', 'slowpkg', '1.0', '--file', wheel.filename);
+  t.is(d.code, 0, d.stderr);
+  t.false((await jsonPage(s, '/all/simple/slowpkg/')).body!.files.some((f) => f.filename === wheel.filename));
+  t.false(existsSync(blobPath(s, wheel.sha256)));
+  t.deepEqual((await auditOf(s, 'cache')).map((e) => e.action), ['upload', 'yank', 'delete']);
 });
