@@ -14,7 +14,7 @@
 import { buffer } from 'node:stream/consumers';
 import { LRUCache } from 'lru-cache';
 import type { WheelCacheRepoConfig } from '../config/schema.ts';
-import { InvalidDistribution, NotFound, UpstreamUnavailable, UpstreamUncheckable, type PydepotError } from '../errors.ts';
+import { FileExists, InvalidDistribution, NotFound, UpstreamUnavailable, UpstreamUncheckable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { WheelCacheMetrics } from '../metrics.ts';
 import { parseCoreMetadata, type CoreMetadata } from '../pypi/core-metadata.ts';
@@ -190,7 +190,8 @@ export class WheelCacheRepository implements AugmentingRepository, UploadTarget 
       this.count(result.outcome);
       return result;
     } catch (err) {
-      if (handedOver && (err as PydepotError).status === 400) this.count('filename-taken');
+      // The cache's own immutability: this filename holds other bytes already.
+      if (err instanceof FileExists) this.count('filename-taken');
       throw err;
     } finally {
       if (!handedOver) await this.deps.blobs.discard(v.temp);
