@@ -139,6 +139,15 @@ export class UpstreamUnavailable extends PydepotError {
   constructor(message: string, timedOut = false) { super(timedOut ? 504 : 502, message); }
 }
 
+/**
+ * An upload to a wheel cache that cannot be checked against its upstream
+ * (unreachable, nothing cached): refused, never accepted unchecked. 503, so
+ * that it reads as "try again later".
+ */
+export class UpstreamUncheckable extends PydepotError {
+  constructor(message: string) { super(503, message); }
+}
+
 /** Start-up problems (config, TLS files...): printed, never served. */
 export class ConfigError extends Error {
   constructor(message: string) { super(message); this.name = 'ConfigError'; }

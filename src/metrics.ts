@@ -11,6 +11,13 @@ export interface ConfusionMetrics {
   upstreamSkipped: Counter<'repo' | 'reason'>;
 }
 
+export interface WheelCacheMetrics {
+  /** Uploads to wheel caches: created, unchanged, or the rule that refused them. */
+  uploads: Counter<'repo' | 'outcome'>;
+  /** Cache wheels served (a download of the file, through the cache or a virtual repository). */
+  hits: Counter<'repo'>;
+}
+
 export interface AuthMetrics {
   /** Requests refused by access control: 401 (no or bad credentials), 403, 429. */
   refused: Counter<'repo' | 'status'>;
@@ -25,6 +32,7 @@ export interface Metrics {
   uploads: Counter<'repo' | 'outcome'>;
   upstream: UpstreamMetrics;
   confusion: ConfusionMetrics;
+  wheelcache: WheelCacheMetrics;
   auth: AuthMetrics;
 }
 
@@ -81,6 +89,17 @@ export function createMetrics(squatCount?: () => number): Metrics {
         name: 'pydepot_auth_password_checks_total',
         help: 'Password hashes (scrypt) run to check credentials, decoys for unknown users included; at most auth.failedLoginsPerMinute failing ones per client address per minute',
         registers: [registry],
+      }),
+    },
+    wheelcache: {
+      uploads: new Counter({
+        name: 'pydepot_wheelcache_uploads_total',
+        help: 'Uploads to wheel caches by outcome: created, unchanged, or the refusing rule (sdist, non-portable, internal, no-release, quarantined, filename-taken, platform-served, dependencies, cannot-check)',
+        labelNames: ['repo', 'outcome'], registers: [registry],
+      }),
+      hits: new Counter({
+        name: 'pydepot_wheelcache_hits_total', help: 'Cache wheels served, directly or through a virtual repository',
+        labelNames: ['repo'], registers: [registry],
       }),
     },
     confusion: {

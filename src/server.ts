@@ -100,7 +100,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
 /** An upload audience of anyone decides what code runs on every node: say so at every start. */
 function warnAboutOpenUploads(config: Config, logger: Logger): void {
   for (const [name, rc] of Object.entries(config.repositories)) {
-    if (rc.type === 'local' && rc.upload.kind === 'anonymous') {
+    if ((rc.type === 'local' || rc.type === 'wheelcache') && rc.upload.kind === 'anonymous') {
       logger.warn({ repo: name }, `repository '${name}' accepts uploads from anyone who can reach it (upload: anonymous)`);
     }
   }

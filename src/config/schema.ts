@@ -15,7 +15,7 @@ export type Audience = { kind: 'anonymous' } | { kind: 'authenticated' } | { kin
 
 export interface Permissions {
   read: Audience;
-  /** Local repositories only; remote and virtual ones never store uploads. */
+  /** Local and wheelcache repositories only; remote and virtual ones never store uploads. */
   upload: Audience;
 }
 
@@ -53,7 +53,22 @@ export interface VirtualRepoConfig extends Permissions {
   indexMaxAge: number;
 }
 
-export type RepoConfig = LocalRepoConfig | RemoteRepoConfig | VirtualRepoConfig;
+/**
+ * Wheels built by users for releases that a remote (`augments`) publishes
+ * without a wheel for their platform: it only adds files to that remote's
+ * releases (README "Wheel caches").
+ */
+export interface WheelCacheRepoConfig extends Permissions {
+  type: 'wheelcache';
+  /** The remote repository whose releases this one adds wheels to. */
+  augments: string;
+  /** Accept wheels with non-portable platform tags (`linux_x86_64`…), which pip ranks above manylinux ones. */
+  allowNonPortable: boolean;
+  maxFileSize: number;
+  indexMaxAge: number;
+}
+
+export type RepoConfig = LocalRepoConfig | RemoteRepoConfig | VirtualRepoConfig | WheelCacheRepoConfig;
 
 export interface TlsConfig {
   /** PEM certificate chain, the server's certificate first. */
@@ -254,15 +269,16 @@ const ANONYMOUS: Audience = { kind: 'anonymous' };
 const NOBODY: Audience = { kind: 'users', users: [] };
 
 function parseRepo(s: Section): RepoConfig {
-  const type = s.oneOf('type', ['local', 'remote', 'virtual'] as const, 'local');
+  const type = s.oneOf('type', ['local', 'remote', 'virtual', 'wheelcache'] as const, 'local');
   const read = s.audience('read', ANONYMOUS);
-  if (type !== 'local' && s.has('upload')) {
+  const stores = type === 'local' || type === 'wheelcache';
+  if (!stores && s.has('upload')) {
     s.fail('upload', type === 'remote'
       ? 'a remote repository accepts no uploads'
       : "uploads to a virtual repository go to its 'uploadTo' repository, whose 'upload' list decides");
   }
   // Nobody until the operator names someone: a fresh start serves pip but takes no uploads.
-  const upload = type === 'local' ? s.audience('upload', NOBODY) : NOBODY;
+  const upload = stores ? s.audience('upload', NOBODY) : NOBODY;
   let repo: RepoConfig;
   switch (type) {
     case 'local':
@@ -297,6 +313,17 @@ function parseRepo(s: Section): RepoConfig {
       };
       break;
     }
+    case 'wheelcache':
+      repo = {
+        type,
+        read,
+        upload,
+        augments: s.requiredString('augments'),
+        allowNonPortable: s.bool('allowNonPortable', false),
+        maxFileSize: s.bytes('maxFileSize', 2 * 1024 ** 3),
+        indexMaxAge: s.seconds('indexMaxAge', 0),
+      };
+      break;
     case 'virtual': {
       const internal = s.stringList('internal');
       for (const p of internal) {
@@ -324,6 +351,27 @@ function parseRepo(s: Section): RepoConfig {
   return repo;
 }
 
+/** A wheel cache completes one remote's releases: it must name a remote repository. */
+function checkWheelCaches(repos: Record<string, RepoConfig>): void {
+  for (const [name, repo] of Object.entries(repos)) {
+    if (repo.type !== 'wheelcache') continue;
+    const target = repos[repo.augments];
+    if (!target) throw new ConfigError(`config key 'repositories.${name}.augments': unknown repository '${repo.augments}'`);
+    if (target.type !== 'remote') throw new ConfigError(`config key 'repositories.${name}.augments': '${repo.augments}' is a ${target.type} repository; a wheelcache augments a remote one`);
+  }
+}
+
+/** The local, remote and wheelcache repositories a virtual repository reaches, nested ones included. */
+function leavesOf(repos: Record<string, RepoConfig>, name: string, seen = new Set<string>()): Set<string> {
+  const repo = repos[name];
+  if (repo?.type !== 'virtual') return new Set([name]);
+  const out = new Set<string>();
+  if (seen.has(name)) return out;
+  seen.add(name);
+  for (const m of repo.members) for (const leaf of leavesOf(repos, m, seen)) out.add(leaf);
+  return out;
+}
+
 function checkVirtualMembers(repos: Record<string, RepoConfig>): void {
   for (const [name, repo] of Object.entries(repos)) {
     if (repo.type !== 'virtual') continue;
@@ -349,6 +397,18 @@ function checkVirtualMembers(repos: Record<string, RepoConfig>): void {
     state.set(name, 'done');
   };
   for (const name of Object.keys(repos)) visit(name, []);
+
+  // A cache's wheels are merged into its remote's pages: without the remote they would never be served.
+  for (const [name, repo] of Object.entries(repos)) {
+    if (repo.type !== 'virtual') continue;
+    const leaves = leavesOf(repos, name);
+    for (const leaf of leaves) {
+      const cache = repos[leaf];
+      if (cache?.type === 'wheelcache' && !leaves.has(cache.augments)) {
+        throw new ConfigError(`config key 'repositories.${name}.members': wheelcache '${leaf}' augments '${cache.augments}', which is not a member; its wheels would never be served (add '${cache.augments}')`);
+      }
+    }
+  }
 
   // Uploads sent to a virtual repository must show up in it.
   const reachesLocal = (name: string, target: string): boolean => {
@@ -417,6 +477,7 @@ export function parseConfig(raw: unknown): Config {
     repositories[name] = parseRepo(new Section(`repositories.${name}`, value as Raw));
   }
   if (Object.keys(repositories).length === 0) root.fail('repositories', 'at least one repository is needed');
+  checkWheelCaches(repositories);
   checkVirtualMembers(repositories);
 
   const firstRepo = Object.keys(repositories)[0] as string;
