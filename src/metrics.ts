@@ -11,6 +11,11 @@ export interface ConfusionMetrics {
   upstreamSkipped: Counter<'repo' | 'reason'>;
 }
 
+export interface CooldownMetrics {
+  /** Pages built in which an exemption listed files still in their cooldown. */
+  exemptionUses: Counter<'repo'>;
+}
+
 export interface AuthMetrics {
   /** Requests refused by access control: 401 (no or bad credentials), 403, 429. */
   refused: Counter<'repo' | 'status'>;
@@ -25,11 +30,16 @@ export interface Metrics {
   uploads: Counter<'repo' | 'outcome'>;
   upstream: UpstreamMetrics;
   confusion: ConfusionMetrics;
+  cooldown: CooldownMetrics;
   auth: AuthMetrics;
 }
 
-/** `squatCount`: read when scraped, so names found by the CLI's check count too. */
-export function createMetrics(squatCount?: () => number): Metrics {
+/**
+ * `squatCount`: read when scraped, so names found by the CLI's check count too.
+ * `cooldownHidden`: files held back by the cooldown right now, by repository,
+ * also read when scraped (the count changes with the clock alone).
+ */
+export function createMetrics(squatCount?: () => number, cooldownHidden?: () => ReadonlyMap<string, number>): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pydepot_' });
   if (squatCount) {
@@ -37,6 +47,17 @@ export function createMetrics(squatCount?: () => number): Metrics {
       name: 'pydepot_confusion_squatted_projects', help: 'Internal project names that an upstream also holds (see `pydepot confusion report`)',
       registers: [registry],
       collect() { this.set(squatCount()); },
+    });
+  }
+  if (cooldownHidden) {
+    new Gauge({
+      name: 'pydepot_cooldown_hidden_files',
+      help: 'Upstream files left out of project pages because they are younger than the cooldown, by the repository serving the pages (pages served in the last while)',
+      labelNames: ['repo'], registers: [registry],
+      collect() {
+        this.reset();
+        for (const [repo, n] of cooldownHidden()) this.set({ repo }, n);
+      },
     });
   }
   return {
@@ -81,6 +102,13 @@ export function createMetrics(squatCount?: () => number): Metrics {
         name: 'pydepot_auth_password_checks_total',
         help: 'Password hashes (scrypt) run to check credentials, decoys for unknown users included; at most auth.failedLoginsPerMinute failing ones per client address per minute',
         registers: [registry],
+      }),
+    },
+    cooldown: {
+      exemptionUses: new Counter({
+        name: 'pydepot_cooldown_exemption_uses_total',
+        help: 'Project pages built in which a cooldown exemption listed files still in their cooldown, by the repository serving them',
+        labelNames: ['repo'], registers: [registry],
       }),
     },
     confusion: {

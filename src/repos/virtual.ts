@@ -17,7 +17,7 @@ import type { ProjectPage, ProjectSummary } from '../pypi/pages.ts';
 import { compilePolicy, decideUpstream, type ConfusionPolicy, type SkipReason, type UpstreamDecision } from './confusion.ts';
 import type { RepositoryEvents } from './events.ts';
 import { mergePages, mergeSortedLists } from './merge.ts';
-import type { FileHandle, ReleaseFiles, Repository } from './types.ts';
+import type { FileHandle, PageView, ReleaseFiles, Repository } from './types.ts';
 
 /** A local or remote repository: what a virtual repository is flattened into. */
 type LeafRepository = Repository & { readonly kind: 'local' | 'remote' };
@@ -54,10 +54,14 @@ export class VirtualRepository implements Repository {
   readonly indexMaxAge: number;
   readonly uploadTo: string | null;
   readonly squatCheckInterval: number;
+  /** The cooldown (ms) this repository imposes on its remote members' files. */
+  readonly cooldownMs: number;
   private readonly policy: ConfusionPolicy;
   /** Read by an enclosing virtual repository when it flattens its members. */
   readonly leaves: readonly Leaf[];
   private readonly localLeaves: LeafRepository[];
+  /** What each remote member is asked for pages with: the cooldowns and exemption scopes of the ways it is reached. */
+  private readonly views = new Map<LeafRepository, PageView>();
   // Once per project and process: a log line and a look at the skipped remotes' caches.
   private readonly noticed = new LRUCache<string, true>({ max: 10_000 });
 
@@ -65,9 +69,11 @@ export class VirtualRepository implements Repository {
     this.indexMaxAge = config.indexMaxAge;
     this.uploadTo = config.uploadTo;
     this.squatCheckInterval = config.squatCheckInterval;
+    this.cooldownMs = config.cooldown * 1000;
     this.policy = compilePolicy(config.internal, config.mergeUpstream);
     this.leaves = flatten(this, members);
     this.localLeaves = this.leaves.flatMap((l) => (l.repo.kind === 'local' ? [l.repo] : []));
+    for (const leaf of this.leaves) if (leaf.repo.kind === 'remote') this.views.set(leaf.repo, viewOf(leaf));
   }
 
   /** The rule for this repository alone; nested ones decide for themselves. */
@@ -164,7 +170,7 @@ export class VirtualRepository implements Repository {
   }
 
   async projectVersion(project: string): Promise<string | null> {
-    const answers = await this.ask(this.route(project).sources, (r) => r.projectVersion(project));
+    const answers = await this.ask(this.route(project).sources, (r) => r.projectVersion(project, this.views.get(r)));
     if (answers.every((a) => a.value === null)) return noneFound(answers);
     // Names the members and their tokens: any member's change, a member
     // failing or recovering, and the rule's outcome all change it.
@@ -173,10 +179,17 @@ export class VirtualRepository implements Repository {
 
   async projectPage(project: string): Promise<ProjectPage | null> {
     // Not noted again: projectVersion, asked first for every page, did.
-    const answers = await this.ask(this.route(project, false).sources, (r) => r.projectPage(project));
+    const answers = await this.ask(this.route(project, false).sources, (r) => r.projectPage(project, this.views.get(r)));
     const pages = answers.flatMap((a) => (a.value ? [a.value] : []));
     if (pages.length === 0) return noneFound(answers);
     return mergePages(pages);
+  }
+
+  /** The soonest any member's page changes by the clock alone. */
+  async pageLifetime(project: string): Promise<number | null> {
+    const answers = await this.ask(this.route(project, false).sources, async (r) => (r.pageLifetime ? r.pageLifetime(project, this.views.get(r)) : null));
+    const lifetimes = answers.flatMap((a) => (a.value === null ? [] : [a.value]));
+    return lifetimes.length === 0 ? null : Math.min(...lifetimes);
   }
 
   async listVersion(): Promise<string> {
@@ -263,6 +276,17 @@ function noneFound(answers: readonly Answer<unknown>[]): null {
   const failed = answers.find((a) => a.error);
   if (failed) throw failed.error;
   return null;
+}
+
+/**
+ * A remote reached through several virtual repositories takes, on each way,
+ * the longest cooldown along it, and of the ways the shortest (it is listed
+ * wherever one way lists it, as with the dependency-confusion rule);
+ * exemptions scoped to any of them apply.
+ */
+function viewOf(leaf: Leaf): PageView {
+  const cooldownMs = Math.min(...leaf.paths.map((via) => Math.max(...via.map((v) => v.cooldownMs))));
+  return { cooldownMs, via: [...new Set(leaf.paths.flat().map((v) => v.name))] };
 }
 
 function flatten(self: VirtualRepository, members: readonly Member[]): Leaf[] {
