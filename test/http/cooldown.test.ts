@@ -255,6 +255,20 @@ test('through a virtual repository with a cooldown: its remote members are delay
   t.regex(metrics, /pydepot_cooldown_exemption_uses_total\{repo="all"\} [1-9]/);
 });
 
+test("a virtual repository's cooldown applies through an enclosing one, and its hidden files' URLs still download there", async (t) => {
+  const x = await setup(t, (url) => ({
+    pypi: { type: 'remote', url, timeout: 2 },
+    cooled: { type: 'virtual', members: ['pypi'], cooldown: '7d' },
+    outer: { type: 'virtual', members: ['cooled'] },
+  }));
+  t.false(names((await jsonPage(x.s, '/outer/simple/acme/')).page).includes(x.fresh.filename));
+  const res = await fetch(`${x.s.url}/outer/files/${x.fresh.sha256}/${x.fresh.filename}`);
+  t.is(res.status, 200);
+  t.deepEqual(Buffer.from(await res.arrayBuffer()), x.fresh.bytes);
+  x.clock.advance(WEEK);
+  t.true(names((await jsonPage(x.s, '/outer/simple/acme/')).page).includes(x.fresh.filename));
+});
+
 test('resolution and the wheelhouse export see what pages list: the older release is chosen; the gauge counts the hidden file', async (t) => {
   const x = await setup(t);
   const res = await fetch(`${x.s.url}/pypi/-/wheelhouse`, {
