@@ -1,9 +1,10 @@
 /**
- * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | wheelhouse export | wheelhouse import | prefetch`.
+ * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | cooldown … | wheelhouse export | wheelhouse import | prefetch`.
  * Each command loads the config, does one thing, and prints what a person needs to know.
  */
 import { Command, CommanderError } from 'commander';
 import { tokenCreate, tokenList, tokenRevoke, userAdd, userList, userPasswd, userRemove } from './commands/accounts.ts';
+import { cooldownAllow, cooldownList, cooldownRevoke } from './commands/cooldown.ts';
 import { configFrom, printErr, printOut, withRegistry, type CommonOptions, type Io } from './commands/context.ts';
 import { auditReport, deleteRelease, yank } from './commands/repository-admin.ts';
 import { prefetch } from './commands/prefetch.ts';
@@ -92,7 +93,7 @@ export function buildCli(io: Io): Command {
     .option('--file <filename>', 'only this file of the release')
     .action((repo: string, project: string, version: string, opts) => deleteRelease(repo, project, version, opts, io));
 
-  common(program.command('audit').description('who uploaded, yanked, un-yanked or deleted which file, and when'))
+  common(program.command('audit').description('who uploaded, yanked, un-yanked or deleted which file, or allowed or revoked a cooldown exemption, and when'))
     .option('--repo <name>', 'only this repository')
     .option('--since <when>', 'only since this date (2026-11-30) or for this long back (7d, 12h)')
     .option('--json', 'print JSON')
@@ -131,6 +132,20 @@ export function buildCli(io: Io): Command {
     .option('--no-check', 'only print what was recorded; do not ask the remotes')
     .option('--json', 'print JSON')
     .action((opts) => confusionReport(opts, io));
+
+  const cooldown = program.command('cooldown').description('exemptions from the cooldown of remote repositories (audited, ending by themselves)');
+  common(cooldown.command('allow').description('list upstream files however young: a project, a glob of projects, or one version (NAME==VERSION)')
+    .argument('<target>', 'NAME, GLOB (acme-*) or NAME==VERSION'))
+    .requiredOption('--until <when>', 'when it ends: a duration (3d, 12h) or a date (2026-12-24, 2026-12-24T18:00Z)')
+    .requiredOption('--reason <text>', 'why, kept in the audit trail')
+    .option('--repo <name>', 'only through this remote or virtual repository (default: every one)')
+    .action((target: string, opts) => cooldownAllow(target, opts, io));
+  common(cooldown.command('list').description('list the exemptions in force'))
+    .option('--all', 'also those that expired or were revoked')
+    .option('--json', 'print JSON')
+    .action((opts) => cooldownList(opts, io));
+  common(cooldown.command('revoke').description('end an exemption now').argument('<id>'))
+    .action((id: string, opts) => cooldownRevoke(id, opts, io));
 
   const repeat = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
   const wheelhouse = program.command('wheelhouse').description('wheelhouses: what the nodes of a cluster install from, offline');

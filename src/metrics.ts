@@ -18,6 +18,11 @@ export interface WheelCacheMetrics {
   hits: Counter<'repo'>;
 }
 
+export interface CooldownMetrics {
+  /** Pages built in which an exemption listed files still in their cooldown. */
+  exemptionUses: Counter<'repo'>;
+}
+
 export interface AuthMetrics {
   /** Requests refused by access control: 401 (no or bad credentials), 403, 429. */
   refused: Counter<'repo' | 'status'>;
@@ -33,11 +38,16 @@ export interface Metrics {
   upstream: UpstreamMetrics;
   confusion: ConfusionMetrics;
   wheelcache: WheelCacheMetrics;
+  cooldown: CooldownMetrics;
   auth: AuthMetrics;
 }
 
-/** `squatCount`: read when scraped, so names found by the CLI's check count too. */
-export function createMetrics(squatCount?: () => number): Metrics {
+/**
+ * `squatCount`: read when scraped, so names found by the CLI's check count too.
+ * `cooldownHidden`: files held back by the cooldown right now, by repository,
+ * also read when scraped (the count changes with the clock alone).
+ */
+export function createMetrics(squatCount?: () => number, cooldownHidden?: () => ReadonlyMap<string, number>): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pydepot_' });
   if (squatCount) {
@@ -45,6 +55,17 @@ export function createMetrics(squatCount?: () => number): Metrics {
       name: 'pydepot_confusion_squatted_projects', help: 'Internal project names that an upstream also holds (see `pydepot confusion report`)',
       registers: [registry],
       collect() { this.set(squatCount()); },
+    });
+  }
+  if (cooldownHidden) {
+    new Gauge({
+      name: 'pydepot_cooldown_hidden_files',
+      help: 'Upstream files left out of project pages because they are younger than the cooldown, by the repository serving the pages (pages served in the last while)',
+      labelNames: ['repo'], registers: [registry],
+      collect() {
+        this.reset();
+        for (const [repo, n] of cooldownHidden()) this.set({ repo }, n);
+      },
     });
   }
   return {
@@ -99,6 +120,13 @@ export function createMetrics(squatCount?: () => number): Metrics {
       }),
       hits: new Counter({
         name: 'pydepot_wheelcache_hits_total', help: 'Cache wheels served, directly or through a virtual repository',
+        labelNames: ['repo'], registers: [registry],
+      }),
+    },
+    cooldown: {
+      exemptionUses: new Counter({
+        name: 'pydepot_cooldown_exemption_uses_total',
+        help: 'Project pages built in which a cooldown exemption listed files still in their cooldown, by the repository serving them',
         labelNames: ['repo'], registers: [registry],
       }),
     },

@@ -17,6 +17,7 @@ import { createLogger, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { Registry } from './repos/registry.ts';
 import { openStorage } from './storage/open.ts';
+import type { Clock } from './time.ts';
 import { loadTlsFiles } from './tls.ts';
 
 export interface RunningServer {
@@ -26,7 +27,8 @@ export interface RunningServer {
   stop(graceMs?: number): Promise<void>;
 }
 
-export async function startServer(config: Config, opts: { logger?: Logger } = {}): Promise<RunningServer> {
+/** `clock`: for tests, which move time instead of waiting (cooldowns, page freshness). */
+export async function startServer(config: Config, opts: { logger?: Logger; clock?: Clock } = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.log.level);
   // Before storage: a bad certificate must not leave the database open.
   const tls = config.tls ? loadTlsFiles(config.tls) : null;
@@ -35,8 +37,9 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   const leftovers = await blobs.cleanTemp();
   if (leftovers > 0) logger.warn({ count: leftovers }, 'removed unfinished transfers left in tmp/ by an earlier run');
 
-  const metrics = createMetrics(() => storage.squats.squatCount());
-  const registry = new Registry(config, { ...storage, logger, metrics });
+  // The gauges are read when scraped, after the registry exists.
+  const metrics = createMetrics(() => storage.squats.squatCount(), () => registry.cooldownHidden());
+  const registry: Registry = new Registry(config, { ...storage, logger, metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   const stopSquatChecks = registry.squats.schedule();
   const authenticator = new Authenticator(storage.users, {
     failures: new FailedLogins(config.auth.failedLoginsPerMinute),

@@ -5,6 +5,7 @@
 import { ConfigError } from '../errors.ts';
 import { LOG_LEVELS, type LogLevel } from '../log.ts';
 import { isValidProjectName, normalizeName } from '../pypi/names.ts';
+import { parseDuration } from '../time.ts';
 
 
 /**
@@ -40,6 +41,11 @@ export interface RemoteRepoConfig extends Permissions {
   username: string | null;
   password: string | null;
   indexMaxAge: number;
+  /**
+   * Seconds an upstream file must have been public (by the upstream's
+   * upload-time) before its pages list it; 0 = off.
+   */
+  cooldown: number;
 }
 
 export interface VirtualRepoConfig extends Permissions {
@@ -51,6 +57,8 @@ export interface VirtualRepoConfig extends Permissions {
   /** Seconds between background squatting checks of the hosted names; 0 = never. */
   squatCheckInterval: number;
   indexMaxAge: number;
+  /** Seconds of cooldown imposed on the files of its remote members (on top of their own); 0 = none. */
+  cooldown: number;
 }
 
 /**
@@ -214,6 +222,22 @@ class Section {
     this.fail(k, `expected anonymous, authenticated or a list of user names, got ${JSON.stringify(v)}`);
   }
 
+  /**
+   * A duration in seconds: `7d`, `12h`, `30m`, `2w`, `1y`, or a number of
+   * seconds; 0 (or `'0'`) is accepted: off.
+   */
+  duration(k: string, def: number): number {
+    const v = this.get(k);
+    if (v === undefined || v === null) return def;
+    if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+    if (typeof v === 'string') {
+      if (/^\s*0\s*$/.test(v)) return 0;
+      const ms = parseDuration(v);
+      if (ms !== null) return ms / 1000;
+    }
+    this.fail(k, `expected a duration such as 7d, 12h, 30m or 2w, a number of seconds, or 0 (off), got ${JSON.stringify(v)}`);
+  }
+
   oneOf<T extends string>(k: string, allowed: readonly T[], def: T): T {
     const v = this.get(k);
     if (v === undefined || v === null) return def;
@@ -279,6 +303,9 @@ function parseRepo(s: Section): RepoConfig {
   }
   // Nobody until the operator names someone: a fresh start serves pip but takes no uploads.
   const upload = stores ? s.audience('upload', NOBODY) : NOBODY;
+  if (type === 'local' && s.has('cooldown')) {
+    s.fail('cooldown', "a hosted repository's own uploads are never delayed; set it on a remote repository, or on a virtual one for its remote members");
+  }
   let repo: RepoConfig;
   switch (type) {
     case 'local':
@@ -310,6 +337,7 @@ function parseRepo(s: Section): RepoConfig {
         username: s.optionalString('username'),
         password: s.optionalString('password'),
         indexMaxAge: s.seconds('indexMaxAge', 0),
+        cooldown: s.duration('cooldown', 0),
       };
       break;
     }
@@ -343,6 +371,7 @@ function parseRepo(s: Section): RepoConfig {
         uploadTo: s.optionalString('uploadTo'),
         squatCheckInterval: s.seconds('squatCheckInterval', 3600),
         indexMaxAge: s.seconds('indexMaxAge', 0),
+        cooldown: s.duration('cooldown', 0),
       };
       break;
     }

@@ -9,8 +9,10 @@ import type { Config } from '../config/schema.ts';
 import { MethodNotAllowed, NotFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { AuditStore, BlobStore, MetadataStore, RemoteCacheStore, SquatStore } from '../storage/types.ts';
+import type { AuditStore, BlobStore, CooldownStore, MetadataStore, RemoteCacheStore, SquatStore } from '../storage/types.ts';
+import { systemClock, type Clock } from '../time.ts';
 import { RepositoryEvents } from './events.ts';
+import { ExemptionList } from './exemptions.ts';
 import { LocalRepository } from './local.ts';
 import { RemoteRepository } from './remote.ts';
 import { SquatWatch } from './squat-watch.ts';
@@ -24,8 +26,11 @@ export interface RegistryDeps {
   remoteStore: RemoteCacheStore;
   squats: SquatStore;
   audit: AuditStore;
+  cooldown: CooldownStore;
   logger: Logger;
-  metrics: Pick<Metrics, 'upstream' | 'confusion' | 'wheelcache'>;
+  metrics: Pick<Metrics, 'upstream' | 'confusion' | 'wheelcache' | 'cooldown'>;
+  /** What time it is for everything that changes with the clock alone (page freshness, cooldowns). Default: the system's. */
+  clock?: Clock;
 }
 
 export class Registry {
@@ -35,13 +40,20 @@ export class Registry {
 
   constructor(readonly config: Config, deps: RegistryDeps) {
     this.events = new RepositoryEvents(deps.logger);
+    const exemptions = new ExemptionList(deps.cooldown);
+    const clock = deps.clock ?? systemClock;
     const build = (name: string): Member => {
       const built = this.repos.get(name);
       if (built) return built;
       const rc = config.repositories[name]!;
       let repo: LocalRepository | RemoteRepository | VirtualRepository | WheelCacheRepository;
       if (rc.type === 'local') repo = new LocalRepository(name, rc, deps.blobs, deps.store, deps.audit);
-      else if (rc.type === 'remote') repo = new RemoteRepository(name, rc, { blobs: deps.blobs, store: deps.remoteStore, logger: deps.logger, metrics: deps.metrics.upstream, events: this.events });
+      else if (rc.type === 'remote') {
+        repo = new RemoteRepository(name, rc, {
+          blobs: deps.blobs, store: deps.remoteStore, logger: deps.logger, metrics: deps.metrics.upstream, events: this.events,
+          clock, exemptions, cooldownMetrics: deps.metrics.cooldown,
+        });
+      }
       else if (rc.type === 'wheelcache') {
         // The config check made `augments` a remote repository.
         repo = new WheelCacheRepository(name, rc, build(rc.augments), {
@@ -60,6 +72,16 @@ export class Registry {
       all.filter((r): r is VirtualRepository => r instanceof VirtualRepository),
       this.events,
     );
+  }
+
+  /** Upstream files held back by the cooldown right now, by the repository serving the pages. */
+  cooldownHidden(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const r of this.repos.values()) {
+      if (!(r instanceof RemoteRepository)) continue;
+      for (const [label, n] of r.cooldownHidden()) out.set(label, (out.get(label) ?? 0) + n);
+    }
+    return out;
   }
 
   async close(): Promise<void> {

@@ -36,7 +36,7 @@ export function servedPage(project: string, up: UpstreamProjectPage): ServedPage
       filename: f.filename, path: filePath(sha256, f.filename), sha256, size: f.size ?? 0,
       requiresPython: f.requiresPython, uploadTime: f.uploadTime, yanked: f.yanked, metadataSha256,
     });
-    rows.push({ sha256, filename: f.filename, project, url: f.url, size: f.size, metadataSha256 });
+    rows.push({ sha256, filename: f.filename, project, url: f.url, size: f.size, metadataSha256, uploadTime: f.uploadTime });
     try {
       versions.push(parseDistFilename(f.filename).version);
     } catch {

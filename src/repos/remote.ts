@@ -8,16 +8,19 @@ import { Readable } from 'node:stream';
 import type { RemoteRepoConfig } from '../config/schema.ts';
 import { UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { UpstreamMetrics } from '../metrics.ts';
+import type { CooldownMetrics, UpstreamMetrics } from '../metrics.ts';
 import type { ProjectPage, ProjectSummary } from '../pypi/pages.ts';
 import type { BlobStore, RemoteCacheStore, RemoteFileRow } from '../storage/types.ts';
 import { UpstreamClient } from '../upstream/client.ts';
 import { fetchVerified, FileFetcher, type FetchEvents } from '../upstream/fetch-file.ts';
 import { sharedPromises } from '../upstream/single-flight.ts';
+import type { Clock } from '../time.ts';
 import type { RepositoryEvents } from './events.ts';
+import type { ExemptionList } from './exemptions.ts';
 import { blobFileHandle } from './file-handles.ts';
 import { IndexCache, type PageLookup } from './index-cache.ts';
-import type { FileHandle, Repository } from './types.ts';
+import { RemoteCooldown } from './remote-cooldown.ts';
+import type { FileHandle, PageView, Repository } from './types.ts';
 
 const MAX_METADATA_BYTES = 10 * 1024 * 1024;
 
@@ -27,6 +30,9 @@ export interface RemoteDeps {
   logger: Logger;
   metrics: UpstreamMetrics;
   events: RepositoryEvents;
+  clock: Clock;
+  exemptions: ExemptionList;
+  cooldownMetrics: CooldownMetrics;
 }
 
 export class RemoteRepository implements Repository {
@@ -38,13 +44,17 @@ export class RemoteRepository implements Repository {
   private readonly metadataFetches = sharedPromises<string, void>();
   private readonly blobs: BlobStore;
   private readonly store: RemoteCacheStore;
+  private readonly cooldown: RemoteCooldown;
 
   constructor(readonly name: string, private readonly config: RemoteRepoConfig, private readonly deps: RemoteDeps) {
     this.indexMaxAge = config.indexMaxAge;
     this.blobs = deps.blobs;
     this.store = deps.store;
     this.client = new UpstreamClient({ url: config.url, timeoutSeconds: config.timeout, username: config.username, password: config.password });
-    this.index = new IndexCache(name, config, this.client, deps.store, deps.logger, deps.metrics);
+    this.index = new IndexCache(name, config, this.client, deps.store, deps.logger, deps.metrics, deps.clock);
+    this.cooldown = new RemoteCooldown(name, config.cooldown, {
+      store: deps.store, exemptions: deps.exemptions, clock: deps.clock, metrics: deps.cooldownMetrics, logger: deps.logger,
+    });
     this.fetcher = new FileFetcher({
       client: this.client, blobs: deps.blobs, logger: deps.logger,
       events: {
@@ -68,16 +78,44 @@ export class RemoteRepository implements Repository {
     return body ? (JSON.parse(body) as ProjectPage) : null;
   }
 
-  async projectVersion(project: string): Promise<string | null> {
+  /**
+   * With a cooldown, the token also says which files are listed now, so it
+   * changes when one leaves its cooldown or an exemption starts or ends. A
+   * project whose every file is in its cooldown is not listed at all.
+   */
+  async projectVersion(project: string, via?: PageView): Promise<string | null> {
     const found = await this.lookup(project);
-    return found ? `${found.row.serial}` : null;
+    if (!found) return null;
+    const view = this.cooldown.view(via);
+    if (!view) return `${found.row.serial}`;
+    const v = this.cooldown.judge(project, found.row.serial, view);
+    if (v.visible === 0 && v.hidden > 0) return null;
+    return `${found.row.serial}/${v.key}`;
   }
 
-  async projectPage(project: string): Promise<ProjectPage | null> {
+  async projectPage(project: string, via?: PageView): Promise<ProjectPage | null> {
     // Callers ask projectVersion first, which has just brought the row up to
     // date: asking upstream again would double every revalidation.
     if (!this.store.getPage(this.name, project)) await this.lookup(project);
-    return this.cachedPage(project);
+    const row = this.store.getPage(this.name, project);
+    const page = this.cachedPage(project);
+    const view = this.cooldown.view(via);
+    if (!page || !row || !view) return page;
+    return this.cooldown.filter(project, row.serial, page, view);
+  }
+
+  async pageLifetime(project: string, via?: PageView): Promise<number | null> {
+    const view = this.cooldown.view(via);
+    if (!view) return null;
+    const row = this.store.getPage(this.name, project);
+    if (row?.state !== 'ok') return null;
+    const { changesAt } = this.cooldown.judge(project, row.serial, view);
+    return changesAt === null ? null : Math.max(0, Math.floor((changesAt - this.deps.clock()) / 1000));
+  }
+
+  /** Files held back by the cooldown right now, by serving repository (for the metrics). */
+  cooldownHidden(): Map<string, number> {
+    return this.cooldown.hiddenNow();
   }
 
   async listVersion(): Promise<string> {
@@ -104,16 +142,23 @@ export class RemoteRepository implements Repository {
     return this.store.getFile(this.name, sha256, filename)?.project ?? null;
   }
 
+  /**
+   * Files in their cooldown are served too: the cooldown keeps them off
+   * pages, and a lock file that names one by URL still installs.
+   */
   async openFile(sha256: string, filename: string): Promise<FileHandle | null> {
     const row = this.store.getFile(this.name, sha256, filename);
     if (!row) return null;
     const cached = await this.blobs.stat(sha256);
-    if (cached) return blobFileHandle(this.blobs, filename, sha256, cached.size, cached.mtime);
+    // Last-Modified: the upstream's upload-time where it gave one (uv may read
+    // it as one), never a time of pydepot's making when a true one exists.
+    const uploaded = row.uploadTime === null ? NaN : Date.parse(row.uploadTime);
+    if (cached) return blobFileHandle(this.blobs, filename, sha256, cached.size, Number.isNaN(uploaded) ? cached.mtime : new Date(uploaded));
     if (this.config.offline) throw new UpstreamUnavailable(`'${filename}' is not cached in repository '${this.name}', which is offline.`);
     const d = await this.fetcher.join({ url: row.url, filename, sha256, size: row.size });
     const blobs = this.blobs;
     return {
-      filename, sha256, size: d.size, lastModified: new Date(),
+      filename, sha256, size: d.size, lastModified: Number.isNaN(uploaded) ? new Date() : new Date(uploaded),
       open: (range) => {
         if (!range) return d.stream();
         // A range while downloading: served once the whole file is verified.

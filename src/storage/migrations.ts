@@ -174,4 +174,54 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX remote_pages_missing ON remote_pages (repo, checked_at) WHERE state = 'missing';
     `,
   },
+  {
+    version: 6,
+    name: 'cooldown: upstream file clocks, exemptions, and their audit actions',
+    sql: `
+      -- When pydepot first listed each upstream file (ms since epoch): the cooldown's
+      -- clock for upstreams that give no upload-time (HTML-only indexes). Files listed
+      -- before this migration count as seen long ago (0): they were already served.
+      ALTER TABLE remote_files ADD COLUMN first_seen INTEGER NOT NULL DEFAULT 0;
+      -- The upstream's PEP 700 upload-time, when it gave one: the file's Last-Modified.
+      ALTER TABLE remote_files ADD COLUMN upload_time TEXT;
+      CREATE TABLE cooldown_exemptions (
+        id         TEXT PRIMARY KEY,  -- shown by \`cooldown list\`, used by \`cooldown revoke\`
+        project    TEXT NOT NULL,     -- a normalized name, or a glob over normalized names
+        version    TEXT,              -- name==version: only that version's files
+        repo       TEXT,              -- only files served through this repository; NULL: every one
+        until      TEXT NOT NULL,     -- ISO instant: it stops applying then, by itself
+        reason     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at TEXT,
+        revoked_by TEXT
+      );
+      -- Bumped by every change to the exemptions: a running server re-reads them
+      -- when it moves, so the CLI's changes apply at once.
+      CREATE TABLE cooldown_state (
+        id     INTEGER PRIMARY KEY CHECK (id = 1),
+        serial INTEGER NOT NULL
+      );
+      INSERT INTO cooldown_state (id, serial) VALUES (1, 0);
+      -- The audit trail records exemptions too: SQLite cannot widen a CHECK in place.
+      CREATE TABLE audit_new (
+        id       INTEGER PRIMARY KEY,
+        at       TEXT NOT NULL,
+        actor    TEXT NOT NULL,
+        token_id TEXT,
+        address  TEXT,
+        action   TEXT NOT NULL CHECK (action IN ('upload', 'yank', 'unyank', 'delete', 'cooldown-allow', 'cooldown-revoke')),
+        repo     TEXT NOT NULL,   -- '*' for an exemption that applies everywhere
+        project  TEXT NOT NULL,   -- for an exemption: its name or glob
+        version  TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        sha256   TEXT NOT NULL,
+        detail   TEXT
+      );
+      INSERT INTO audit_new SELECT id, at, actor, token_id, address, action, repo, project, version, filename, sha256, detail FROM audit;
+      DROP TABLE audit;
+      ALTER TABLE audit_new RENAME TO audit;
+      CREATE INDEX audit_by_time ON audit (at);
+    `,
+  },
 ];

@@ -30,10 +30,12 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
                         SELECT rowid FROM remote_pages WHERE repo = ? AND state = 'missing'
                         ORDER BY checked_at DESC LIMIT -1 OFFSET ?)`),
       deleteFiles: p('DELETE FROM remote_files WHERE repo = ? AND project = ?'),
-      insertFile: p(`INSERT OR REPLACE INTO remote_files (repo, sha256, filename, project, url, size, metadata_sha256)
-                     VALUES (@repo, @sha256, @filename, @project, @url, @size, @metadataSha256)`),
-      getFile: p(`SELECT sha256, filename, project, url, size, metadata_sha256 AS metadataSha256
+      insertFile: p(`INSERT OR REPLACE INTO remote_files (repo, sha256, filename, project, url, size, metadata_sha256, upload_time, first_seen)
+                     VALUES (@repo, @sha256, @filename, @project, @url, @size, @metadataSha256, @uploadTime, @firstSeen)`),
+      getFile: p(`SELECT sha256, filename, project, url, size, metadata_sha256 AS metadataSha256, upload_time AS uploadTime
                   FROM remote_files WHERE repo = ? AND sha256 = ? AND filename = ?`),
+      firstSeen: p('SELECT filename, first_seen AS firstSeen FROM remote_files WHERE repo = ? AND project = ?'),
+      cachedProjects: p(`SELECT project FROM remote_pages WHERE repo = ? AND state = 'ok' AND project > ? ORDER BY project LIMIT ?`).pluck(),
       getRoot: p('SELECT checked_at AS checkedAt, etag, last_modified AS lastModified, serial FROM remote_roots WHERE repo = ?'),
       upsertRoot: p(`INSERT INTO remote_roots (repo, checked_at, etag, last_modified, serial) VALUES (@repo, @now, @etag, @lastModified, 1)
                      ON CONFLICT (repo) DO UPDATE SET checked_at = @now, etag = @etag, last_modified = @lastModified, serial = serial + 1`),
@@ -66,8 +68,10 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
       const serial = changed ? (old?.serial ?? 0) + 1 : old.serial;
       this.q.upsertPage!.run({ repo, project, state: a.state, now, etag: a.etag, lastModified: a.lastModified, page: a.page, digest, serial });
       if (changed) {
+        // A file still listed keeps the time it was first seen (the cooldown's clock without an upload-time).
+        const seen = this.firstSeen(repo, project);
         this.q.deleteFiles!.run(repo, project);
-        for (const f of a.files) this.q.insertFile!.run({ repo, ...f });
+        for (const f of a.files) this.q.insertFile!.run({ repo, ...f, firstSeen: seen.get(f.filename) ?? now });
       }
       return { state: a.state, checkedAt: now, etag: a.etag, lastModified: a.lastModified, serial };
     }).immediate();
@@ -79,6 +83,15 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
 
   getFile(repo: string, sha256: string, filename: string): RemoteFileRow | null {
     return (this.q.getFile!.get(repo, sha256, filename) as RemoteFileRow | undefined) ?? null;
+  }
+
+  firstSeen(repo: string, project: string): Map<string, number> {
+    const rows = this.q.firstSeen!.all(repo, project) as { filename: string; firstSeen: number }[];
+    return new Map(rows.map((r) => [r.filename, r.firstSeen]));
+  }
+
+  cachedProjects(repo: string, after: string, limit: number): string[] {
+    return this.q.cachedProjects!.all(repo, after, limit) as string[];
   }
 
   getRoot(repo: string): CachedRoot | null {

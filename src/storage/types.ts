@@ -171,6 +171,8 @@ export interface RemoteFileRow {
   url: string;
   size: number | null;
   metadataSha256: string | null;
+  /** The upstream's PEP 700 upload-time, as it gave it; null when it gave none. */
+  uploadTime: string | null;
 }
 
 export interface CachedRoot {
@@ -196,6 +198,14 @@ export interface RemoteCacheStore {
    */
   pruneMissing(repo: string, before: number, keep: number): number;
   getFile(repo: string, sha256: string, filename: string): RemoteFileRow | null;
+  /**
+   * When pydepot first listed each file of the project's page (ms since epoch,
+   * by filename); kept across page changes for as long as the upstream lists
+   * the file. 0: listed before pydepot recorded it.
+   */
+  firstSeen(repo: string, project: string): Map<string, number>;
+  /** Normalized names of the projects whose pages are cached (found upstream), after `after`, in order. */
+  cachedProjects(repo: string, after: string, limit: number): string[];
   getRoot(repo: string): CachedRoot | null;
   saveRoot(repo: string, names: string[], etag: string | null, lastModified: string | null, now: number): void;
   touchRoot(repo: string, now: number): void;
@@ -262,7 +272,7 @@ export interface UserStore {
   touchToken(id: string, now: string): void;
 }
 
-export type AuditAction = 'upload' | 'yank' | 'unyank' | 'delete';
+export type AuditAction = 'upload' | 'yank' | 'unyank' | 'delete' | 'cooldown-allow' | 'cooldown-revoke';
 
 export interface AuditEntry {
   at: string;
@@ -282,4 +292,32 @@ export interface AuditEntry {
 export interface AuditStore {
   record(entry: AuditEntry): void;
   list(filter: { repo?: string; since?: string }): AuditEntry[];
+}
+
+/** An admin's exception to the cooldown: matching upstream files are listed however young. */
+export interface CooldownExemptionRow {
+  id: string;
+  /** A normalized project name, or a glob over normalized names. */
+  project: string;
+  /** Only this version's files (compared by PEP 440); null: every version. */
+  version: string | null;
+  /** Only files served through this repository; null: through every one. */
+  repo: string | null;
+  /** ISO instant at which it stops applying. */
+  until: string;
+  reason: string;
+  createdAt: string;
+  createdBy: string;
+  revokedAt: string | null;
+  revokedBy: string | null;
+}
+
+/** Cooldown exemptions. Each change is written to the audit trail in the same transaction. */
+export interface CooldownStore {
+  /** Changes with every addition and revocation: readers re-read the list when it moves. */
+  serial(): number;
+  list(): CooldownExemptionRow[];
+  add(row: Omit<CooldownExemptionRow, 'revokedAt' | 'revokedBy'>, actor: Actor): void;
+  /** The exemption as revoked, or null when there is none by that id or it was revoked already. */
+  revoke(id: string, at: string, actor: Actor): CooldownExemptionRow | null;
 }
