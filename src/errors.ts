@@ -112,6 +112,11 @@ export class PayloadTooLarge extends PydepotError {
   constructor(message: string) { super(413, message); }
 }
 
+/** A body of a type the route does not read (a web UI form that is not urlencoded). */
+export class UnsupportedMediaType extends PydepotError {
+  constructor(message: string) { super(415, message); }
+}
+
 export class RangeNotSatisfiable extends PydepotError {
   constructor(size: number) { super(416, 'Requested range not satisfiable', { 'Content-Range': `bytes */${size}` }); }
 }

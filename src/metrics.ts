@@ -30,8 +30,17 @@ export interface AuthMetrics {
   passwordChecks: Counter;
 }
 
+/** Distribution files sent, by where their bytes came from (what the web UI's cache statistics show). */
+export interface ServedMetrics {
+  /** Responses with a file body (GET 200/206), by repository and source: hosted, cache, upstream. */
+  files: Counter<'repo' | 'source'>;
+  /** Their body bytes. */
+  bytes: Counter<'repo' | 'source'>;
+}
+
 export interface Metrics {
   registry: Registry;
+  served: ServedMetrics;
   requests: Counter<'method' | 'route' | 'status'>;
   duration: Histogram<'method' | 'route'>;
   uploads: Counter<'repo' | 'outcome'>;
@@ -70,6 +79,17 @@ export function createMetrics(squatCount?: () => number, cooldownHidden?: () => 
   }
   return {
     registry,
+    served: {
+      files: new Counter({
+        name: 'pydepot_files_served_total',
+        help: 'Distribution files sent (GET 200/206), by the repository asked and where the bytes came from: hosted (uploads), cache (a remote\'s cached copy), upstream (fetched for this request)',
+        labelNames: ['repo', 'source'], registers: [registry],
+      }),
+      bytes: new Counter({
+        name: 'pydepot_files_served_bytes_total', help: 'Body bytes of the distribution files sent, by repository and source (hosted, cache, upstream)',
+        labelNames: ['repo', 'source'], registers: [registry],
+      }),
+    },
     requests: new Counter({
       name: 'pydepot_http_requests_total', help: 'HTTP requests by route and status',
       labelNames: ['method', 'route', 'status'], registers: [registry],

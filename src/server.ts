@@ -13,6 +13,7 @@ import { buildApp } from './http/app.ts';
 import { AccessControl } from './http/middleware/access.ts';
 import { MissBudget } from './http/miss-budget.ts';
 import { PageCache } from './http/page-cache.ts';
+import { ServeStats } from './http/serve-stats.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { Registry } from './repos/registry.ts';
@@ -51,6 +52,8 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
     registry, blobs, store, logger, metrics, pageCache: new PageCache(), instanceId: store.instanceId(), access,
     trustProxy: config.auth.trustProxy, bodyIdleTimeoutMs: config.limits.bodyIdleTimeout * 1000, bodyMinRate: config.limits.bodyMinRate,
     misses: new MissBudget(config.limits.missesPerMinute),
+    serveStats: new ServeStats(metrics.served),
+    users: storage.users, audit: storage.audit, squats: storage.squats, remoteStore: storage.remoteStore,
   });
   // A connection that has not sent a whole request head within headersTimeout
   // (slowloris; also one that sends nothing) gets 408 and is closed. Node looks

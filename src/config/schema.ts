@@ -94,7 +94,21 @@ export interface Config {
   log: { level: LogLevel };
   auth: AuthConfig;
   limits: LimitsConfig;
+  ui: UiConfig;
   repositories: Record<string, RepoConfig>;
+}
+
+/** The web UI under /-/ui/ (README "Web UI"). */
+export interface UiConfig {
+  /** false: /-/ui/ answers 404. */
+  enabled: boolean;
+  /** Seconds a login lasts; then the browser asks for the password again. */
+  sessionLifetime: number;
+  /**
+   * Key that signs session cookies; null: a random key made once per storage
+   * and kept in its database, so every process on the storage shares it.
+   */
+  sessionSecret: string | null;
 }
 
 /** What one client may cost the server. */
@@ -495,6 +509,17 @@ export function parseConfig(raw: unknown): Config {
   if (limits.bodyIdleTimeout === 0) limitsSection.fail('bodyIdleTimeout', 'must be more than 0: a stalled upload would hold a temp file forever');
   if (limits.headersTimeout === 0) limitsSection.fail('headersTimeout', 'must be more than 0: a client could hold a connection forever without finishing its request');
   limitsSection.rejectUnknown();
+  const uiSection = root.section('ui');
+  const ui: UiConfig = {
+    enabled: uiSection.bool('enabled', true),
+    sessionLifetime: uiSection.duration('sessionLifetime', 12 * 3600),
+    sessionSecret: uiSection.optionalString('sessionSecret'),
+  };
+  if (ui.sessionLifetime < 60) uiSection.fail('sessionLifetime', 'must be at least a minute (60 or 1m)');
+  if (ui.sessionSecret !== null && ui.sessionSecret.length < 32) {
+    uiSection.fail('sessionSecret', 'must be at least 32 characters (e.g. `openssl rand -base64 32`), or left out to use a key kept in the storage');
+  }
+  uiSection.rejectUnknown();
 
   const reposSection: Section = root.has('repositories') ? root.section('repositories') : new Section('repositories', DEFAULT_REPOSITORIES);
   const repositories: Record<string, RepoConfig> = {};
@@ -514,5 +539,5 @@ export function parseConfig(raw: unknown): Config {
   if (!repositories[defaultRepository]) root.fail('defaultRepository', `no repository named '${defaultRepository}'`);
 
   root.rejectUnknown();
-  return { listen, tls, storage, defaultRepository, log: { level }, auth, limits, repositories };
+  return { listen, tls, storage, defaultRepository, log: { level }, auth, limits, ui, repositories };
 }

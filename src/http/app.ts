@@ -17,6 +17,7 @@ import { opsRoutes } from './routes/ops.ts';
 import { simpleRoutes } from './routes/simple.ts';
 import { uploadRoutes } from './routes/upload.ts';
 import { wheelhouseRoutes } from './routes/wheelhouse.ts';
+import { uiRoutes } from './ui/routes.ts';
 
 export type { AppDeps } from './deps.ts';
 
@@ -87,6 +88,8 @@ export function buildApp(deps: AppDeps): Koa {
   r.get('/-/health', ops.health);
   r.get('/-/ready', ops.ready);
   r.get('/-/metrics', ops.metrics);
+  // The web UI (src/http/ui/routes.ts has its table): pages beside the index, never part of it.
+  for (const route of uiRoutes(deps)) r[route.method](route.path, route.handle);
   // The default repository's alias first, then every repository by name.
   const mount = (prefix: string, repoOf: (ctx: Context) => string, routes: readonly RepositoryRoute[]): void => {
     for (const route of routes) r[route.method](`${prefix}${route.path}`, guarded(route, repoOf));

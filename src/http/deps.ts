@@ -2,10 +2,11 @@
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Registry } from '../repos/registry.ts';
-import type { BlobStore, MetadataStore } from '../storage/types.ts';
+import type { AuditStore, BlobStore, MetadataStore, RemoteCacheStore, SquatStore, UserStore } from '../storage/types.ts';
 import type { AccessControl } from './middleware/access.ts';
 import type { MissBudget } from './miss-budget.ts';
 import type { PageCache } from './page-cache.ts';
+import type { ServeStats } from './serve-stats.ts';
 
 export interface AppDeps {
   registry: Registry;
@@ -25,4 +26,11 @@ export interface AppDeps {
   misses: MissBudget;
   /** limits.bodyMinRate, in bytes per second (0: none). */
   bodyMinRate: number;
+  /** Files sent since start, by source and project (the web UI's cache statistics). */
+  serveStats: ServeStats;
+  /** What the web UI reads besides repositories: accounts and tokens, the audit trail, the squat report, remote caches. */
+  users: UserStore;
+  audit: AuditStore;
+  squats: SquatStore;
+  remoteStore: RemoteCacheStore;
 }

@@ -153,12 +153,12 @@ export class RemoteRepository implements Repository {
     // Last-Modified: the upstream's upload-time where it gave one (uv may read
     // it as one), never a time of pydepot's making when a true one exists.
     const uploaded = row.uploadTime === null ? NaN : Date.parse(row.uploadTime);
-    if (cached) return blobFileHandle(this.blobs, filename, sha256, cached.size, Number.isNaN(uploaded) ? cached.mtime : new Date(uploaded));
+    if (cached) return { ...blobFileHandle(this.blobs, filename, sha256, cached.size, Number.isNaN(uploaded) ? cached.mtime : new Date(uploaded)), source: 'cache' };
     if (this.config.offline) throw new UpstreamUnavailable(`'${filename}' is not cached in repository '${this.name}', which is offline.`);
     const d = await this.fetcher.join({ url: row.url, filename, sha256, size: row.size });
     const blobs = this.blobs;
     return {
-      filename, sha256, size: d.size, lastModified: Number.isNaN(uploaded) ? new Date() : new Date(uploaded),
+      filename, sha256, size: d.size, lastModified: Number.isNaN(uploaded) ? new Date() : new Date(uploaded), source: 'upstream',
       open: (range) => {
         if (!range) return d.stream();
         // A range while downloading: served once the whole file is verified.

@@ -16,7 +16,22 @@ export interface FileHandle {
   sha256: string;
   size: number;
   lastModified: Date;
+  /**
+   * Where the bytes come from: stored by the repository itself (an upload),
+   * a remote's cached copy, or its upstream right now (the first request).
+   * Absent: hosted. Counted per download for the cache statistics.
+   */
+  source?: FileSource;
   open(range?: { start: number; end: number }): Readable;
+}
+
+export type FileSource = 'hosted' | 'cache' | 'upstream';
+
+/** A project page with, for each file, the member repository that serves it. */
+export interface AttributedPage {
+  page: ProjectPage;
+  /** filename → the name of the local, remote or wheelcache repository whose file it is. */
+  servedBy: ReadonlyMap<string, string>;
 }
 
 /** A project's files with every detail, and each file's parsed metadata: the legacy JSON API's input. */
@@ -47,6 +62,11 @@ export interface Repository {
    */
   projectVersion(project: string, view?: PageView): Promise<string | null>;
   projectPage(project: string, view?: PageView): Promise<ProjectPage | null>;
+  /**
+   * The page as projectPage gives it, each file with the member that serves
+   * it (the web UI shows it). Absent: every file is the repository's own.
+   */
+  attributedPage?(project: string): Promise<AttributedPage | null>;
   /**
    * Seconds for which the project's page stays as it is by the clock alone
    * (until an upstream file leaves its cooldown, or an exemption ends); null:

@@ -19,7 +19,7 @@ import type { ProjectPage, ProjectSummary } from '../pypi/pages.ts';
 import { compilePolicy, decideUpstream, type ConfusionPolicy, type SkipReason, type UpstreamDecision } from './confusion.ts';
 import type { RepositoryEvents } from './events.ts';
 import { augmentPage, mergePages, mergeSortedLists } from './merge.ts';
-import type { AugmentingRepository, FileHandle, PageView, ReleaseFiles, Repository } from './types.ts';
+import type { AttributedPage, AugmentingRepository, FileHandle, PageView, ReleaseFiles, Repository } from './types.ts';
 
 /** A local, remote or wheelcache repository: what a virtual repository is flattened into. */
 type LeafRepository = (Repository & { readonly kind: 'local' | 'remote' }) | AugmentingRepository;
@@ -195,16 +195,34 @@ export class VirtualRepository implements Repository {
   }
 
   async projectPage(project: string): Promise<ProjectPage | null> {
+    const pages = await this.memberPages(project);
+    return pages && mergePages(pages.map((p) => p.page));
+  }
+
+  async attributedPage(project: string): Promise<AttributedPage | null> {
+    const pages = await this.memberPages(project);
+    const page = pages && mergePages(pages.map((p) => p.page));
+    if (!pages || !page) return null;
+    // The first member to list a filename serves it, as mergePages keeps it.
+    const servedBy = new Map<string, string>();
+    for (const p of pages) {
+      for (const f of p.page.files) if (!servedBy.has(f.filename)) servedBy.set(f.filename, f.origin?.repository ?? p.member);
+    }
+    return { page, servedBy };
+  }
+
+  /** Each answering member's page, in member order; a remote's completed by its wheel caches. */
+  private async memberPages(project: string): Promise<{ member: string; page: ProjectPage }[] | null> {
     // Not noted again: projectVersion, asked first for every page, did.
     const answers = await this.ask(this.route(project, false).sources, (r) => (r.kind === 'wheelcache' ? r.ownPage(project) : r.projectPage(project, this.views.get(r))));
-    const pages: ProjectPage[] = [];
+    const pages: { member: string; page: ProjectPage }[] = [];
     for (const a of answers) {
       if (!a.value || a.repo.kind === 'wheelcache') continue;
       const caches = a.repo.kind === 'remote' ? cachePagesOf(a.repo.name, answers) : [];
-      pages.push(caches.length > 0 ? augmentPage(a.value, a.repo.name, caches) : a.value);
+      pages.push({ member: a.repo.name, page: caches.length > 0 ? augmentPage(a.value, a.repo.name, caches) : a.value });
     }
     if (pages.length === 0) return noneFound(answers);
-    return mergePages(pages);
+    return pages;
   }
 
   /** The soonest any member's page changes by the clock alone. */

@@ -1,6 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
-import type { Actor, AddFileResult, AuditStore, FileRow, MetadataStore, NewFile, ProjectRow } from './types.ts';
+import type { Actor, AddFileResult, AuditStore, FileRow, MetadataStore, NewFile, ProjectRow, RepoUsage } from './types.ts';
 
 interface FileRecord {
   repo: string; project: string; filename: string; version: string; kind: 'wheel' | 'sdist';
@@ -58,6 +58,7 @@ export class SqliteMetadataStore implements MetadataStore {
                                 WHERE p.repo = ? AND p.name = ?`),
       // A remote repository's cached file may be the same blob.
       blobInUse: p('SELECT 1 FROM files WHERE sha256 = @sha UNION ALL SELECT 1 FROM remote_files WHERE sha256 = @sha LIMIT 1'),
+      repoUsage: p(`SELECT count(DISTINCT project_id) AS projects, count(*) AS files, total(size) AS bytes FROM files WHERE repo = ?`),
       check: p('SELECT 1'),
       instanceId: p('SELECT id FROM instance').pluck(),
     };
@@ -149,6 +150,10 @@ export class SqliteMetadataStore implements MetadataStore {
 
   listVersions(repo: string, project: string): string[] {
     return [...new Set((this.q.filesOfProjectVersion!.all(repo, project) as { version: string }[]).map((r) => r.version))];
+  }
+
+  repoUsage(repo: string): RepoUsage {
+    return this.q.repoUsage!.get(repo) as RepoUsage;
   }
 
   blobInUse(sha256: string): boolean {

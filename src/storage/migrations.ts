@@ -224,4 +224,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_by_time ON audit (at);
     `,
   },
+  {
+    version: 7,
+    name: 'secrets shared by every process of a storage (the web UI session key)',
+    sql: `
+      -- Random keys made on first use: every pydepot process on this storage (a
+      -- replica, a restart) signs and checks the web UI's session cookies with the same one.
+      CREATE TABLE secrets (
+        name       TEXT PRIMARY KEY,
+        value      BLOB NOT NULL,
+        created_at TEXT NOT NULL
+      );
+    `,
+  },
 ];

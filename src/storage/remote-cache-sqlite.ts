@@ -35,6 +35,10 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
       getFile: p(`SELECT sha256, filename, project, url, size, metadata_sha256 AS metadataSha256, upload_time AS uploadTime
                   FROM remote_files WHERE repo = ? AND sha256 = ? AND filename = ?`),
       firstSeen: p('SELECT filename, first_seen AS firstSeen FROM remote_files WHERE repo = ? AND project = ?'),
+      pageCount: p(`SELECT count(*) FROM remote_pages WHERE repo = ? AND state = 'ok'`).pluck(),
+      listedCount: p('SELECT count(*) FROM remote_files WHERE repo = ?').pluck(),
+      listedFiles: p(`SELECT sha256, max(size) AS size FROM remote_files WHERE repo = ? AND sha256 > ?
+                      GROUP BY sha256 ORDER BY sha256 LIMIT ?`),
       cachedProjects: p(`SELECT project FROM remote_pages WHERE repo = ? AND state = 'ok' AND project > ? ORDER BY project LIMIT ?`).pluck(),
       getRoot: p('SELECT checked_at AS checkedAt, etag, last_modified AS lastModified, serial FROM remote_roots WHERE repo = ?'),
       upsertRoot: p(`INSERT INTO remote_roots (repo, checked_at, etag, last_modified, serial) VALUES (@repo, @now, @etag, @lastModified, 1)
@@ -88,6 +92,14 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
   firstSeen(repo: string, project: string): Map<string, number> {
     const rows = this.q.firstSeen!.all(repo, project) as { filename: string; firstSeen: number }[];
     return new Map(rows.map((r) => [r.filename, r.firstSeen]));
+  }
+
+  pageUsage(repo: string): { projects: number; files: number } {
+    return { projects: this.q.pageCount!.get(repo) as number, files: this.q.listedCount!.get(repo) as number };
+  }
+
+  listedFiles(repo: string, after: string, limit: number): { sha256: string; size: number | null }[] {
+    return this.q.listedFiles!.all(repo, after, limit) as { sha256: string; size: number | null }[];
   }
 
   cachedProjects(repo: string, after: string, limit: number): string[] {

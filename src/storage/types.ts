@@ -122,6 +122,13 @@ export interface Actor {
   address: string | null;
 }
 
+/** What a repository holds, as the web UI lists it. */
+export interface RepoUsage {
+  projects: number;
+  files: number;
+  bytes: number;
+}
+
 export type AddFileResult =
   | { outcome: 'added'; replaced: FileRow | null }
   | { outcome: 'identical'; existing: FileRow }
@@ -146,6 +153,8 @@ export interface MetadataStore {
   setYanked(repo: string, project: string, version: string, yanked: boolean, reason: string | null): number;
   /** Removes one file (its project's page changes); returns what it was, or null. */
   deleteFile(repo: string, filename: string): FileRow | null;
+  /** A hosted repository's projects (with files), files and their bytes. */
+  repoUsage(repo: string): RepoUsage;
   /** Is any file in any repository (a remote's cached files too) still stored under this sha256? */
   blobInUse(sha256: string): boolean;
   /** A random id made with the database. */
@@ -204,6 +213,10 @@ export interface RemoteCacheStore {
    * the file. 0: listed before pydepot recorded it.
    */
   firstSeen(repo: string, project: string): Map<string, number>;
+  /** Projects whose pages are cached (found upstream), and the files those pages list. */
+  pageUsage(repo: string): { projects: number; files: number };
+  /** The distinct files the cached pages list, with their upstream size (null: not given); `after` a sha256, in order. */
+  listedFiles(repo: string, after: string, limit: number): { sha256: string; size: number | null }[];
   /** Normalized names of the projects whose pages are cached (found upstream), after `after`, in order. */
   cachedProjects(repo: string, after: string, limit: number): string[];
   getRoot(repo: string): CachedRoot | null;
@@ -270,6 +283,12 @@ export interface UserStore {
   /** false when there is no such token or it was already revoked. */
   revokeToken(id: string, now: string): boolean;
   touchToken(id: string, now: string): void;
+  /**
+   * A random 32-byte key named `name`, made on first use and the same from
+   * then on for every process that shares this storage (the web UI signs its
+   * session cookies with one).
+   */
+  secret(name: string): Buffer;
 }
 
 export type AuditAction = 'upload' | 'yank' | 'unyank' | 'delete' | 'cooldown-allow' | 'cooldown-revoke';

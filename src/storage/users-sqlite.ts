@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
 import type { TokenRow, TokenScope, UserRow, UserStore } from './types.ts';
@@ -31,6 +32,9 @@ export class SqliteUserStore implements UserStore {
       listTokens: p(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE @user IS NULL OR user = @user ORDER BY user, created_at, id`),
       revokeToken: p('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
       touchToken: p('UPDATE tokens SET last_used_at = ? WHERE id = ?'),
+      // OR IGNORE: two processes making the key at once both read the one that won.
+      makeSecret: p('INSERT OR IGNORE INTO secrets (name, value, created_at) VALUES (?, ?, ?)'),
+      secret: p('SELECT value FROM secrets WHERE name = ?').pluck(),
     };
   }
 
@@ -74,5 +78,12 @@ export class SqliteUserStore implements UserStore {
 
   touchToken(id: string, now: string): void {
     this.q.touchToken!.run(now, id);
+  }
+
+  secret(name: string): Buffer {
+    const found = this.q.secret!.get(name) as Buffer | undefined;
+    if (found) return found;
+    this.q.makeSecret!.run(name, randomBytes(32), new Date().toISOString());
+    return this.q.secret!.get(name) as Buffer;
   }
 }

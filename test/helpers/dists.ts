@@ -41,6 +41,10 @@ export interface DistSpec {
   omitMetadata?: boolean;
   /** Adds a data file of this many pseudo-random (seeded, hence reproducible) bytes. */
   padBytes?: number;
+  /** The long description (the metadata's body); default a short Markdown heading and line. */
+  description?: string;
+  /** Default `text/markdown` (metadata 2.1+). */
+  descriptionContentType?: string;
 }
 
 export interface BuiltDist {
@@ -95,8 +99,8 @@ function coreMetadata(spec: DistSpec): Buffer {
   for (const extra of spec.providesExtra ?? []) lines.push(`Provides-Extra: ${extra}`);
   for (const requirement of spec.requiresDist ?? []) lines.push(`Requires-Dist: ${requirement}`);
   // Without a content type twine check warns and renders the body as reST.
-  if (Number.parseFloat(metadataVersion) >= 2.1) lines.push('Description-Content-Type: text/markdown');
-  const body = `# ${spec.name}\n\nA tiny package built by pydepot's tests.\n`;
+  if (Number.parseFloat(metadataVersion) >= 2.1) lines.push(`Description-Content-Type: ${spec.descriptionContentType ?? 'text/markdown'}`);
+  const body = spec.description ?? `# ${spec.name}\n\nA tiny package built by pydepot's tests.\n`;
   return Buffer.from(`${lines.join('\n')}\n\n${body}`, 'utf8');
 }
 

@@ -8,9 +8,9 @@
  */
 import type { Context } from 'koa';
 import type { Authenticator } from '../../auth/authenticator.ts';
-import { parseAuthorization } from '../../auth/credentials.ts';
-import { decideAccess, type Action, type Identity } from '../../auth/permissions.ts';
-import type { Config } from '../../config/schema.ts';
+import { parseAuthorization, type Credentials } from '../../auth/credentials.ts';
+import { decideAccess, type AccessDecision, type Action, type Identity } from '../../auth/permissions.ts';
+import type { Audience, Config } from '../../config/schema.ts';
 import { BadRequest, Forbidden, PydepotError, TooManyRequests, Unauthorized } from '../../errors.ts';
 import type { AuthMetrics } from '../../metrics.ts';
 
@@ -54,28 +54,53 @@ export class AccessControl {
   }
 
   private async check(ctx: Context, { action, repo, storedIn }: AccessRequest): Promise<Identity | null> {
-    const audience = action === 'read' ? this.config.repositories[repo]!.read : this.config.repositories[storedIn]!.upload;
-
+    const audience = this.audience(action, repo, storedIn);
     const creds = parseAuthorization(ctx.get('Authorization') || undefined);
     if (creds === null && audience.kind === 'anonymous') return null;
-    if (creds === 'malformed') throw new BadRequest('The Authorization header cannot be read: send HTTP Basic credentials (user:password, or __token__:<API token>).');
-
-    let identity: Identity | null = null;
-    if (creds) {
-      const address = ctx.ip;
-      const result = await this.authenticator.authenticate(creds, address);
-      if (result.kind === 'limited') {
-        throw new TooManyRequests(`Too many failed logins from ${address}; try again in ${result.retryAfter} s.`, result.retryAfter);
-      }
-      if (result.kind === 'invalid') {
-        ctx.state.log = { ...ctx.state.log, auth: 'failed' };
-        throw new Unauthorized(`Invalid username, password or API token for repository '${repo}'.`);
-      }
-      identity = result.identity;
-      ctx.state.log = { ...ctx.state.log, user: identity.user, ...(identity.token ? { token: identity.token.id } : {}) };
-    }
+    const identity = await this.identify(ctx, repo);
     const decision = decideAccess({ action, repo, storedIn }, audience, identity);
     if (!decision.allow) throw decision.status === 401 ? new Unauthorized(decision.reason) : new Forbidden(decision.reason);
     return identity;
+  }
+
+  private audience(action: Action, repo: string, storedIn: string): Audience {
+    return action === 'read' ? this.config.repositories[repo]!.read : this.config.repositories[storedIn]!.upload;
+  }
+
+  /**
+   * Who the request's credentials say it is (null: none given), checked
+   * within the client address's failed-login budget; throws 400 (unreadable),
+   * 401 (wrong) or 429 (past the budget).
+   */
+  async identify(ctx: Context, repo?: string): Promise<Identity | null> {
+    const creds = parseAuthorization(ctx.get('Authorization') || undefined);
+    if (creds === null) return null;
+    if (creds === 'malformed') throw new BadRequest('The Authorization header cannot be read: send HTTP Basic credentials (user:password, or __token__:<API token>).');
+    return this.verify(ctx, creds, `Invalid username, password or API token${repo === undefined ? '' : ` for repository '${repo}'`}.`);
+  }
+
+  /** A user name and password from a login form, checked as Basic credentials are. */
+  login(ctx: Context, username: string, password: string): Promise<Identity> {
+    return this.verify(ctx, { kind: 'basic', username, password }, 'Invalid username or password.');
+  }
+
+  private async verify(ctx: Context, creds: Credentials, invalid: string): Promise<Identity> {
+    const address = ctx.ip;
+    const result = await this.authenticator.authenticate(creds, address);
+    if (result.kind === 'limited') {
+      throw new TooManyRequests(`Too many failed logins from ${address}; try again in ${result.retryAfter} s.`, result.retryAfter);
+    }
+    if (result.kind === 'invalid') {
+      ctx.state.log = { ...ctx.state.log, auth: 'failed' };
+      throw new Unauthorized(invalid);
+    }
+    const identity = result.identity;
+    ctx.state.log = { ...ctx.state.log, user: identity.user, ...(identity.token ? { token: identity.token.id } : {}) };
+    return identity;
+  }
+
+  /** The access rule for an identity already established (a web UI session): the same decideAccess as every request. */
+  decide(identity: Identity | null, request: AccessRequest): AccessDecision {
+    return decideAccess(request, this.audience(request.action, request.repo, request.storedIn), identity);
   }
 }

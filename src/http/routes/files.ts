@@ -1,12 +1,27 @@
 /** GET/HEAD <repo>/files/<sha256>/<filename>[.metadata] */
 import type { Context } from 'koa';
 import { NotFound } from '../../errors.ts';
+import { parseDistFilename } from '../../pypi/filenames.ts';
+import type { FileHandle, Repository } from '../../repos/types.ts';
 import type { AppDeps } from '../deps.ts';
 import { sendFile } from '../send-file.ts';
 
 const METADATA_SUFFIX = '.metadata';
 
 export function fileRoutes(deps: AppDeps) {
+  /** A file body about to be sent counts for the cache statistics (not a HEAD, a 304 or a metadata file). */
+  const served = (ctx: Context, repo: Repository, handle: FileHandle): void => {
+    if (ctx.method !== 'GET' || (ctx.status !== 200 && ctx.status !== 206)) return;
+    let project: string | null;
+    try {
+      project = parseDistFilename(handle.filename).normalizedName;
+    } catch {
+      // Upstreams list legacy formats too (.egg, .tar.bz2): their page knows the project.
+      project = repo.fileProject(handle.sha256, handle.filename);
+    }
+    deps.serveStats.record(repo.name, project, handle.source ?? 'hosted', ctx.length ?? 0);
+  };
+
   return {
     async file(ctx: Context, repoName: string, sha256: string, filename: string): Promise<void> {
       const repo = deps.registry.get(repoName);
@@ -20,6 +35,7 @@ export function fileRoutes(deps: AppDeps) {
       const handle = await repo.openFile(sha256, filename);
       if (!handle) throw new NotFound(`No file '${filename}' with sha256 ${sha256} in repository '${repo.name}'.`);
       sendFile(ctx, handle);
+      served(ctx, repo, handle);
     },
   };
 }
