@@ -43,7 +43,7 @@ pre { background: var(--panel); padding: 10px 12px; border-radius: 6px; overflow
 button, input[type=submit] { font: inherit; padding: 4px 12px; border: 1px solid var(--line); border-radius: 6px; background: var(--panel); color: var(--fg); cursor: pointer; }
 input[type=search], input[type=text], input[type=password], select { font: inherit; padding: 5px 8px; border: 1px solid var(--line); border-radius: 6px; background: var(--bg); color: var(--fg); }
 form.search { display: flex; gap: 8px; margin: 12px 0; }
-form.search input { flex: 1; max-width: 480px; }
+form.search input[type=search] { flex: 1; max-width: 480px; }
 form.stack label { display: block; margin: 10px 0 4px; font-weight: 600; }
 fieldset { border: 1px solid var(--line); border-radius: 6px; margin: 10px 0; }
 ul.versions { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 6px 14px; }
@@ -72,6 +72,9 @@ for (const el of document.querySelectorAll('[data-copy]')) {
 }
 `;
 
+// A package box: the browser asks for an icon, and /favicon.ico is not pydepot's to answer.
+const ICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><path d="M8 1 15 4.5v7L8 15 1 11.5v-7z" fill="#3572a5"/><path d="M1 4.5 8 8l7-3.5M8 8v7" stroke="#ffd43b" stroke-width="1.2" fill="none"/></svg>`;
+
 export interface Asset {
   body: Buffer;
   type: string;
@@ -86,4 +89,5 @@ function asset(text: string, type: string): Asset {
 export const ASSETS: Readonly<Record<string, Asset>> = {
   'ui.css': asset(CSS, 'text/css; charset=utf-8'),
   'ui.js': asset(JS, 'text/javascript; charset=utf-8'),
+  'icon.svg': asset(ICON, 'image/svg+xml'),
 };

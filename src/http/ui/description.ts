@@ -28,7 +28,7 @@ const SANITIZE: sanitizeHtml.IOptions = {
   allowProtocolRelative: false,
   disallowedTagsMode: 'discard',
   transformTags: {
-    img: (_tag, attribs) => ({ tagName: 'a', attribs: { href: attribs.src ?? '' }, text: attribs.alt || attribs.src || 'image' }),
+    img: (_tag, attribs) => ({ tagName: 'a', attribs: { href: attribs.src ?? '', rel: 'nofollow noopener noreferrer' }, text: attribs.alt || attribs.src || 'image' }),
     // Links leave pydepot without telling where from, and cannot reach back.
     a: (_tag, attribs) => ({ tagName: 'a', attribs: { ...attribs, rel: 'nofollow noopener noreferrer' } }),
   },

@@ -35,6 +35,7 @@ export function layout(o: PageOptions): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="same-origin">
 <title>${o.title} · pydepot</title>
+<link rel="icon" href="${r}icon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="${r}ui.css">
 <script src="${r}ui.js" defer></script>
 </head>

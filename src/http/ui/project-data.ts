@@ -75,6 +75,13 @@ export function buildProjectData(page: ProjectPage, servedBy: (f: IndexFile) => 
     const files = byVersion.get(key) ?? [];
     versions.push({ version: v, files: files.length, yanked: files.length > 0 && files.every((f) => f.yanked !== false), pre: isPrerelease(v) });
   }
+  // Files of a version the page does not list (the page's versions come from its index) are shown apart, never lost.
+  for (const [key, files] of byVersion) {
+    if (!seen.has(key)) {
+      otherFiles.push(...files);
+      byVersion.delete(key);
+    }
+  }
   const installable = versions.filter((v) => v.files > 0 && !v.yanked);
   const latest = (installable.find((v) => !v.pre) ?? installable[0] ?? versions.find((v) => v.files > 0) ?? versions[0])?.version ?? null;
   return { page, versions, byVersion, otherFiles, latest };

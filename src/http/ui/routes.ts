@@ -104,6 +104,7 @@ export function uiRoutes(deps: AppDeps): UiRoute[] {
     { method: 'get', path: '/-/ui/', handle: page((ctx, req) => browse.home(ctx, req)) },
     { method: 'get', path: '/-/ui/ui.css', handle: asset },
     { method: 'get', path: '/-/ui/ui.js', handle: asset },
+    { method: 'get', path: '/-/ui/icon.svg', handle: asset },
     { method: 'get', path: '/-/ui/stats', handle: page((ctx, req) => browse.stats(ctx, req)) },
     { method: 'get', path: '/-/ui/squats', handle: page((ctx, req) => browse.squats(ctx, req)) },
     { method: 'get', path: '/-/ui/login', handle: page((ctx, req) => account.loginPage(ctx, req)) },

@@ -83,9 +83,22 @@ export class UsageCounter {
     return d.bytes;
   }
 
-  /** Waits for a count in progress (tests, and the stats page's first view). */
-  async settled(repo: string): Promise<void> {
-    await this.disk.get(repo)?.running;
+  /**
+   * Starts the counts of these remotes where due and waits for them up to
+   * `ms`: a small cache is counted before the page goes out; a large one
+   * shows "counting…" until a later view.
+   */
+  async prime(repos: readonly string[], ms: number): Promise<void> {
+    const running = repos.flatMap((r) => {
+      if (this.deps.config.repositories[r]?.type !== 'remote') return [];
+      this.remoteBytes(r);
+      const p = this.disk.get(r)?.running;
+      return p ? [p] : [];
+    });
+    if (running.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(running), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    clearTimeout(timer);
   }
 
   private async countHeld(repo: string): Promise<number> {

@@ -94,7 +94,7 @@ ${v.isPublic ? '' : html`<p class="note">The index needs credentials: give pip a
 ${v.metadata ? metadataList(v.metadata) : html`<p class="note">${v.metadataNote ?? 'No metadata for this version.'}</p>`}
 <h2>Files${v.version ? ` of ${v.version}` : ''}</h2>
 ${v.files.length > 0 ? fileRows(v, v.files) : html`<p class="muted">No files of this version are listed.</p>`}
-${v.otherFiles.length > 0 ? html`<h2>Other files</h2><p class="note">Their names do not say their version (legacy formats).</p>${fileRows(v, v.otherFiles)}` : ''}
+${v.otherFiles.length > 0 ? html`<h2>Other files</h2><p class="note">Files whose name does not say their version (legacy formats), or of a version the index does not list.</p>${fileRows(v, v.otherFiles)}` : ''}
 <h2>Versions</h2>
 <ul class="versions">${v.versions.map((x) => html`<li><a href="${base}${seg(x.version)}/"${x.version === v.version ? html` aria-current="page"` : ''}>${x.version}</a>${x.pre ? html` <span class="badge pre">pre</span>` : ''}${x.yanked ? html` <span class="badge yanked">yanked</span>` : ''}${x.files === 0 ? html` <span class="muted">(no files)</span>` : ''}</li>`)}</ul>
 ${v.description ? html`<section class="description" aria-label="Description">${v.description}</section>` : ''}`;
