@@ -81,6 +81,13 @@ export default {
     notFrom('http-beside-commands',
       'HTTP handlers and CLI commands are sibling front ends; neither may reach into the other or the entry points.',
       '^src/http/', '^src/(commands/|(server|cli|main)\\.ts$)'),
+    {
+      name: 'ui-beside-routes',
+      comment: 'The web UI is a front end beside the index routes: app.ts mounts it, and nothing else (no route, middleware or lower layer) reaches into it.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/http/(app\\.ts$|ui/)' },
+      to: { path: '^src/http/ui/' },
+    },
     notFrom('commands-beside-http',
       'CLI commands work on repositories directly; serving over HTTP is only the cli/server entry point\'s job.',
       '^src/commands/', '^src/(http/|(server|cli|main)\\.ts$)'),

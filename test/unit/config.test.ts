@@ -17,6 +17,8 @@ test('an empty file gives a complete config with every default', (t) => {
   t.deepEqual(c.auth, { failedLoginsPerMinute: 30, trustProxy: false });
   t.is(c.log.level, 'info');
   t.is(c.tls, null);
+  t.deepEqual(c.ui, { enabled: true, sessionLifetime: 12 * 3600, sessionSecret: null });
+  t.deepEqual(parseConfig({ ui: { enabled: false, sessionLifetime: '30m', sessionSecret: 's'.repeat(32) } }).ui, { enabled: false, sessionLifetime: 1800, sessionSecret: 's'.repeat(32) });
 });
 
 test('the embedded config/default.yaml loads and has the three repository kinds', (t) => {
@@ -41,6 +43,9 @@ const BAD: [string, unknown, RegExp][] = [
   ['unknown repository key', { repositories: { r: { type: 'local', overwrites: true } } }, /'repositories\.r\.overwrites': unknown key/],
   ['bad type', { repositories: { r: { type: 's3' } } }, /'repositories\.r\.type': expected one of local, remote, virtual/],
   ['bad listen', { listen: 'localhost' }, /'listen': expected HOST:PORT/],
+  ['short session secret', { ui: { sessionSecret: 'too-short' } }, /'ui\.sessionSecret': must be at least 32 characters/],
+  ['short session lifetime', { ui: { sessionLifetime: 10 } }, /'ui\.sessionLifetime': must be at least a minute/],
+  ['unknown ui key', { ui: { theme: 'dark' } }, /'ui\.theme': unknown key/],
   ['bad size', { repositories: { r: { type: 'local', maxFileSize: 'lots' } } }, /'repositories\.r\.maxFileSize'/],
   ['bad bool', { repositories: { r: { type: 'local', overwrite: 'yes' } } }, /'repositories\.r\.overwrite': expected true or false/],
   ['bad ttl', { repositories: { r: { type: 'remote', indexTtl: -1 } } }, /'repositories\.r\.indexTtl'/],
