@@ -33,6 +33,11 @@ export class SqliteMetadataStore implements MetadataStore {
       listProjects: p(`SELECT p.repo, p.name, p.display_name AS displayName, p.serial, p.updated_at AS updatedAt
                        FROM projects p WHERE p.repo = ? AND EXISTS (SELECT 1 FROM files f WHERE f.project_id = p.id)
                        ORDER BY p.name`),
+      projectNames: p(`SELECT p.name, p.display_name AS displayName FROM projects p
+                       WHERE p.repo = ? AND p.name > ? AND EXISTS (SELECT 1 FROM files f WHERE f.project_id = p.id)
+                       ORDER BY p.name LIMIT ?`),
+      projectsChangedSince: p(`SELECT p.name, p.display_name AS displayName, EXISTS (SELECT 1 FROM files f WHERE f.project_id = p.id) AS present
+                               FROM projects p WHERE p.repo = ? AND p.serial > ?`),
       getProject: p(`SELECT repo, name, display_name AS displayName, serial, updated_at AS updatedAt
                      FROM projects WHERE repo = ? AND name = ?`),
       upsertProject: p(`INSERT INTO projects (repo, name, display_name, serial, created_at, updated_at)
@@ -71,6 +76,15 @@ export class SqliteMetadataStore implements MetadataStore {
 
   listProjects(repo: string): ProjectRow[] {
     return this.q.listProjects!.all(repo) as ProjectRow[];
+  }
+
+  projectNames(repo: string, after: string, limit: number): { name: string; displayName: string }[] {
+    return this.q.projectNames!.all(repo, after, limit) as { name: string; displayName: string }[];
+  }
+
+  projectsChangedSince(repo: string, serial: number): { name: string; displayName: string; present: boolean }[] {
+    return (this.q.projectsChangedSince!.all(repo, serial) as { name: string; displayName: string; present: number }[])
+      .map((r) => ({ name: r.name, displayName: r.displayName, present: r.present !== 0 }));
   }
 
   getProject(repo: string, name: string): ProjectRow | null {

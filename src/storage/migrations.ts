@@ -226,7 +226,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 7,
-    name: 'secrets shared by every process of a storage (the web UI session key)',
+    name: 'secrets shared by every process of a storage (the web UI session key); projects by serial (its name index)',
     sql: `
       -- Random keys made on first use: every pydepot process on this storage (a
       -- replica, a restart) signs and checks the web UI's session cookies with the same one.
@@ -235,6 +235,8 @@ export const MIGRATIONS: readonly Migration[] = [
         value      BLOB NOT NULL,
         created_at TEXT NOT NULL
       );
+      -- The web UI's name index follows a repository's changes by project serial.
+      CREATE INDEX projects_by_serial ON projects (repo, serial);
     `,
   },
 ];

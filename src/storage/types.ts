@@ -137,6 +137,14 @@ export type AddFileResult =
 export interface MetadataStore {
   repoSerial(repo: string): number;
   listProjects(repo: string): ProjectRow[];
+  /** Up to `limit` projects with files after the normalized name `after`, in name order (keyset pages). */
+  projectNames(repo: string, after: string, limit: number): { name: string; displayName: string }[];
+  /**
+   * The projects whose page changed since the repository's serial was
+   * `serial` (a file added, yanked or deleted), each with whether it still
+   * has files.
+   */
+  projectsChangedSince(repo: string, serial: number): { name: string; displayName: string; present: boolean }[];
   getProject(repo: string, name: string): ProjectRow | null;
   listFiles(repo: string, project: string): FileRow[];
   getFile(repo: string, filename: string): FileRow | null;

@@ -87,3 +87,26 @@ test('pydepot serve exits 78 on a bad certificate and names the key', async (t) 
   t.is(r.code, 78, r.stderr);
   t.true(r.stderr.includes(`config key 'tls.cert': cannot load ${resolve('missing.pem')}: ENOENT`), r.stderr);
 });
+
+test('under TLS the web UI\'s cookies are Secure and __Host- prefixed, and a login over HTTPS works', async (t) => {
+  const certs = await makeTestCertificates(t);
+  const s = await startTestServer(t, { ...LOCAL_ONLY, tls: { cert: certs.cert, key: certs.key } });
+  const dispatcher = await trusting(t, certs.caCert);
+  const form = await undiciFetch(`${s.url}/-/ui/login`, { dispatcher });
+  const browser = form.headers.getSetCookie().find((c) => c.startsWith('__Host-pydepot_csrf='))!;
+  t.regex(browser, /; path=\/; samesite=strict; secure; httponly$/);
+  const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())![1]!;
+  const login = await undiciFetch(`${s.url}/-/ui/login`, {
+    dispatcher, method: 'POST', redirect: 'manual',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: s.url, Cookie: browser.split(';')[0]! },
+    body: new URLSearchParams({ csrf, username: 'ci', password: 'ci-password', next: '' }).toString(),
+  });
+  t.is(login.status, 303);
+  const session = login.headers.getSetCookie().find((c) => c.startsWith('__Host-pydepot_session='))!;
+  t.regex(session, /; path=\/; expires=[^;]+; samesite=strict; secure; httponly$/);
+  const page = await undiciFetch(`${s.url}/-/ui/`, { dispatcher, headers: { Cookie: session.split(';')[0]! } });
+  t.regex(await page.text(), /Signed in as <strong>ci<\/strong>/);
+  // The plain-HTTP name of the cookie means nothing here.
+  const plainName = await undiciFetch(`${s.url}/-/ui/`, { dispatcher, headers: { Cookie: session.split(';')[0]!.replace('__Host-', '') } });
+  t.regex(await plainName.text(), /<a href="login">Log in<\/a>/);
+});

@@ -96,6 +96,8 @@ test('the start page lists every repository with its kind, members and counts, a
   t.regex(page.text, /<a href="private\/">private<\/a><\/th>\n<td>local<\/td>\n<td colspan="3" class="muted">needs credentials: <a href="login\?next=private\/">log in<\/a>/);
   t.notRegex(page.text, /secret-pkg/);
 
+  const asBob = await new Browser(d.s.url, basic(BOB.user, BOB.password)).get('/-/ui/');
+  t.regex(asBob.text, /<a href="private\/">private<\/a><\/th>\n<td>local<\/td>\n<td colspan="3" class="muted">you may not read it<\/td>/);
   const asCi = await new Browser(d.s.url, basic(CI.user, CI.password)).get('/-/ui/');
   t.regex(asCi.text, /<a href="private\/">private<\/a><\/th>\n<td>local<\/td>\n<td class="num">1<\/td><td class="num">1<\/td>/);
   t.regex(asCi.text, /Signed in as <strong>ci<\/strong>/);

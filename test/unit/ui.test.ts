@@ -19,20 +19,25 @@ test('html escapes every interpolated value, joins arrays, drops null and false,
   t.is(formatBytes(300 * 1024 * 1024), '300 MiB');
 });
 
-function source(lists: Record<string, string[]>, tokens: Record<string, string | null> = {}): NameSource & { loads: string[] } {
+function source(lists: Record<string, string[]>, tokens: Record<string, string | null> = {}): NameSource & { loads: string[]; changed: Map<string, { name: string; present: boolean }[]> } {
   const loads: string[] = [];
+  const changed = new Map<string, { name: string; present: boolean }[]>();
+  const norm = (n: string) => n.toLowerCase().replace(/[-_.]+/g, '-');
   return {
     loads,
+    changed,
     token: (repo) => tokens[repo] ?? null,
-    load: (repo) => {
-      loads.push(repo);
-      return [...(lists[repo] ?? [])].sort().map((n) => ({ name: n.toLowerCase().replace(/[-_.]+/g, '-'), displayName: n }));
+    page: (repo, after, limit) => {
+      if (after === '') loads.push(repo);
+      return (lists[repo] ?? []).map((n) => ({ name: norm(n), displayName: n })).sort((a, b) => (a.name < b.name ? -1 : 1)).filter((p) => p.name > after).slice(0, limit);
     },
+    changes: (repo) => (changed.get(repo) ?? []).map((c) => ({ ...c, displayName: c.name })),
   };
 }
 
-test('name search: the exact name, then prefixes, then substrings, each in name order, merged across repositories', (t) => {
-  const index = new NameIndex(source({ a: ['requests', 'requests-oauthlib', 'types-requests', 'Flask'], b: ['requests', 'grequests', 'requests-toolbelt'] }));
+test('name search: the exact name, then prefixes, then substrings, each in name order, merged across repositories', async (t) => {
+  const index = new NameIndex(source({ a: ['requests', 'requests-oauthlib', 'types-requests', 'Flask', 'xrequests-requests'], b: ['requests', 'grequests', 'requests-toolbelt'] }));
+  await index.refresh(['a', 'b']);
   const hits = index.search(['a', 'b'], 'requests', 50);
   t.deepEqual(hits.map((h) => [h.name, h.match, h.repos]), [
     ['requests', 'exact', ['a', 'b']],
@@ -40,14 +45,19 @@ test('name search: the exact name, then prefixes, then substrings, each in name 
     ['requests-toolbelt', 'prefix', ['b']],
     ['grequests', 'substring', ['b']],
     ['types-requests', 'substring', ['a']],
+    ['xrequests-requests', 'substring', ['a']],
   ]);
   t.is(index.search(['a'], 'flask', 50)[0]!.displayName, 'Flask');
   t.deepEqual(index.search(['a', 'b'], 'req', 2).map((h) => h.name), ['requests', 'requests-oauthlib']);
+  t.deepEqual(index.search(['a', 'b'], 'quests', 3).map((h) => h.name), ['grequests', 'requests', 'requests-oauthlib']);
   t.deepEqual(index.search(['a'], 'zzz', 50), []);
+  t.deepEqual(index.search(['a'], 's\nx', 50), []);
+  t.throws(() => index.search(['c'], 'x', 5), { message: /not loaded/ });
 });
 
-test('name lists page through the union of repositories, and a noted name is found at once', (t) => {
+test('name lists page through the union of repositories, and a noted name is found at once', async (t) => {
   const index = new NameIndex(source({ a: ['a1', 'c3', 'e5'], b: ['b2', 'c3', 'd4'] }));
+  await index.refresh(['a', 'b']);
   const first = index.list(['a', 'b'], '', 3);
   t.deepEqual(first.names.map((n) => n.name), ['a1', 'b2', 'c3']);
   t.true(first.more);
@@ -56,28 +66,36 @@ test('name lists page through the union of repositories, and a noted name is fou
   t.false(rest.more);
   t.is(index.count(['a', 'b']), 5);
   index.note('a', 'bb-new');
-  t.deepEqual(index.search(['a'], 'bb', 10).map((h) => h.name), ['bb-new']);
+  t.is(index.count(['a', 'b']), 6);
+  t.deepEqual(index.search(['a'], 'b-n', 10).map((h) => h.name), ['bb-new']);
   t.deepEqual(index.list(['a'], '', 10).names.map((n) => n.name), ['a1', 'bb-new', 'c3', 'e5']);
 });
 
-test('a list is reloaded when its token moves, at most every few seconds, and an untokened one by age', (t) => {
+test('a hosted list follows the projects changed since its token; an untokened one is reloaded by age', async (t) => {
   let now = 1_000_000;
   const tokens: Record<string, string | null> = { local: '1', remote: null };
-  const lists = { local: ['one'], remote: ['up'] };
+  const lists = { local: ['one', 'gone'], remote: ['up'] };
   const src = source(lists, tokens);
   const index = new NameIndex(src, () => now);
-  index.search(['local', 'remote'], 'x', 10);
+  await index.refresh(['local', 'remote']);
   t.deepEqual(src.loads, ['local', 'remote']);
-  lists.local = ['one', 'two'];
+  src.changed.set('local', [{ name: 'two', present: true }, { name: 'gone', present: false }]);
   tokens.local = '2';
-  now += 2000;
-  t.deepEqual(index.search(['local'], 'two', 10), []);
-  now += 4000;
-  t.is(index.search(['local'], 'two', 10)[0]!.name, 'two');
+  await index.refresh(['local']);
+  t.deepEqual(index.search(['local'], 'two', 10), [], 'checked at most once a second');
+  now += 1500;
+  await index.refresh(['local']);
+  t.deepEqual(index.list(['local'], '', 10).names.map((n) => n.name), ['one', 'two']);
+  t.deepEqual(src.loads, ['local', 'remote'], 'no reload: only the changes were read');
   lists.remote = ['up', 'down'];
   now += 60_000;
+  await index.refresh(['remote']);
   t.deepEqual(index.search(['remote'], 'down', 10), []);
   now += 5 * 60_000;
+  await index.refresh(['remote']);
+  // The reload runs in the background and swaps the list in when done.
+  await new Promise((resolve) => setImmediate(resolve));
+  await index.refresh(['remote']);
   t.is(index.search(['remote'], 'down', 10)[0]!.name, 'down');
 });
 

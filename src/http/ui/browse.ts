@@ -54,14 +54,15 @@ export function browseHandlers(ui: Ui) {
   return {
     async home(ctx: Context, req: UiRequest): Promise<void> {
       const q = searchText(ctx);
-      await ui.usage.prime(repoNames(ui).flatMap((r) => (req.canRead(r) ? leavesOf(ui.config, r) : [])), PRIME_MS);
+      const leaves = [...new Set(repoNames(ui).flatMap((r) => (req.canRead(r) ? leavesOf(ui.config, r) : [])))];
+      await Promise.all([ui.names.refresh(leaves), ui.usage.prime(leaves, PRIME_MS)]);
       const repos = repoNames(ui).map((name) => repoRow(ui, name, req.canRead(name)));
-      sendPage(ctx, req, { title: q ? `Search: ${q}` : 'Repositories', root: '', section: 'repos', body: homePage({ repos, q, results: results(ctx, req, q, repoNames(ui)) }) });
+      sendPage(ctx, req, { title: q ? `Search: ${q}` : 'Repositories', root: '', section: 'repos', body: homePage({ repos, q, results: results(ctx, req, q, repoNames(ui)), signedIn: req.identity !== null }) });
     },
 
     async repository(ctx: Context, req: UiRequest, repo: string): Promise<void> {
       requireRead(ui, req, repo);
-      await ui.usage.prime(leavesOf(ui.config, repo), PRIME_MS);
+      await Promise.all([ui.names.refresh(leavesOf(ui.config, repo)), ui.usage.prime(leavesOf(ui.config, repo), PRIME_MS)]);
       const q = searchText(ctx);
       const after = param(ctx, 'after');
       if (after.length > 200) throw new BadRequest('Not a project name to list after.');

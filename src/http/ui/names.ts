@@ -1,24 +1,28 @@
 /**
- * Project names of the repositories, held in memory for search: one sorted
+ * Project names of the repositories, held in memory for search: a sorted
  * array per local, remote and wheelcache repository (a virtual repository
  * searches its members'). A prefix is a binary search and a range; a
- * substring is a scan of plain strings, a few milliseconds over 100,000
- * names, and both stop once they have enough.
+ * substring is one scan of the names joined into a single string (native
+ * indexOf, a millisecond or two over 100,000 names), and both stop once
+ * they have enough.
  *
- * A hosted repository's list is reloaded when its serial has moved (at most
- * every few seconds, so a burst of uploads costs one reload). A remote's is
- * the projects whose pages it has cached (never its upstream's whole root
- * list, which can hold 700,000 names nobody here asked for): pages fetched
- * by this process are added as they arrive, and the list is reloaded every
- * few minutes for those fetched by others (a prefetch).
+ * A list is loaded once, a page of names at a time so that a large one
+ * never holds the event loop, then kept current: a hosted repository's by
+ * the projects whose serial moved since (an indexed query), a remote's by
+ * the pages it fetches (`note`), and reloaded in the background every few
+ * minutes for pages fetched by other processes (a prefetch). A remote's list
+ * is the projects whose pages it has cached, never its upstream's whole
+ * root list (700,000 names nobody here asked for).
  */
 import type { ProjectSummary } from '../../pypi/pages.ts';
 
 export interface NameSource {
   /** Changes whenever the repository's names may have; null: no cheap token (reloaded by age). */
   token(repo: string): string | null;
-  /** Every name, sorted by normalized name. */
-  load(repo: string): ProjectSummary[];
+  /** Up to `limit` names after `after`, in normalized-name order. */
+  page(repo: string, after: string, limit: number): ProjectSummary[];
+  /** The projects changed since the list at `since` was read, each with whether it still has files; null: reload instead. */
+  changes(repo: string, since: string): (ProjectSummary & { present: boolean })[] | null;
 }
 
 export type MatchKind = 'exact' | 'prefix' | 'substring';
@@ -31,71 +35,142 @@ export interface NameHit {
   repos: string[];
 }
 
-interface Names {
-  names: string[];
+class Names {
+  names: string[] = [];
   /** Only where the display name differs from the normalized one. */
-  display: Map<string, string>;
-  token: string | null;
-  loadedAt: number;
-  checkedAt: number;
-  /** Added since the load (pages a remote just fetched), merged in at the next read. */
-  pending: Set<string>;
+  display = new Map<string, string>();
+  token: string | null = null;
+  loadedAt = 0;
+  checkedAt = 0;
+  /** Bumped by every change: what cached counts are keyed by. */
+  version = 0;
+  private joined: { text: string; starts: Int32Array } | null = null;
+
+  add(name: string, displayName: string): void {
+    const i = lowerBound(this.names, name);
+    if (this.names[i] !== name) {
+      this.names.splice(i, 0, name);
+      this.changed();
+    }
+    if (displayName !== name) this.display.set(name, displayName);
+  }
+
+  remove(name: string): void {
+    const i = lowerBound(this.names, name);
+    if (this.names[i] === name) {
+      this.names.splice(i, 1);
+      this.display.delete(name);
+      this.changed();
+    }
+  }
+
+  changed(): void {
+    this.version++;
+    this.joined = null;
+  }
+
+  /** `\n`-separated names and where each starts, rebuilt after a change. */
+  text(): { text: string; starts: Int32Array } {
+    if (!this.joined) {
+      const starts = new Int32Array(this.names.length);
+      let at = 1;
+      this.names.forEach((n, i) => {
+        starts[i] = at;
+        at += n.length + 1;
+      });
+      this.joined = { text: `\n${this.names.join('\n')}\n`, starts };
+    }
+    return this.joined;
+  }
 }
 
 const CHECK_EVERY_MS = 1000;
-const RELOAD_AT_MOST_EVERY_MS = 5000;
 const UNTOKENED_RELOAD_MS = 5 * 60_000;
+const PAGE = 5000;
 
-/** Index of the first name >= `key`. */
-function lowerBound(names: readonly string[], key: string): number {
+/** Index of the first element >= `key`. */
+function lowerBound<T extends string | number>(xs: ArrayLike<T>, key: T): number {
   let lo = 0;
-  let hi = names.length;
+  let hi = xs.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (names[mid]! < key) lo = mid + 1;
+    if (xs[mid]! < key) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export class NameIndex {
-  private readonly repos = new Map<string, Names>();
+  private readonly lists = new Map<string, Names>();
+  private readonly loading = new Map<string, Promise<Names>>();
+  private readonly counts = new Map<string, { key: string; count: number }>();
 
   constructor(private readonly source: NameSource, private readonly now: () => number = Date.now) {}
 
   /** A remote fetched a page: its project is searchable at once. */
   note(repo: string, name: string): void {
-    this.repos.get(repo)?.pending.add(name);
+    this.lists.get(repo)?.add(name, name);
   }
 
-  private names(repo: string): Names {
+  /** Brings the lists of `repos` up to date (the first time, loads them); call before search, list or count. */
+  async refresh(repos: readonly string[]): Promise<void> {
+    await Promise.all(repos.map((r) => this.current(r)));
+  }
+
+  private async current(repo: string): Promise<Names> {
+    const n = this.lists.get(repo);
+    if (!n) return this.load(repo);
     const now = this.now();
-    let n = this.repos.get(repo);
-    if (!n) {
-      n = this.load(repo, now);
-    } else if (now - n.checkedAt >= CHECK_EVERY_MS) {
-      n.checkedAt = now;
-      const token = this.source.token(repo);
-      const stale = token === null ? now - n.loadedAt >= UNTOKENED_RELOAD_MS : token !== n.token && now - n.loadedAt >= RELOAD_AT_MOST_EVERY_MS;
-      if (stale) n = this.load(repo, now);
+    if (now - n.checkedAt < CHECK_EVERY_MS) return n;
+    n.checkedAt = now;
+    const token = this.source.token(repo);
+    if (token === null) {
+      // Served as it is meanwhile: the reload swaps in a new list when done.
+      if (now - n.loadedAt >= UNTOKENED_RELOAD_MS) void this.load(repo);
+      return n;
     }
-    if (n.pending.size > 0) {
-      for (const name of n.pending) {
-        const i = lowerBound(n.names, name);
-        if (n.names[i] !== name) n.names.splice(i, 0, name);
-      }
-      n.pending.clear();
+    if (token === n.token || n.token === null) return n;
+    const changes = this.source.changes(repo, n.token);
+    if (changes === null) return this.load(repo);
+    for (const c of changes) {
+      if (c.present) n.add(c.name, c.displayName);
+      else n.remove(c.name);
     }
+    n.token = token;
     return n;
   }
 
-  private load(repo: string, now: number): Names {
-    const token = this.source.token(repo);
-    const list = this.source.load(repo);
-    const display = new Map<string, string>();
-    for (const p of list) if (p.displayName !== p.name) display.set(p.name, p.displayName);
-    const n: Names = { names: list.map((p) => p.name), display, token, loadedAt: now, checkedAt: now, pending: new Set() };
-    this.repos.set(repo, n);
+  private load(repo: string): Promise<Names> {
+    let p = this.loading.get(repo);
+    if (!p) {
+      p = (async () => {
+        const n = new Names();
+        n.token = this.source.token(repo);
+        for (let after = ''; ;) {
+          const batch = this.source.page(repo, after, PAGE);
+          for (const s of batch) {
+            n.names.push(s.name);
+            if (s.displayName !== s.name) n.display.set(s.name, s.displayName);
+          }
+          if (batch.length < PAGE) break;
+          after = batch.at(-1)!.name;
+          await yieldToEventLoop();
+        }
+        n.loadedAt = n.checkedAt = this.now();
+        n.version = (this.lists.get(repo)?.version ?? 0) + 1;
+        this.lists.set(repo, n);
+        return n;
+      })().finally(() => this.loading.delete(repo));
+      this.loading.set(repo, p);
+    }
+    return p;
+  }
+
+  private names(repo: string): Names {
+    const n = this.lists.get(repo);
+    if (!n) throw new Error(`the names of '${repo}' are not loaded: call refresh() first`);
     return n;
   }
 
@@ -114,6 +189,8 @@ export class NameIndex {
       }
       hits.set(name, { name, displayName: n.display.get(name) ?? name, match, repos: [repo] });
     };
+    // A newline can never be part of a name: such a query matches nothing.
+    if (query === '' || query.includes('\n')) return [];
     for (const repo of repos) {
       const n = this.names(repo);
       const { names } = n;
@@ -126,13 +203,18 @@ export class NameIndex {
       }
       // Enough prefix matches make substring ones moot: they sort after them.
       if (found >= limit) continue;
+      const { text, starts } = n.text();
       let more = 0;
-      for (let i = 0; i < names.length && more < limit; i++) {
+      for (let pos = text.indexOf(query, 1); pos >= 0 && more < limit; pos = text.indexOf(query, pos + 1)) {
+        const i = lowerBound(starts, pos + 1) - 1;
         const name = names[i]!;
-        if (name.includes(query) && !name.startsWith(query)) {
+        // A match at the start of a name is a prefix match, found above.
+        if (starts[i] !== pos) {
           add(repo, n, name, 'substring');
           more++;
         }
+        // The next match is looked for in the next name.
+        pos = starts[i]! + name.length;
       }
     }
     const order: Record<MatchKind, number> = { exact: 0, prefix: 1, substring: 2 };
@@ -166,11 +248,29 @@ export class NameIndex {
     }
   }
 
-  /** How many distinct names `repos` hold together. */
+  /** How many distinct names `repos` hold together (a merge of the sorted lists, kept until one changes). */
   count(repos: readonly string[]): number {
-    if (repos.length === 1) return this.names(repos[0]!).names.length;
-    const all = new Set<string>();
-    for (const r of repos) for (const name of this.names(r).names) all.add(name);
-    return all.size;
+    const lists = repos.map((r) => this.names(r));
+    if (lists.length === 1) return lists[0]!.names.length;
+    const key = lists.map((n) => n.version).join(',');
+    const id = repos.join('\u0000');
+    const cached = this.counts.get(id);
+    if (cached?.key === key) return cached.count;
+    const pos = lists.map(() => 0);
+    let count = 0;
+    for (;;) {
+      let min: string | null = null;
+      lists.forEach((n, i) => {
+        const name = n.names[pos[i]!];
+        if (name !== undefined && (min === null || name < min)) min = name;
+      });
+      if (min === null) break;
+      count++;
+      lists.forEach((n, i) => {
+        if (n.names[pos[i]!] === min) pos[i] = pos[i]! + 1;
+      });
+    }
+    this.counts.set(id, { key, count });
+    return count;
   }
 }

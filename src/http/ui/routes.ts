@@ -42,18 +42,13 @@ export function uiRoutes(deps: AppDeps): UiRoute[] {
   const config = deps.registry.config;
   if (!config.ui.enabled) return [];
   const secret = config.ui.sessionSecret !== null ? Buffer.from(config.ui.sessionSecret, 'utf8') : deps.users.secret('ui-session');
+  const isRemote = (repo: string): boolean => config.repositories[repo]?.type === 'remote';
   const names = new NameIndex({
-    token: (repo) => (config.repositories[repo]?.type === 'remote' ? null : String(deps.store.repoSerial(repo))),
-    load: (repo) => {
-      if (config.repositories[repo]?.type !== 'remote') return deps.store.listProjects(repo).map((p) => ({ name: p.name, displayName: p.displayName }));
-      const out = [];
-      for (let after = ''; ;) {
-        const batch = deps.remoteStore.cachedProjects(repo, after, 10_000);
-        if (batch.length === 0) return out;
-        for (const name of batch) out.push({ name, displayName: name });
-        after = batch.at(-1)!;
-      }
-    },
+    token: (repo) => (isRemote(repo) ? null : String(deps.store.repoSerial(repo))),
+    page: (repo, after, limit) => (isRemote(repo)
+      ? deps.remoteStore.cachedProjects(repo, after, limit).map((name) => ({ name, displayName: name }))
+      : deps.store.projectNames(repo, after, limit)),
+    changes: (repo, since) => (isRemote(repo) ? null : deps.store.projectsChangedSince(repo, Number(since))),
   });
   deps.registry.events.upstreamPage.on(({ remote, page }) => names.note(remote, normalizeName(page.name)));
   const ui: Ui = {

@@ -1,7 +1,7 @@
 /**
  * What each repository holds, for the start page: projects, files and bytes
  * on disk. A hosted repository's come from one query, cached until its
- * serial moves. A remote's pages and listed files are counted by the store;
+ * serial moves (and then at least five seconds). A remote's pages and listed files are counted by the store;
  * which of those files it holds is known only to the blob store, so they
  * are counted in the background (a stat per listed file, two at a time so
  * downloads keep the thread pool) and the count kept for a few minutes.
@@ -18,6 +18,7 @@ export interface Usage {
 }
 
 const REMOTE_FRESH_MS = 10_000;
+const HOSTED_RECOUNT_MS = 5000;
 const DISK_FRESH_MS = 5 * 60_000;
 const PAGE = 1000;
 
@@ -35,7 +36,7 @@ export function leavesOf(config: Config, name: string): string[] {
 }
 
 export class UsageCounter {
-  private readonly hosted = new Map<string, { serial: number; usage: Usage }>();
+  private readonly hosted = new Map<string, { serial: number; usage: Usage; at: number }>();
   private readonly pages = new Map<string, { at: number; projects: number; files: number }>();
   private readonly disk = new Map<string, { at: number; bytes: number | null; running: Promise<void> | null }>();
 
@@ -50,9 +51,10 @@ export class UsageCounter {
     if (rc.type !== 'remote') {
       const serial = this.deps.store.repoSerial(repo);
       const cached = this.hosted.get(repo);
-      if (cached?.serial === serial) return cached.usage;
+      // A burst of uploads costs one count every few seconds, not one per page view.
+      if (cached && (cached.serial === serial || this.now() - cached.at < HOSTED_RECOUNT_MS)) return cached.usage;
       const usage = this.deps.store.repoUsage(repo);
-      this.hosted.set(repo, { serial, usage });
+      this.hosted.set(repo, { serial, usage, at: this.now() });
       return usage;
     }
     const now = this.now();

@@ -32,13 +32,13 @@ function kindOf(r: RepoRow): Html {
   return html`${r.kind}`;
 }
 
-export function homePage(o: { repos: RepoRow[]; q: string; results: Html | null }): Html {
+export function homePage(o: { repos: RepoRow[]; q: string; results: Html | null; signedIn: boolean }): Html {
   const rows = o.repos.map((r) => html`<tr>
 <th scope="row"><a href="${seg(r.name)}/">${r.name}</a>${r.isDefault ? html` <span class="badge" title="served at /simple/">default</span>` : ''}</th>
 <td>${kindOf(r)}</td>
 ${r.usage
     ? html`<td class="num">${formatCount(r.usage.projects)}</td><td class="num">${formatCount(r.usage.files)}</td><td class="num">${r.usage.bytes === null ? html`<span class="muted">counting…</span>` : formatBytes(r.usage.bytes)}</td>`
-    : html`<td colspan="3" class="muted">needs credentials: <a href="login?next=${seg(r.name)}/">log in</a></td>`}
+    : o.signedIn ? html`<td colspan="3" class="muted">you may not read it</td>` : html`<td colspan="3" class="muted">needs credentials: <a href="login?next=${seg(r.name)}/">log in</a></td>`}
 </tr>`);
   return html`<h1>Package repositories</h1>
 ${searchForm('./', o.q, 'Search project names')}
