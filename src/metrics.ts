@@ -5,6 +5,12 @@ export interface UpstreamMetrics {
   failures: Counter<'repo' | 'kind'>;
   downloads: Counter<'repo'>;
   rejectedFiles: Counter<'repo'>;
+  /** Core metadata read out of upstream wheels, by method (range, blob, full). */
+  metadataExtracted: Counter<'repo' | 'method'>;
+  /** Wheels whose metadata could not be read, by reason (malformed, no-range, upstream, storage). */
+  metadataFailures: Counter<'repo' | 'reason'>;
+  /** Body bytes of the Range requests made to read metadata out of upstream wheels. */
+  metadataBytes: Counter<'repo'>;
 }
 
 export interface ConfusionMetrics {
@@ -98,6 +104,21 @@ export function createMetrics(squatCount?: () => number, cooldownHidden?: () => 
       }),
       rejectedFiles: new Counter({
         name: 'pydepot_upstream_files_rejected_total', help: 'Upstream files refused: wrong sha256 or size, or cut short',
+        labelNames: ['repo'], registers: [registry],
+      }),
+      metadataExtracted: new Counter({
+        name: 'pydepot_metadata_extracted_total',
+        help: 'Core metadata read out of upstream wheels their index gave none for, by method (range: HTTP Range requests; blob: the cached wheel; full: the whole wheel, downloaded and cached)',
+        labelNames: ['repo', 'method'], registers: [registry],
+      }),
+      metadataFailures: new Counter({
+        name: 'pydepot_metadata_extraction_failures_total',
+        help: 'Upstream wheels whose core metadata was not read, by reason (malformed: the zip, remembered; no-range: the upstream ignores Range and the whole wheel was not wanted; upstream: unreachable or wrong answer; storage)',
+        labelNames: ['repo', 'reason'], registers: [registry],
+      }),
+      metadataBytes: new Counter({
+        name: 'pydepot_metadata_upstream_bytes_total',
+        help: 'Bytes received from upstreams in Range requests for core metadata (whole-wheel downloads count as downloads)',
         labelNames: ['repo'], registers: [registry],
       }),
     },

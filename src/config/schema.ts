@@ -46,6 +46,12 @@ export interface RemoteRepoConfig extends Permissions {
    * upload-time) before its pages list it; 0 = off.
    */
   cooldown: number;
+  /**
+   * Wheels the upstream gives no core metadata for: after a page fetch, those
+   * of the newest this-many releases get their METADATA read in the
+   * background (by HTTP Range). 0: only on demand.
+   */
+  metadataReleases: number;
 }
 
 export interface VirtualRepoConfig extends Permissions {
@@ -184,6 +190,14 @@ class Section {
     const v = this.get(k);
     if (v === undefined || v === null) return def;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) this.fail(k, `expected a number of seconds >= 0, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  /** A whole number >= 0. */
+  wholeNumber(k: string, def: number): number {
+    const v = this.get(k);
+    if (v === undefined || v === null) return def;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) this.fail(k, `expected a whole number >= 0, got ${JSON.stringify(v)}`);
     return v;
   }
 
@@ -338,6 +352,7 @@ function parseRepo(s: Section): RepoConfig {
         password: s.optionalString('password'),
         indexMaxAge: s.seconds('indexMaxAge', 0),
         cooldown: s.duration('cooldown', 0),
+        metadataReleases: s.wholeNumber('metadataReleases', 3),
       };
       break;
     }

@@ -2,14 +2,15 @@
  * A proxy-cache of an upstream index. Pages come through the IndexCache
  * (freshness rules) and are served like local ones, with links to pydepot's
  * own file URLs (remote-page.ts). Files and their core metadata are fetched
- * once, verified, and kept in the shared blob store.
+ * once, verified, and kept in the shared blob store. Wheels the upstream
+ * gives no core metadata for get it read out of the wheel (wheel-metadata.ts).
  */
 import { Readable } from 'node:stream';
 import type { RemoteRepoConfig } from '../config/schema.ts';
 import { UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { CooldownMetrics, UpstreamMetrics } from '../metrics.ts';
-import type { ProjectPage, ProjectSummary } from '../pypi/pages.ts';
+import type { IndexFile, ProjectPage, ProjectSummary } from '../pypi/pages.ts';
 import type { BlobStore, RemoteCacheStore, RemoteFileRow } from '../storage/types.ts';
 import { UpstreamClient } from '../upstream/client.ts';
 import { fetchVerified, FileFetcher, type FetchEvents } from '../upstream/fetch-file.ts';
@@ -21,6 +22,7 @@ import { blobFileHandle } from './file-handles.ts';
 import { IndexCache, type PageLookup } from './index-cache.ts';
 import { RemoteCooldown } from './remote-cooldown.ts';
 import type { FileHandle, PageView, Repository } from './types.ts';
+import { WheelMetadataExtractor } from './wheel-metadata.ts';
 
 const MAX_METADATA_BYTES = 10 * 1024 * 1024;
 
@@ -45,6 +47,8 @@ export class RemoteRepository implements Repository {
   private readonly blobs: BlobStore;
   private readonly store: RemoteCacheStore;
   private readonly cooldown: RemoteCooldown;
+  /** Core metadata read out of wheels the upstream gives none for. */
+  readonly wheelMetadata: WheelMetadataExtractor;
 
   constructor(readonly name: string, private readonly config: RemoteRepoConfig, private readonly deps: RemoteDeps) {
     this.indexMaxAge = config.indexMaxAge;
@@ -63,12 +67,20 @@ export class RemoteRepository implements Repository {
         failed: () => deps.metrics.failures.inc({ repo: name, kind: 'file' }),
       },
     });
+    this.wheelMetadata = new WheelMetadataExtractor({
+      repo: name, client: this.client, blobs: deps.blobs, store: deps.store, fetcher: this.fetcher,
+      logger: deps.logger, metrics: deps.metrics, offline: config.offline, releases: config.metadataReleases,
+      extracted: (row, metadataSha256) => this.advertiseMetadata(row.project, row.sha256, row.filename, metadataSha256),
+    });
   }
 
   /** Every page lookup goes through here, so each page fetched from upstream is published once. */
   private async lookup(project: string): Promise<PageLookup | null> {
     const found = await this.index.page(project);
-    if (found?.fetched) this.deps.events.upstreamPage.emit({ remote: this.name, page: found.fetched });
+    if (found?.fetched) {
+      this.deps.events.upstreamPage.emit({ remote: this.name, page: found.fetched });
+      this.wheelMetadata.pageFetched(found.fetched);
+    }
     return found;
   }
 
@@ -156,6 +168,7 @@ export class RemoteRepository implements Repository {
     if (cached) return blobFileHandle(this.blobs, filename, sha256, cached.size, Number.isNaN(uploaded) ? cached.mtime : new Date(uploaded));
     if (this.config.offline) throw new UpstreamUnavailable(`'${filename}' is not cached in repository '${this.name}', which is offline.`);
     const d = await this.fetcher.join({ url: row.url, filename, sha256, size: row.size });
+    if (row.metadataSha256 === null) d.done.then(() => this.wheelMetadata.downloaded(row), () => undefined);
     const blobs = this.blobs;
     return {
       filename, sha256, size: d.size, lastModified: Number.isNaN(uploaded) ? new Date() : new Date(uploaded),
@@ -172,7 +185,16 @@ export class RemoteRepository implements Repository {
 
   async openCoreMetadata(sha256: string, filename: string): Promise<FileHandle | null> {
     const row = this.store.getFile(this.name, sha256, filename);
-    if (!row?.metadataSha256) return null;
+    if (!row) return null;
+    const read = this.store.getWheelMetadata(sha256, filename)?.metadataSha256 ?? null;
+    if (!row.metadataSha256 || row.metadataSha256 === read) {
+      // None from the upstream: read out of the wheel, now if need be (the
+      // wheelhouse resolver, or a client asking before the page says so).
+      const got = await this.wheelMetadata.extract(row, { whole: true });
+      if (!got.ok) return null;
+      const info = await this.blobs.stat(got.metadataSha256);
+      return info ? blobFileHandle(this.blobs, `${filename}.metadata`, got.metadataSha256, info.size, info.mtime) : null;
+    }
     const metaSha = row.metadataSha256;
     if (!(await this.blobs.stat(metaSha))) {
       if (this.config.offline) throw new UpstreamUnavailable(`the metadata of '${filename}' is not cached in repository '${this.name}', which is offline.`);
@@ -199,6 +221,17 @@ export class RemoteRepository implements Repository {
       { url: u.href, filename: `${row.filename}.metadata`, sha256: metaSha, size: null },
       { client: this.client, blobs: this.blobs, logger: this.deps.logger, events, needLength: false, maxBytes: MAX_METADATA_BYTES },
     );
+  }
+
+  /** The page lists the file with the metadata now stored for it (its serial, hence its ETag, changes). */
+  private advertiseMetadata(project: string, sha256: string, filename: string, metadataSha256: string): void {
+    const body = this.store.getPageBody(this.name, project);
+    if (!body) return;
+    const page = JSON.parse(body) as ProjectPage;
+    const file = page.files.find((f: IndexFile) => f.sha256 === sha256 && f.filename === filename);
+    if (!file || file.metadataSha256 !== null) return;
+    file.metadataSha256 = metadataSha256;
+    this.store.updatePageMetadata(this.name, project, JSON.stringify(page), { sha256, filename, metadataSha256 });
   }
 
   close(): Promise<void> {

@@ -57,7 +57,8 @@ export class SqliteMetadataStore implements MetadataStore {
       filesOfProjectVersion: p(`SELECT f.version FROM files f JOIN projects p ON p.id = f.project_id
                                 WHERE p.repo = ? AND p.name = ?`),
       // A remote repository's cached file may be the same blob.
-      blobInUse: p('SELECT 1 FROM files WHERE sha256 = @sha UNION ALL SELECT 1 FROM remote_files WHERE sha256 = @sha LIMIT 1'),
+      blobInUse: p(`SELECT 1 FROM files WHERE sha256 = @sha UNION ALL SELECT 1 FROM remote_files WHERE sha256 = @sha
+                    UNION ALL SELECT 1 FROM wheel_metadata WHERE metadata_sha256 = @sha LIMIT 1`),
       check: p('SELECT 1'),
       instanceId: p('SELECT id FROM instance').pluck(),
     };

@@ -224,4 +224,24 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_by_time ON audit (at);
     `,
   },
+  {
+    version: 7,
+    name: 'core metadata read out of upstream wheels',
+    sql: `
+      -- METADATA that pydepot read out of an upstream wheel whose index gave no
+      -- core metadata (PEP 658/714), served as <file>.metadata. Keyed by the
+      -- wheel's bytes and name, so every remote listing the file shares it.
+      CREATE TABLE wheel_metadata (
+        sha256          TEXT NOT NULL,   -- the wheel's
+        filename        TEXT NOT NULL,
+        metadata_sha256 TEXT,            -- the METADATA blob; NULL when the wheel could not be read
+        method          TEXT NOT NULL CHECK (method IN ('range', 'blob', 'full')),
+        failure         TEXT,            -- why the wheel could not be read (a malformed zip); NULL on success
+        at              TEXT NOT NULL,
+        PRIMARY KEY (sha256, filename)
+      );
+      -- blobInUse asks whether a blob is someone's METADATA.
+      CREATE INDEX wheel_metadata_by_blob ON wheel_metadata (metadata_sha256) WHERE metadata_sha256 IS NOT NULL;
+    `,
+  },
 ];

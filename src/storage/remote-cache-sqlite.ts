@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
-import type { CachedPage, CachedRoot, RemoteCacheStore, RemoteFileRow } from './types.ts';
+import type { CachedPage, CachedRoot, RemoteCacheStore, RemoteFileRow, WheelMetadataRecord } from './types.ts';
 
 interface PageRecord {
   state: 'ok' | 'missing'; checked_at: number; etag: string | null; last_modified: string | null; serial: number;
@@ -36,6 +36,14 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
                   FROM remote_files WHERE repo = ? AND sha256 = ? AND filename = ?`),
       firstSeen: p('SELECT filename, first_seen AS firstSeen FROM remote_files WHERE repo = ? AND project = ?'),
       cachedProjects: p(`SELECT project FROM remote_pages WHERE repo = ? AND state = 'ok' AND project > ? ORDER BY project LIMIT ?`).pluck(),
+      setFileMetadata: p('UPDATE remote_files SET metadata_sha256 = ? WHERE repo = ? AND sha256 = ? AND filename = ?'),
+      setPageBody: p(`UPDATE remote_pages SET page = @page, digest = @digest, serial = serial + 1
+                      WHERE repo = @repo AND project = @project AND state = 'ok' AND digest IS NOT @digest`),
+      pageExists: p(`SELECT 1 FROM remote_pages WHERE repo = ? AND project = ? AND state = 'ok'`).pluck(),
+      getWheelMetadata: p(`SELECT sha256, filename, metadata_sha256 AS metadataSha256, method, failure, at
+                           FROM wheel_metadata WHERE sha256 = ? AND filename = ?`),
+      saveWheelMetadata: p(`INSERT OR REPLACE INTO wheel_metadata (sha256, filename, metadata_sha256, method, failure, at)
+                            VALUES (@sha256, @filename, @metadataSha256, @method, @failure, @at)`),
       getRoot: p('SELECT checked_at AS checkedAt, etag, last_modified AS lastModified, serial FROM remote_roots WHERE repo = ?'),
       upsertRoot: p(`INSERT INTO remote_roots (repo, checked_at, etag, last_modified, serial) VALUES (@repo, @now, @etag, @lastModified, 1)
                      ON CONFLICT (repo) DO UPDATE SET checked_at = @now, etag = @etag, last_modified = @lastModified, serial = serial + 1`),
@@ -92,6 +100,24 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
 
   cachedProjects(repo: string, after: string, limit: number): string[] {
     return this.q.cachedProjects!.all(repo, after, limit) as string[];
+  }
+
+  getWheelMetadata(sha256: string, filename: string): WheelMetadataRecord | null {
+    return (this.q.getWheelMetadata!.get(sha256, filename) as WheelMetadataRecord | undefined) ?? null;
+  }
+
+  saveWheelMetadata(record: WheelMetadataRecord): void {
+    this.q.saveWheelMetadata!.run(record);
+  }
+
+  updatePageMetadata(repo: string, project: string, page: string, file: { sha256: string; filename: string; metadataSha256: string }): boolean {
+    return this.db.transaction((): boolean => {
+      if (this.q.pageExists!.get(repo, project) === undefined) return false;
+      const digest = createHash('sha256').update(page).digest('hex');
+      this.q.setPageBody!.run({ repo, project, page, digest });
+      this.q.setFileMetadata!.run(file.metadataSha256, repo, file.sha256, file.filename);
+      return true;
+    }).immediate();
   }
 
   getRoot(repo: string): CachedRoot | null {

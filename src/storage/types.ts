@@ -146,7 +146,7 @@ export interface MetadataStore {
   setYanked(repo: string, project: string, version: string, yanked: boolean, reason: string | null): number;
   /** Removes one file (its project's page changes); returns what it was, or null. */
   deleteFile(repo: string, filename: string): FileRow | null;
-  /** Is any file in any repository (a remote's cached files too) still stored under this sha256? */
+  /** Is any file in any repository (a remote's cached files too), or METADATA read out of an upstream wheel, still stored under this sha256? */
   blobInUse(sha256: string): boolean;
   /** A random id made with the database. */
   instanceId(): string;
@@ -173,6 +173,19 @@ export interface RemoteFileRow {
   metadataSha256: string | null;
   /** The upstream's PEP 700 upload-time, as it gave it; null when it gave none. */
   uploadTime: string | null;
+}
+
+/** What pydepot read out of an upstream wheel that its index gave no core metadata for. */
+export interface WheelMetadataRecord {
+  /** The wheel's. */
+  sha256: string;
+  filename: string;
+  /** The METADATA blob; null when the wheel could not be read. */
+  metadataSha256: string | null;
+  method: 'range' | 'blob' | 'full';
+  /** Why the wheel could not be read (a malformed zip); null on success. */
+  failure: string | null;
+  at: string;
 }
 
 export interface CachedRoot {
@@ -206,6 +219,14 @@ export interface RemoteCacheStore {
   firstSeen(repo: string, project: string): Map<string, number>;
   /** Normalized names of the projects whose pages are cached (found upstream), after `after`, in order. */
   cachedProjects(repo: string, after: string, limit: number): string[];
+  getWheelMetadata(sha256: string, filename: string): WheelMetadataRecord | null;
+  saveWheelMetadata(record: WheelMetadataRecord): void;
+  /**
+   * A page that now serves core metadata for one more of its files: its new
+   * body, and that file's metadata hash. Bumps the serial when the body
+   * changed; leaves the freshness state alone. false when the page is gone.
+   */
+  updatePageMetadata(repo: string, project: string, page: string, file: { sha256: string; filename: string; metadataSha256: string }): boolean;
   getRoot(repo: string): CachedRoot | null;
   saveRoot(repo: string, names: string[], etag: string | null, lastModified: string | null, now: number): void;
   touchRoot(repo: string, now: number): void;
