@@ -3,7 +3,7 @@
  * in the same run. Servers run in child processes (their RSS is measured
  * alone, and the load client does not share their event loop); clients run here.
  *   BENCH_ONLY          comma-separated scenario groups to run: transfers, pages,
- *                       remote, virtual, wheelcache, auth, soak (default: all seven)
+ *                       remote, virtual, wheelcache, auth, soak, metadata (default: all eight)
  *   BENCH_FILE_MB       size of the big wheel's data file in MiB (default 1024)
  *   BENCH_RUNS          big-file transfers per server (default 3; 7 below 512 MiB, where one run is noisy)
  * Remote repositories (bench/remote.ts), against bench/upstream-child.ts:
@@ -23,6 +23,8 @@
  * repository while uploads, yanks and revalidations happen; errors must be 0.
  *   BENCH_SOAK_SECONDS  how long the soak runs (default 30)
  *   BENCH_SOAK_CLIENTS  concurrent clients (default 200)
+ * Metadata (bench/metadata.ts): core metadata read out of upstream wheels by HTTP
+ * Range, for an upstream whose pages give none: upstream bytes per wheel.
  */
 import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -38,13 +40,14 @@ import { virtualScenarios } from './virtual.ts';
 import { wheelcacheScenarios } from './wheelcache.ts';
 import { authScenarios } from './auth.ts';
 import { soakScenarios } from './soak.ts';
+import { metadataScenarios } from './metadata.ts';
 import { printTable, rowAdder, type Row } from './report.ts';
 import { cpuSeconds, download, multipart, sampleRss, upload, type Transfer } from './transfer.ts';
 
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 1024);
 // Big transfers: the median of RUNS, alternating pydepot and baseline.
 const RUNS = Number(process.env.BENCH_RUNS ?? (FILE_MB >= 512 ? 3 : 7));
-const GROUPS = ['transfers', 'pages', 'remote', 'virtual', 'wheelcache', 'auth', 'soak'] as const;
+const GROUPS = ['transfers', 'pages', 'remote', 'virtual', 'wheelcache', 'auth', 'soak', 'metadata'] as const;
 type Group = (typeof GROUPS)[number];
 const ONLY = (process.env.BENCH_ONLY ?? GROUPS.join(',')).split(',').map((g) => g.trim()).filter(Boolean);
 for (const g of ONLY) {
@@ -92,6 +95,9 @@ async function main(work: string): Promise<void> {
   }
   if (want('soak')) {
     await soakScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
+  }
+  if (want('metadata')) {
+    await metadataScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
   }
 
   printTable(rows);
