@@ -1,10 +1,11 @@
 /**
  * What the resolver reads, from a repository: project pages, and each
  * chosen file's dependencies from its core metadata — the PEP 658 file
- * where the index serves one, else the METADATA inside the wheel, read
- * through ranged reads (a wheel's central directory is at its end, so a
- * 100 MB wheel costs a few small reads, not a download... unless a remote
- * must fetch it first, which it then caches for the export anyway).
+ * where the repository serves one (a remote serves one for every wheel:
+ * when its upstream gives none, it reads the wheel's METADATA by HTTP
+ * Range, repos/wheel-metadata.ts), else the METADATA or PKG-INFO inside the
+ * file, read through ranged reads of it (an sdist; a wheel whose upstream
+ * has no Range support is then fetched whole, and cached for the export).
  */
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
