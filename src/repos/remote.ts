@@ -234,7 +234,8 @@ export class RemoteRepository implements Repository {
     this.store.updatePageMetadata(this.name, project, JSON.stringify(page), { sha256, filename, metadataSha256 });
   }
 
-  close(): Promise<void> {
-    return this.client.close();
+  async close(): Promise<void> {
+    await this.wheelMetadata.close();
+    await this.client.close();
   }
 }

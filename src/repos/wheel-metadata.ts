@@ -78,6 +78,7 @@ export class WheelMetadataExtractor {
   /** Origins that ignored or refused a Range request, and when. */
   private readonly noRange = new Map<string, number>();
   private readonly now: () => number;
+  private closed = false;
 
   constructor(private readonly deps: ExtractorDeps) {
     this.now = deps.now ?? Date.now;
@@ -121,6 +122,13 @@ export class WheelMetadataExtractor {
     if (row.metadataSha256 === null && row.filename.endsWith('.whl')) this.enqueue(row);
   }
 
+  /** Drops the reads waiting; resolves when the running ones are done (before the database closes). */
+  close(): Promise<void> {
+    this.closed = true;
+    for (const row of this.queue.splice(0)) this.queued.delete(key(row));
+    return this.idle();
+  }
+
   /** Resolves once no background read runs or waits (tests, benchmarks). */
   idle(): Promise<void> {
     if (this.running === 0 && this.queue.length === 0) return Promise.resolve();
@@ -129,7 +137,7 @@ export class WheelMetadataExtractor {
 
   private enqueue(row: RemoteFileRow): void {
     const k = key(row);
-    if (this.queued.has(k) || this.queued.size >= MAX_QUEUE) return;
+    if (this.closed || this.queued.has(k) || this.queued.size >= MAX_QUEUE) return;
     if (this.deps.store.getWheelMetadata(row.sha256, row.filename)?.metadataSha256) return;
     this.queued.add(k);
     this.queue.push(row);
