@@ -150,6 +150,8 @@ export function parseCentralDirectory(cd: Buffer, shift: number): CentralEntry[]
   while (p < cd.length) {
     if (p + CENTRAL_LEN > cd.length) throw malformed('truncated central directory');
     if (cd.readUInt32LE(p) !== CENTRAL_SIG) throw malformed('bad magic number in the central directory');
+    // zipfile refuses the whole archive when any entry needs a newer version to extract.
+    if (cd[p + 6]! > 63) throw malformed(`an entry needs zip version ${cd[p + 6]! / 10} to extract`);
     const flags = cd.readUInt16LE(p + 8);
     const method = cd.readUInt16LE(p + 10);
     const crc = cd.readUInt32LE(p + 16);
@@ -181,6 +183,10 @@ export function parseCentralDirectory(cd: Buffer, shift: number): CentralEntry[]
         if (size === U32_MAX) size = next('file size');
         if (compressedSize === U32_MAX) compressedSize = next('compressed size');
         if (localHeaderOffset === U32_MAX) localHeaderOffset = next('header offset');
+      } else if (type === 0x7075) {
+        // Python 3.12+ takes the name from this field, older ones do not:
+        // two readers would disagree on what the member is called.
+        throw malformed('an entry has a Unicode path extra field');
       }
       e += 4 + length;
     }
@@ -198,7 +204,24 @@ export function parseCentralDirectory(cd: Buffer, shift: number): CentralEntry[]
  * wheel's own project and version.
  */
 export function distInfoDir(entries: readonly CentralEntry[], filename: string): string {
-  const tops = new Set(entries.map((e) => e.name.split('/', 1)[0]!));
+  const dir = distInfoDirOf(entries.map((e) => e.name), filename);
+  // zipfile on Windows reads `\` as `/`: that view must find the same directory.
+  if (entries.some((e) => e.name.includes('\\'))) {
+    let windows: string;
+    try {
+      windows = distInfoDirOf(entries.map((e) => e.name.replace(/\\/g, '/')), filename);
+    } catch (err) {
+      throw malformed(`on Windows, where '\\' separates names too, ${(err as Error).message.replace(/^not a readable wheel: /, '')}`);
+    }
+    if (windows !== dir) throw malformed(`names with '\\' make the .dist-info directory '${windows}' on Windows, '${dir}' elsewhere`);
+    const member = `${dir}/METADATA`;
+    if (entries.filter((e) => e.name.replace(/\\/g, '/') === member).length !== 1) throw malformed(`names with '\\' make another ${member} on Windows`);
+  }
+  return dir;
+}
+
+function distInfoDirOf(names: readonly string[], filename: string): string {
+  const tops = new Set(names.map((n) => n.split('/', 1)[0]!));
   const dirs = [...tops].filter((t) => t.endsWith('.dist-info'));
   if (dirs.length === 0) throw malformed('no .dist-info directory');
   if (dirs.length > 1) throw malformed(`${dirs.length} .dist-info directories (${dirs.sort().join(', ')})`);
@@ -285,12 +308,34 @@ export async function readWheelMetadataByRanges(reader: ZipRangeReader, filename
   const dataStart = nameEnd + extraLength;
   const dataEnd = dataStart + entry.compressedSize;
   if (entry.localHeaderOffset + dataEnd > size) throw malformed(`${member} runs past the end of the file`);
+  // zipfile (3.12+) refuses a member whose data runs into the next one's header, or into the central directory.
+  if (entry.localHeaderOffset + dataEnd > endOffset(entries, entry, end.centralStart)) throw malformed(`${member} overlaps the next entry (possible zip bomb)`);
   if (dataEnd > chunk.length) chunk = Buffer.concat([chunk, await get(entry.localHeaderOffset + chunk.length, entry.localHeaderOffset + dataEnd)]);
   return { bytes: inflateMember(chunk.subarray(dataStart, dataEnd), entry, limits), member };
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** zipfile's _end_offset: entries sorted by header offset, last first, each ending where the previous began. */
+function endOffset(entries: readonly CentralEntry[], entry: CentralEntry, centralStart: number): number {
+  const byOffset = [...entries].sort((a, b) => b.localHeaderOffset - a.localHeaderOffset);
+  let end = centralStart;
+  for (const e of byOffset) {
+    if (e === entry) return end;
+    end = e.localHeaderOffset;
+  }
+  return end;
+}
+
 function decodeName(bytes: Buffer, flags: number): string {
-  if (flags & FLAG_UTF8) return bytes.toString('utf8');
+  if (flags & FLAG_UTF8) {
+    try {
+      return UTF8.decode(bytes);
+    } catch {
+      // zipfile cannot open such an archive at all.
+      throw malformed('a member name flagged UTF-8 is not UTF-8');
+    }
+  }
   // zipfile decodes other names as cp437; the names that matter here are
   // ASCII, where the two agree, and any other byte only has to compare equal
   // between the central and the local header.

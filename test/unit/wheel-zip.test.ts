@@ -216,3 +216,37 @@ test('a METADATA over the size limit is refused before it is read', async (t) =>
   await t.throwsAsync(readWheelMetadataByRanges(r, FILENAME, { maxMetadataBytes: 1 << 20, maxCentralDirectoryBytes: 100 }), { message: /central directory is \d+ bytes/ });
 });
 
+
+// Where Python's zipfile (any of 3.11-3.13, on any OS) would read another member or none, nothing is read.
+
+test('malformed as zipfile sees it: a name flagged UTF-8 that is not, a version zipfile cannot extract', async (t) => {
+  const notUtf8 = Buffer.from(await zipOf(wheelEntries()));
+  const record = notUtf8.lastIndexOf(Buffer.from(`${DIST_INFO}/RECORD`));
+  t.true((notUtf8.readUInt16LE(record - 46 + 8) & 0x800) !== 0, 'yazl flags names UTF-8');
+  notUtf8[record + 3] = 0xff;
+  await refused(t, notUtf8, /flagged UTF-8 is not UTF-8/);
+  const version = Buffer.from(await zipOf(wheelEntries()));
+  version[version.lastIndexOf(Buffer.from(`${DIST_INFO}/WHEEL`)) - 46 + 6] = 136;
+  await refused(t, version, /needs zip version 13\.6/);
+});
+
+test('malformed as zipfile sees it: METADATA data running into the next entry', async (t) => {
+  const bytes = Buffer.from(await zipOf(wheelEntries({ compress: false })));
+  const { central } = locate(bytes);
+  bytes.writeUInt32LE(bytes.readUInt32LE(central + 20) + 8, central + 20);
+  await refused(t, bytes, /overlaps the next entry/);
+});
+
+test("malformed as zipfile sees it: a '\\' name that is another METADATA on Windows", async (t) => {
+  // yazl writes '\' as '/': the names are written with '|', then patched.
+  const withBackslash = async (extra: Entry): Promise<Buffer> => {
+    const bytes = Buffer.from(await zipOf([...wheelEntries(), extra]));
+    const name = Buffer.from(extra.name);
+    for (let i = bytes.indexOf(name); i >= 0; i = bytes.indexOf(name, i + 1)) bytes[i + name.indexOf(0x7c)] = 0x5c;
+    return bytes;
+  };
+  await refused(t, await withBackslash({ name: `${DIST_INFO}|METADATA`, data: Buffer.from('Name: evil\n') }), /another .* on Windows/);
+  await refused(t, await withBackslash({ name: 'evil-1.0.dist-info|METADATA', data: Buffer.from('Name: evil\n') }), /on Windows/);
+  // A '\' elsewhere changes nothing.
+  t.deepEqual((await readWheelMetadataByRanges(memoryReader(await withBackslash({ name: 'acme_utils/a|b.py', data: RECORD })), FILENAME)).bytes, METADATA);
+});
