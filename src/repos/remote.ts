@@ -225,6 +225,8 @@ export class RemoteRepository implements Repository {
 
   /** The page lists the file with the metadata now stored for it (its serial, hence its ETag, changes). */
   private advertiseMetadata(project: string, sha256: string, filename: string, metadataSha256: string): void {
+    // The common case, on every `.metadata` request: the page says so already.
+    if (this.store.getFile(this.name, sha256, filename)?.metadataSha256 === metadataSha256) return;
     const body = this.store.getPageBody(this.name, project);
     if (!body) return;
     const page = JSON.parse(body) as ProjectPage;

@@ -138,7 +138,9 @@ export class WheelMetadataExtractor {
   private enqueue(row: RemoteFileRow): void {
     const k = key(row);
     if (this.closed || this.queued.has(k) || this.queued.size >= MAX_QUEUE) return;
-    if (this.deps.store.getWheelMetadata(row.sha256, row.filename)?.metadataSha256) return;
+    const known = this.deps.store.getWheelMetadata(row.sha256, row.filename)?.metadataSha256;
+    // Read already (through another remote listing the same file): only the page is behind.
+    if (known) return this.deps.extracted(row, known);
     this.queued.add(k);
     this.queue.push(row);
     this.pump();
@@ -168,7 +170,10 @@ export class WheelMetadataExtractor {
   private async run(row: RemoteFileRow, whole: boolean): Promise<Extraction> {
     const { blobs, store } = this.deps;
     const known = store.getWheelMetadata(row.sha256, row.filename);
-    if (known?.metadataSha256 && (await blobs.stat(known.metadataSha256))) return { ok: true, metadataSha256: known.metadataSha256 };
+    if (known?.metadataSha256 && (await blobs.stat(known.metadataSha256))) {
+      this.deps.extracted(row, known.metadataSha256);
+      return { ok: true, metadataSha256: known.metadataSha256 };
+    }
     if (!row.filename.endsWith('.whl')) return { ok: false, reason: 'not-a-wheel' };
     const cached = await blobs.stat(row.sha256);
     // A wheel found malformed stays so; one judged by Range reads alone is
