@@ -75,6 +75,8 @@ const BAD: [string, unknown, RegExp][] = [
   ['a negative cooldown', { repositories: { r: { type: 'remote', cooldown: -1 } } }, /'repositories\.r\.cooldown'/],
   ['a cooldown on a virtual repository that is no duration', { repositories: { l: { type: 'local' }, a: { type: 'virtual', members: ['l'], cooldown: '1x' } } }, /'repositories\.a\.cooldown'/],
   ['a cooldown on a local repository', { repositories: { r: { type: 'local', cooldown: '7d' } } }, /'repositories\.r\.cooldown': a hosted repository's own uploads are never delayed/],
+  ['a fractional metadataReleases', { repositories: { r: { type: 'remote', metadataReleases: 1.5 } } }, /'repositories\.r\.metadataReleases': expected a whole number >= 0/],
+  ['a negative metadataReleases', { repositories: { r: { type: 'remote', metadataReleases: -1 } } }, /'repositories\.r\.metadataReleases'/],
 ];
 
 for (const [title, raw, message] of BAD) {
@@ -82,6 +84,16 @@ for (const [title, raw, message] of BAD) {
     t.throws(() => parseConfig(raw), { name: 'ConfigError', message });
   });
 }
+
+test('metadataReleases: 3 newest releases by default; 0 reads core metadata on demand only', (t) => {
+  const read = (raw: Record<string, unknown>) => {
+    const r = parseConfig({ repositories: { r: { type: 'remote', ...raw } } }).repositories.r!;
+    return r.type === 'remote' ? r.metadataReleases : null;
+  };
+  t.is(read({}), 3);
+  t.is(read({ metadataReleases: 0 }), 0);
+  t.is(read({ metadataReleases: 10 }), 10);
+});
 
 test('limits: defaults, units, and bodyMinRate 0 turns the minimum off', (t) => {
   t.deepEqual(parseConfig({}).limits, { bodyIdleTimeout: 60, missesPerMinute: 120, bodyMinRate: 1024, headersTimeout: 60 });
