@@ -135,7 +135,7 @@ export class IndexReader {
 
   private async expectOk(res: UpstreamResponse, url: string): Promise<void> {
     if (res.status === 200) return;
-    const reason = firstLine(await text(res.body).catch(() => ''));
+    const reason = firstLine(await text(res.body).catch(() => '')).replace(new RegExp(`^${res.status} `), '');
     const where = withoutQuery(url);
     const hint = res.status === 401 ? ': give credentials (--token, PYDEPOT_TOKEN, or user:password in the URL)'
       : res.status === 403 ? ': these credentials may not read it'

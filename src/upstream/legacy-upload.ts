@@ -94,12 +94,13 @@ export async function uploadFile(client: UpstreamClient, url: string, path: stri
     if (err instanceof UpstreamRequestError) return { outcome: 'refused', status: 0, reason: err.message.replace(/^upstream /, '') };
     throw err;
   }
-  const reason = firstLine(body);
+  // pydepot and warehouse write `<status> <reason>` in the body; the status is said apart.
+  const reason = firstLine(body).replace(new RegExp(`^${status} `), '');
   if (status === 200) return { outcome: /already exists/i.test(body) ? 'identical' : 'uploaded', status, reason };
   if (status === 409 || (status === 400 && /already exist/i.test(body))) return { outcome: 'exists', status, reason };
   if (status >= 300 && status < 400) {
     return { outcome: 'refused', status, reason: `redirected${location ? ` to ${location}` : ''}: give the repository's upload URL itself (…/<repo>/)` };
   }
-  const hint = status === 401 ? ': give credentials (--token, PYDEPOT_TOKEN, or user:password in the URL)' : '';
-  return { outcome: 'refused', status, reason: `${reason || `answered ${status}`}${hint}` };
+  const fallback = status === 401 ? 'credentials needed: give --token, PYDEPOT_TOKEN, or user:password in the URL' : `answered ${status}`;
+  return { outcome: 'refused', status, reason: reason || fallback };
 }

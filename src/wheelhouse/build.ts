@@ -106,7 +106,8 @@ export async function buildWheels(req: WheelsBuildRequest): Promise<WheelsBuildR
     else if (req.dryRun) reports.push(report(pin, 'would-build'));
     else toBuild.push(pin);
   }
-  req.onEvent?.({ event: 'resolved', plan, toBuild: plan.failures.length > 0 ? 0 : toBuild.length });
+  const planned = req.dryRun ? reports.filter((r) => r.outcome === 'would-build').length : toBuild.length;
+  req.onEvent?.({ event: 'resolved', plan, toBuild: plan.failures.length > 0 ? 0 : planned });
   if (plan.failures.length > 0) return { plan, pins: [] };
 
   for (const [i, pin] of toBuild.entries()) {

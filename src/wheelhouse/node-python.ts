@@ -132,6 +132,8 @@ export function pipEnvironment(base: NodeJS.ProcessEnv, opts: { indexUrl: string
     PIP_DISABLE_PIP_VERSION_CHECK: '1',
     PIP_CACHE_DIR: opts.cacheDir,
     PIP_PROGRESS_BAR: 'off',
+    // stdout and stderr are read as one log: unbuffered, their lines keep the order they were written in.
+    PYTHONUNBUFFERED: '1',
     TMPDIR: opts.tmpDir,
   });
   // pip refuses a plain-http index on any host but localhost unless trusted; the index was given to us explicitly.
