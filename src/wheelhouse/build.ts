@@ -23,7 +23,7 @@ import type { UpstreamClient } from '../upstream/client.ts';
 import type { IndexReader } from '../upstream/index-reader.ts';
 import { uploadFile } from '../upstream/legacy-upload.ts';
 import { metadataInFile, type IndexSource } from './index-source.ts';
-import { lastLines, pipWheel } from './node-python.ts';
+import { buildLogTail, pipWheel } from './node-python.ts';
 import { planFrom, type Plan } from './plan.ts';
 
 export type Stage = 'download' | 'build' | 'check' | 'upload';
@@ -177,13 +177,13 @@ async function buildOne(req: WheelsBuildRequest, pin: Pin, index: number, total:
   });
   const buildSeconds = (Date.now() - started) / 1000;
   if (built.spawnError !== null) return failed('build', `cannot run ${req.python} (${built.spawnError})`);
-  if (built.timedOut) return failed('build', `pip wheel did not finish in ${Math.round(req.buildTimeoutMs / 1000)} s and was killed (--build-timeout)`, lastLines(built.output));
-  if (built.code !== 0) return failed('build', `pip wheel exited with code ${built.code ?? 'none (killed)'}`, lastLines(built.output));
+  if (built.timedOut) return failed('build', `pip wheel did not finish in ${Math.round(req.buildTimeoutMs / 1000)} s and was killed (--build-timeout)`, buildLogTail(built.output));
+  if (built.code !== 0) return failed('build', `pip wheel exited with code ${built.code ?? 'none (killed)'}`, buildLogTail(built.output));
 
   stage('check');
   const wheels = (await readdir(wheelDir)).filter((f) => f.endsWith('.whl'));
   if (wheels.length !== 1) {
-    return failed('check', wheels.length === 0 ? 'pip wheel succeeded but wrote no wheel' : `pip wheel wrote ${wheels.length} wheels (${wheels.join(', ')}); expected one`, lastLines(built.output));
+    return failed('check', wheels.length === 0 ? 'pip wheel succeeded but wrote no wheel' : `pip wheel wrote ${wheels.length} wheels (${wheels.join(', ')}); expected one`, buildLogTail(built.output));
   }
   const path = join(wheelDir, wheels[0]!);
   let checked: { dist: DistFilename; metadata: CoreMetadata };

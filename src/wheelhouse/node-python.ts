@@ -67,6 +67,27 @@ export function lastLines(output: string, n = 10): string[] {
   return output.split(/\r?\n|\r/).map((l) => l.trimEnd()).filter((l) => l.trim() !== '').slice(-n);
 }
 
+/**
+ * pip's fixed closing words after a failed build (pip 23-26), and
+ * traceback underlines, which say nothing about this build: left out, so
+ * the lines kept are the build's own.
+ */
+const PIP_BOILERPLATE = [
+  /^\s*note: This error originates from a subprocess, and is likely not a problem with pip\.$/,
+  /^\s*note: This is an issue with the package mentioned above, not pip\.$/,
+  /^\s*hint: See above for (details|output)\.$/,
+  /^\s*╰─> See above for output\.$/,
+  /^\s*\[end of output\]$/,
+  // Python 3.11+ underlines the failing expression of each traceback frame.
+  /^\s*[\^~]+$/,
+];
+
+/** The end of a failed build's log, as the summary shows it: its last `n` lines but pip's boilerplate. */
+export function buildLogTail(output: string, n = 10): string[] {
+  const lines = lastLines(output, Number.MAX_SAFE_INTEGER).filter((l) => !PIP_BOILERPLATE.some((re) => re.test(l)));
+  return lines.slice(-n);
+}
+
 export interface NodePython {
   /** The --python given. */
   python: string;
