@@ -10,7 +10,8 @@
  * - reports acme-broken (its backend raises) as failed with its log's end,
  *   and exits 1, acme-fast built all the same.
  * Then a fresh venv of the same interpreter installs acme-fast from pydepot
- * without building anything, and a second run finds the wheel in the cache.
+ * without building anything, and a second run finds the wheel in the cache
+ * and builds nothing.
  *
  * The upload target is the `cache` repository of CONFIG: swapping it for a
  * wheelcache (`augments: pypi`) is the one line marked below.
@@ -88,14 +89,13 @@ for (const { label, python } of PYTHONS) {
     const imported = await v.run(['-c', 'import acme_fast, acme_core; print(acme_fast.__version__)'], { env: { PYTHONPATH: target } });
     t.is(imported.stdout.trim(), '1.0', describe(imported));
 
-    // Again: acme-fast is found in the cache before any build; only acme-broken is built (and fails) again.
-    const again = await pydepot([...args, '--json'], { env });
-    t.is(again.code, 1, describe(again));
-    const summary = JSON.parse(again.stdout) as { counts: Record<string, number>; pins: { name: string; outcome: string; wheel: string | null; log: string[] }[] };
-    t.deepEqual(summary.counts, { built: 0, hasWheel: 1, inCache: 1, wouldBuild: 0, failed: 1 });
+    // Again, for acme-fast alone: found in the cache before any build, so no pip runs at all.
+    const onlyFast = join(dir, 'requirements-fast.txt');
+    await writeFile(onlyFast, 'acme-fast\n');
+    const again = await pydepot([...args.map((a) => (a === reqs ? onlyFast : a)), '--json'], { env });
+    t.is(again.code, 0, describe(again));
+    const summary = JSON.parse(again.stdout) as { counts: Record<string, number>; pins: { name: string; outcome: string; wheel: string | null }[] };
+    t.deepEqual(summary.counts, { built: 0, hasWheel: 1, inCache: 1, wouldBuild: 0, failed: 0 });
     t.like(summary.pins.find((p) => p.name === 'acme-fast'), { outcome: 'in-cache', wheel: 'acme_fast-1.0-py3-none-any.whl' });
-    const broken = summary.pins.find((p) => p.name === 'acme-broken')!;
-    t.true(broken.log.length > 0 && broken.log.length <= 10, broken.log.join('\n'));
-    t.true(broken.log.some((l) => l.includes('RuntimeError: acme-broken: the C extension did not compile')), broken.log.join('\n'));
   });
 }
