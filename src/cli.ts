@@ -190,6 +190,7 @@ export function buildCli(io: Io): Command {
     .option('--pre', 'allow pre-releases everywhere')
     .option('--dry-run', 'resolve and list what would be built; build and upload nothing')
     .option('--no-build-isolation', "pip wheel --no-build-isolation: build requirements must be installed in the Python already")
+    .option('--auditwheel', 'repair each wheel tagged linux_<arch> with auditwheel (installed in --python) into a manylinux wheel before checking and uploading it')
     .option('--timeout <seconds>', 'HTTP timeout per request', '60')
     .option('--build-timeout <seconds>', 'time one build may take before it is killed', '3600')
     .option('-v, --verbose', "print each build's output as it comes")

@@ -10,11 +10,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
+import { isPylockFilename } from '../resolve/pylock.ts';
 import { UpstreamClient } from '../upstream/client.ts';
 import { IndexReader } from '../upstream/index-reader.ts';
 import { buildWheels, type BuildEvent, type PinReport, type UploadTarget } from '../wheelhouse/build.ts';
 import { indexSource } from '../wheelhouse/index-source.ts';
-import { pipEnvironment, pipVersion, probePython } from '../wheelhouse/node-python.ts';
+import { auditwheelVersion, pipEnvironment, pipVersion, probePython } from '../wheelhouse/node-python.ts';
 import { printErr, printOut, UsageError, type Io } from './context.ts';
 import { formatBytes, readRequirements, seconds } from './wheelhouse.ts';
 
@@ -30,6 +31,7 @@ export interface WheelsBuildOptions {
   dryRun?: boolean;
   /** commander's `--no-build-isolation`: false when given. */
   buildIsolation: boolean;
+  auditwheel?: boolean;
   timeout: string;
   buildTimeout: string;
   verbose?: boolean;
@@ -113,7 +115,7 @@ function summaryLine(pins: PinReport[], dryRun: boolean): string {
   return `built and uploaded ${c.built}, ${skipped}, failed ${c.failed}`;
 }
 
-const STAGE_WORDS = { download: 'downloading', build: 'building', check: 'checking', upload: 'uploading' } as const;
+const STAGE_WORDS = { download: 'downloading', build: 'building', repair: 'repairing (auditwheel)', check: 'checking', upload: 'uploading' } as const;
 
 /** A bar on a terminal (builds done, the pin and its stage, time); plain lines otherwise, or with --verbose. */
 function progressReporter(io: Io, verbose: boolean): { onEvent: (e: BuildEvent) => void; stop: () => void } {
@@ -165,6 +167,8 @@ function progressReporter(io: Io, verbose: boolean): { onEvent: (e: BuildEvent) 
 
 export async function wheelsBuild(opts: WheelsBuildOptions, io: Io): Promise<void> {
   // Everything that can be checked before running anything is checked first.
+  const lock = opts.requirement.find((p) => isPylockFilename(p));
+  if (lock !== undefined) throw new UsageError(`${lock} is a lock (PEP 751): wheels build resolves requirements files; give the requirements it was locked from`);
   const reqs = readRequirements(opts.requirement, opts.constraint ?? [], io);
   const dryRun = opts.dryRun === true;
   const token = opts.token ?? (io.env.PYDEPOT_TOKEN || undefined);
@@ -177,6 +181,7 @@ export async function wheelsBuild(opts: WheelsBuildOptions, io: Io): Promise<voi
   const node = await probePython(opts.python, io.env, opts.platform);
   printErr(io, `${opts.python}: ${node.description} (target ${node.target.name}, ${node.target.tags.length} tags)`);
   if (!dryRun) printErr(io, `${opts.python}: ${await pipVersion(opts.python, io.env)}`);
+  if (!dryRun && opts.auditwheel) printErr(io, `${opts.python}: ${await auditwheelVersion(opts.python, io.env)}`);
 
   const work = await mkdtemp(join(tmpdir(), 'pydepot-wheels-'));
   const indexReader = new IndexReader(client(index, timeout));
@@ -202,6 +207,7 @@ export async function wheelsBuild(opts: WheelsBuildOptions, io: Io): Promise<voi
       workDir: work,
       buildIsolation: opts.buildIsolation,
       buildTimeoutMs,
+      auditwheel: opts.auditwheel === true,
       streamOutput: opts.verbose === true,
       onEvent(e) {
         if (e.event === 'resolved' && e.plan.failures.length === 0) {

@@ -2,9 +2,10 @@
  * `pydepot wheels build`, the work: resolve requirements for this node as
  * its pip would (sdists allowed, since a pin with no wheel for the node is
  * the point), then, for every pin whose chosen file is an sdist, download it
- * through the index (verified), build it with the node's Python, check what
- * came out (one wheel, the pin's name and version outside and in METADATA,
- * tags this node's pip accepts) and upload it as twine would. A build that
+ * through the index (verified), build it with the node's Python, repair it
+ * with auditwheel when asked, check what came out (one wheel, the pin's
+ * name and version outside and in METADATA, tags this node's pip accepts)
+ * and upload it as twine would. A build that
  * fails is reported with the end of its log; the others go on.
  */
 import { createHash } from 'node:crypto';
@@ -23,10 +24,10 @@ import type { UpstreamClient } from '../upstream/client.ts';
 import type { IndexReader } from '../upstream/index-reader.ts';
 import { uploadFile } from '../upstream/legacy-upload.ts';
 import { metadataInFile, type IndexSource } from './index-source.ts';
-import { buildLogTail, pipWheel } from './node-python.ts';
+import { buildLogTail, pipWheel, runProcess } from './node-python.ts';
 import { planFrom, type Plan } from './plan.ts';
 
-export type Stage = 'download' | 'build' | 'check' | 'upload';
+export type Stage = 'download' | 'build' | 'repair' | 'check' | 'upload';
 
 export interface PinReport {
   name: string;
@@ -80,6 +81,8 @@ export interface WheelsBuildRequest {
   workDir: string;
   buildIsolation: boolean;
   buildTimeoutMs: number;
+  /** Run `auditwheel repair` on a wheel tagged `linux_<arch>` (auditwheel installed in `python`). */
+  auditwheel?: boolean;
   onEvent?: (e: BuildEvent) => void;
   /** Pass the build's output on as it comes (--verbose). */
   streamOutput?: boolean;
@@ -180,12 +183,29 @@ async function buildOne(req: WheelsBuildRequest, pin: Pin, index: number, total:
   if (built.timedOut) return failed('build', `pip wheel did not finish in ${Math.round(req.buildTimeoutMs / 1000)} s and was killed (--build-timeout)`, buildLogTail(built.output));
   if (built.code !== 0) return failed('build', `pip wheel exited with code ${built.code ?? 'none (killed)'}`, buildLogTail(built.output));
 
-  stage('check');
-  const wheels = (await readdir(wheelDir)).filter((f) => f.endsWith('.whl'));
+  let wheels = (await readdir(wheelDir)).filter((f) => f.endsWith('.whl'));
   if (wheels.length !== 1) {
+    stage('check');
     return failed('check', wheels.length === 0 ? 'pip wheel succeeded but wrote no wheel' : `pip wheel wrote ${wheels.length} wheels (${wheels.join(', ')}); expected one`, buildLogTail(built.output));
   }
-  const path = join(wheelDir, wheels[0]!);
+  let path = join(wheelDir, wheels[0]!);
+
+  if (req.auditwheel && isLinuxNative(wheels[0]!)) {
+    // A wheel linked against this node's libraries: auditwheel copies them in and retags it manylinux.
+    stage('repair');
+    const repairedDir = join(dir, 'repaired');
+    await mkdir(repairedDir);
+    const repaired = await runProcess(req.python, ['-m', 'auditwheel', 'repair', '--wheel-dir', repairedDir, path], {
+      env: req.pipEnv, cwd: dir, timeoutMs: req.buildTimeoutMs,
+      onOutput: req.streamOutput ? (chunk) => req.onEvent?.({ event: 'output', chunk }) : undefined,
+    });
+    if (repaired.code !== 0) return failed('repair', `auditwheel repair ${wheels[0]} ${repaired.spawnError ?? (repaired.timedOut ? 'timed out' : `exited with code ${repaired.code}`)}`, buildLogTail(repaired.output));
+    wheels = (await readdir(repairedDir)).filter((f) => f.endsWith('.whl'));
+    if (wheels.length !== 1) return failed('repair', `auditwheel repair wrote ${wheels.length} wheels (${wheels.join(', ') || 'none'}); expected one`, buildLogTail(repaired.output));
+    path = join(repairedDir, wheels[0]!);
+  }
+
+  stage('check');
   let checked: { dist: DistFilename; metadata: CoreMetadata };
   try {
     checked = await checkWheel(path, wheels[0]!, pin, req.target);
@@ -206,9 +226,18 @@ async function buildOne(req: WheelsBuildRequest, pin: Pin, index: number, total:
     case 'exists':
       // Another node built it first (the same filename, other bytes): it serves this node as well.
       return { ...done, outcome: 'in-cache', reason: `the upload target has another build of ${wheels[0]} (${r.reason})` };
-    case 'refused':
-      return { ...failed('upload', `${up.url} refused ${wheels[0]}${r.status ? ` (${r.status})` : ''}: ${r.reason}`), wheel: wheels[0]!, sha256, size, buildSeconds };
+    case 'refused': {
+      // The wheel cache refuses non-portable tags, saying to repair: say how this command does it.
+      const hint = !req.auditwheel && isLinuxNative(wheels[0]!) && /auditwheel|portable/i.test(r.reason) ? ' (--auditwheel repairs it into a manylinux wheel before uploading)' : '';
+      return { ...failed('upload', `${up.url} refused ${wheels[0]}${r.status ? ` (${r.status})` : ''}: ${r.reason}${hint}`), wheel: wheels[0]!, sha256, size, buildSeconds };
+    }
   }
+}
+
+/** Tagged for this kind of Linux machine only (`linux_x86_64`), not a portable manylinux/musllinux. */
+function isLinuxNative(filename: string): boolean {
+  const d = parseDistFilename(filename);
+  return d.kind === 'wheel' && d.platformTags.some((p) => p.startsWith('linux_'));
 }
 
 /** The built wheel is this pin's, outside (filename) and in (METADATA), and this node's pip would install it. */

@@ -133,6 +133,15 @@ export async function pipVersion(python: string, env: NodeJS.ProcessEnv): Promis
   return r.output.trim().split(/\s+/).slice(0, 2).join(' ');
 }
 
+/** `python -m auditwheel --version`, or a message saying how to get it. */
+export async function auditwheelVersion(python: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const r = await runProcess(python, ['-m', 'auditwheel', '--version'], { env, timeoutMs: 60_000 });
+  if (r.code !== 0) {
+    throw new InvalidTarget(`--auditwheel: ${python} cannot run auditwheel (${lastLines(r.output, 1)[0] ?? r.spawnError ?? `exit ${r.code}`}): ${python} -m pip install auditwheel (it needs patchelf)`);
+  }
+  return lastLines(r.output, 1)[0] ?? 'auditwheel';
+}
+
 /**
  * The environment pip builds in: the caller's, without any PIP_* variable
  * it inherited and with no pip configuration file (PIP_CONFIG_FILE=/dev/null

@@ -7,11 +7,13 @@
  * Real pip and real builds are test/e2e/wheels-build.test.ts.
  */
 import { writeFile } from 'node:fs/promises';
+import { arch } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { pydepot } from '../helpers/cli.ts';
 import { describe } from '../helpers/clients.ts';
 import { buildSdist, buildWheel, type DistSpec } from '../helpers/dists.ts';
+import { FakeUpstream } from '../helpers/fake-upstream.ts';
 import { fakePython, type FakePython } from '../helpers/fake-python.ts';
 import { CI, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { upload } from '../helpers/upload.ts';
@@ -26,22 +28,28 @@ const BROKEN_LOG = Array.from({ length: 15 }, (_, i) => `build line ${i + 1}`);
 
 interface Setup {
   s: TestServer;
+  /** The upstream of the `pypi` remote, which the `wheels` cache augments. */
+  up: FakeUpstream;
   py: FakePython;
   dir: string;
   /** A requirements file with these lines. */
   reqs(...lines: string[]): Promise<string>;
   /** `wheels build` against `src`, uploading to `cache`, with the fake Python and the ci token in the environment. */
   run(reqs: string, args?: string[], opts?: { tty?: boolean; env?: NodeJS.ProcessEnv }): ReturnType<typeof pydepot>;
-  /** Filenames the cache lists for a project. */
-  cached(project: string): Promise<string[]>;
+  /** Filenames a repository (default `cache`) lists for a project. */
+  cached(project: string, repo?: string): Promise<string[]>;
 }
 
 async function setup(t: ExecutionContext, opts: { platform?: string | null } = {}): Promise<Setup> {
+  // A wheel cache over an upstream: it refuses wheels for names hosted here (src).
+  const up = await FakeUpstream.start(t);
   const s = await startTestServer(t, {
     repositories: {
       src: { type: 'local', upload: [CI.user] },
       cache: { type: 'local', upload: [CI.user] },
       closed: { type: 'local', upload: ['nobody'] },
+      pypi: { type: 'remote', url: up.url, timeout: 5 },
+      wheels: { type: 'wheelcache', augments: 'pypi', upload: [CI.user] },
     },
     defaultRepository: 'src',
   });
@@ -58,7 +66,7 @@ async function setup(t: ExecutionContext, opts: { platform?: string | null } = {
   const dir = await tempDir(t, 'pydepot-wheels-cli-');
   let n = 0;
   return {
-    s, py, dir,
+    s, up, py, dir,
     async reqs(...lines) {
       const path = join(dir, `requirements-${++n}.txt`);
       await writeFile(path, lines.map((l) => `${l}\n`).join(''));
@@ -68,8 +76,8 @@ async function setup(t: ExecutionContext, opts: { platform?: string | null } = {
       const env = o.env ?? { PATH: process.env.PATH, PYDEPOT_TOKEN: CI.token };
       return pydepot(['wheels', 'build', '-r', reqs, '--index', `${s.url}/src/simple`, '--upload-to', `${s.url}/cache/`, '--python', py.path, ...args], { env, tty: o.tty });
     },
-    async cached(project) {
-      const res = await fetch(`${s.url}/cache/simple/${project}/`, { headers: { accept: 'application/vnd.pypi.simple.v1+json' } });
+    async cached(project, repo = 'cache') {
+      const res = await fetch(`${s.url}/${repo}/simple/${project}/`, { headers: { accept: 'application/vnd.pypi.simple.v1+json' } });
       if (res.status === 404) return [];
       return ((await res.json()) as { files: { filename: string }[] }).files.map((f) => f.filename);
     },
@@ -160,6 +168,13 @@ test('an upload the target refuses is a failure with its reason', async (t) => {
   t.is(r.code, 1, describe(r));
   t.regex(r.stdout, /^acme-fast\s+1\.0\s+acme_fast-1\.0\.tar\.gz\s+failed \(upload\)$/m);
   t.regex(r.stderr, new RegExp(`failed: acme-fast 1\\.0 \\(upload\\): ${f.s.url}/closed/ refused acme_fast-1\\.0-py3-none-any\\.whl \\(403\\): User 'ci' may not upload to repository 'closed'\\.`));
+
+  // A wheel cache never takes a wheel for an internal name (src hosts acme-fast).
+  const cache = await f.run(reqs, ['--upload-to', `${f.s.url}/wheels/`, '--json']);
+  t.is(cache.code, 1, describe(cache));
+  const fast = (JSON.parse(cache.stdout) as { pins: Array<{ name: string; outcome: string; stage: string; reason: string }> }).pins.find((p) => p.name === 'acme-fast')!;
+  t.like(fast, { outcome: 'failed', stage: 'upload' });
+  t.regex(fast.reason, new RegExp(`^${f.s.url}/wheels/ refused acme_fast-1\\.0-py3-none-any\\.whl \\(400\\): 'acme-fast' is an internal name`));
 });
 
 test('requirements that cannot be resolved for this node: the reasons, exit 1, nothing built', async (t) => {
@@ -200,4 +215,44 @@ test('on a terminal, a progress bar instead of lines', async (t) => {
   t.regex(r.stderr, /building \[.*\] [01]\/1 \| acme-fast 1\.0: /);
   t.notRegex(r.stderr, /\[1\/1\] acme-fast/);
   t.regex(r.stdout, /built and uploaded 1/);
+});
+
+test('--auditwheel repairs a linux_<arch> wheel into a manylinux one, which the wheel cache takes; without it the cache refuses, and says how', async (t) => {
+  const f = await setup(t);
+  const machine = arch() === 'arm64' ? 'aarch64' : 'x86_64';
+  const NATIVE: DistSpec = { name: 'acme-native', version: '1.0' };
+  f.up.addProject('acme-native', [{ dist: await buildSdist(NATIVE) }]);
+  const linux = await buildWheel({ ...NATIVE, platformTag: `linux_${machine}` });
+  const manylinux = await buildWheel({ ...NATIVE, platformTag: `manylinux_2_17_${machine}` });
+  await f.py.builds('acme_native-1.0.tar.gz', [linux]);
+  await f.py.repairs(linux.filename, [manylinux]);
+  const reqs = await f.reqs('acme-native');
+  const toCache = ['--index', `${f.s.url}/pypi/simple/`, '--upload-to', `${f.s.url}/wheels/`];
+
+  const refused = await f.run(reqs, toCache);
+  t.is(refused.code, 1, describe(refused));
+  t.regex(refused.stderr, new RegExp(`failed: acme-native 1\\.0 \\(upload\\): .* refused ${linux.filename.replace(/\./g, '\\.')} \\(400\\): .*auditwheel.* \\(--auditwheel repairs it into a manylinux wheel before uploading\\)`));
+
+  const repaired = await f.run(reqs, [...toCache, '--auditwheel']);
+  t.is(repaired.code, 0, describe(repaired));
+  t.regex(repaired.stderr, /: auditwheel 99\.0 \(fake\)/);
+  t.regex(repaired.stderr, /\[1\/1\] acme-native 1\.0: repairing \(auditwheel\)/);
+  t.regex(repaired.stdout, new RegExp(`built\\+uploaded ${manylinux.filename.replace(/\./g, '\\.')}`));
+  t.deepEqual(await f.cached('acme-native', 'wheels'), [manylinux.filename]);
+  const repairCall = (await f.py.calls()).find((c) => c.args[1] === 'auditwheel')!;
+  t.deepEqual(repairCall.args.slice(0, 4), ['-m', 'auditwheel', 'repair', '--wheel-dir']);
+  t.true(repairCall.args.at(-1)!.endsWith(linux.filename));
+
+  // Asked for auditwheel where there is none: said before anything is built.
+  const bare = await fakePython(t, { auditwheel: false });
+  const missing = await pydepot(['wheels', 'build', '-r', reqs, ...toCache, '--python', bare.path, '--auditwheel'], { env: { PATH: process.env.PATH } });
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /--auditwheel: .* cannot run auditwheel \(.*No module named auditwheel\): .* -m pip install auditwheel \(it needs patchelf\)/);
+  t.deepEqual(await bare.calls(), []);
+});
+
+test('a lock is refused: wheels build resolves requirements', async (t) => {
+  const r = await pydepot(['wheels', 'build', '-r', 'pylock.toml', '--index', 'http://127.0.0.1:1/simple/', '--dry-run']);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /pylock\.toml is a lock \(PEP 751\): wheels build resolves requirements files/);
 });

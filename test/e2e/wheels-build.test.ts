@@ -13,8 +13,9 @@
  * without building anything, and a second run finds the wheel in the cache
  * and builds nothing.
  *
- * The upload target is the `cache` repository of CONFIG: swapping it for a
- * wheelcache (`augments: pypi`) is the one line marked below.
+ * The upload target is `cache`, a wheel cache that augments the remote (one
+ * line of config(): any repository that takes twine uploads would do); the
+ * merged view then lists the cache's wheel beside the upstream's sdist.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -36,9 +37,9 @@ function config(upstream: string): Record<string, unknown> {
   return {
     repositories: {
       pypi: { type: 'remote', url: upstream, indexTtl: 0, timeout: 10 },
-      // The upload target. For the wheel cache: cache: { type: 'wheelcache', augments: 'pypi', upload: [CI.user] },
-      cache: { type: 'local', upload: [CI.user] },
-      all: { type: 'virtual', members: ['cache', 'pypi'] },
+      // The upload target: a wheel cache completing pypi's releases (any repository that takes twine uploads would do).
+      cache: { type: 'wheelcache', augments: 'pypi', upload: [CI.user] },
+      all: { type: 'virtual', members: ['pypi', 'cache'] },
     },
     defaultRepository: 'all',
   };
@@ -69,7 +70,7 @@ for (const { label, python } of PYTHONS) {
     t.regex(r.stderr, /\| .*RuntimeError: acme-broken: the C extension did not compile/, 'the log tail has the backend\'s error');
     t.regex(r.stderr, /pydepot: 1 wheel could not be built or uploaded: acme-broken 1\.0/);
 
-    // The cache holds the wheel, as uploaded by the ci token; its METADATA is the sdist's.
+    // The cache holds the wheel; its METADATA is the sdist's PKG-INFO.
     const page = await fetch(`${s.url}/cache/simple/acme-fast/`, { headers: { accept: 'application/vnd.pypi.simple.v1+json' } });
     const files = ((await page.json()) as { files: { filename: string }[] }).files.map((f) => f.filename);
     t.deepEqual(files, ['acme_fast-1.0-py3-none-any.whl']);
@@ -78,6 +79,10 @@ for (const { label, python } of PYTHONS) {
       return (await fetch(new URL(`${href}.metadata`, `${s.url}/cache/simple/acme-fast/`))).text();
     });
     t.regex(metadata, /^Requires-Dist: acme-core>=1\.0$/m);
+    // The merged page adds the cache's wheel to the upstream's release, whose sdist is still listed.
+    const merged = await fetch(`${s.url}/all/simple/acme-fast/`, { headers: { accept: 'application/vnd.pypi.simple.v1+json' } });
+    const mergedFiles = ((await merged.json()) as { files: { filename: string; _pydepot?: { source: string } }[] }).files;
+    t.deepEqual(mergedFiles.map((f) => [f.filename, f._pydepot?.source ?? 'upstream']), [['acme_fast-1.0.tar.gz', 'upstream'], ['acme_fast-1.0-py3-none-any.whl', 'wheelcache']]);
 
     // A fresh venv installs it through /simple/ without building: pip downloads the cache's wheel.
     const v = await venv(t, python);
