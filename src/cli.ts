@@ -1,5 +1,5 @@
 /**
- * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | cooldown … | wheelhouse export | wheelhouse import | prefetch`.
+ * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | cooldown … | wheelhouse export | wheelhouse import | prefetch | wheels build`.
  * Each command loads the config, does one thing, and prints what a person needs to know.
  */
 import { Command, CommanderError } from 'commander';
@@ -10,6 +10,7 @@ import { auditReport, deleteRelease, yank } from './commands/repository-admin.ts
 import { prefetch } from './commands/prefetch.ts';
 import { wheelhouseExport } from './commands/wheelhouse.ts';
 import { wheelhouseImport } from './commands/wheelhouse-import.ts';
+import { wheelsBuild } from './commands/wheels.ts';
 import { ConfigError } from './errors.ts';
 import { startServer } from './server.ts';
 
@@ -175,6 +176,26 @@ export function buildCli(io: Io): Command {
   resolution(program.command('prefetch').description("the resolution of 'wheelhouse export', then every chosen file and its metadata pulled through the repository (a remote's cache), verified"))
     .option('--json', 'print a JSON summary instead of the table')
     .action((opts) => prefetch(opts, io));
+
+  const wheels = program.command('wheels').description('wheels a node builds for the cluster: over HTTP, with a token; no config or storage');
+  wheels.command('build')
+    .description("resolve requirements for this node's Python; build each pin that has only an sdist, check it, and upload it (to a wheel cache)")
+    .requiredOption('-r, --requirement <file>', 'requirements file (repeatable); its -r/-c lines are read relative to it', repeat)
+    .option('--constraint <file>', "constraints file, as pip's -c (repeatable)", repeat)
+    .requiredOption('--index <url>', "the index to resolve from and download through, e.g. https://depot.example/pypi/simple/ (build requirements come from it too)")
+    .option('--upload-to <url>', "where built wheels go, as twine's repository URL: https://depot.example/cache/")
+    .option('--token <token>', 'API token for both URLs (user __token__); default PYDEPOT_TOKEN; user:password in a URL wins')
+    .option('--python <executable>', 'the Python to resolve for and build with', 'python3')
+    .option('--platform <tag>', "replace the platform the Python reports (a musl Linux reports none): musllinux_1_2_x86_64")
+    .option('--pre', 'allow pre-releases everywhere')
+    .option('--dry-run', 'resolve and list what would be built; build and upload nothing')
+    .option('--no-build-isolation', "pip wheel --no-build-isolation: build requirements must be installed in the Python already")
+    .option('--auditwheel', 'repair each wheel tagged linux_<arch> with auditwheel (installed in --python) into a manylinux wheel before checking and uploading it')
+    .option('--timeout <seconds>', 'HTTP timeout per request', '60')
+    .option('--build-timeout <seconds>', 'time one build may take before it is killed', '3600')
+    .option('-v, --verbose', "print each build's output as it comes")
+    .option('--json', 'print a JSON summary instead of the table')
+    .action((opts) => wheelsBuild(opts, io));
 
   return program;
 }

@@ -169,6 +169,11 @@ class FsReader implements BlobReader {
   }
 }
 
+/** Random access to one file outside the store (a download, a freshly built wheel), with the store's reader. */
+export function fileReader(path: string): BlobReader {
+  return new FsReader(() => [path]);
+}
+
 async function openFirst(paths: string[]): Promise<FileHandle> {
   let last: unknown;
   for (const path of paths) {
