@@ -14,8 +14,9 @@ import { AccessControl } from './http/middleware/access.ts';
 import { MissBudget } from './http/miss-budget.ts';
 import { PageCache } from './http/page-cache.ts';
 import { createLogger, type Logger } from './log.ts';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, storageGauges } from './metrics.ts';
 import { Registry } from './repos/registry.ts';
+import { scheduleScrubs } from './repos/scrub.ts';
 import { openStorage } from './storage/open.ts';
 import type { Clock } from './time.ts';
 import { loadTlsFiles } from './tls.ts';
@@ -41,6 +42,13 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   const metrics = createMetrics(() => storage.squats.squatCount(), () => registry.cooldownHidden());
   const registry: Registry = new Registry(config, { ...storage, logger, metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   const stopSquatChecks = registry.squats.schedule();
+  storageGauges(metrics, {
+    caches: () => registry.remotes().map((r) => ({ repo: r.name, ...r.cachedFiles.usage(), limit: r.cachedFiles.limit })),
+    lastRun: (kind) => store.lastRun(kind),
+  });
+  // A maxCacheSize lowered since the last start applies now, not at the next download.
+  for (const r of registry.remotes()) r.cachedFiles.check();
+  const scrubs = scheduleScrubs(config.scrub.interval, config.scrub.rate, { ...storage, logger }, metrics.scrub);
   const authenticator = new Authenticator(storage.users, {
     failures: new FailedLogins(config.auth.failedLoginsPerMinute),
     passwordChecks: metrics.auth.passwordChecks,
@@ -91,6 +99,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
       clearInterval(sweep);
       clearTimeout(timer);
       stopSquatChecks();
+      await scrubs.stop();
       await registry.close();
       store.close();
       logger.info('pydepot stopped');

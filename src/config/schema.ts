@@ -52,6 +52,11 @@ export interface RemoteRepoConfig extends Permissions {
    * background (by HTTP Range). 0: only on demand.
    */
   metadataReleases: number;
+  /**
+   * Bytes of cached files kept; beyond it the least recently used are
+   * evicted (down to 90%) and fetched again when asked for. null: no limit.
+   */
+  maxCacheSize: number | null;
 }
 
 export interface VirtualRepoConfig extends Permissions {
@@ -100,7 +105,16 @@ export interface Config {
   log: { level: LogLevel };
   auth: AuthConfig;
   limits: LimitsConfig;
+  scrub: ScrubConfig;
   repositories: Record<string, RepoConfig>;
+}
+
+/** The server's own scrub: every blob re-hashed on a schedule (`pydepot scrub` does it on demand). */
+export interface ScrubConfig {
+  /** Seconds between the end of one scrub and the start of the next; 0: never (the default). */
+  interval: number;
+  /** Bytes read per second at most, so that a scrub never starves requests of the disk. */
+  rate: number;
 }
 
 /** What one client may cost the server. */
@@ -353,6 +367,7 @@ function parseRepo(s: Section): RepoConfig {
         indexMaxAge: s.seconds('indexMaxAge', 0),
         cooldown: s.duration('cooldown', 0),
         metadataReleases: s.wholeNumber('metadataReleases', 3),
+        maxCacheSize: s.has('maxCacheSize') ? s.bytes('maxCacheSize', 0) : null,
       };
       break;
     }
@@ -510,6 +525,12 @@ export function parseConfig(raw: unknown): Config {
   if (limits.bodyIdleTimeout === 0) limitsSection.fail('bodyIdleTimeout', 'must be more than 0: a stalled upload would hold a temp file forever');
   if (limits.headersTimeout === 0) limitsSection.fail('headersTimeout', 'must be more than 0: a client could hold a connection forever without finishing its request');
   limitsSection.rejectUnknown();
+  const scrubSection = root.section('scrub');
+  const scrub: ScrubConfig = {
+    interval: scrubSection.seconds('interval', 0),
+    rate: scrubSection.bytes('rate', 50 * 1024 ** 2),
+  };
+  scrubSection.rejectUnknown();
 
   const reposSection: Section = root.has('repositories') ? root.section('repositories') : new Section('repositories', DEFAULT_REPOSITORIES);
   const repositories: Record<string, RepoConfig> = {};
@@ -529,5 +550,5 @@ export function parseConfig(raw: unknown): Config {
   if (!repositories[defaultRepository]) root.fail('defaultRepository', `no repository named '${defaultRepository}'`);
 
   root.rejectUnknown();
-  return { listen, tls, storage, defaultRepository, log: { level }, auth, limits, repositories };
+  return { listen, tls, storage, defaultRepository, log: { level }, auth, limits, scrub, repositories };
 }
