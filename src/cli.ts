@@ -1,11 +1,13 @@
 /**
- * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | cooldown … | wheelhouse export | wheelhouse import | prefetch | wheels build`.
+ * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | cooldown … | wheelhouse export | wheelhouse import | prefetch | wheels build | scrub | gc | doctor`.
  * Each command loads the config, does one thing, and prints what a person needs to know.
  */
 import { Command, CommanderError } from 'commander';
 import { tokenCreate, tokenList, tokenRevoke, userAdd, userList, userPasswd, userRemove } from './commands/accounts.ts';
 import { cooldownAllow, cooldownList, cooldownRevoke } from './commands/cooldown.ts';
 import { configFrom, printErr, printOut, withRegistry, type CommonOptions, type Io } from './commands/context.ts';
+import { doctor } from './commands/doctor.ts';
+import { gc, scrub } from './commands/maintenance.ts';
 import { auditReport, deleteRelease, yank } from './commands/repository-admin.ts';
 import { prefetch } from './commands/prefetch.ts';
 import { wheelhouseExport } from './commands/wheelhouse.ts';
@@ -196,6 +198,23 @@ export function buildCli(io: Io): Command {
     .option('-v, --verbose', "print each build's output as it comes")
     .option('--json', 'print a JSON summary instead of the table')
     .action((opts) => wheelsBuild(opts, io));
+
+  common(program.command('scrub').description('re-hash every stored blob; quarantine corrupt ones (a remote fetches its copy again; a hosted file must be uploaded again)'))
+    .option('--repo <name>', "only the blobs of this repository (repeatable; a virtual one's members)", repeat)
+    .option('--rate <size>', 'read at most this many bytes per second (50MiB); default: as fast as the disk goes')
+    .option('--json', 'print a JSON summary instead of the table')
+    .action((opts) => scrub(opts, io));
+
+  common(program.command('gc').description('remove blobs no row names and temp files left by crashes (safe while the server runs)'))
+    .option('--dry-run', 'only count what would be removed')
+    .option('--json', 'print JSON')
+    .action((opts) => gc(opts, io));
+
+  common(program.command('doctor').description('check the config, TLS certificate, storage, database and upstreams, and say what to fix'))
+    .option('--min-free <size>', 'warn with less free space than this', '1GiB')
+    .option('--min-free-percent <n>', 'warn with less free space than this share of the filesystem', '5')
+    .option('--json', 'print JSON')
+    .action((opts) => doctor(opts, io));
 
   return program;
 }
