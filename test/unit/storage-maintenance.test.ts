@@ -117,6 +117,14 @@ test('blobInUse and blobReferences see hosted files, remote listings, their meta
   t.deepEqual(store.blobReferences(meta), [{ repo: 'pypi', filename: 'acme-1.0-py3-none-any.whl', hosted: false, metadata: true }]);
   t.deepEqual(store.repoBlobs('pypi').sort(), [wheel, meta].sort());
   t.deepEqual(store.repoBlobs('internal'), [wheel]);
+
+  // METADATA read out of an upstream wheel is a blob its wheel's remotes name.
+  const extracted = await put('extracted metadata');
+  t.false(store.blobInUse(extracted));
+  remoteStore.saveWheelMetadata({ sha256: wheel, filename: 'acme-1.0-py3-none-any.whl', metadataSha256: extracted, method: 'range', failure: null, at: new Date().toISOString() });
+  t.true(store.blobInUse(extracted));
+  t.deepEqual(store.blobReferences(extracted), [{ repo: 'pypi', filename: 'acme-1.0-py3-none-any.whl', hosted: false, metadata: true }]);
+  t.true(store.repoBlobs('pypi').includes(extracted));
 });
 
 test('the cache rows: uncache says when another repository keeps the blob; adoption counts files cached before; runs are remembered', async (t) => {
