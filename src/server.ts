@@ -3,6 +3,7 @@
  * stops accepting, lets requests in flight finish (up to a grace period),
  * then closes the database.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -17,7 +18,8 @@ import { createLogger, type Logger } from './log.ts';
 import { createMetrics, storageGauges } from './metrics.ts';
 import { Registry } from './repos/registry.ts';
 import { scheduleScrubs } from './repos/scrub.ts';
-import { openStorage } from './storage/open.ts';
+import { holdLease } from './storage/lease.ts';
+import { openStorage, removeLeftovers } from './storage/open.ts';
 import type { Clock } from './time.ts';
 import { loadTlsFiles } from './tls.ts';
 
@@ -28,27 +30,37 @@ export interface RunningServer {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** `clock`: for tests, which move time instead of waiting (cooldowns, page freshness). */
-export async function startServer(config: Config, opts: { logger?: Logger; clock?: Clock } = {}): Promise<RunningServer> {
-  const logger = opts.logger ?? createLogger(config.log.level);
+/**
+ * `clock`: for tests, which move time instead of waiting (cooldowns, page
+ * freshness). `worker`: this process's number among the workers of
+ * `workers: n` (cluster.ts): it is on every log line, and only worker 1 runs
+ * the timed jobs (squatting checks, scrubs), so they run once per storage.
+ */
+export async function startServer(config: Config, opts: { logger?: Logger; clock?: Clock; worker?: number; cleanTemp?: boolean } = {}): Promise<RunningServer> {
+  const base = opts.logger ?? createLogger(config.log.level);
+  const logger = opts.worker === undefined ? base : base.child({ worker: opts.worker });
+  const jobs = opts.worker === undefined || opts.worker === 1;
   // Before storage: a bad certificate must not leave the database open.
   const tls = config.tls ? loadTlsFiles(config.tls) : null;
   const storage = await openStorage(config.storage);
   const { blobs, store } = storage;
-  const leftovers = await blobs.cleanTemp();
-  if (leftovers > 0) logger.warn({ count: leftovers }, 'removed unfinished transfers left in tmp/ by an earlier run');
+  // A worker's primary cleaned up before forking: another worker may be writing to tmp/ by now.
+  if (opts.cleanTemp ?? true) logLeftovers(await removeLeftovers(storage), logger);
+  // Says "a server is running on this storage" to the next one that starts (see removeLeftovers).
+  const serverId = randomUUID();
+  const stopHeartbeat = holdLease({ store: storage.leases, owner: serverId, ttlMs: config.leaseTtl * 1000 }, `server:${serverId}`);
 
   // The gauges are read when scraped, after the registry exists.
   const metrics = createMetrics(() => storage.squats.squatCount(), () => registry.cooldownHidden());
   const registry: Registry = new Registry(config, { ...storage, logger, metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
-  const stopSquatChecks = registry.squats.schedule();
+  const stopSquatChecks = jobs ? registry.squats.schedule() : () => undefined;
   storageGauges(metrics, {
     caches: () => registry.remotes().map((r) => ({ repo: r.name, ...r.cachedFiles.usage(), limit: r.cachedFiles.limit })),
     lastRun: (kind) => store.lastRun(kind),
   });
   // A maxCacheSize lowered since the last start applies now, not at the next download.
   for (const r of registry.remotes()) r.cachedFiles.check();
-  const scrubs = scheduleScrubs(config.scrub.interval, config.scrub.rate, { ...storage, logger }, metrics.scrub);
+  const scrubs = scheduleScrubs(jobs ? config.scrub.interval : 0, config.scrub.rate, { ...storage, logger }, metrics.scrub);
   const authenticator = new Authenticator(storage.users, {
     failures: new FailedLogins(config.auth.failedLoginsPerMinute),
     passwordChecks: metrics.auth.passwordChecks,
@@ -101,12 +113,20 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
       stopSquatChecks();
       await scrubs.stop();
       await registry.close();
+      stopHeartbeat();
       store.close();
       logger.info('pydepot stopped');
     })();
     return stopping;
   };
   return { url, server, logger, stop };
+}
+
+/** Logs what removeLeftovers removed at start-up. */
+export function logLeftovers({ count, all }: { count: number; all: boolean }, logger: Logger): void {
+  if (count === 0) return;
+  if (all) logger.warn({ count }, 'removed unfinished transfers left in tmp/ by an earlier run');
+  else logger.warn({ count }, 'removed unfinished transfers untouched for an hour from tmp/ (another server runs on this storage)');
 }
 
 /** An upload audience of anyone decides what code runs on every node: say so at every start. */

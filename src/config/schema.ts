@@ -2,6 +2,7 @@
  * The config file's shape, defaults and validation. Every key is documented in
  * README.md "Configuration"; a bad key fails start-up with its dotted path.
  */
+import { availableParallelism } from 'node:os';
 import { ConfigError } from '../errors.ts';
 import { LOG_LEVELS, type LogLevel } from '../log.ts';
 import { isValidProjectName, normalizeName } from '../pypi/names.ts';
@@ -106,6 +107,10 @@ export interface Config {
   auth: AuthConfig;
   limits: LimitsConfig;
   scrub: ScrubConfig;
+  /** Processes serving requests over the same storage (node:cluster); 1: the server is the one process. */
+  workers: number;
+  /** Seconds a process's lease (one download, one revalidation for all processes) lasts unless renewed: how long a crashed holder keeps the others waiting. */
+  leaseTtl: number;
   repositories: Record<string, RepoConfig>;
 }
 
@@ -220,6 +225,14 @@ class Section {
     if (v === undefined || v === null) return def;
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) this.fail(k, `expected a whole number >= 1, got ${JSON.stringify(v)}`);
     return v;
+  }
+
+  /** A whole number >= 1, or `auto` (then `auto`'s value). */
+  countOrAuto(k: string, def: number, auto: number): number {
+    const v = this.get(k);
+    if (v === 'auto') return auto;
+    if (typeof v === 'number' || v === undefined || v === null) return this.count(k, def);
+    this.fail(k, `expected a whole number >= 1 or auto, got ${JSON.stringify(v)}`);
   }
 
   /** A size; `zero: true` also accepts 0 (a limit turned off). */
@@ -531,6 +544,10 @@ export function parseConfig(raw: unknown): Config {
     rate: scrubSection.bytes('rate', 50 * 1024 ** 2),
   };
   scrubSection.rejectUnknown();
+  // auto: one per core this process may use.
+  const workers = root.countOrAuto('workers', 1, availableParallelism());
+  const leaseTtl = root.seconds('leaseTtl', 30);
+  if (leaseTtl === 0) root.fail('leaseTtl', 'must be more than 0');
 
   const reposSection: Section = root.has('repositories') ? root.section('repositories') : new Section('repositories', DEFAULT_REPOSITORIES);
   const repositories: Record<string, RepoConfig> = {};
@@ -550,5 +567,5 @@ export function parseConfig(raw: unknown): Config {
   if (!repositories[defaultRepository]) root.fail('defaultRepository', `no repository named '${defaultRepository}'`);
 
   root.rejectUnknown();
-  return { listen, tls, storage, defaultRepository, log: { level }, auth, limits, scrub, repositories };
+  return { listen, tls, storage, defaultRepository, log: { level }, auth, limits, scrub, workers, leaseTtl, repositories };
 }

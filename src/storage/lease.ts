@@ -1,0 +1,64 @@
+/**
+ * Work done once for every process sharing a metadata store: the process
+ * that takes a key's lease does it, the others poll for its result (with
+ * back-off) and take over when the lease lapses (its holder crashed). Inside
+ * one process the callers' single-flight comes first, so each process has at
+ * most one caller here per key.
+ */
+import type { LeaseStore } from './types.ts';
+
+export interface Leases {
+  store: LeaseStore;
+  /** This process's id: the holder of the leases it takes. */
+  owner: string;
+  /** A holder renews every third of this; a crashed one's lease lapses after it. */
+  ttlMs: number;
+}
+
+const FIRST_POLL_MS = 5;
+const MAX_POLL_MS = 200;
+
+/**
+ * `result()` when someone (this process or another) has done the work
+ * already, else `work()` under the lease. `result` is asked before taking the
+ * lease, again right after (the holder may have finished in between), and at
+ * each poll while another process holds it.
+ */
+export async function onceAcrossProcesses<T>(
+  leases: Leases | null | undefined,
+  key: string,
+  steps: { result(): T | null | Promise<T | null>; work(): Promise<T> },
+): Promise<T> {
+  if (!leases) return steps.work();
+  const { store, owner, ttlMs } = leases;
+  let delay = FIRST_POLL_MS;
+  for (;;) {
+    const before = await steps.result();
+    if (before !== null) return before;
+    if (store.tryAcquire(key, owner, ttlMs)) {
+      const renewal = setInterval(() => store.renew(key, owner, ttlMs), Math.max(10, Math.floor(ttlMs / 3)));
+      renewal.unref();
+      try {
+        const after = await steps.result();
+        if (after !== null) return after;
+        return await steps.work();
+      } finally {
+        clearInterval(renewal);
+        store.release(key, owner);
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, MAX_POLL_MS, Math.max(FIRST_POLL_MS, Math.floor(ttlMs / 4)));
+  }
+}
+
+/** Holds `key` until the returned function is called, renewing it meanwhile (a crash lets it lapse). */
+export function holdLease({ store, owner, ttlMs }: Leases, key: string): () => void {
+  store.tryAcquire(key, owner, ttlMs);
+  const renewal = setInterval(() => store.renew(key, owner, ttlMs), Math.max(10, Math.floor(ttlMs / 3)));
+  renewal.unref();
+  return () => {
+    clearInterval(renewal);
+    store.release(key, owner);
+  };
+}
