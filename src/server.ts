@@ -3,7 +3,6 @@
  * stops accepting, lets requests in flight finish (up to a grace period),
  * then closes the database.
  */
-import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -18,8 +17,8 @@ import { createLogger, type Logger } from './log.ts';
 import { createMetrics, storageGauges } from './metrics.ts';
 import { Registry } from './repos/registry.ts';
 import { scheduleScrubs } from './repos/scrub.ts';
-import { holdLease } from './storage/lease.ts';
-import { openStorage, removeLeftovers } from './storage/open.ts';
+import { holdLease, newOwner } from './storage/lease.ts';
+import { openStorage, removeLeftovers, SERVER_LEASE } from './storage/open.ts';
 import type { Clock } from './time.ts';
 import { loadTlsFiles } from './tls.ts';
 
@@ -47,8 +46,8 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   // A worker's primary cleaned up before forking: another worker may be writing to tmp/ by now.
   if (opts.cleanTemp ?? true) logLeftovers(await removeLeftovers(storage), logger);
   // Says "a server is running on this storage" to the next one that starts (see removeLeftovers).
-  const serverId = randomUUID();
-  const stopHeartbeat = holdLease({ store: storage.leases, owner: serverId, ttlMs: config.leaseTtl * 1000 }, `server:${serverId}`);
+  const serverId = newOwner();
+  const stopHeartbeat = holdLease({ store: storage.leases, owner: serverId, ttlMs: config.leaseTtl * 1000 }, `${SERVER_LEASE}${serverId}`);
 
   // The gauges are read when scraped, after the registry exists.
   const metrics = createMetrics(() => storage.squats.squatCount(), () => registry.cooldownHidden());

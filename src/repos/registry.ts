@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.ts';
 import { MethodNotAllowed, NotFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
+import { newOwner } from '../storage/lease.ts';
 import type { AuditStore, BlobStore, CooldownStore, LeaseStore, MetadataStore, RemoteCacheStore, SquatStore } from '../storage/types.ts';
 import { systemClock, type Clock } from '../time.ts';
 import { BlobPins } from './blob-pins.ts';
@@ -49,7 +50,7 @@ export class Registry {
     // One per process: blobs are shared between repositories, and so is who reads them.
     const pins = new BlobPins();
     const processId = randomUUID();
-    const leases = deps.leases ? { store: deps.leases, owner: processId, ttlMs: config.leaseTtl * 1000 } : null;
+    const leases = deps.leases ? { store: deps.leases, owner: newOwner(), ttlMs: config.leaseTtl * 1000 } : null;
     const build = (name: string): Member => {
       const built = this.repos.get(name);
       if (built) return built;

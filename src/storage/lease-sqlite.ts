@@ -7,7 +7,7 @@ import type { LeaseStore } from './types.ts';
  * is atomic across processes (SQLite serialises writers; busy_timeout waits).
  */
 export class SqliteLeaseStore implements LeaseStore {
-  private readonly q: Record<'acquire' | 'renew' | 'release' | 'holder' | 'live', Statement>;
+  private readonly q: Record<'acquire' | 'takeOver' | 'renew' | 'release' | 'holder' | 'live', Statement>;
 
   constructor(db: Db, private readonly now: () => number = Date.now) {
     const p = (sql: string): Statement => db.prepare(sql);
@@ -16,9 +16,10 @@ export class SqliteLeaseStore implements LeaseStore {
       acquire: p(`INSERT INTO leases (key, owner, expires_at) VALUES (@key, @owner, @expires)
                   ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
                   WHERE leases.expires_at <= @now OR leases.owner = excluded.owner`),
+      takeOver: p('UPDATE leases SET owner = @owner, expires_at = @expires WHERE key = @key AND owner = @from'),
       renew: p('UPDATE leases SET expires_at = @expires WHERE key = @key AND owner = @owner'),
       release: p('DELETE FROM leases WHERE key = ? AND owner = ?'),
-      live: p('SELECT count(*) FROM leases WHERE substr(key, 1, length(@prefix)) = @prefix AND expires_at > @now').pluck(),
+      live: p('SELECT key FROM leases WHERE substr(key, 1, length(@prefix)) = @prefix AND expires_at > @now').pluck(),
       holder: p('SELECT owner, expires_at AS expiresAt FROM leases WHERE key = ? AND expires_at > ?'),
     };
   }
@@ -32,12 +33,16 @@ export class SqliteLeaseStore implements LeaseStore {
     return this.q.renew.run({ key, owner, expires: this.now() + ttlMs }).changes > 0;
   }
 
+  takeOver(key: string, from: string, owner: string, ttlMs: number): boolean {
+    return this.q.takeOver.run({ key, from, owner, expires: this.now() + ttlMs }).changes > 0;
+  }
+
   release(key: string, owner: string): void {
     this.q.release.run(key, owner);
   }
 
-  live(prefix: string): number {
-    return this.q.live.get({ prefix, now: this.now() }) as number;
+  live(prefix: string): string[] {
+    return this.q.live.all({ prefix, now: this.now() }) as string[];
   }
 
   holder(key: string): { owner: string; expiresAt: number } | null {

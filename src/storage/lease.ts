@@ -3,8 +3,12 @@
  * that takes a key's lease does it, the others poll for its result (with
  * back-off) and take over when the lease lapses (its holder crashed). Inside
  * one process the callers' single-flight comes first, so each process has at
- * most one caller here per key.
+ * most one caller here per key. A holder on this machine whose process is
+ * gone (kill -9) is taken over at once; one on another machine, when its
+ * lease lapses.
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { LeaseStore } from './types.ts';
 
 export interface Leases {
@@ -35,7 +39,8 @@ export async function onceAcrossProcesses<T>(
   for (;;) {
     const before = await steps.result();
     if (before !== null) return before;
-    if (store.tryAcquire(key, owner, ttlMs)) {
+    const held = store.tryAcquire(key, owner, ttlMs) || takeOverDead(store, key, owner, ttlMs);
+    if (held) {
       const renewal = setInterval(() => store.renew(key, owner, ttlMs), Math.max(10, Math.floor(ttlMs / 3)));
       renewal.unref();
       try {
@@ -61,4 +66,29 @@ export function holdLease({ store, owner, ttlMs }: Leases, key: string): () => v
     clearInterval(renewal);
     store.release(key, owner);
   };
+}
+
+/** A lease owner id for this process: `<host>/<pid>/<random>`, so that a dead holder on this machine is recognised. */
+export function newOwner(): string {
+  return `${hostname()}/${process.pid}/${randomUUID()}`;
+}
+
+/** Whether the owner of a lease may still be running: on this machine, its process must exist. */
+export function ownerAlive(owner: string): boolean {
+  const [host, pid] = owner.split('/');
+  const n = Number(pid);
+  if (host !== hostname() || !Number.isSafeInteger(n) || n <= 0) return true;
+  if (n === process.pid) return true;
+  try {
+    process.kill(n, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, as another user's.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function takeOverDead(store: LeaseStore, key: string, owner: string, ttlMs: number): boolean {
+  const holder = store.holder(key);
+  return holder !== null && !ownerAlive(holder.owner) && store.takeOver(key, holder.owner, owner, ttlMs);
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { SqliteAuditStore } from './audit-sqlite.ts';
 import { FsBlobStore } from './blob-fs.ts';
 import { SqliteCooldownStore } from './cooldown-sqlite.ts';
+import { ownerAlive } from './lease.ts';
 import { SqliteLeaseStore } from './lease-sqlite.ts';
 import { openDatabase } from './db.ts';
 import { SqliteMetadataStore } from './metadata-sqlite.ts';
@@ -47,6 +48,8 @@ export async function openStorage(root: string): Promise<Storage> {
 }
 
 const STALE_TEMP_MS = 60 * 60 * 1000;
+/** A running server's heartbeat lease is `server:<owner>`. */
+export const SERVER_LEASE = 'server:';
 
 /**
  * At a server's start: temp files an earlier run left behind (a crash
@@ -55,7 +58,7 @@ const STALE_TEMP_MS = 60 * 60 * 1000;
  * only the ones untouched for an hour go, as with `pydepot gc`.
  */
 export async function removeLeftovers(storage: Storage): Promise<{ count: number; all: boolean }> {
-  if (storage.leases.live('server:') > 0) {
+  if (storage.leases.live(SERVER_LEASE).some((key) => ownerAlive(key.slice(SERVER_LEASE.length)))) {
     const { count } = await storage.blobs.removeStaleTemp(new Date(Date.now() - STALE_TEMP_MS));
     return { count, all: false };
   }

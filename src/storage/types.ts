@@ -432,10 +432,12 @@ export interface LeaseStore {
   tryAcquire(key: string, owner: string, ttlMs: number): boolean;
   /** Extends `owner`'s lease; false when it lapsed and someone else took it. */
   renew(key: string, owner: string, ttlMs: number): boolean;
+  /** Takes the lease over from `from` (a holder known to be dead); false when someone else has it by now. */
+  takeOver(key: string, from: string, owner: string, ttlMs: number): boolean;
   /** Gives the lease up (nothing when `owner` does not hold it). */
   release(key: string, owner: string): void;
-  /** How many unexpired leases have keys starting with `prefix` (the live servers: `server:`). */
-  live(prefix: string): number;
+  /** The keys of the unexpired leases that start with `prefix` (the live servers: `server:`). */
+  live(prefix: string): string[];
   /** Who holds the lease now, if anyone. */
   holder(key: string): { owner: string; expiresAt: number } | null;
 }
