@@ -42,6 +42,7 @@ async function serve(opts: CommonOptions & { listen?: string }, io: Io): Promise
     };
     process.once('SIGTERM', stopAll);
     process.once('SIGINT', stopAll);
+    await primary.ready;
     return;
   }
   // A worker leaves tmp/ alone at start: its primary cleaned it, and its siblings are writing there.

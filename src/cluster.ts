@@ -30,7 +30,7 @@ export function workerNumber(): number | null {
 }
 
 export interface Primary {
-  /** Resolves when every worker listens. */
+  /** Resolves when every worker listens; rejects when a worker dies before any listened. */
   ready: Promise<void>;
   /** Stops the workers (each finishes its requests in flight, up to graceMs) and resolves when all have exited. */
   stop(graceMs?: number): Promise<void>;
@@ -51,19 +51,30 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Prim
   const deaths = new Map<number, number>();
   let stopping = false;
   let listening = 0;
+  let everListened = false;
   let markReady!: () => void;
-  const ready = new Promise<void>((resolve) => { markReady = resolve; });
+  let failStart!: (err: Error) => void;
+  const ready = new Promise<void>((resolve, reject) => { markReady = resolve; failStart = reject; });
+  ready.catch(() => undefined);
 
   const fork = (n: number): void => {
     const born = Date.now();
     const w = cluster.fork({ [WORKER_ENV]: String(n) });
     workers.set(n, w);
     w.once('listening', () => {
+      everListened = true;
       if (++listening === config.workers) markReady();
     });
     w.once('exit', (code, signal) => {
       workers.delete(n);
       if (stopping) return;
+      if (!everListened) {
+        // Not a crash to recover from: the port is taken, the storage unreadable...
+        // (the worker logged why). Fail as one server would.
+        failStart(new Error(`worker ${n} exited (${signal ?? code}) before any worker listened; see its log above`));
+        void stop();
+        return;
+      }
       const young = Date.now() - born < HEALTHY_AFTER_MS;
       const count = young ? (deaths.get(n) ?? 0) + 1 : 1;
       deaths.set(n, count);

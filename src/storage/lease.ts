@@ -41,15 +41,14 @@ export async function onceAcrossProcesses<T>(
     if (before !== null) return before;
     const held = store.tryAcquire(key, owner, ttlMs) || takeOverDead(store, key, owner, ttlMs);
     if (held) {
-      const renewal = setInterval(() => store.renew(key, owner, ttlMs), Math.max(10, Math.floor(ttlMs / 3)));
-      renewal.unref();
+      const renewal = renewEvery(store, key, owner, ttlMs);
       try {
         const after = await steps.result();
         if (after !== null) return after;
         return await steps.work();
       } finally {
         clearInterval(renewal);
-        store.release(key, owner);
+        quietly(() => store.release(key, owner));
       }
     }
     await new Promise((resolve) => setTimeout(resolve, delay));
@@ -60,12 +59,31 @@ export async function onceAcrossProcesses<T>(
 /** Holds `key` until the returned function is called, renewing it meanwhile (a crash lets it lapse). */
 export function holdLease({ store, owner, ttlMs }: Leases, key: string): () => void {
   store.tryAcquire(key, owner, ttlMs);
-  const renewal = setInterval(() => store.renew(key, owner, ttlMs), Math.max(10, Math.floor(ttlMs / 3)));
-  renewal.unref();
+  const renewal = renewEvery(store, key, owner, ttlMs);
   return () => {
     clearInterval(renewal);
-    store.release(key, owner);
+    quietly(() => store.release(key, owner));
   };
+}
+
+/**
+ * Renews every third of the ttl. A renewal that fails (the database closed
+ * at shutdown, or busy beyond busy_timeout) is skipped: the worst outcome is
+ * a lease that lapses and work that is done twice, never a crash.
+ */
+function renewEvery(store: LeaseStore, key: string, owner: string, ttlMs: number): NodeJS.Timeout {
+  const timer = setInterval(() => quietly(() => store.renew(key, owner, ttlMs)), Math.max(10, Math.floor(ttlMs / 3)));
+  timer.unref();
+  return timer;
+}
+
+/** A lease left behind expires by itself: failing to renew or release it is not an error of the work. */
+function quietly(f: () => unknown): void {
+  try {
+    f();
+  } catch {
+    // see above
+  }
 }
 
 /** A lease owner id for this process: `<host>/<pid>/<random>`, so that a dead holder on this machine is recognised. */
