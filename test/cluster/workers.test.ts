@@ -6,6 +6,7 @@
  * revalidation per page across all of them.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
 import { deadline, launch, startChild, writeConfig, type ChildServer } from '../helpers/child-server.ts';
 import { CI } from '../helpers/ci-user.ts';
@@ -143,7 +144,7 @@ test('the holder of a download is killed (kill -9): the other process takes over
   t.is(fileGets(up, wheel), 2);
 });
 
-test('workers: 2 serves through both workers over one socket and stops cleanly on SIGTERM', async (t) => {
+test('workers: 2 serves through both workers over one socket, forks a killed worker again, and stops cleanly on SIGTERM', async (t) => {
   const dir = await tempDir(t);
   const storage = `${dir}/storage`;
   await seedCi(storage);
@@ -151,7 +152,10 @@ test('workers: 2 serves through both workers over one socket and stops cleanly o
   const server = launch(t, { config, storage });
   const url = await server.listening;
   // Both workers listen on the one port the primary holds.
-  for (const n of [1, 2]) await deadline(waitFor(server, new RegExp(`"worker":${n},[^\\n]*"msg":"pydepot listening"`)), WAIT_MS, `worker ${n} to listen`);
+  for (const n of [1, 2]) {
+    const re = new RegExp(`"worker":${n},[^\\n]*"msg":"pydepot listening"`);
+    await deadline(waitFor(server, () => re.test(server.output())), WAIT_MS, `worker ${n} to listen`);
+  }
   for (const m of server.output().matchAll(/"url":"([^"]+)"[^\n]*"msg":"pydepot listening"/g)) t.is(m[1], url);
 
   const wheel = await buildWheel({ name: 'acme-workers', version: '1.0' });
@@ -161,6 +165,15 @@ test('workers: 2 serves through both workers over one socket and stops cleanly o
   t.true(pages.every((p) => p.files.length === 1));
   t.is((await fetch(`${url}/-/health`)).status, 200);
 
+  // A worker killed (kill -9) is forked again by the primary.
+  const workers = readFileSync(`/proc/${server.child.pid}/task/${server.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+  t.is(workers.length, 2);
+  process.kill(workers[0]!, 'SIGKILL');
+  const listening = /"msg":"pydepot listening"/g;
+  await deadline(waitFor(server, () => (server.output().match(listening) ?? []).length === 3), WAIT_MS, 'the killed worker to be started again');
+  t.regex(server.output(), /"worker":0,[^\n]*"msg":"worker \d exited; starting it again"/);
+  t.is((await page(`${url}/internal/simple/acme-workers/`)).files.length, 1);
+
   const exit = await server.stop();
   t.deepEqual(exit, { code: 0, signal: null });
   t.regex(server.output(), /"worker":1,[^\n]*"msg":"pydepot stopped"/);
@@ -168,11 +181,11 @@ test('workers: 2 serves through both workers over one socket and stops cleanly o
   t.regex(server.output(), /"msg":"pydepot stopped \(all workers\)"/);
 });
 
-/** Resolves when the child's output matches (on its stdout's 'data' events). */
-function waitFor(server: ChildServer, re: RegExp): Promise<void> {
+/** Resolves when `done()` holds, checked at each of the child's stdout 'data' events. */
+function waitFor(server: ChildServer, done: () => boolean): Promise<void> {
   return new Promise((resolve) => {
     const check = (): void => {
-      if (!re.test(server.output())) return;
+      if (!done()) return;
       server.child.stdout!.off('data', check);
       resolve();
     };
