@@ -51,6 +51,8 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
 
   // The gauges are read when scraped, after the registry exists.
   const metrics = createMetrics(() => storage.squats.squatCount(), () => registry.cooldownHidden());
+  // /-/metrics answers for the worker that took the request: say which.
+  if (opts.worker !== undefined) metrics.registry.setDefaultLabels({ worker: String(opts.worker) });
   const registry: Registry = new Registry(config, { ...storage, logger, metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   const stopSquatChecks = jobs ? registry.squats.schedule() : () => undefined;
   storageGauges(metrics, {

@@ -164,6 +164,7 @@ test('workers: 2 serves through both workers over one socket, forks a killed wor
   const pages = await Promise.all(Array.from({ length: 10 }, () => page(`${url}/internal/simple/acme-workers/`)));
   t.true(pages.every((p) => p.files.length === 1));
   t.is((await fetch(`${url}/-/health`)).status, 200);
+  t.regex(await (await fetch(`${url}/-/metrics`)).text(), /^pydepot_[a-z_]+\{[^}]*worker="[12]"/m, 'the metrics say which worker answered');
 
   // A worker killed (kill -9) is forked again by the primary.
   const workers = readFileSync(`/proc/${server.child.pid}/task/${server.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
