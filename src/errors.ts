@@ -134,6 +134,19 @@ export class CacheFull extends PydepotError {
   }
 }
 
+/**
+ * The blob store could not be reached or refused a request (an S3 endpoint
+ * down, throttling, credentials it rejects). 503: nothing was stored, and the
+ * same request can succeed later. `cause` says what failed, for the log only:
+ * the client is not told where the bytes live.
+ */
+export class StorageUnavailable extends PydepotError {
+  constructor(cause: unknown) {
+    super(503, 'The file storage is unavailable; nothing was stored. Try again later or tell the operator.');
+    this.cause = cause;
+  }
+}
+
 /** The upstream of a remote repository failed and nothing usable is cached. */
 export class UpstreamUnavailable extends PydepotError {
   constructor(message: string, timedOut = false) { super(timedOut ? 504 : 502, message); }
