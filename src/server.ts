@@ -30,7 +30,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   const logger = opts.logger ?? createLogger(config.log.level);
   // Before storage: a bad certificate must not leave the database open.
   const tls = config.tls ? loadTlsFiles(config.tls) : null;
-  const storage = await openStorage(config.storage);
+  const storage = await openStorage(config.storage, config.blobs);
   const { blobs, store } = storage;
   const leftovers = await blobs.cleanTemp();
   if (leftovers > 0) logger.warn({ count: leftovers }, 'removed unfinished transfers left in tmp/ by an earlier run');
@@ -73,7 +73,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `${tls ? 'https' : 'http'}://${host}:${addr.port}`;
-  logger.info({ url, storage: config.storage, repositories: Object.keys(config.repositories) }, 'pydepot listening');
+  logger.info({ url, storage: config.storage, blobs: describeBlobs(config), repositories: Object.keys(config.repositories) }, 'pydepot listening');
 
   let stopping: Promise<void> | null = null;
   const stop = (graceMs = 30_000): Promise<void> => {
@@ -104,4 +104,10 @@ function warnAboutOpenUploads(config: Config, logger: Logger): void {
       logger.warn({ repo: name }, `repository '${name}' accepts uploads from anyone who can reach it (upload: anonymous)`);
     }
   }
+}
+
+/** Where file contents go, for the start-up line. */
+function describeBlobs(config: Config): string {
+  const b = config.blobs;
+  return b.type === 'fs' ? 'storage folder' : `s3://${b.bucket}/${b.prefix}${b.endpoint ? ` at ${b.endpoint}` : ` (AWS, ${b.region})`}`;
 }
