@@ -1,0 +1,117 @@
+/**
+ * A throw-away S3 endpoint on loopback: s3rver (an S3 API over a folder) on
+ * a random port, with one bucket, and every request it gets recorded so that
+ * a test can tell which S3 calls were made (a multipart upload, a ranged GET).
+ *
+ * s3rver checks SigV4 signatures against its own fixed key pair, so the
+ * helper sets the standard AWS environment variables that the SDK's default
+ * credential chain reads, as an operator would.
+ */
+import { createServer } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExecutionContext } from 'ava';
+import type { AddressInfo } from 'node:net';
+import S3rver from 's3rver';
+import type { S3BlobsConfig } from '../../src/config/schema.ts';
+
+export const S3_BUCKET = 'pydepot-test';
+
+export interface S3Request {
+  method: string;
+  /** Path and query as sent (path-style: /<bucket>/<key>?...). */
+  url: string;
+  host: string;
+  range: string | undefined;
+}
+
+export interface FakeS3 {
+  /** http://127.0.0.1:<port> */
+  endpoint: string;
+  port: number;
+  bucket: string;
+  /** Every request received, in order. */
+  requests: S3Request[];
+  /** The `blobs` config of a store in this bucket (path-style), under `prefix`. */
+  blobs(prefix?: string, extra?: Partial<S3BlobsConfig>): S3BlobsConfig;
+  /** Stops listening (connections are refused), keeping the bucket's contents. */
+  pause(): Promise<void>;
+  /** Listens again on the same port, with the same contents. */
+  resume(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The credentials s3rver accepts, put where the SDK's default chain looks first. */
+export function useS3rverCredentials(): void {
+  process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
+  process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
+  // Never a developer's own profile or region.
+  delete process.env.AWS_PROFILE;
+  delete process.env.AWS_SESSION_TOKEN;
+  // The SDK warns once per process that its 2027 releases need Node 22.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+}
+
+let prefixes = 0;
+
+/** Starts s3rver on 127.0.0.1 (a random port) with `S3_BUCKET` created; stopped and removed with the test (or by stop()). */
+export async function startS3(t?: ExecutionContext): Promise<FakeS3> {
+  useS3rverCredentials();
+  const directory = await mkdtemp(join(tmpdir(), 'pydepot-s3-'));
+  const s3rver = new S3rver({
+    silent: true,
+    directory,
+    // Virtual-host requests name <bucket>.s3.localhost (tests route it to loopback).
+    serviceEndpoint: 'localhost',
+    configureBuckets: [{ name: S3_BUCKET, configs: [] }],
+  });
+  await s3rver.configureBuckets();
+  // Our own listener around s3rver's handler: it can stop and listen again
+  // (an outage) without s3rver closing its logger, and it records requests.
+  const requests: S3Request[] = [];
+  const handle = s3rver.callback();
+  const server = createServer((req, res) => {
+    requests.push({ method: req.method ?? '', url: req.url ?? '', host: req.headers.host ?? '', range: req.headers.range });
+    handle(req, res);
+  });
+  let port = 0;
+  const listen = (): Promise<void> => new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      port = (server.address() as AddressInfo).port;
+      resolve();
+    });
+  });
+  await listen();
+  const endpoint = `http://127.0.0.1:${port}`;
+  let stopped: Promise<void> | null = null;
+  const pause = async (): Promise<void> => {
+    if (!server.listening) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
+  };
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      await pause();
+      await rm(directory, { recursive: true, force: true });
+    })();
+    return stopped;
+  };
+  const resume = listen;
+  t?.teardown(stop);
+  return {
+    endpoint,
+    port,
+    bucket: S3_BUCKET,
+    requests,
+    blobs: (prefix = `t${process.pid}-${++prefixes}`, extra = {}) => ({
+      type: 's3', endpoint, bucket: S3_BUCKET, region: 'us-east-1', prefix, forcePathStyle: true, partSize: 5 * 1024 * 1024, ...extra,
+    }),
+    pause,
+    resume,
+    stop,
+  };
+}
