@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteAuditStore } from './audit-sqlite.ts';
 import { FsBlobStore } from './blob-fs.ts';
-import { S3BlobStore, type S3BlobOptions } from './blob-s3.ts';
+import type { S3BlobOptions } from './blob-s3.ts';
 import { openDatabase } from './db.ts';
 import { SqliteMetadataStore } from './metadata-sqlite.ts';
 import { SqliteRemoteCacheStore } from './remote-cache-sqlite.ts';
@@ -33,7 +33,10 @@ export type BlobsOptions = { type: 'fs' } | ({ type: 's3' } & S3BlobOptions);
  */
 export async function openStorage(root: string, blobsOptions: BlobsOptions = { type: 'fs' }): Promise<Storage> {
   mkdirSync(root, { recursive: true });
-  const blobs = blobsOptions.type === 's3' ? new S3BlobStore(root, blobsOptions) : new FsBlobStore(root);
+  // The AWS SDK is loaded only when it is used: a third of a second of CPU at every start otherwise.
+  const blobs = blobsOptions.type === 's3'
+    ? new (await import('./blob-s3.ts')).S3BlobStore(root, blobsOptions)
+    : new FsBlobStore(root);
   await blobs.init();
   const db = openDatabase(join(root, 'pydepot.db'));
   const audit = new SqliteAuditStore(db);

@@ -8,9 +8,13 @@
  * credential chain reads, as an operator would.
  */
 import { createServer } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { ExecutionContext } from 'ava';
 import type { AddressInfo } from 'node:net';
 import S3rver from 's3rver';
@@ -55,6 +59,49 @@ export function useS3rverCredentials(): void {
 
 let prefixes = 0;
 
+interface S3rverObject { bucket: string; key: string; content: Buffer | Readable; metadata: Record<string, string> }
+interface S3rverStore {
+  getResourcePath(bucket: string, key: string, resource: string): string;
+  putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
+  putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
+}
+
+/**
+ * s3rver writes an object in place, so a GET or HEAD during a PUT (or the
+ * completion of a multipart upload) sees part of it, and a PUT of a Buffer
+ * answers before its bytes are written. S3, MinIO and Ceph make an object
+ * visible whole or not at all, which pydepot relies on: this writes each
+ * object beside its final name and renames it there once complete.
+ * (s3rver 3.7.1's FilesystemStore internals; the package is pinned.)
+ */
+function makePutsAtomic(s3rver: S3rver): void {
+  const store = (s3rver as unknown as { store: S3rverStore }).store;
+  store.putObject = async (object) => {
+    const objectPath = store.getResourcePath(object.bucket, object.key, 'object');
+    await mkdir(dirname(objectPath), { recursive: true });
+    const partial = `${objectPath}.${randomUUID()}.partial`;
+    const md5 = createHash('md5');
+    let size = 0;
+    const content = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
+    const count = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        md5.update(chunk);
+        size += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(content, count, createWriteStream(partial));
+      const digest = md5.digest('hex');
+      await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+      await rename(partial, objectPath);
+      return { size, md5: digest };
+    } finally {
+      await rm(partial, { force: true });
+    }
+  };
+}
+
 /** Starts s3rver on 127.0.0.1 (a random port) with `S3_BUCKET` created; stopped and removed with the test (or by stop()). */
 export async function startS3(t?: ExecutionContext): Promise<FakeS3> {
   useS3rverCredentials();
@@ -66,6 +113,7 @@ export async function startS3(t?: ExecutionContext): Promise<FakeS3> {
     serviceEndpoint: 'localhost',
     configureBuckets: [{ name: S3_BUCKET, configs: [] }],
   });
+  makePutsAtomic(s3rver);
   await s3rver.configureBuckets();
   // Our own listener around s3rver's handler: it can stop and listen again
   // (an outage) without s3rver closing its logger, and it records requests.

@@ -14,6 +14,7 @@ import { tokenHash } from '../../src/auth/tokens.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { openStorage } from '../../src/storage/open.ts';
 import { CI } from './ci-user.ts';
+import { defaultBlobs } from './test-blobs.ts';
 
 export { CI };
 
@@ -55,7 +56,8 @@ export async function seedCi(storage: string): Promise<void> {
 
 export async function startTestServer(t: ExecutionContext, raw: Record<string, unknown> = LOCAL_ONLY, storage?: string): Promise<TestServer> {
   storage ??= await tempDir(t);
-  const config = parseConfig({ ...raw, listen: '127.0.0.1:0', storage });
+  const blobs = raw.blobs === undefined ? await defaultBlobs(storage) : null;
+  const config = parseConfig({ ...raw, ...(blobs ? { blobs } : {}), listen: '127.0.0.1:0', storage });
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
