@@ -64,13 +64,16 @@ export class S3BlobStore implements BlobStore {
   private readonly keyPrefix: string;
   /** `s3://bucket/prefix at endpoint`, for messages. */
   readonly location: string;
+  private readonly endpointName: string;
 
   /** `client`: settings laid over the defaults (tests route virtual-host names to loopback). */
   constructor(root: string, private readonly opts: S3BlobOptions, client: Partial<S3ClientConfig> = {}) {
     if (opts.partSize < MIN_PART_SIZE) throw new Error(`S3 part size ${opts.partSize} is below the 5 MiB S3 requires`);
     this.temps = new TempArea(join(root, 'tmp'));
     this.keyPrefix = opts.prefix ? `${opts.prefix}/sha256/` : 'sha256/';
-    this.location = `s3://${opts.bucket}/${opts.prefix} at ${opts.endpoint ?? `AWS S3 (${opts.region})`}`;
+    // Without an endpoint the SDK takes the environment's, if any.
+    this.endpointName = opts.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL ?? `AWS S3 (${opts.region})`;
+    this.location = `s3://${opts.bucket}/${opts.prefix} at ${this.endpointName}`;
     this.client = new S3Client({
       region: opts.region,
       ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
@@ -241,7 +244,7 @@ export class S3BlobStore implements BlobStore {
         : status === 403 ? 'access denied (check the credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE)'
           : status === 301 || status === 400 ? `the bucket answered ${status} (wrong region, or try forcePathStyle)`
             : describeS3Error(err);
-      throw new Error(`S3 bucket '${this.opts.bucket}' at ${this.opts.endpoint ?? `AWS S3 (${this.opts.region})`}: ${why}`, { cause: err });
+      throw new Error(`S3 bucket '${this.opts.bucket}' at ${this.endpointName}: ${why}`, { cause: err });
     }
   }
 
