@@ -1,4 +1,4 @@
-/** `pydepot yank | unyank | delete | audit`: changes to what a hosted repository serves, and their record. */
+/** `pydepot yank | unyank | delete | audit`: changes to what a hosted repository (local, or a wheel cache) serves, and their record (cooldown exemptions too). */
 import { normalizeName } from '../pypi/names.ts';
 import { parseDate, parseDuration } from '../time.ts';
 import { cliActor, printOut, UsageError, withRegistry, withStorage, type CommonOptions, type Io } from './context.ts';
@@ -7,7 +7,7 @@ const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' 
 
 export async function yank(yanked: boolean, repoName: string, project: string, version: string, opts: CommonOptions & { reason?: string }, io: Io): Promise<void> {
   await withRegistry(opts, io, (registry) => {
-    const repo = registry.local(repoName);
+    const repo = registry.hosted(repoName);
     const name = normalizeName(project);
     const { matched, changed } = repo.setYanked(name, version, yanked, opts.reason ?? null, cliActor());
     if (matched === 0) throw new UsageError(`${name} ${version} is not in repository '${repoName}'`);
@@ -18,7 +18,7 @@ export async function yank(yanked: boolean, repoName: string, project: string, v
 
 export async function deleteRelease(repoName: string, project: string, version: string, opts: CommonOptions & { file?: string }, io: Io): Promise<void> {
   await withRegistry(opts, io, async (registry) => {
-    const repo = registry.local(repoName);
+    const repo = registry.hosted(repoName);
     const name = normalizeName(project);
     const deleted = await repo.deleteFiles(name, version, opts.file ?? null, cliActor());
     if (deleted.length === 0) throw new UsageError(`${opts.file ?? `${name} ${version}`} is not in repository '${repoName}'`);
@@ -47,7 +47,9 @@ export async function auditReport(opts: CommonOptions & { repo?: string; since?:
       const via = e.tokenId ? ` (token ${e.tokenId})` : '';
       const from = e.address ? ` from ${e.address}` : '';
       const detail = e.detail ? `  [${e.detail}]` : '';
-      printOut(io, `${e.at}  ${e.actor}${via}${from}  ${e.action}  ${e.repo}  ${e.filename}  sha256 ${e.sha256}${detail}`);
+      // A cooldown exemption names projects, not one file.
+      const what = e.action.startsWith('cooldown-') ? `${e.project}${e.version ? `==${e.version}` : ''}` : `${e.filename}  sha256 ${e.sha256}`;
+      printOut(io, `${e.at}  ${e.actor}${via}${from}  ${e.action}  ${e.repo}  ${what}${detail}`);
     }
   });
 }

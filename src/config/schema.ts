@@ -5,6 +5,7 @@
 import { ConfigError } from '../errors.ts';
 import { LOG_LEVELS, type LogLevel } from '../log.ts';
 import { isValidProjectName, normalizeName } from '../pypi/names.ts';
+import { parseDuration } from '../time.ts';
 
 
 /**
@@ -15,7 +16,7 @@ export type Audience = { kind: 'anonymous' } | { kind: 'authenticated' } | { kin
 
 export interface Permissions {
   read: Audience;
-  /** Local repositories only; remote and virtual ones never store uploads. */
+  /** Local and wheelcache repositories only; remote and virtual ones never store uploads. */
   upload: Audience;
 }
 
@@ -40,6 +41,22 @@ export interface RemoteRepoConfig extends Permissions {
   username: string | null;
   password: string | null;
   indexMaxAge: number;
+  /**
+   * Seconds an upstream file must have been public (by the upstream's
+   * upload-time) before its pages list it; 0 = off.
+   */
+  cooldown: number;
+  /**
+   * Wheels the upstream gives no core metadata for: after a page fetch, those
+   * of the newest this-many releases get their METADATA read in the
+   * background (by HTTP Range). 0: only on demand.
+   */
+  metadataReleases: number;
+  /**
+   * Bytes of cached files kept; beyond it the least recently used are
+   * evicted (down to 90%) and fetched again when asked for. null: no limit.
+   */
+  maxCacheSize: number | null;
 }
 
 export interface VirtualRepoConfig extends Permissions {
@@ -51,9 +68,26 @@ export interface VirtualRepoConfig extends Permissions {
   /** Seconds between background squatting checks of the hosted names; 0 = never. */
   squatCheckInterval: number;
   indexMaxAge: number;
+  /** Seconds of cooldown imposed on the files of its remote members (on top of their own); 0 = none. */
+  cooldown: number;
 }
 
-export type RepoConfig = LocalRepoConfig | RemoteRepoConfig | VirtualRepoConfig;
+/**
+ * Wheels built by users for releases that a remote (`augments`) publishes
+ * without a wheel for their platform: it only adds files to that remote's
+ * releases (README "Wheel caches").
+ */
+export interface WheelCacheRepoConfig extends Permissions {
+  type: 'wheelcache';
+  /** The remote repository whose releases this one adds wheels to. */
+  augments: string;
+  /** Accept wheels with non-portable platform tags (`linux_x86_64`…), which pip ranks above manylinux ones. */
+  allowNonPortable: boolean;
+  maxFileSize: number;
+  indexMaxAge: number;
+}
+
+export type RepoConfig = LocalRepoConfig | RemoteRepoConfig | VirtualRepoConfig | WheelCacheRepoConfig;
 
 export interface TlsConfig {
   /** PEM certificate chain, the server's certificate first. */
@@ -88,7 +122,16 @@ export interface Config {
   log: { level: LogLevel };
   auth: AuthConfig;
   limits: LimitsConfig;
+  scrub: ScrubConfig;
   repositories: Record<string, RepoConfig>;
+}
+
+/** The server's own scrub: every blob re-hashed on a schedule (`pydepot scrub` does it on demand). */
+export interface ScrubConfig {
+  /** Seconds between the end of one scrub and the start of the next; 0: never (the default). */
+  interval: number;
+  /** Bytes read per second at most, so that a scrub never starves requests of the disk. */
+  rate: number;
 }
 
 /** What one client may cost the server. */
@@ -184,6 +227,14 @@ class Section {
     return v;
   }
 
+  /** A whole number >= 0. */
+  wholeNumber(k: string, def: number): number {
+    const v = this.get(k);
+    if (v === undefined || v === null) return def;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) this.fail(k, `expected a whole number >= 0, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
   count(k: string, def: number): number {
     const v = this.get(k);
     if (v === undefined || v === null) return def;
@@ -217,6 +268,22 @@ class Section {
       return { kind: 'users', users: [...new Set(v as string[])] };
     }
     this.fail(k, `expected anonymous, authenticated or a list of user names, got ${JSON.stringify(v)}`);
+  }
+
+  /**
+   * A duration in seconds: `7d`, `12h`, `30m`, `2w`, `1y`, or a number of
+   * seconds; 0 (or `'0'`) is accepted: off.
+   */
+  duration(k: string, def: number): number {
+    const v = this.get(k);
+    if (v === undefined || v === null) return def;
+    if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+    if (typeof v === 'string') {
+      if (/^\s*0\s*$/.test(v)) return 0;
+      const ms = parseDuration(v);
+      if (ms !== null) return ms / 1000;
+    }
+    this.fail(k, `expected a duration such as 7d, 12h, 30m or 2w, a number of seconds, or 0 (off), got ${JSON.stringify(v)}`);
   }
 
   oneOf<T extends string>(k: string, allowed: readonly T[], def: T): T {
@@ -274,15 +341,19 @@ const ANONYMOUS: Audience = { kind: 'anonymous' };
 const NOBODY: Audience = { kind: 'users', users: [] };
 
 function parseRepo(s: Section): RepoConfig {
-  const type = s.oneOf('type', ['local', 'remote', 'virtual'] as const, 'local');
+  const type = s.oneOf('type', ['local', 'remote', 'virtual', 'wheelcache'] as const, 'local');
   const read = s.audience('read', ANONYMOUS);
-  if (type !== 'local' && s.has('upload')) {
+  const stores = type === 'local' || type === 'wheelcache';
+  if (!stores && s.has('upload')) {
     s.fail('upload', type === 'remote'
       ? 'a remote repository accepts no uploads'
       : "uploads to a virtual repository go to its 'uploadTo' repository, whose 'upload' list decides");
   }
   // Nobody until the operator names someone: a fresh start serves pip but takes no uploads.
-  const upload = type === 'local' ? s.audience('upload', NOBODY) : NOBODY;
+  const upload = stores ? s.audience('upload', NOBODY) : NOBODY;
+  if (type === 'local' && s.has('cooldown')) {
+    s.fail('cooldown', "a hosted repository's own uploads are never delayed; set it on a remote repository, or on a virtual one for its remote members");
+  }
   let repo: RepoConfig;
   switch (type) {
     case 'local':
@@ -314,9 +385,23 @@ function parseRepo(s: Section): RepoConfig {
         username: s.optionalString('username'),
         password: s.optionalString('password'),
         indexMaxAge: s.seconds('indexMaxAge', 0),
+        cooldown: s.duration('cooldown', 0),
+        metadataReleases: s.wholeNumber('metadataReleases', 3),
+        maxCacheSize: s.has('maxCacheSize') ? s.bytes('maxCacheSize', 0) : null,
       };
       break;
     }
+    case 'wheelcache':
+      repo = {
+        type,
+        read,
+        upload,
+        augments: s.requiredString('augments'),
+        allowNonPortable: s.bool('allowNonPortable', false),
+        maxFileSize: s.bytes('maxFileSize', 2 * 1024 ** 3),
+        indexMaxAge: s.seconds('indexMaxAge', 0),
+      };
+      break;
     case 'virtual': {
       const internal = s.stringList('internal');
       for (const p of internal) {
@@ -336,12 +421,34 @@ function parseRepo(s: Section): RepoConfig {
         uploadTo: s.optionalString('uploadTo'),
         squatCheckInterval: s.seconds('squatCheckInterval', 3600),
         indexMaxAge: s.seconds('indexMaxAge', 0),
+        cooldown: s.duration('cooldown', 0),
       };
       break;
     }
   }
   s.rejectUnknown();
   return repo;
+}
+
+/** A wheel cache completes one remote's releases: it must name a remote repository. */
+function checkWheelCaches(repos: Record<string, RepoConfig>): void {
+  for (const [name, repo] of Object.entries(repos)) {
+    if (repo.type !== 'wheelcache') continue;
+    const target = repos[repo.augments];
+    if (!target) throw new ConfigError(`config key 'repositories.${name}.augments': unknown repository '${repo.augments}'`);
+    if (target.type !== 'remote') throw new ConfigError(`config key 'repositories.${name}.augments': '${repo.augments}' is a ${target.type} repository; a wheelcache augments a remote one`);
+  }
+}
+
+/** The local, remote and wheelcache repositories a virtual repository reaches, nested ones included. */
+function leavesOf(repos: Record<string, RepoConfig>, name: string, seen = new Set<string>()): Set<string> {
+  const repo = repos[name];
+  if (repo?.type !== 'virtual') return new Set([name]);
+  const out = new Set<string>();
+  if (seen.has(name)) return out;
+  seen.add(name);
+  for (const m of repo.members) for (const leaf of leavesOf(repos, m, seen)) out.add(leaf);
+  return out;
 }
 
 function checkVirtualMembers(repos: Record<string, RepoConfig>): void {
@@ -369,6 +476,18 @@ function checkVirtualMembers(repos: Record<string, RepoConfig>): void {
     state.set(name, 'done');
   };
   for (const name of Object.keys(repos)) visit(name, []);
+
+  // A cache's wheels are merged into its remote's pages: without the remote they would never be served.
+  for (const [name, repo] of Object.entries(repos)) {
+    if (repo.type !== 'virtual') continue;
+    const leaves = leavesOf(repos, name);
+    for (const leaf of leaves) {
+      const cache = repos[leaf];
+      if (cache?.type === 'wheelcache' && !leaves.has(cache.augments)) {
+        throw new ConfigError(`config key 'repositories.${name}.members': wheelcache '${leaf}' augments '${cache.augments}', which is not a member; its wheels would never be served (add '${cache.augments}')`);
+      }
+    }
+  }
 
   // Uploads sent to a virtual repository must show up in it.
   const reachesLocal = (name: string, target: string): boolean => {
@@ -486,6 +605,12 @@ export function parseConfig(raw: unknown): Config {
   if (limits.bodyIdleTimeout === 0) limitsSection.fail('bodyIdleTimeout', 'must be more than 0: a stalled upload would hold a temp file forever');
   if (limits.headersTimeout === 0) limitsSection.fail('headersTimeout', 'must be more than 0: a client could hold a connection forever without finishing its request');
   limitsSection.rejectUnknown();
+  const scrubSection = root.section('scrub');
+  const scrub: ScrubConfig = {
+    interval: scrubSection.seconds('interval', 0),
+    rate: scrubSection.bytes('rate', 50 * 1024 ** 2),
+  };
+  scrubSection.rejectUnknown();
 
   const reposSection: Section = root.has('repositories') ? root.section('repositories') : new Section('repositories', DEFAULT_REPOSITORIES);
   const repositories: Record<string, RepoConfig> = {};
@@ -497,6 +622,7 @@ export function parseConfig(raw: unknown): Config {
     repositories[name] = parseRepo(new Section(`repositories.${name}`, value as Raw));
   }
   if (Object.keys(repositories).length === 0) root.fail('repositories', 'at least one repository is needed');
+  checkWheelCaches(repositories);
   checkVirtualMembers(repositories);
 
   const firstRepo = Object.keys(repositories)[0] as string;
@@ -504,5 +630,5 @@ export function parseConfig(raw: unknown): Config {
   if (!repositories[defaultRepository]) root.fail('defaultRepository', `no repository named '${defaultRepository}'`);
 
   root.rejectUnknown();
-  return { listen, tls, storage, blobs, defaultRepository, log: { level }, auth, limits, repositories };
+  return { listen, tls, storage, blobs, defaultRepository, log: { level }, auth, limits, scrub, repositories };
 }

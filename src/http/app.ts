@@ -6,7 +6,7 @@ import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import type { Action } from '../auth/permissions.ts';
 import { NotFound } from '../errors.ts';
-import type { LocalRepository } from '../repos/local.ts';
+import type { UploadTarget } from '../repos/types.ts';
 import type { AppDeps } from './deps.ts';
 import type { Authorized } from './middleware/access.ts';
 import { errorMiddleware } from './middleware/errors.ts';
@@ -29,7 +29,7 @@ interface RepositoryRoute {
   needs: Action | null;
   /** Also served for the default repository at the root (`/simple/…`, `/files/…`). */
   alias: boolean;
-  handle(ctx: Context, repo: string, target: LocalRepository | null): unknown;
+  handle(ctx: Context, repo: string, target: UploadTarget | null): unknown;
 }
 
 export function buildApp(deps: AppDeps): Koa {

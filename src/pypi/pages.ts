@@ -16,6 +16,14 @@ export interface IndexFile {
   yanked: false | string;
   /** sha256 of `<file>.metadata` (PEP 658), or null when it is not served. */
   metadataSha256: string | null;
+  /** Set on a file a wheel cache added to an upstream's page: which cache it came from. */
+  origin?: FileOrigin;
+}
+
+/** Where a merged file came from, when that is not the page's own repository. */
+export interface FileOrigin {
+  source: 'wheelcache';
+  repository: string;
 }
 
 export interface ProjectPage {

@@ -10,6 +10,8 @@ import { escapeHtml } from './html.ts';
 import { API_VERSION, API_VERSION_WITH_STATUS } from './media-types.ts';
 
 const FROM_PROJECT_PAGE = '../../';
+/** pydepot's own key in a PEP 691 file object (where a merged file came from). */
+export const EXTENSION_KEY = '_pydepot';
 
 /** Everything up to the opening <body>; `title` is already escaped. */
 function htmlHead(apiVersion: string, title: string, extraMeta: string): string {
@@ -67,6 +69,9 @@ export function renderProjectJson(page: ProjectPage): string {
       yanked: f.yanked === false ? false : f.yanked || true,
       // Never the key "dist-info-metadata": pip 22.3–23.1 crash on a non-string value.
       'core-metadata': f.metadataSha256 ? { sha256: f.metadataSha256 } : false,
+      // PEP 691 reserves keys with a leading underscore for the index's private
+      // use (no standard will ever claim them) and clients ignore unknown keys.
+      ...(f.origin ? { [EXTENSION_KEY]: { source: f.origin.source, repository: f.origin.repository } } : {}),
     })),
   });
 }

@@ -156,7 +156,7 @@ export class IndexCache {
     } catch (err) {
       return this.stalePage(project, row, new UpstreamRequestError(`upstream ${url} sent a page pydepot cannot read: ${(err as Error).message}`, false));
     }
-    const { page, files, unverifiable } = servedPage(project, parsed);
+    const { page, files, unverifiable } = servedPage(project, parsed, (sha256, filename) => this.store.getWheelMetadata(sha256, filename)?.metadataSha256 ?? null);
     if (unverifiable > 0) this.logger.warn({ repo: this.repo, project, files: unverifiable }, 'upstream files without a sha256 are not served');
     // Crash-matrix step (test-only, see crash-points.ts): the page and its file
     // rows are saved in one transaction, so a crash here keeps the old copy.

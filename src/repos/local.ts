@@ -6,22 +6,15 @@
  */
 import type { LocalRepoConfig } from '../config/schema.ts';
 import { crashPoint } from '../crash-points.ts';
-import { FileExists } from '../errors.ts';
+import { FileExists, StoredFileMissing } from '../errors.ts';
 import { filePath, type IndexFile, type ProjectPage, type ProjectSummary } from '../pypi/pages.ts';
 import { sortVersions, versionsEqual } from '../pypi/versions.ts';
 import type { Actor, AuditAction, AuditStore, BlobStore, FileRow, MetadataStore } from '../storage/types.ts';
 import type { ValidatedUpload } from '../upload/pipeline.ts';
 import { blobFileHandle, bufferFileHandle } from './file-handles.ts';
-import type { FileHandle, ReleaseFiles, Repository } from './types.ts';
+import type { FileHandle, ReleaseFiles, Repository, UploadResult, UploadTarget } from './types.ts';
 
-export type UploadOutcome = 'created' | 'unchanged' | 'replaced';
-
-export interface UploadResult {
-  outcome: UploadOutcome;
-  file: FileRow;
-}
-
-export class LocalRepository implements Repository {
+export class LocalRepository implements Repository, UploadTarget {
   readonly kind = 'local' as const;
   readonly indexMaxAge: number;
   readonly maxFileSize: number;
@@ -82,6 +75,7 @@ export class LocalRepository implements Repository {
   async openFile(sha256: string, filename: string): Promise<FileHandle | null> {
     const row = this.store.getFile(this.name, filename);
     if (!row || row.sha256 !== sha256) return null;
+    if (!(await this.blobs.stat(sha256))) throw new StoredFileMissing(filename, this.name);
     return blobFileHandle(this.blobs, filename, sha256, row.size, new Date(row.uploadTime));
   }
 
@@ -138,7 +132,7 @@ export class LocalRepository implements Repository {
       if (result.outcome !== 'added') {
         // Lost a race against a concurrent upload of the same filename.
         await this.dropBlobIfUnused(temp.sha256);
-        if (result.outcome === 'identical') return { outcome: 'unchanged', file: result.existing };
+        if (result.outcome === 'identical') return { outcome: 'unchanged', file: result.existing, note: IDENTICAL };
         throw new FileExists(dist.filename, result.existing.sha256);
       }
       if (result.replaced) await this.dropBlobIfUnused(result.replaced.sha256);
@@ -207,6 +201,8 @@ export class LocalRepository implements Repository {
     if (!this.store.blobInUse(sha256)) await this.blobs.delete(sha256);
   }
 }
+
+const IDENTICAL = 'File already exists with identical content; nothing changed.';
 
 function toIndexFile(f: FileRow): IndexFile {
   return {

@@ -4,6 +4,22 @@
  */
 import { sortVersions } from '../pypi/versions.ts';
 import type { ProjectPage, ProjectSummary } from '../pypi/pages.ts';
+import { cacheFilesOn } from './wheelcache-rules.ts';
+
+/**
+ * An upstream's page completed by wheel caches: each cache's wheels that the
+ * upstream's state shows (wheelcache-rules.ts), after the upstream's own
+ * files, which win any filename. The upstream's versions and status stand:
+ * a cache wheel is only ever shown for a release the upstream lists.
+ */
+export function augmentPage(upstream: ProjectPage, remote: string, caches: readonly { cache: string; page: ProjectPage }[]): ProjectPage {
+  let files = upstream.files;
+  for (const { cache, page } of caches) {
+    const { shown } = cacheFilesOn({ ...upstream, files }, page.files, { cache, remote });
+    if (shown.length > 0) files = [...files, ...shown];
+  }
+  return files === upstream.files ? upstream : { ...upstream, files };
+}
 
 /**
  * The union of the members' pages, in member order: on the same filename

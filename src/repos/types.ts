@@ -5,9 +5,10 @@
  */
 import type { Readable } from 'node:stream';
 import type { ProjectPage, ProjectSummary } from '../pypi/pages.ts';
-import type { FileRow } from '../storage/types.ts';
+import type { Actor, FileRow } from '../storage/types.ts';
+import type { ValidatedUpload } from '../upload/pipeline.ts';
 
-export type RepoKind = 'local' | 'remote' | 'virtual';
+export type RepoKind = 'local' | 'remote' | 'virtual' | 'wheelcache';
 
 /** A stored file ready to be sent. */
 export interface FileHandle {
@@ -24,6 +25,17 @@ export interface ReleaseFiles {
   metadataJson(filename: string): Promise<string | null>;
 }
 
+/**
+ * What a virtual repository asks of a member's pages beyond the member's own
+ * settings. Members that hold no upstream files (local ones) ignore it.
+ */
+export interface PageView {
+  /** The cooldown (ms) the virtual repository imposes on upstream files; the longer of it and the member's own applies. */
+  cooldownMs: number;
+  /** The virtual repositories the page is served through, the serving one first: exemptions scoped to any of them apply. */
+  via: readonly string[];
+}
+
 export interface Repository {
   readonly name: string;
   readonly kind: RepoKind;
@@ -33,8 +45,15 @@ export interface Repository {
    * A cheap token that changes whenever the project's page changes: rendered
    * pages are cached under it. null when the project does not exist.
    */
-  projectVersion(project: string): Promise<string | null>;
-  projectPage(project: string): Promise<ProjectPage | null>;
+  projectVersion(project: string, view?: PageView): Promise<string | null>;
+  projectPage(project: string, view?: PageView): Promise<ProjectPage | null>;
+  /**
+   * Seconds for which the project's page stays as it is by the clock alone
+   * (until an upstream file leaves its cooldown, or an exemption ends); null:
+   * indefinitely. Asked after projectVersion; pages are never cached longer.
+   * Absent: always null.
+   */
+  pageLifetime?(project: string, view?: PageView): Promise<number | null>;
   /** Like projectVersion, for the root page. */
   listVersion(): Promise<string>;
   /**
@@ -60,4 +79,37 @@ export interface Repository {
   releaseFiles?(project: string): Promise<ReleaseFiles | null>;
   /** Releases what the repository holds open (upstream connections). */
   close?(): Promise<void>;
+}
+
+/**
+ * A wheel cache as a virtual repository sees it: files that complete the
+ * pages of one remote repository (`augments`), merged only where that remote
+ * answers for the project.
+ */
+export interface AugmentingRepository extends Repository {
+  readonly kind: 'wheelcache';
+  /** The name of the remote repository whose releases it adds wheels to. */
+  readonly augments: string;
+  /** Changes whenever the cache's own files of the project do; null when it has none. */
+  ownVersion(project: string): Promise<string | null>;
+  /** Its own files of the project, before the upstream's state is applied. */
+  ownPage(project: string): Promise<ProjectPage | null>;
+}
+
+export type UploadOutcome = 'created' | 'unchanged' | 'replaced';
+
+export interface UploadResult {
+  outcome: UploadOutcome;
+  /** The file as the repository now serves it. */
+  file: Pick<FileRow, 'filename' | 'sha256'>;
+  /** A line for the uploader when something worth saying happened (an identical re-upload). */
+  note?: string;
+}
+
+/** A repository that stores uploads (local, wheelcache): what `POST /<repo>/` hands a validated upload to. */
+export interface UploadTarget {
+  readonly name: string;
+  readonly maxFileSize: number;
+  /** Stores one validated upload, or refuses it. Consumes its temp blob, whatever happens. */
+  add(v: ValidatedUpload, actor: Actor): Promise<UploadResult>;
 }

@@ -1,12 +1,14 @@
 /**
  * A virtual repository: one index over an ordered list of members (local,
- * remote, or virtual themselves), merged per project. Which members may
- * answer for a project is decided by the dependency-confusion rule
- * (confusion.ts), here and nowhere else: `route()`.
+ * remote, wheelcache, or virtual themselves), merged per project. Which
+ * members may answer for a project is decided by the dependency-confusion
+ * rule (confusion.ts), here and nowhere else: `route()`.
  *
- * Nested virtual repositories are flattened into their leaves (local and
- * remote repositories), each remote remembering the virtual repositories it
- * is reached through: it may contribute only if every one of them allows it.
+ * Nested virtual repositories are flattened into their leaves (local, remote
+ * and wheelcache repositories), each remote remembering the virtual
+ * repositories it is reached through: it may contribute only if every one of
+ * them allows it. A wheel cache answers for a project exactly when the remote
+ * it augments does, and its files are merged into that remote's page.
  */
 import { LRUCache } from 'lru-cache';
 import type { VirtualRepoConfig } from '../config/schema.ts';
@@ -16,11 +18,11 @@ import type { ConfusionMetrics } from '../metrics.ts';
 import type { ProjectPage, ProjectSummary } from '../pypi/pages.ts';
 import { compilePolicy, decideUpstream, type ConfusionPolicy, type SkipReason, type UpstreamDecision } from './confusion.ts';
 import type { RepositoryEvents } from './events.ts';
-import { mergePages, mergeSortedLists } from './merge.ts';
-import type { FileHandle, ReleaseFiles, Repository } from './types.ts';
+import { augmentPage, mergePages, mergeSortedLists } from './merge.ts';
+import type { AugmentingRepository, FileHandle, PageView, ReleaseFiles, Repository } from './types.ts';
 
-/** A local or remote repository: what a virtual repository is flattened into. */
-type LeafRepository = Repository & { readonly kind: 'local' | 'remote' };
+/** A local, remote or wheelcache repository: what a virtual repository is flattened into. */
+type LeafRepository = (Repository & { readonly kind: 'local' | 'remote' }) | AugmentingRepository;
 
 /** A member as the registry hands it over: a leaf, or a virtual repository to flatten. */
 export type Member = LeafRepository | VirtualRepository;
@@ -54,10 +56,14 @@ export class VirtualRepository implements Repository {
   readonly indexMaxAge: number;
   readonly uploadTo: string | null;
   readonly squatCheckInterval: number;
+  /** The cooldown (ms) this repository imposes on its remote members' files. */
+  readonly cooldownMs: number;
   private readonly policy: ConfusionPolicy;
   /** Read by an enclosing virtual repository when it flattens its members. */
   readonly leaves: readonly Leaf[];
   private readonly localLeaves: LeafRepository[];
+  /** What each remote member is asked for pages with: the cooldowns and exemption scopes of the ways it is reached. */
+  private readonly views = new Map<LeafRepository, PageView>();
   // Once per project and process: a log line and a look at the skipped remotes' caches.
   private readonly noticed = new LRUCache<string, true>({ max: 10_000 });
 
@@ -65,9 +71,11 @@ export class VirtualRepository implements Repository {
     this.indexMaxAge = config.indexMaxAge;
     this.uploadTo = config.uploadTo;
     this.squatCheckInterval = config.squatCheckInterval;
+    this.cooldownMs = config.cooldown * 1000;
     this.policy = compilePolicy(config.internal, config.mergeUpstream);
     this.leaves = flatten(this, members);
     this.localLeaves = this.leaves.flatMap((l) => (l.repo.kind === 'local' ? [l.repo] : []));
+    for (const leaf of this.leaves) if (leaf.repo.kind === 'remote') this.views.set(leaf.repo, viewOf(leaf));
   }
 
   /** The rule for this repository alone; nested ones decide for themselves. */
@@ -101,6 +109,11 @@ export class VirtualRepository implements Repository {
     return this.route(project, false).skipped.map(({ remote, reason }) => ({ remote: remote.name, reason }));
   }
 
+  /** Does the name match this repository's own `internal` patterns? */
+  matchesInternalPattern(project: string): boolean {
+    return this.policy.matchesInternal(project);
+  }
+
   /** May a remote reached through this repository list `project` on the root page? */
   private listsUpstreamName(project: string): boolean {
     return this.policy.mergeUpstream.has(project) || !this.policy.matchesInternal(project);
@@ -120,6 +133,8 @@ export class VirtualRepository implements Repository {
         route.sources.push(repo);
         continue;
       }
+      // Decided below, once the remotes are.
+      if (repo.kind === 'wheelcache') continue;
       let blocked: SkipReason | null = null;
       const allowed = paths.some((via) => {
         const refusal = via.map(decisionOf).find((d) => !d.merge);
@@ -128,6 +143,12 @@ export class VirtualRepository implements Repository {
       });
       if (allowed) route.sources.push(repo);
       else route.skipped.push({ remote: repo, reason: blocked! });
+    }
+    // A cache adds to its remote's page: it answers only where the remote may,
+    // never for a name the rule keeps internal, and never counts as hosting one.
+    const remotes = new Set(route.sources.flatMap((r) => (r.kind === 'remote' ? [r.name] : [])));
+    for (const { repo } of this.leaves) {
+      if (repo.kind === 'wheelcache' && remotes.has(repo.augments)) route.sources.push(repo);
     }
     if (note && route.skipped.length > 0) this.noteSkipped(project, route.skipped);
     return route;
@@ -164,8 +185,10 @@ export class VirtualRepository implements Repository {
   }
 
   async projectVersion(project: string): Promise<string | null> {
-    const answers = await this.ask(this.route(project).sources, (r) => r.projectVersion(project));
-    if (answers.every((a) => a.value === null)) return noneFound(answers);
+    // A cache's own token: the remote's, asked beside it, covers the upstream's state.
+    const answers = await this.ask(this.route(project).sources, (r) => (r.kind === 'wheelcache' ? r.ownVersion(project) : r.projectVersion(project, this.views.get(r))));
+    // Cache wheels alone make no project: they only ever complete an upstream one.
+    if (answers.every((a) => a.value === null || a.repo.kind === 'wheelcache')) return noneFound(answers);
     // Names the members and their tokens: any member's change, a member
     // failing or recovering, and the rule's outcome all change it.
     return answers.map((a) => `${a.repo.name}:${a.error ? '!' : (a.value ?? '-')}`).join(' ');
@@ -173,10 +196,22 @@ export class VirtualRepository implements Repository {
 
   async projectPage(project: string): Promise<ProjectPage | null> {
     // Not noted again: projectVersion, asked first for every page, did.
-    const answers = await this.ask(this.route(project, false).sources, (r) => r.projectPage(project));
-    const pages = answers.flatMap((a) => (a.value ? [a.value] : []));
+    const answers = await this.ask(this.route(project, false).sources, (r) => (r.kind === 'wheelcache' ? r.ownPage(project) : r.projectPage(project, this.views.get(r))));
+    const pages: ProjectPage[] = [];
+    for (const a of answers) {
+      if (!a.value || a.repo.kind === 'wheelcache') continue;
+      const caches = a.repo.kind === 'remote' ? cachePagesOf(a.repo.name, answers) : [];
+      pages.push(caches.length > 0 ? augmentPage(a.value, a.repo.name, caches) : a.value);
+    }
     if (pages.length === 0) return noneFound(answers);
     return mergePages(pages);
+  }
+
+  /** The soonest any member's page changes by the clock alone. */
+  async pageLifetime(project: string): Promise<number | null> {
+    const answers = await this.ask(this.route(project, false).sources, async (r) => (r.pageLifetime ? r.pageLifetime(project, this.views.get(r)) : null));
+    const lifetimes = answers.flatMap((a) => (a.value === null ? [] : [a.value]));
+    return lifetimes.length === 0 ? null : Math.min(...lifetimes);
   }
 
   async listVersion(): Promise<string> {
@@ -190,6 +225,8 @@ export class VirtualRepository implements Repository {
 
   /** A member's names; a remote's without those the rule keeps out, and none when it is down. */
   private async *namesOf({ repo, paths }: Leaf): AsyncIterable<ProjectSummary[]> {
+    // Its projects are its remote's, listed (or kept out) there.
+    if (repo.kind === 'wheelcache') return;
     const keep = repo.kind === 'remote'
       ? (n: ProjectSummary) => paths.some((via) => via.every((v) => v.listsUpstreamName(n.name)))
       : () => true;
@@ -231,15 +268,19 @@ export class VirtualRepository implements Repository {
     return this.firstOf(this.fileSources(sha256, filename), (r) => r.openCoreMetadata(sha256, filename));
   }
 
-  /** The first member, in order, that answers; a failure only counts if nobody does. */
+  /**
+   * The first member, in order, that answers; a failure only counts if nobody
+   * does, and so does a member's refusal with a reason (a cache wheel the
+   * upstream's state hides).
+   */
   private async firstOf<T>(sources: readonly LeafRepository[], f: (repo: LeafRepository) => Promise<T | null>): Promise<T | null> {
-    let failure: UpstreamUnavailable | undefined;
+    let failure: UpstreamUnavailable | NotFound | undefined;
     for (const repo of sources) {
       try {
         const v = await f(repo);
         if (v !== null) return v;
       } catch (err) {
-        if (!(err instanceof UpstreamUnavailable)) throw err;
+        if (!(err instanceof UpstreamUnavailable) && !(err instanceof NotFound)) throw err;
         failure ??= err;
       }
     }
@@ -259,10 +300,26 @@ export class VirtualRepository implements Repository {
   }
 }
 
+/** The own pages of the caches that augment `remote`, in member order. */
+function cachePagesOf(remote: string, answers: readonly Answer<ProjectPage>[]): { cache: string; page: ProjectPage }[] {
+  return answers.flatMap((a) => (a.repo.kind === 'wheelcache' && a.repo.augments === remote && a.value ? [{ cache: a.repo.name, page: a.value }] : []));
+}
+
 function noneFound(answers: readonly Answer<unknown>[]): null {
   const failed = answers.find((a) => a.error);
   if (failed) throw failed.error;
   return null;
+}
+
+/**
+ * A remote reached through several virtual repositories takes, on each way,
+ * the longest cooldown along it, and of the ways the shortest (it is listed
+ * wherever one way lists it, as with the dependency-confusion rule);
+ * exemptions scoped to any of them apply.
+ */
+function viewOf(leaf: Leaf): PageView {
+  const cooldownMs = Math.min(...leaf.paths.map((via) => Math.max(...via.map((v) => v.cooldownMs))));
+  return { cooldownMs, via: [...new Set(leaf.paths.flat().map((v) => v.name))] };
 }
 
 function flatten(self: VirtualRepository, members: readonly Member[]): Leaf[] {

@@ -25,17 +25,19 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
 import {
+  CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { StorageUnavailable } from '../errors.ts';
 import { FsReader, streamByReads, TempArea } from './blob-fs.ts';
-import type { BlobInfo, BlobReader, BlobStore, TempBlob, TempBlobWriter } from './types.ts';
+import type { BlobInfo, BlobReader, BlobStore, StoredBlob, TempBlob, TempBlobWriter } from './types.ts';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** Parts uploaded at once by one commit. */
@@ -44,6 +46,10 @@ const QUEUE_SIZE = 4;
 const BODY_RETRIES = 3;
 /** The smallest part S3 accepts (all but the last part of a multipart upload). */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
+/** The largest object one CopyObject can copy. */
+const MAX_COPY = 5 * 1024 ** 3;
+/** `<aa>/<bb>/<sha256>` under the prefix's `sha256/`. */
+const BLOB_KEY = /^([0-9a-f]{2})\/([0-9a-f]{2})\/([0-9a-f]{64})$/;
 
 export interface S3BlobOptions {
   /** null: AWS S3 itself, at the region's endpoint. */
@@ -62,6 +68,7 @@ export class S3BlobStore implements BlobStore {
   private readonly client: S3Client;
   private readonly temps: TempArea;
   private readonly keyPrefix: string;
+  private readonly quarantinePrefix: string;
   /** `s3://bucket/prefix at endpoint`, for messages. */
   readonly location: string;
   private readonly endpointName: string;
@@ -71,6 +78,7 @@ export class S3BlobStore implements BlobStore {
     if (opts.partSize < MIN_PART_SIZE) throw new Error(`S3 part size ${opts.partSize} is below the 5 MiB S3 requires`);
     this.temps = new TempArea(join(root, 'tmp'));
     this.keyPrefix = opts.prefix ? `${opts.prefix}/sha256/` : 'sha256/';
+    this.quarantinePrefix = opts.prefix ? `${opts.prefix}/quarantine/` : 'quarantine/';
     // Without an endpoint the SDK takes the environment's, if any.
     this.endpointName = opts.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL ?? `AWS S3 (${opts.region})`;
     this.location = `s3://${opts.bucket}/${opts.prefix} at ${this.endpointName}`;
@@ -126,26 +134,54 @@ export class S3BlobStore implements BlobStore {
     const key = this.keyOf(temp.sha256);
     const path = this.temps.path(temp.key);
     const existing = await this.head(key);
-    // A different size under a content address is a damaged object: replace it.
-    if (existing?.size !== temp.size) {
-      const body = createReadStream(path, { highWaterMark: 1024 * 1024 });
-      const upload = new Upload({
-        client: this.client,
-        params: { Bucket: this.opts.bucket, Key: key, Body: body, ContentType: 'application/octet-stream' },
-        partSize: this.opts.partSize,
-        queueSize: QUEUE_SIZE,
-        // A failed multipart upload is aborted, so its parts are not kept (and billed).
-        leavePartsOnError: false,
-      });
-      try {
-        await upload.done();
-      } catch (err) {
-        throw this.unavailable(err, `uploading ${key}`);
-      } finally {
-        body.destroy();
-      }
+    // Already stored: renewed (gc spares young blobs until the caller's row
+    // names it) by copying the object onto itself, on the server, unless it is
+    // too large for one copy. A different size under a content address is a
+    // damaged object: replaced.
+    if (existing?.size !== temp.size || !(temp.size <= MAX_COPY && await this.renew(key))) {
+      await this.upload(key, path);
     }
     await rm(path, { force: true });
+  }
+
+  private async upload(key: string, path: string): Promise<void> {
+    const body = createReadStream(path, { highWaterMark: 1024 * 1024 });
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.opts.bucket, Key: key, Body: body, ContentType: 'application/octet-stream' },
+      partSize: this.opts.partSize,
+      queueSize: QUEUE_SIZE,
+      // A failed multipart upload is aborted, so its parts are not kept (and billed).
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+    } catch (err) {
+      throw this.unavailable(err, `uploading ${key}`);
+    } finally {
+      body.destroy();
+    }
+  }
+
+  /** A new LastModified for a stored object (a copy onto itself); false when it is gone meanwhile. */
+  private async renew(key: string): Promise<boolean> {
+    try {
+      await this.copy(key, key, { 'pydepot-renewed': new Date().toISOString() });
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw this.unavailable(err, `renewing ${key}`);
+    }
+  }
+
+  /** CopyObject within the bucket; `metadata` replaces the object's (required to copy an object onto itself). */
+  private async copy(from: string, to: string, metadata?: Record<string, string>): Promise<void> {
+    await this.client.send(new CopyObjectCommand({
+      Bucket: this.opts.bucket,
+      Key: to,
+      CopySource: `${this.opts.bucket}/${from.split('/').map(encodeURIComponent).join('/')}`,
+      ...(metadata ? { MetadataDirective: 'REPLACE', Metadata: metadata, ContentType: 'application/octet-stream' } : {}),
+    }));
   }
 
   discard(temp: TempBlob): Promise<void> {
@@ -223,6 +259,52 @@ export class S3BlobStore implements BlobStore {
     } catch (err) {
       throw this.unavailable(err, `DeleteObject ${key}`);
     }
+  }
+
+  async *list(): AsyncIterable<StoredBlob> {
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: this.keyPrefix, ContinuationToken: token }));
+      } catch (err) {
+        throw this.unavailable(err, `ListObjectsV2 ${this.keyPrefix}`);
+      }
+      for (const o of page.Contents ?? []) {
+        const m = BLOB_KEY.exec(o.Key?.slice(this.keyPrefix.length) ?? '');
+        // Only keys in the layout, filed under their own hash's fan-out.
+        if (!m || m[3]!.slice(0, 2) !== m[1] || m[3]!.slice(2, 4) !== m[2]) continue;
+        yield { sha256: m[3]!, size: o.Size ?? 0, mtime: o.LastModified ?? new Date(0) };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /**
+   * Copies the object to `<prefix>/quarantine/<sha256>.<ms>`, then deletes it:
+   * after that no reader finds it under its hash (one CopyObject: objects up
+   * to 5 GiB).
+   */
+  async quarantine(sha256: string): Promise<boolean> {
+    const key = this.keyOf(sha256);
+    try {
+      await this.copy(key, `${this.quarantinePrefix}${sha256}.${Date.now()}`);
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw this.unavailable(err, `quarantining ${key}`);
+    }
+    await this.delete(sha256);
+    return true;
+  }
+
+  /** In-flight bytes are staged on local disk: its stale temp files. */
+  removeStaleTemp(before: Date, opts: { dryRun?: boolean } = {}): Promise<{ count: number; bytes: number }> {
+    return this.temps.removeStale(before, opts);
+  }
+
+  /** A bucket has no free space to tell. */
+  async space(): Promise<null> {
+    return null;
   }
 
   cleanTemp(): Promise<number> {

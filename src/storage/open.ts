@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import { SqliteAuditStore } from './audit-sqlite.ts';
 import { FsBlobStore } from './blob-fs.ts';
 import type { S3BlobOptions } from './blob-s3.ts';
+import { SqliteCooldownStore } from './cooldown-sqlite.ts';
 import { openDatabase } from './db.ts';
 import { SqliteMetadataStore } from './metadata-sqlite.ts';
 import { SqliteRemoteCacheStore } from './remote-cache-sqlite.ts';
 import { SqliteSquatStore } from './squats-sqlite.ts';
-import type { AuditStore, BlobStore, MetadataStore, RemoteCacheStore, SquatStore, UserStore } from './types.ts';
+import type { AuditStore, BlobStore, CooldownStore, MetadataStore, RemoteCacheStore, SquatStore, UserStore } from './types.ts';
 import { SqliteUserStore } from './users-sqlite.ts';
 
 export interface Storage {
@@ -22,6 +23,7 @@ export interface Storage {
   squats: SquatStore;
   users: UserStore;
   audit: AuditStore;
+  cooldown: CooldownStore;
 }
 
 /** Where file contents live: the storage folder (default), or an S3-compatible bucket. */
@@ -47,5 +49,6 @@ export async function openStorage(root: string, blobsOptions: BlobsOptions = { t
     squats: new SqliteSquatStore(db),
     users: new SqliteUserStore(db),
     audit,
+    cooldown: new SqliteCooldownStore(db, audit),
   };
 }

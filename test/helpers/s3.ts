@@ -10,7 +10,7 @@
 import { createServer } from 'node:http';
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -28,6 +28,8 @@ export interface S3Request {
   url: string;
   host: string;
   range: string | undefined;
+  /** x-amz-copy-source of a CopyObject. */
+  copySource: string | undefined;
 }
 
 export interface FakeS3 {
@@ -61,6 +63,7 @@ let prefixes = 0;
 
 interface S3rverObject { bucket: string; key: string; content: Buffer | Readable; metadata: Record<string, string> }
 interface S3rverStore {
+  copyObject(srcBucket: string, srcKey: string, destBucket: string, destKey: string, metadata: unknown): Promise<unknown>;
   getResourcePath(bucket: string, key: string, resource: string): string;
   putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
   putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
@@ -72,10 +75,20 @@ interface S3rverStore {
  * answers before its bytes are written. S3, MinIO and Ceph make an object
  * visible whole or not at all, which pydepot relies on: this writes each
  * object beside its final name and renames it there once complete.
+ * Also, S3 gives an object copied onto itself a new LastModified (how a
+ * stored blob is renewed); s3rver leaves it as it was.
  * (s3rver 3.7.1's FilesystemStore internals; the package is pinned.)
  */
-function makePutsAtomic(s3rver: S3rver): void {
+function behaveLikeS3(s3rver: S3rver): void {
   const store = (s3rver as unknown as { store: S3rverStore }).store;
+  const copyObject = store.copyObject.bind(store);
+  store.copyObject = async (srcBucket, srcKey, destBucket, destKey, metadata) => {
+    if (srcBucket === destBucket && srcKey === destKey) {
+      const now = new Date();
+      await utimes(store.getResourcePath(srcBucket, srcKey, 'object'), now, now);
+    }
+    return copyObject(srcBucket, srcKey, destBucket, destKey, metadata);
+  };
   store.putObject = async (object) => {
     const objectPath = store.getResourcePath(object.bucket, object.key, 'object');
     await mkdir(dirname(objectPath), { recursive: true });
@@ -113,14 +126,14 @@ export async function startS3(t?: ExecutionContext): Promise<FakeS3> {
     serviceEndpoint: 'localhost',
     configureBuckets: [{ name: S3_BUCKET, configs: [] }],
   });
-  makePutsAtomic(s3rver);
+  behaveLikeS3(s3rver);
   await s3rver.configureBuckets();
   // Our own listener around s3rver's handler: it can stop and listen again
   // (an outage) without s3rver closing its logger, and it records requests.
   const requests: S3Request[] = [];
   const handle = s3rver.callback();
   const server = createServer((req, res) => {
-    requests.push({ method: req.method ?? '', url: req.url ?? '', host: req.headers.host ?? '', range: req.headers.range });
+    requests.push({ method: req.method ?? '', url: req.url ?? '', host: req.headers.host ?? '', range: req.headers.range, copySource: req.headers['x-amz-copy-source'] as string | undefined });
     handle(req, res);
   });
   let port = 0;

@@ -241,6 +241,62 @@ for (const [kind, make] of Object.entries(KINDS)) {
     }
   });
 
+  test(`${kind}: list() yields every stored blob with its size and mtime, and nothing else`, async (t) => {
+    const { blobs } = await make(t);
+    const a = randomBytes(1000);
+    const b = randomBytes(2000);
+    const [shaA, shaB] = [await stored(blobs, a), await stored(blobs, b)];
+    await put(blobs, randomBytes(10)); // a temp blob is not a stored one
+    const listed = [];
+    for await (const blob of blobs.list()) listed.push(blob);
+    t.deepEqual(listed.map((x) => [x.sha256, x.size]).sort(), [[shaA, 1000], [shaB, 2000]].sort());
+    t.true(listed.every((x) => Math.abs(x.mtime.getTime() - Date.now()) < 60_000));
+  });
+
+  test(`${kind}: committing bytes already stored renews the blob's mtime (gc spares young blobs)`, async (t) => {
+    const { blobs } = await make(t);
+    const bytes = randomBytes(3000);
+    const sha = await stored(blobs, bytes);
+    const first = (await blobs.stat(sha))!.mtime.getTime();
+    // S3 keeps LastModified to the second.
+    await new Promise((r) => setTimeout(r, 1100));
+    await blobs.commit(await put(blobs, bytes));
+    const renewed = (await blobs.stat(sha))!;
+    t.true(renewed.mtime.getTime() > first, `${renewed.mtime.toISOString()} after ${new Date(first).toISOString()}`);
+    t.is(renewed.size, bytes.length);
+    t.true((await readAll(blobs.open(sha))).equals(bytes), 'the bytes are untouched');
+  });
+
+  test(`${kind}: quarantine() takes a blob out of the store; false for a missing one`, async (t) => {
+    const { blobs } = await make(t);
+    const sha = await stored(blobs, randomBytes(500));
+    t.true(await blobs.quarantine(sha));
+    t.is(await blobs.stat(sha), null);
+    const listed = [];
+    for await (const blob of blobs.list()) listed.push(blob.sha256);
+    t.deepEqual(listed, []);
+    t.false(await blobs.quarantine(sha));
+  });
+
+  test(`${kind}: removeStaleTemp() removes temp files last written before the cutoff, or counts them (dry run)`, async (t) => {
+    const { blobs, root } = await make(t);
+    await put(blobs, randomBytes(100));
+    await put(blobs, randomBytes(200));
+    t.deepEqual(await blobs.removeStaleTemp(new Date(Date.now() - 60_000)), { count: 0, bytes: 0 }, 'fresh ones are kept');
+    const later = new Date(Date.now() + 60_000);
+    t.deepEqual(await blobs.removeStaleTemp(later, { dryRun: true }), { count: 2, bytes: 300 });
+    t.is((await storageCounts(root)).tmp, 2);
+    t.deepEqual(await blobs.removeStaleTemp(later), { count: 2, bytes: 300 });
+    t.is((await storageCounts(root)).tmp, 0);
+  });
+
+  test(`${kind}: space() is the disk's for the folder, unknown (null) for a bucket`, async (t) => {
+    const { blobs } = await make(t);
+    const space = await blobs.space();
+    if (kind === 'fs') t.true(space !== null && space.total > 0 && space.free >= 0);
+    else t.is(space, null);
+  });
+
   test(`${kind}: check() passes on a usable store`, async (t) => {
     const { blobs } = await make(t);
     await t.notThrowsAsync(blobs.check());
@@ -267,7 +323,15 @@ test('s3: the keys are <prefix>/sha256/<aa>/<bb>/<sha256>, one PUT below the par
 
   const again = mine().length;
   await blobs.commit(await put(blobs, bytes));
-  t.deepEqual(mine().slice(again).map((r) => r.method), ['HEAD'], 'an object already there is not uploaded again');
+  t.deepEqual(mine().slice(again).map((r) => r.method), ['HEAD', 'PUT'], 'an object already there is not uploaded again, only renewed');
+  const renew = mine().at(-1)!;
+  t.true(renew.url.startsWith(key) && renew.copySource === `${s3.bucket}${key.slice(s3.bucket.length + 1)}`, `renewed by a copy onto itself: ${renew.copySource}`);
+
+  const q = s3.requests.length;
+  t.true(await blobs.quarantine(sha));
+  const moved = s3.requests.slice(q);
+  t.true(moved.some((r) => r.method === 'PUT' && r.url.startsWith(`/${s3.bucket}/team/depot/quarantine/${sha}.`) && r.copySource !== undefined), 'copied under quarantine/');
+  t.true(moved.some((r) => r.method === 'DELETE' && r.url.startsWith(key)), 'then deleted');
 });
 
 test('s3: virtual-host style puts the bucket in the host name', async (t) => {
