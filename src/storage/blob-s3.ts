@@ -317,7 +317,8 @@ export class S3BlobStore implements BlobStore {
     await this.temps.probe();
   }
 
-  private async checkBucket(): Promise<void> {
+  /** Throws, naming the bucket and endpoint, unless the bucket answers HeadBucket (reads nothing, writes nothing). */
+  async checkBucket(): Promise<void> {
     try {
       await this.client.send(new HeadBucketCommand({ Bucket: this.opts.bucket }));
     } catch (err) {
