@@ -1,11 +1,13 @@
 /**
  * The embedded default: one storage folder holding the SQLite database and
- * the blob store. Every store of the folder shares the one connection.
+ * the blob store. Every store of the folder shares the one connection. With
+ * S3 blobs, the folder keeps the database and the staging area (tmp/) only.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteAuditStore } from './audit-sqlite.ts';
 import { FsBlobStore } from './blob-fs.ts';
+import type { S3BlobOptions } from './blob-s3.ts';
 import { SqliteCooldownStore } from './cooldown-sqlite.ts';
 import { ownerAlive } from './lease.ts';
 import { SqliteLeaseStore } from './lease-sqlite.ts';
@@ -28,10 +30,19 @@ export interface Storage {
   leases: LeaseStore;
 }
 
-/** The storage folder's database and blob store, created if missing. */
-export async function openStorage(root: string): Promise<Storage> {
+/** Where file contents live: the storage folder (default), or an S3-compatible bucket. */
+export type BlobsOptions = { type: 'fs' } | ({ type: 's3' } & S3BlobOptions);
+
+/**
+ * The storage folder's database and blob store, created if missing. An S3
+ * bucket must exist and answer (HeadBucket) before anything is opened.
+ */
+export async function openStorage(root: string, blobsOptions: BlobsOptions = { type: 'fs' }): Promise<Storage> {
   mkdirSync(root, { recursive: true });
-  const blobs = new FsBlobStore(root);
+  // The AWS SDK is loaded only when it is used: a third of a second of CPU at every start otherwise.
+  const blobs = blobsOptions.type === 's3'
+    ? new (await import('./blob-s3.ts')).S3BlobStore(root, blobsOptions)
+    : new FsBlobStore(root);
   await blobs.init();
   const db = openDatabase(join(root, 'pydepot.db'));
   const audit = new SqliteAuditStore(db);
