@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
-import type { CachedPage, CachedRoot, RemoteCacheStore, RemoteFileRow } from './types.ts';
+import type { CachedFileRow, CachedPage, CachedRoot, RemoteCacheStore, RemoteFileRow, WheelMetadataRecord } from './types.ts';
 
 interface PageRecord {
   state: 'ok' | 'missing'; checked_at: number; etag: string | null; last_modified: string | null; serial: number;
@@ -37,9 +37,15 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
       firstSeen: p('SELECT filename, first_seen AS firstSeen FROM remote_files WHERE repo = ? AND project = ?'),
       pageCount: p(`SELECT count(*) FROM remote_pages WHERE repo = ? AND state = 'ok'`).pluck(),
       listedCount: p('SELECT count(*) FROM remote_files WHERE repo = ?').pluck(),
-      listedFiles: p(`SELECT sha256, max(size) AS size FROM remote_files WHERE repo = ? AND sha256 > ?
-                      GROUP BY sha256 ORDER BY sha256 LIMIT ?`),
       cachedProjects: p(`SELECT project FROM remote_pages WHERE repo = ? AND state = 'ok' AND project > ? ORDER BY project LIMIT ?`).pluck(),
+      setFileMetadata: p('UPDATE remote_files SET metadata_sha256 = ? WHERE repo = ? AND sha256 = ? AND filename = ?'),
+      setPageBody: p(`UPDATE remote_pages SET page = @page, digest = @digest, serial = serial + 1
+                      WHERE repo = @repo AND project = @project AND state = 'ok' AND digest IS NOT @digest`),
+      pageExists: p(`SELECT 1 FROM remote_pages WHERE repo = ? AND project = ? AND state = 'ok'`).pluck(),
+      getWheelMetadata: p(`SELECT sha256, filename, metadata_sha256 AS metadataSha256, method, failure, at
+                           FROM wheel_metadata WHERE sha256 = ? AND filename = ?`),
+      saveWheelMetadata: p(`INSERT OR REPLACE INTO wheel_metadata (sha256, filename, metadata_sha256, method, failure, at)
+                            VALUES (@sha256, @filename, @metadataSha256, @method, @failure, @at)`),
       getRoot: p('SELECT checked_at AS checkedAt, etag, last_modified AS lastModified, serial FROM remote_roots WHERE repo = ?'),
       upsertRoot: p(`INSERT INTO remote_roots (repo, checked_at, etag, last_modified, serial) VALUES (@repo, @now, @etag, @lastModified, 1)
                      ON CONFLICT (repo) DO UPDATE SET checked_at = @now, etag = @etag, last_modified = @lastModified, serial = serial + 1`),
@@ -47,6 +53,25 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
       deleteNames: p('DELETE FROM remote_root_names WHERE repo = ?'),
       insertName: p('INSERT OR IGNORE INTO remote_root_names (repo, name) VALUES (?, ?)'),
       rootNames: p('SELECT name FROM remote_root_names WHERE repo = ? AND name > ? ORDER BY name LIMIT ?').pluck(),
+      recordCached: p(`INSERT INTO remote_cached (repo, sha256, size, cached_at, last_access, accessed_by)
+                       VALUES (@repo, @sha256, @size, @now, @now, @by)
+                       ON CONFLICT (repo, sha256) DO UPDATE SET size = @size, last_access = MAX(last_access, @now), accessed_by = @by`),
+      touchCached: p(`UPDATE remote_cached SET last_access = @at, accessed_by = @by
+                      WHERE repo = @repo AND sha256 = @sha256 AND last_access < @at`),
+      cacheUsage: p('SELECT COUNT(*) AS files, IFNULL(SUM(size), 0) AS bytes FROM remote_cached WHERE repo = ?'),
+      lruFirst: p(`SELECT sha256, size, cached_at AS cachedAt, last_access AS lastAccess, accessed_by AS accessedBy
+                   FROM remote_cached WHERE repo = ? ORDER BY last_access, sha256 LIMIT ?`),
+      lruAfter: p(`SELECT sha256, size, cached_at AS cachedAt, last_access AS lastAccess, accessed_by AS accessedBy
+                   FROM remote_cached WHERE repo = @repo AND (last_access, sha256) > (@lastAccess, @sha256)
+                   ORDER BY last_access, sha256 LIMIT @limit`),
+      uncache: p('DELETE FROM remote_cached WHERE repo = ? AND sha256 = ?'),
+      // Hosted files (local and wheel-cache repositories) and other remotes' copies keep a blob.
+      heldElsewhere: p(`SELECT 1 FROM files WHERE sha256 = @sha256
+                        UNION ALL SELECT 1 FROM remote_cached WHERE sha256 = @sha256 AND repo != @repo LIMIT 1`),
+      holders: p('DELETE FROM remote_cached WHERE sha256 = ? RETURNING repo').pluck(),
+      adopt: p(`INSERT INTO remote_cached (repo, sha256, size, cached_at, last_access, accessed_by)
+                SELECT DISTINCT f.repo, f.sha256, @size, @at, @at, 'adopted' FROM remote_files f
+                WHERE f.sha256 = @sha256 AND NOT EXISTS (SELECT 1 FROM remote_cached c WHERE c.repo = f.repo AND c.sha256 = f.sha256)`),
     };
   }
 
@@ -98,12 +123,26 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
     return { projects: this.q.pageCount!.get(repo) as number, files: this.q.listedCount!.get(repo) as number };
   }
 
-  listedFiles(repo: string, after: string, limit: number): { sha256: string; size: number | null }[] {
-    return this.q.listedFiles!.all(repo, after, limit) as { sha256: string; size: number | null }[];
-  }
-
   cachedProjects(repo: string, after: string, limit: number): string[] {
     return this.q.cachedProjects!.all(repo, after, limit) as string[];
+  }
+
+  getWheelMetadata(sha256: string, filename: string): WheelMetadataRecord | null {
+    return (this.q.getWheelMetadata!.get(sha256, filename) as WheelMetadataRecord | undefined) ?? null;
+  }
+
+  saveWheelMetadata(record: WheelMetadataRecord): void {
+    this.q.saveWheelMetadata!.run(record);
+  }
+
+  updatePageMetadata(repo: string, project: string, page: string, file: { sha256: string; filename: string; metadataSha256: string }): boolean {
+    return this.db.transaction((): boolean => {
+      if (this.q.pageExists!.get(repo, project) === undefined) return false;
+      const digest = createHash('sha256').update(page).digest('hex');
+      this.q.setPageBody!.run({ repo, project, page, digest });
+      this.q.setFileMetadata!.run(file.metadataSha256, repo, file.sha256, file.filename);
+      return true;
+    }).immediate();
   }
 
   getRoot(repo: string): CachedRoot | null {
@@ -124,5 +163,41 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
 
   rootNames(repo: string, after: string, limit: number): string[] {
     return this.q.rootNames!.all(repo, after, limit) as string[];
+  }
+
+  recordCached(repo: string, file: { sha256: string; size: number }, now: number, by: string): void {
+    this.q.recordCached!.run({ repo, sha256: file.sha256, size: file.size, now, by });
+  }
+
+  touchCached(repo: string, touches: readonly { sha256: string; at: number }[], by: string): void {
+    if (touches.length === 0) return;
+    this.db.transaction(() => {
+      for (const t of touches) this.q.touchCached!.run({ repo, sha256: t.sha256, at: t.at, by });
+    })();
+  }
+
+  cacheUsage(repo: string): { files: number; bytes: number } {
+    return this.q.cacheUsage!.get(repo) as { files: number; bytes: number };
+  }
+
+  leastRecentlyUsed(repo: string, after: { lastAccess: number; sha256: string } | null, limit: number): CachedFileRow[] {
+    return (after === null
+      ? this.q.lruFirst!.all(repo, limit)
+      : this.q.lruAfter!.all({ repo, lastAccess: after.lastAccess, sha256: after.sha256, limit })) as CachedFileRow[];
+  }
+
+  uncache(repo: string, sha256: string): { heldElsewhere: boolean } {
+    return this.db.transaction(() => {
+      this.q.uncache!.run(repo, sha256);
+      return { heldElsewhere: this.q.heldElsewhere!.get({ repo, sha256 }) !== undefined };
+    }).immediate();
+  }
+
+  uncacheEverywhere(sha256: string): string[] {
+    return this.q.holders!.all(sha256) as string[];
+  }
+
+  adoptCached(sha256: string, size: number, at: number): number {
+    return this.q.adopt!.run({ sha256, size, at }).changes;
   }
 }

@@ -17,8 +17,6 @@ import { homePage, MAX_QUERY, repoPage, searchResults } from './views/repos.ts';
 import { squatsPage, statsPage } from './views/stats.ts';
 
 const NAMES_PER_PAGE = 100;
-/** How long a page waits for a remote's held bytes to be counted before it says "counting…". */
-const PRIME_MS = 50;
 
 /** One query parameter as a string ('' when absent); a repeated one is refused. */
 function param(ctx: Context, key: string): string {
@@ -55,14 +53,14 @@ export function browseHandlers(ui: Ui) {
     async home(ctx: Context, req: UiRequest): Promise<void> {
       const q = searchText(ctx);
       const leaves = [...new Set(repoNames(ui).flatMap((r) => (req.canRead(r) ? leavesOf(ui.config, r) : [])))];
-      await Promise.all([ui.names.refresh(leaves), ui.usage.prime(leaves, PRIME_MS)]);
+      await ui.names.refresh(leaves);
       const repos = repoNames(ui).map((name) => repoRow(ui, name, req.canRead(name)));
       sendPage(ctx, req, { title: q ? `Search: ${q}` : 'Repositories', root: '', section: 'repos', body: homePage({ repos, q, results: results(ctx, req, q, repoNames(ui)), signedIn: req.identity !== null }) });
     },
 
     async repository(ctx: Context, req: UiRequest, repo: string): Promise<void> {
       requireRead(ui, req, repo);
-      await Promise.all([ui.names.refresh(leavesOf(ui.config, repo)), ui.usage.prime(leavesOf(ui.config, repo), PRIME_MS)]);
+      await ui.names.refresh(leavesOf(ui.config, repo));
       const q = searchText(ctx);
       const after = param(ctx, 'after');
       if (after.length > 200) throw new BadRequest('Not a project name to list after.');
@@ -124,12 +122,11 @@ export function browseHandlers(ui: Ui) {
     async stats(ctx: Context, req: UiRequest): Promise<void> {
       const s = ui.deps.serveStats;
       const visible = (repo: string) => req.canRead(repo);
-      await ui.usage.prime(Object.keys(ui.config.repositories).filter(visible), PRIME_MS);
       const caches = Object.entries(ui.config.repositories)
         .filter(([name, rc]) => rc.type === 'remote' && visible(name))
         .map(([name]) => {
-          const u = ui.usage.leaf(name);
-          return { repo: name, pages: u.projects, listed: u.files, bytes: u.bytes };
+          const u = ui.usage.remote(name);
+          return { repo: name, pages: u.projects, listed: u.listed, held: u.heldFiles, bytes: u.bytes };
         });
       sendPage(ctx, req, {
         title: 'Cache statistics', root: '', section: 'stats',

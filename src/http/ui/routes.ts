@@ -54,7 +54,7 @@ export function uiRoutes(deps: AppDeps): UiRoute[] {
   const ui: Ui = {
     deps, config, names,
     requests: new UiRequests(config, deps.access, deps.users, new SessionSigner(secret, config.ui.sessionLifetime * 1000)),
-    usage: new UsageCounter({ config, store: deps.store, remoteStore: deps.remoteStore, blobs: deps.blobs, logger: deps.logger }),
+    usage: new UsageCounter({ config, store: deps.store, remoteStore: deps.remoteStore }),
     metadata: new MetadataReader(),
   };
   const browse = browseHandlers(ui);

@@ -72,11 +72,14 @@ export function repoRow(ui: Ui, name: string, readable: boolean): RepoRow {
       usage = {
         projects: ui.names.count(leavesOf(ui.config, name)),
         files: leaves.reduce((n, u) => n + u.files, 0),
-        bytes: leaves.some((u) => u.bytes === null) ? null : leaves.reduce((n, u) => n + u.bytes!, 0),
+        bytes: leaves.reduce((n, u) => n + u.bytes, 0),
       };
     } else {
       usage = ui.usage.leaf(name);
-      if (rc.type === 'remote') note = `${usage.projects.toLocaleString('en-US')} project pages cached, listing ${usage.files.toLocaleString('en-US')} files; the size counts the files it holds`;
+      if (rc.type === 'remote') {
+        const r = ui.usage.remote(name);
+        note = `${r.projects.toLocaleString('en-US')} project pages cached, listing ${r.listed.toLocaleString('en-US')} files, of which it holds ${r.heldFiles.toLocaleString('en-US')}`;
+      }
     }
   }
   return { name, kind: rc.type, members, isDefault: name === ui.config.defaultRepository, usage, note };

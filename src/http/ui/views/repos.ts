@@ -11,7 +11,7 @@ export interface RepoRow {
   members: string[];
   isDefault: boolean;
   /** null: the viewer may not read it. */
-  usage: { projects: number; files: number; bytes: number | null } | null;
+  usage: { projects: number; files: number; bytes: number } | null;
   /** Only for remotes: pages cached and files listed. */
   note: string | null;
 }
@@ -37,7 +37,7 @@ export function homePage(o: { repos: RepoRow[]; q: string; results: Html | null;
 <th scope="row"><a href="${seg(r.name)}/">${r.name}</a>${r.isDefault ? html` <span class="badge" title="served at /simple/">default</span>` : ''}</th>
 <td>${kindOf(r)}</td>
 ${r.usage
-    ? html`<td class="num">${formatCount(r.usage.projects)}</td><td class="num">${formatCount(r.usage.files)}</td><td class="num">${r.usage.bytes === null ? html`<span class="muted">counting…</span>` : formatBytes(r.usage.bytes)}</td>`
+    ? html`<td class="num">${formatCount(r.usage.projects)}</td><td class="num">${formatCount(r.usage.files)}</td><td class="num">${formatBytes(r.usage.bytes)}</td>`
     : o.signedIn ? html`<td colspan="3" class="muted">you may not read it</td>` : html`<td colspan="3" class="muted">needs credentials: <a href="login?next=${seg(r.name)}/">log in</a></td>`}
 </tr>`);
   return html`<h1>Package repositories</h1>
@@ -48,7 +48,7 @@ ${o.results ?? ''}
 <thead><tr><th scope="col">Repository</th><th scope="col">Kind</th><th scope="col" class="num">Projects</th><th scope="col" class="num">Files</th><th scope="col" class="num">Size on disk</th></tr></thead>
 <tbody>${rows}</tbody>
 </table></div>
-<p class="note">A remote repository counts the projects and files of the pages it has cached, and the files it holds; a virtual one, those of its members.</p>`;
+<p class="note">A remote repository counts the project pages it has cached and the files it holds; a virtual one, the projects and files of its members.</p>`;
 }
 
 /** `root`: the path from the results' page to /-/ui/. */
@@ -83,7 +83,7 @@ export function repoPage(v: RepoPageView): Html {
 <dt>Kind</dt><dd>${kindOf(r)}</dd>
 ${v.remote ? html`<dt>Upstream</dt><dd><code>${v.remote.url}</code>${v.remote.offline ? ' (offline: never asked)' : ''}</dd>` : ''}
 ${r.usage ? html`<dt>Projects</dt><dd>${formatCount(r.usage.projects)}</dd><dt>Files</dt><dd>${formatCount(r.usage.files)}</dd>
-<dt>Size on disk</dt><dd>${r.usage.bytes === null ? 'counting…' : formatBytes(r.usage.bytes)}</dd>` : ''}
+<dt>Size on disk</dt><dd>${formatBytes(r.usage.bytes)}</dd>` : ''}
 ${r.note ? html`<dt>Cache</dt><dd>${r.note}</dd>` : ''}
 </dl>
 <h2>Use it</h2>

@@ -9,7 +9,7 @@ export interface StatsView {
   bySource: Record<FileSource, Served>;
   byRepo: (Served & { repo: string; source: FileSource })[];
   top: ProjectServed[];
-  caches: { repo: string; pages: number; listed: number; bytes: number | null }[];
+  caches: { repo: string; pages: number; listed: number; held: number; bytes: number }[];
 }
 
 function percent(part: number, whole: number): string {
@@ -29,8 +29,8 @@ export function statsPage(v: StatsView): Html {
 </dl>
 <h2>Remote caches</h2>
 <div class="scroll"><table>
-<thead><tr><th scope="col">Repository</th><th scope="col" class="num">Pages cached</th><th scope="col" class="num">Files listed</th><th scope="col" class="num">Size on disk</th></tr></thead>
-<tbody>${v.caches.length > 0 ? v.caches.map((c) => html`<tr><th scope="row"><a href="${seg(c.repo)}/">${c.repo}</a></th><td class="num">${formatCount(c.pages)}</td><td class="num">${formatCount(c.listed)}</td><td class="num">${c.bytes === null ? 'counting…' : formatBytes(c.bytes)}</td></tr>`) : html`<tr><td colspan="4" class="muted">No remote repository you may read.</td></tr>`}</tbody>
+<thead><tr><th scope="col">Repository</th><th scope="col" class="num">Pages cached</th><th scope="col" class="num">Files listed</th><th scope="col" class="num">Files held</th><th scope="col" class="num">Size on disk</th></tr></thead>
+<tbody>${v.caches.length > 0 ? v.caches.map((c) => html`<tr><th scope="row"><a href="${seg(c.repo)}/">${c.repo}</a></th><td class="num">${formatCount(c.pages)}</td><td class="num">${formatCount(c.listed)}</td><td class="num">${formatCount(c.held)}</td><td class="num">${formatBytes(c.bytes)}</td></tr>`) : html`<tr><td colspan="5" class="muted">No remote repository you may read.</td></tr>`}</tbody>
 </table></div>
 <h2>By repository</h2>
 <div class="scroll"><table>
