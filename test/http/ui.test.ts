@@ -370,6 +370,8 @@ test('cache statistics count files served from the cache and from the upstream, 
   t.regex(page.text, /<dt>Hit ratio<\/dt><dd><strong>66\.7 %<\/strong> of 3 upstream files served from the cache<\/dd>/);
   t.regex(page.text, /<dt>Served from the cache<\/dt><dd>[\d.]+ (B|KiB) in 2 files/);
   t.regex(page.text, /<th scope="row"><a href="pypi\/numpy\/">numpy<\/a><\/th><td>pypi<\/td><td class="num">3<\/td>/);
+  // What the remote holds: one page, listing one file, which it keeps.
+  t.regex(page.text, /<th scope="row"><a href="pypi\/">pypi<\/a><\/th><td class="num">1<\/td><td class="num">1<\/td><td class="num">1<\/td><td class="num">\d+ B<\/td><\/tr>/);
   const metrics = await (await fetch(`${s.url}/-/metrics`)).text();
   t.regex(metrics, /pydepot_files_served_total\{repo="pypi",source="cache"\} 2/);
   t.regex(metrics, /pydepot_files_served_total\{repo="pypi",source="upstream"\} 1/);
