@@ -6,6 +6,11 @@
  * structure whatever the renderer lets through. reStructuredText and plain
  * text are shown as preformatted text. Images become links: a depot is
  * often air-gapped, and a page should not call out to anywhere.
+ *
+ * sanitize-html 2.18 declares Node >= 22.12 only because it require()s the
+ * ESM-only htmlparser2 12; Node 20.19+, which pydepot needs anyway, loads
+ * ESM through require() unflagged. 2.17.5, the last release declaring Node 20,
+ * lacks later fixes (GHSA-c9rx-x947-fp3h, GHSA-x3q4-9hxx-gx8m, GHSA-cv27-6wvh-8x7j).
  */
 import MarkdownIt from 'markdown-it';
 import sanitizeHtml from 'sanitize-html';
