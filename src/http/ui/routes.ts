@@ -51,6 +51,12 @@ export function uiRoutes(deps: AppDeps): UiRoute[] {
     changes: (repo, since) => (isRemote(repo) ? null : deps.store.projectsChangedSince(repo, Number(since))),
   });
   deps.registry.events.upstreamPage.on(({ remote, page }) => names.note(remote, normalizeName(page.name)));
+  // Loaded in the background from the start (a page of names at a time), so the first search does not wait for it.
+  const warm = setTimeout(() => {
+    const leaves = Object.keys(config.repositories).filter((r) => config.repositories[r]!.type !== 'virtual');
+    names.refresh(leaves).catch((err: Error) => deps.logger.debug({ err: err.message }, 'the web UI could not load project names ahead'));
+  }, 0);
+  warm.unref();
   const ui: Ui = {
     deps, config, names,
     requests: new UiRequests(config, deps.access, deps.users, new SessionSigner(secret, config.ui.sessionLifetime * 1000)),
