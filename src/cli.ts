@@ -1,16 +1,21 @@
 /**
- * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | cooldown … | wheelhouse export | wheelhouse import | prefetch`.
+ * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | cooldown … | wheelhouse export | wheelhouse import | prefetch | wheels build | scrub | gc | doctor`.
  * Each command loads the config, does one thing, and prints what a person needs to know.
  */
 import { Command, CommanderError } from 'commander';
 import { tokenCreate, tokenList, tokenRevoke, userAdd, userList, userPasswd, userRemove } from './commands/accounts.ts';
 import { cooldownAllow, cooldownList, cooldownRevoke } from './commands/cooldown.ts';
 import { configFrom, printErr, printOut, withRegistry, type CommonOptions, type Io } from './commands/context.ts';
+import { doctor } from './commands/doctor.ts';
+import { gc, scrub } from './commands/maintenance.ts';
 import { auditReport, deleteRelease, yank } from './commands/repository-admin.ts';
 import { prefetch } from './commands/prefetch.ts';
 import { wheelhouseExport } from './commands/wheelhouse.ts';
 import { wheelhouseImport } from './commands/wheelhouse-import.ts';
+import { wheelsBuild } from './commands/wheels.ts';
 import { ConfigError } from './errors.ts';
+import { startPrimary, workerNumber } from './cluster.ts';
+import { createLogger } from './log.ts';
 import { startServer } from './server.ts';
 
 export { processIo, type Io } from './commands/context.ts';
@@ -28,7 +33,20 @@ export function failure(err: unknown): { code: number; message: string | null } 
 }
 
 async function serve(opts: CommonOptions & { listen?: string }, io: Io): Promise<void> {
-  const running = await startServer(configFrom(opts, io));
+  const config = configFrom(opts, io);
+  const worker = workerNumber();
+  if (config.workers > 1 && worker === null) {
+    const primary = await startPrimary(config, createLogger(config.log.level));
+    const stopAll = (): void => {
+      primary.stop().then(() => process.exit(0), () => process.exit(1));
+    };
+    process.once('SIGTERM', stopAll);
+    process.once('SIGINT', stopAll);
+    await primary.ready;
+    return;
+  }
+  // A worker leaves tmp/ alone at start: its primary cleaned it, and its siblings are writing there.
+  const running = await startServer(config, worker === null ? {} : { worker, cleanTemp: false });
   const shutdown = (signal: string): void => {
     running.logger.info({ signal }, 'finishing requests in flight, then stopping');
     running.stop().then(() => process.exit(0), () => process.exit(1));
@@ -175,6 +193,43 @@ export function buildCli(io: Io): Command {
   resolution(program.command('prefetch').description("the resolution of 'wheelhouse export', then every chosen file and its metadata pulled through the repository (a remote's cache), verified"))
     .option('--json', 'print a JSON summary instead of the table')
     .action((opts) => prefetch(opts, io));
+
+  const wheels = program.command('wheels').description('wheels a node builds for the cluster: over HTTP, with a token; no config or storage');
+  wheels.command('build')
+    .description("resolve requirements for this node's Python; build each pin that has only an sdist, check it, and upload it (to a wheel cache)")
+    .requiredOption('-r, --requirement <file>', 'requirements file (repeatable); its -r/-c lines are read relative to it', repeat)
+    .option('--constraint <file>', "constraints file, as pip's -c (repeatable)", repeat)
+    .requiredOption('--index <url>', "the index to resolve from and download through, e.g. https://depot.example/pypi/simple/ (build requirements come from it too)")
+    .option('--upload-to <url>', "where built wheels go, as twine's repository URL: https://depot.example/cache/")
+    .option('--token <token>', 'API token for both URLs (user __token__); default PYDEPOT_TOKEN; user:password in a URL wins')
+    .option('--python <executable>', 'the Python to resolve for and build with', 'python3')
+    .option('--platform <tag>', "replace the platform the Python reports (a musl Linux reports none): musllinux_1_2_x86_64")
+    .option('--pre', 'allow pre-releases everywhere')
+    .option('--dry-run', 'resolve and list what would be built; build and upload nothing')
+    .option('--no-build-isolation', "pip wheel --no-build-isolation: build requirements must be installed in the Python already")
+    .option('--auditwheel', 'repair each wheel tagged linux_<arch> with auditwheel (installed in --python) into a manylinux wheel before checking and uploading it')
+    .option('--timeout <seconds>', 'HTTP timeout per request', '60')
+    .option('--build-timeout <seconds>', 'time one build may take before it is killed', '3600')
+    .option('-v, --verbose', "print each build's output as it comes")
+    .option('--json', 'print a JSON summary instead of the table')
+    .action((opts) => wheelsBuild(opts, io));
+
+  common(program.command('scrub').description('re-hash every stored blob; quarantine corrupt ones (a remote fetches its copy again; a hosted file must be uploaded again)'))
+    .option('--repo <name>', "only the blobs of this repository (repeatable; a virtual one's members)", repeat)
+    .option('--rate <size>', 'read at most this many bytes per second (50MiB); default: as fast as the disk goes')
+    .option('--json', 'print a JSON summary instead of the table')
+    .action((opts) => scrub(opts, io));
+
+  common(program.command('gc').description('remove blobs no row names and temp files left by crashes (safe while the server runs)'))
+    .option('--dry-run', 'only count what would be removed')
+    .option('--json', 'print JSON')
+    .action((opts) => gc(opts, io));
+
+  common(program.command('doctor').description('check the config, TLS certificate, storage, database and upstreams, and say what to fix'))
+    .option('--min-free <size>', 'warn with less free space than this', '1GiB')
+    .option('--min-free-percent <n>', 'warn with less free space than this share of the filesystem', '5')
+    .option('--json', 'print JSON')
+    .action((opts) => doctor(opts, io));
 
   return program;
 }

@@ -36,6 +36,23 @@ export interface AuthMetrics {
   passwordChecks: Counter;
 }
 
+/** Files a remote repository holds: hits, and what its size limit evicts. */
+export interface CacheMetrics {
+  /** Files asked of a remote: `hit` served from the cache, `miss` fetched from upstream. */
+  lookups: Counter<'repo' | 'result'>;
+  /** Bytes of the files served from the cache: what the upstream was not asked for. */
+  hitBytes: Counter<'repo'>;
+  evictions: Counter<'repo'>;
+  evictedBytes: Counter<'repo'>;
+}
+
+/** The server's scheduled scrubs (`scrub.interval`). */
+export interface ScrubMetrics {
+  blobs: Counter;
+  bytes: Counter;
+  corrupt: Counter;
+}
+
 export interface Metrics {
   registry: Registry;
   requests: Counter<'method' | 'route' | 'status'>;
@@ -46,6 +63,8 @@ export interface Metrics {
   wheelcache: WheelCacheMetrics;
   cooldown: CooldownMetrics;
   auth: AuthMetrics;
+  cache: CacheMetrics;
+  scrub: ScrubMetrics;
 }
 
 /**
@@ -151,6 +170,29 @@ export function createMetrics(squatCount?: () => number, cooldownHidden?: () => 
         labelNames: ['repo'], registers: [registry],
       }),
     },
+    cache: {
+      lookups: new Counter({
+        name: 'pydepot_cache_lookups_total', help: 'Files asked of remote repositories: result=hit served from the cache, result=miss fetched from upstream',
+        labelNames: ['repo', 'result'], registers: [registry],
+      }),
+      hitBytes: new Counter({
+        name: 'pydepot_cache_hit_bytes_total', help: 'Bytes of the files served from a remote repository\'s cache (what the upstream was not asked for)',
+        labelNames: ['repo'], registers: [registry],
+      }),
+      evictions: new Counter({
+        name: 'pydepot_cache_evictions_total', help: 'Cached files evicted by maxCacheSize, least recently used first',
+        labelNames: ['repo'], registers: [registry],
+      }),
+      evictedBytes: new Counter({
+        name: 'pydepot_cache_evicted_bytes_total', help: 'Bytes of the cached files evicted by maxCacheSize',
+        labelNames: ['repo'], registers: [registry],
+      }),
+    },
+    scrub: {
+      blobs: new Counter({ name: 'pydepot_scrub_blobs_total', help: 'Blobs re-hashed by the scheduled scrub (scrub.interval)', registers: [registry] }),
+      bytes: new Counter({ name: 'pydepot_scrub_bytes_total', help: 'Bytes re-hashed by the scheduled scrub', registers: [registry] }),
+      corrupt: new Counter({ name: 'pydepot_scrub_corrupt_blobs_total', help: 'Blobs the scheduled scrub found corrupt and quarantined', registers: [registry] }),
+    },
     confusion: {
       upstreamSkipped: new Counter({
         name: 'pydepot_confusion_upstream_skipped_total',
@@ -159,4 +201,40 @@ export function createMetrics(squatCount?: () => number, cooldownHidden?: () => 
       }),
     },
   };
+}
+
+/** What the storage gauges read when scraped: whichever process changed it (a CLI scrub, gc, prefetch) counts. */
+export interface StorageGaugeSource {
+  /** Every remote repository: the files it holds, and its limit (null: none). */
+  caches(): { repo: string; files: number; bytes: number; limit: number | null }[];
+  /** The last scrub and gc: when they finished (ms since epoch) and their counts. */
+  lastRun(kind: 'scrub' | 'gc'): { at: number; summary: Record<string, number> } | null;
+}
+
+/** Registers the gauges of remote caches and of the last scrub and gc. */
+export function storageGauges(metrics: Metrics, source: StorageGaugeSource): void {
+  const registers = [metrics.registry];
+  const caches = (pick: (c: ReturnType<StorageGaugeSource['caches']>[number]) => number | null) => function (this: Gauge<'repo'>): void {
+    this.reset();
+    for (const c of source.caches()) {
+      const v = pick(c);
+      if (v !== null) this.set({ repo: c.repo }, v);
+    }
+  };
+  new Gauge({ name: 'pydepot_cache_size_bytes', help: 'Bytes of the files each remote repository holds (what maxCacheSize limits)', labelNames: ['repo'], registers, collect: caches((c) => c.bytes) });
+  new Gauge({ name: 'pydepot_cache_files', help: 'Files each remote repository holds', labelNames: ['repo'], registers, collect: caches((c) => c.files) });
+  new Gauge({ name: 'pydepot_cache_limit_bytes', help: 'maxCacheSize of each remote repository that has one', labelNames: ['repo'], registers, collect: caches((c) => c.limit) });
+  const last = (kind: 'scrub' | 'gc', name: string, help: string, pick: (r: { at: number; summary: Record<string, number> }) => number | undefined) => new Gauge({
+    name, help, registers,
+    collect() {
+      const run = source.lastRun(kind);
+      const v = run ? pick(run) : undefined;
+      if (v !== undefined) this.set(v);
+    },
+  });
+  last('scrub', 'pydepot_scrub_last_run_timestamp_seconds', 'When the last scrub (CLI or scheduled) finished', (r) => r.at / 1000);
+  last('scrub', 'pydepot_scrub_last_checked_blobs', 'Blobs the last scrub re-hashed', (r) => r.summary.checked);
+  last('scrub', 'pydepot_scrub_last_corrupt_blobs', 'Blobs the last scrub found corrupt and quarantined', (r) => r.summary.corrupt);
+  last('gc', 'pydepot_gc_last_run_timestamp_seconds', 'When the last gc finished', (r) => r.at / 1000);
+  last('gc', 'pydepot_gc_last_freed_bytes', 'Bytes the last gc freed (unreferenced blobs and stale temp files)', (r) => r.summary.freedBytes);
 }

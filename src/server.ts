@@ -14,9 +14,11 @@ import { AccessControl } from './http/middleware/access.ts';
 import { MissBudget } from './http/miss-budget.ts';
 import { PageCache } from './http/page-cache.ts';
 import { createLogger, type Logger } from './log.ts';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, storageGauges } from './metrics.ts';
 import { Registry } from './repos/registry.ts';
-import { openStorage } from './storage/open.ts';
+import { scheduleScrubs } from './repos/scrub.ts';
+import { holdLease, newOwner } from './storage/lease.ts';
+import { openStorage, removeLeftovers, SERVER_LEASE } from './storage/open.ts';
 import type { Clock } from './time.ts';
 import { loadTlsFiles } from './tls.ts';
 
@@ -27,20 +29,39 @@ export interface RunningServer {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** `clock`: for tests, which move time instead of waiting (cooldowns, page freshness). */
-export async function startServer(config: Config, opts: { logger?: Logger; clock?: Clock } = {}): Promise<RunningServer> {
-  const logger = opts.logger ?? createLogger(config.log.level);
+/**
+ * `clock`: for tests, which move time instead of waiting (cooldowns, page
+ * freshness). `worker`: this process's number among the workers of
+ * `workers: n` (cluster.ts): it is on every log line, and only worker 1 runs
+ * the timed jobs (squatting checks, scrubs), so they run once per storage.
+ */
+export async function startServer(config: Config, opts: { logger?: Logger; clock?: Clock; worker?: number; cleanTemp?: boolean } = {}): Promise<RunningServer> {
+  const base = opts.logger ?? createLogger(config.log.level);
+  const logger = opts.worker === undefined ? base : base.child({ worker: opts.worker });
+  const jobs = opts.worker === undefined || opts.worker === 1;
   // Before storage: a bad certificate must not leave the database open.
   const tls = config.tls ? loadTlsFiles(config.tls) : null;
   const storage = await openStorage(config.storage);
   const { blobs, store } = storage;
-  const leftovers = await blobs.cleanTemp();
-  if (leftovers > 0) logger.warn({ count: leftovers }, 'removed unfinished transfers left in tmp/ by an earlier run');
+  // A worker's primary cleaned up before forking: another worker may be writing to tmp/ by now.
+  if (opts.cleanTemp ?? true) logLeftovers(await removeLeftovers(storage), logger);
+  // Says "a server is running on this storage" to the next one that starts (see removeLeftovers).
+  const serverId = newOwner();
+  const stopHeartbeat = holdLease({ store: storage.leases, owner: serverId, ttlMs: config.leaseTtl * 1000 }, `${SERVER_LEASE}${serverId}`);
 
   // The gauges are read when scraped, after the registry exists.
   const metrics = createMetrics(() => storage.squats.squatCount(), () => registry.cooldownHidden());
+  // /-/metrics answers for the worker that took the request: say which.
+  if (opts.worker !== undefined) metrics.registry.setDefaultLabels({ worker: String(opts.worker) });
   const registry: Registry = new Registry(config, { ...storage, logger, metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
-  const stopSquatChecks = registry.squats.schedule();
+  const stopSquatChecks = jobs ? registry.squats.schedule() : () => undefined;
+  storageGauges(metrics, {
+    caches: () => registry.remotes().map((r) => ({ repo: r.name, ...r.cachedFiles.usage(), limit: r.cachedFiles.limit })),
+    lastRun: (kind) => store.lastRun(kind),
+  });
+  // A maxCacheSize lowered since the last start applies now, not at the next download.
+  for (const r of registry.remotes()) r.cachedFiles.check();
+  const scrubs = scheduleScrubs(jobs ? config.scrub.interval : 0, config.scrub.rate, { ...storage, logger }, metrics.scrub);
   const authenticator = new Authenticator(storage.users, {
     failures: new FailedLogins(config.auth.failedLoginsPerMinute),
     passwordChecks: metrics.auth.passwordChecks,
@@ -91,13 +112,22 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
       clearInterval(sweep);
       clearTimeout(timer);
       stopSquatChecks();
+      await scrubs.stop();
       await registry.close();
+      stopHeartbeat();
       store.close();
       logger.info('pydepot stopped');
     })();
     return stopping;
   };
   return { url, server, logger, stop };
+}
+
+/** Logs what removeLeftovers removed at start-up. */
+export function logLeftovers({ count, all }: { count: number; all: boolean }, logger: Logger): void {
+  if (count === 0) return;
+  if (all) logger.warn({ count }, 'removed unfinished transfers left in tmp/ by an earlier run');
+  else logger.warn({ count }, 'removed unfinished transfers untouched for an hour from tmp/ (another server runs on this storage)');
 }
 
 /** An upload audience of anyone decides what code runs on every node: say so at every start. */

@@ -2,6 +2,7 @@
  * The config file's shape, defaults and validation. Every key is documented in
  * README.md "Configuration"; a bad key fails start-up with its dotted path.
  */
+import { availableParallelism } from 'node:os';
 import { ConfigError } from '../errors.ts';
 import { LOG_LEVELS, type LogLevel } from '../log.ts';
 import { isValidProjectName, normalizeName } from '../pypi/names.ts';
@@ -52,6 +53,11 @@ export interface RemoteRepoConfig extends Permissions {
    * background (by HTTP Range). 0: only on demand.
    */
   metadataReleases: number;
+  /**
+   * Bytes of cached files kept; beyond it the least recently used are
+   * evicted (down to 90%) and fetched again when asked for. null: no limit.
+   */
+  maxCacheSize: number | null;
 }
 
 export interface VirtualRepoConfig extends Permissions {
@@ -100,7 +106,20 @@ export interface Config {
   log: { level: LogLevel };
   auth: AuthConfig;
   limits: LimitsConfig;
+  scrub: ScrubConfig;
+  /** Processes serving requests over the same storage (node:cluster); 1: the server is the one process. */
+  workers: number;
+  /** Seconds a process's lease (one download, one revalidation for all processes) lasts unless renewed: how long a crashed holder keeps the others waiting. */
+  leaseTtl: number;
   repositories: Record<string, RepoConfig>;
+}
+
+/** The server's own scrub: every blob re-hashed on a schedule (`pydepot scrub` does it on demand). */
+export interface ScrubConfig {
+  /** Seconds between the end of one scrub and the start of the next; 0: never (the default). */
+  interval: number;
+  /** Bytes read per second at most, so that a scrub never starves requests of the disk. */
+  rate: number;
 }
 
 /** What one client may cost the server. */
@@ -206,6 +225,14 @@ class Section {
     if (v === undefined || v === null) return def;
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) this.fail(k, `expected a whole number >= 1, got ${JSON.stringify(v)}`);
     return v;
+  }
+
+  /** A whole number >= 1, or `auto` (then `auto`'s value). */
+  countOrAuto(k: string, def: number, auto: number): number {
+    const v = this.get(k);
+    if (v === 'auto') return auto;
+    if (typeof v === 'number' || v === undefined || v === null) return this.count(k, def);
+    this.fail(k, `expected a whole number >= 1 or auto, got ${JSON.stringify(v)}`);
   }
 
   /** A size; `zero: true` also accepts 0 (a limit turned off). */
@@ -353,6 +380,7 @@ function parseRepo(s: Section): RepoConfig {
         indexMaxAge: s.seconds('indexMaxAge', 0),
         cooldown: s.duration('cooldown', 0),
         metadataReleases: s.wholeNumber('metadataReleases', 3),
+        maxCacheSize: s.has('maxCacheSize') ? s.bytes('maxCacheSize', 0) : null,
       };
       break;
     }
@@ -510,6 +538,16 @@ export function parseConfig(raw: unknown): Config {
   if (limits.bodyIdleTimeout === 0) limitsSection.fail('bodyIdleTimeout', 'must be more than 0: a stalled upload would hold a temp file forever');
   if (limits.headersTimeout === 0) limitsSection.fail('headersTimeout', 'must be more than 0: a client could hold a connection forever without finishing its request');
   limitsSection.rejectUnknown();
+  const scrubSection = root.section('scrub');
+  const scrub: ScrubConfig = {
+    interval: scrubSection.seconds('interval', 0),
+    rate: scrubSection.bytes('rate', 50 * 1024 ** 2),
+  };
+  scrubSection.rejectUnknown();
+  // auto: one per core this process may use.
+  const workers = root.countOrAuto('workers', 1, availableParallelism());
+  const leaseTtl = root.seconds('leaseTtl', 30);
+  if (leaseTtl === 0) root.fail('leaseTtl', 'must be more than 0');
 
   const reposSection: Section = root.has('repositories') ? root.section('repositories') : new Section('repositories', DEFAULT_REPOSITORIES);
   const repositories: Record<string, RepoConfig> = {};
@@ -529,5 +567,5 @@ export function parseConfig(raw: unknown): Config {
   if (!repositories[defaultRepository]) root.fail('defaultRepository', `no repository named '${defaultRepository}'`);
 
   root.rejectUnknown();
-  return { listen, tls, storage, defaultRepository, log: { level }, auth, limits, repositories };
+  return { listen, tls, storage, defaultRepository, log: { level }, auth, limits, scrub, workers, leaseTtl, repositories };
 }

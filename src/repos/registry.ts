@@ -5,12 +5,15 @@
  * for cycles), whatever the order of the file. Features that watch the
  * repositories (the squatting watch) subscribe to `events` here.
  */
+import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
 import { MethodNotAllowed, NotFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { AuditStore, BlobStore, CooldownStore, MetadataStore, RemoteCacheStore, SquatStore } from '../storage/types.ts';
+import { newOwner } from '../storage/lease.ts';
+import type { AuditStore, BlobStore, CooldownStore, LeaseStore, MetadataStore, RemoteCacheStore, SquatStore } from '../storage/types.ts';
 import { systemClock, type Clock } from '../time.ts';
+import { BlobPins } from './blob-pins.ts';
 import { RepositoryEvents } from './events.ts';
 import { ExemptionList } from './exemptions.ts';
 import { LocalRepository } from './local.ts';
@@ -28,9 +31,11 @@ export interface RegistryDeps {
   audit: AuditStore;
   cooldown: CooldownStore;
   logger: Logger;
-  metrics: Pick<Metrics, 'upstream' | 'confusion' | 'wheelcache' | 'cooldown'>;
+  metrics: Pick<Metrics, 'upstream' | 'confusion' | 'wheelcache' | 'cooldown' | 'cache'>;
   /** What time it is for everything that changes with the clock alone (page freshness, cooldowns). Default: the system's. */
   clock?: Clock;
+  /** Shared with the other processes on the storage; without it each process fetches on its own. */
+  leases?: LeaseStore;
 }
 
 export class Registry {
@@ -42,6 +47,10 @@ export class Registry {
     this.events = new RepositoryEvents(deps.logger);
     const exemptions = new ExemptionList(deps.cooldown);
     const clock = deps.clock ?? systemClock;
+    // One per process: blobs are shared between repositories, and so is who reads them.
+    const pins = new BlobPins();
+    const processId = randomUUID();
+    const leases = deps.leases ? { store: deps.leases, owner: newOwner(), ttlMs: config.leaseTtl * 1000 } : null;
     const build = (name: string): Member => {
       const built = this.repos.get(name);
       if (built) return built;
@@ -52,6 +61,7 @@ export class Registry {
         repo = new RemoteRepository(name, rc, {
           blobs: deps.blobs, store: deps.remoteStore, logger: deps.logger, metrics: deps.metrics.upstream, events: this.events,
           clock, exemptions, cooldownMetrics: deps.metrics.cooldown,
+          pins, cacheMetrics: deps.metrics.cache, processId, leases,
         });
       }
       else if (rc.type === 'wheelcache') {
@@ -86,6 +96,11 @@ export class Registry {
 
   async close(): Promise<void> {
     await Promise.all(this.all().map((r) => r.close?.()));
+  }
+
+  /** The remote repositories, for their caches (sizes, eviction at start-up). */
+  remotes(): RemoteRepository[] {
+    return [...this.repos.values()].filter((r): r is RemoteRepository => r instanceof RemoteRepository);
   }
 
   get(name: string): Repository {

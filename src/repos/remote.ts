@@ -2,20 +2,25 @@
  * A proxy-cache of an upstream index. Pages come through the IndexCache
  * (freshness rules) and are served like local ones, with links to pydepot's
  * own file URLs (remote-page.ts). Files and their core metadata are fetched
- * once, verified, and kept in the shared blob store. Wheels the upstream
- * gives no core metadata for get it read out of the wheel (wheel-metadata.ts).
+ * once, verified, and kept in the shared blob store; with `maxCacheSize`,
+ * the least recently used files are evicted (cached-files.ts). Wheels the
+ * upstream gives no core metadata for get it read out of the wheel
+ * (wheel-metadata.ts).
  */
 import { Readable } from 'node:stream';
 import type { RemoteRepoConfig } from '../config/schema.ts';
 import { UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { CooldownMetrics, UpstreamMetrics } from '../metrics.ts';
+import type { CacheMetrics, CooldownMetrics, UpstreamMetrics } from '../metrics.ts';
 import type { IndexFile, ProjectPage, ProjectSummary } from '../pypi/pages.ts';
+import { onceAcrossProcesses, type Leases } from '../storage/lease.ts';
 import type { BlobStore, RemoteCacheStore, RemoteFileRow } from '../storage/types.ts';
 import { UpstreamClient } from '../upstream/client.ts';
 import { fetchVerified, FileFetcher, type FetchEvents } from '../upstream/fetch-file.ts';
 import { sharedPromises } from '../upstream/single-flight.ts';
 import type { Clock } from '../time.ts';
+import type { BlobPins } from './blob-pins.ts';
+import { CachedFiles } from './cached-files.ts';
 import type { RepositoryEvents } from './events.ts';
 import type { ExemptionList } from './exemptions.ts';
 import { blobFileHandle } from './file-handles.ts';
@@ -35,6 +40,12 @@ export interface RemoteDeps {
   clock: Clock;
   exemptions: ExemptionList;
   cooldownMetrics: CooldownMetrics;
+  /** Shared by every repository of the process: blobs are. */
+  pins: BlobPins;
+  cacheMetrics: CacheMetrics;
+  processId: string;
+  /** Other processes on the same storage (workers): one upstream download and revalidation across them. */
+  leases?: Leases | null;
 }
 
 export class RemoteRepository implements Repository {
@@ -49,18 +60,23 @@ export class RemoteRepository implements Repository {
   private readonly cooldown: RemoteCooldown;
   /** Core metadata read out of wheels the upstream gives none for. */
   readonly wheelMetadata: WheelMetadataExtractor;
+  /** The files it holds, their use and the size limit. */
+  readonly cachedFiles: CachedFiles;
 
   constructor(readonly name: string, private readonly config: RemoteRepoConfig, private readonly deps: RemoteDeps) {
     this.indexMaxAge = config.indexMaxAge;
     this.blobs = deps.blobs;
     this.store = deps.store;
     this.client = new UpstreamClient({ url: config.url, timeoutSeconds: config.timeout, username: config.username, password: config.password });
-    this.index = new IndexCache(name, config, this.client, deps.store, deps.logger, deps.metrics, deps.clock);
+    this.index = new IndexCache(name, config, this.client, deps.store, deps.logger, deps.metrics, deps.clock, deps.leases ?? null);
+    this.cachedFiles = new CachedFiles(name, config.maxCacheSize, {
+      blobs: deps.blobs, store: deps.store, pins: deps.pins, logger: deps.logger, metrics: deps.cacheMetrics, processId: deps.processId,
+    });
     this.cooldown = new RemoteCooldown(name, config.cooldown, {
       store: deps.store, exemptions: deps.exemptions, clock: deps.clock, metrics: deps.cooldownMetrics, logger: deps.logger,
     });
     this.fetcher = new FileFetcher({
-      client: this.client, blobs: deps.blobs, logger: deps.logger,
+      client: this.client, blobs: deps.blobs, logger: deps.logger, leases: deps.leases ?? null,
       events: {
         started: () => deps.metrics.downloads.inc({ repo: name }),
         rejected: () => deps.metrics.rejectedFiles.inc({ repo: name }),
@@ -161,26 +177,34 @@ export class RemoteRepository implements Repository {
   async openFile(sha256: string, filename: string): Promise<FileHandle | null> {
     const row = this.store.getFile(this.name, sha256, filename);
     if (!row) return null;
-    const cached = await this.blobs.stat(sha256);
-    // Last-Modified: the upstream's upload-time where it gave one (uv may read
-    // it as one), never a time of pydepot's making when a true one exists.
-    const uploaded = row.uploadTime === null ? NaN : Date.parse(row.uploadTime);
-    if (cached) return blobFileHandle(this.blobs, filename, sha256, cached.size, Number.isNaN(uploaded) ? cached.mtime : new Date(uploaded));
-    if (this.config.offline) throw new UpstreamUnavailable(`'${filename}' is not cached in repository '${this.name}', which is offline.`);
-    const d = await this.fetcher.join({ url: row.url, filename, sha256, size: row.size });
-    if (row.metadataSha256 === null) d.done.then(() => this.wheelMetadata.downloaded(row), () => undefined);
-    const blobs = this.blobs;
-    return {
-      filename, sha256, size: d.size, lastModified: Number.isNaN(uploaded) ? new Date() : new Date(uploaded),
-      open: (range) => {
-        if (!range) return d.stream();
-        // A range while downloading: served once the whole file is verified.
-        return Readable.from((async function* () {
-          await d.done;
-          yield* blobs.open(sha256, range);
-        })());
-      },
-    };
+    // Held from before the lookup until its last reader is done: never evicted meanwhile.
+    const hold = await this.cachedFiles.hold(sha256);
+    try {
+      const cached = await this.blobs.stat(sha256);
+      // Last-Modified: the upstream's upload-time where it gave one (uv may read
+      // it as one), never a time of pydepot's making when a true one exists.
+      const uploaded = row.uploadTime === null ? NaN : Date.parse(row.uploadTime);
+      if (cached) return hold.serve(blobFileHandle(this.blobs, filename, sha256, cached.size, Number.isNaN(uploaded) ? cached.mtime : new Date(uploaded)), 'hit');
+      if (this.config.offline) throw new UpstreamUnavailable(`'${filename}' is not cached in repository '${this.name}', which is offline.`);
+      const d = await this.fetcher.join({ url: row.url, filename, sha256, size: row.size });
+      d.done.then(() => this.cachedFiles.filled(sha256, d.size), () => undefined);
+      if (row.metadataSha256 === null) d.done.then(() => this.wheelMetadata.downloaded(row), () => undefined);
+      const blobs = this.blobs;
+      return hold.serve({
+        filename, sha256, size: d.size, lastModified: Number.isNaN(uploaded) ? new Date() : new Date(uploaded),
+        open: (range) => {
+          if (!range) return d.stream();
+          // A range while downloading: served once the whole file is verified.
+          return Readable.from((async function* () {
+            await d.done;
+            yield* blobs.open(sha256, range);
+          })());
+        },
+      }, 'miss');
+    } catch (err) {
+      hold.release();
+      throw err;
+    }
   }
 
   async openCoreMetadata(sha256: string, filename: string): Promise<FileHandle | null> {
@@ -198,7 +222,10 @@ export class RemoteRepository implements Repository {
     const metaSha = row.metadataSha256;
     if (!(await this.blobs.stat(metaSha))) {
       if (this.config.offline) throw new UpstreamUnavailable(`the metadata of '${filename}' is not cached in repository '${this.name}', which is offline.`);
-      await this.metadataFetches.join(metaSha, () => this.fetchMetadata(row, metaSha));
+      await this.metadataFetches.join(metaSha, () => onceAcrossProcesses(this.deps.leases, `file:${metaSha}`, {
+        result: async () => ((await this.blobs.stat(metaSha)) ? true : null),
+        work: () => this.fetchMetadata(row, metaSha).then(() => true),
+      }).then(() => undefined));
     }
     const info = (await this.blobs.stat(metaSha))!;
     return blobFileHandle(this.blobs, `${filename}.metadata`, metaSha, info.size, info.mtime);
@@ -238,6 +265,7 @@ export class RemoteRepository implements Repository {
 
   async close(): Promise<void> {
     await this.wheelMetadata.close();
+    await this.cachedFiles.close();
     await this.client.close();
   }
 }

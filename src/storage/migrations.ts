@@ -244,4 +244,49 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX wheel_metadata_by_blob ON wheel_metadata (metadata_sha256) WHERE metadata_sha256 IS NOT NULL;
     `,
   },
+  {
+    version: 8,
+    name: 'files held by remote repositories, for their size limit; maintenance runs',
+    sql: `
+      -- A remote's cached copy of a file: what maxCacheSize counts and evicts, least
+      -- recently used first. remote_files lists what a page links to, cached or not;
+      -- a row here says the remote holds the bytes. Files cached before this
+      -- migration get a row when next served, or from \`pydepot gc\`.
+      CREATE TABLE remote_cached (
+        repo        TEXT NOT NULL,
+        sha256      TEXT NOT NULL,
+        size        INTEGER NOT NULL,
+        cached_at   INTEGER NOT NULL,  -- ms since epoch
+        last_access INTEGER NOT NULL,  -- ms since epoch, recorded at most about once a minute
+        accessed_by TEXT NOT NULL,     -- random id of the process that recorded it
+        PRIMARY KEY (repo, sha256)
+      ) WITHOUT ROWID;
+      CREATE INDEX remote_cached_lru ON remote_cached (repo, last_access, sha256);
+      CREATE INDEX remote_cached_by_blob ON remote_cached (sha256);
+      -- blobInUse and a scrub's report find a blob's rows by its hash.
+      CREATE INDEX remote_files_by_blob ON remote_files (sha256);
+      CREATE INDEX remote_files_by_metadata ON remote_files (metadata_sha256) WHERE metadata_sha256 IS NOT NULL;
+      -- The last scrub and gc, whichever process ran them: the server's metrics show them.
+      CREATE TABLE maintenance_runs (
+        kind        TEXT PRIMARY KEY CHECK (kind IN ('scrub', 'gc')),
+        finished_at INTEGER NOT NULL,  -- ms since epoch
+        summary     TEXT NOT NULL      -- JSON: counts and bytes
+      );
+    `,
+  },
+  {
+    version: 9,
+    name: 'leases between processes sharing the database',
+    sql: `
+      -- Whoever holds a key's lease does the work (one upstream download of a
+      -- file, one revalidation of a page) for every process on this database;
+      -- the others wait for its result. A holder renews before expires_at; a
+      -- crashed holder's lease lapses then and another process takes over.
+      CREATE TABLE leases (
+        key        TEXT PRIMARY KEY,  -- 'file:<sha256>', 'page:<repo>/<project>', 'root:<repo>', 'job:<name>'
+        owner      TEXT NOT NULL,     -- random id of the holding process
+        expires_at INTEGER NOT NULL   -- ms since epoch
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

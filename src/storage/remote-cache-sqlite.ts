@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
-import type { CachedPage, CachedRoot, RemoteCacheStore, RemoteFileRow, WheelMetadataRecord } from './types.ts';
+import type { CachedFileRow, CachedPage, CachedRoot, RemoteCacheStore, RemoteFileRow, WheelMetadataRecord } from './types.ts';
 
 interface PageRecord {
   state: 'ok' | 'missing'; checked_at: number; etag: string | null; last_modified: string | null; serial: number;
@@ -51,6 +51,25 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
       deleteNames: p('DELETE FROM remote_root_names WHERE repo = ?'),
       insertName: p('INSERT OR IGNORE INTO remote_root_names (repo, name) VALUES (?, ?)'),
       rootNames: p('SELECT name FROM remote_root_names WHERE repo = ? AND name > ? ORDER BY name LIMIT ?').pluck(),
+      recordCached: p(`INSERT INTO remote_cached (repo, sha256, size, cached_at, last_access, accessed_by)
+                       VALUES (@repo, @sha256, @size, @now, @now, @by)
+                       ON CONFLICT (repo, sha256) DO UPDATE SET size = @size, last_access = MAX(last_access, @now), accessed_by = @by`),
+      touchCached: p(`UPDATE remote_cached SET last_access = @at, accessed_by = @by
+                      WHERE repo = @repo AND sha256 = @sha256 AND last_access < @at`),
+      cacheUsage: p('SELECT COUNT(*) AS files, IFNULL(SUM(size), 0) AS bytes FROM remote_cached WHERE repo = ?'),
+      lruFirst: p(`SELECT sha256, size, cached_at AS cachedAt, last_access AS lastAccess, accessed_by AS accessedBy
+                   FROM remote_cached WHERE repo = ? ORDER BY last_access, sha256 LIMIT ?`),
+      lruAfter: p(`SELECT sha256, size, cached_at AS cachedAt, last_access AS lastAccess, accessed_by AS accessedBy
+                   FROM remote_cached WHERE repo = @repo AND (last_access, sha256) > (@lastAccess, @sha256)
+                   ORDER BY last_access, sha256 LIMIT @limit`),
+      uncache: p('DELETE FROM remote_cached WHERE repo = ? AND sha256 = ?'),
+      // Hosted files (local and wheel-cache repositories) and other remotes' copies keep a blob.
+      heldElsewhere: p(`SELECT 1 FROM files WHERE sha256 = @sha256
+                        UNION ALL SELECT 1 FROM remote_cached WHERE sha256 = @sha256 AND repo != @repo LIMIT 1`),
+      holders: p('DELETE FROM remote_cached WHERE sha256 = ? RETURNING repo').pluck(),
+      adopt: p(`INSERT INTO remote_cached (repo, sha256, size, cached_at, last_access, accessed_by)
+                SELECT DISTINCT f.repo, f.sha256, @size, @at, @at, 'adopted' FROM remote_files f
+                WHERE f.sha256 = @sha256 AND NOT EXISTS (SELECT 1 FROM remote_cached c WHERE c.repo = f.repo AND c.sha256 = f.sha256)`),
     };
   }
 
@@ -138,5 +157,41 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
 
   rootNames(repo: string, after: string, limit: number): string[] {
     return this.q.rootNames!.all(repo, after, limit) as string[];
+  }
+
+  recordCached(repo: string, file: { sha256: string; size: number }, now: number, by: string): void {
+    this.q.recordCached!.run({ repo, sha256: file.sha256, size: file.size, now, by });
+  }
+
+  touchCached(repo: string, touches: readonly { sha256: string; at: number }[], by: string): void {
+    if (touches.length === 0) return;
+    this.db.transaction(() => {
+      for (const t of touches) this.q.touchCached!.run({ repo, sha256: t.sha256, at: t.at, by });
+    })();
+  }
+
+  cacheUsage(repo: string): { files: number; bytes: number } {
+    return this.q.cacheUsage!.get(repo) as { files: number; bytes: number };
+  }
+
+  leastRecentlyUsed(repo: string, after: { lastAccess: number; sha256: string } | null, limit: number): CachedFileRow[] {
+    return (after === null
+      ? this.q.lruFirst!.all(repo, limit)
+      : this.q.lruAfter!.all({ repo, lastAccess: after.lastAccess, sha256: after.sha256, limit })) as CachedFileRow[];
+  }
+
+  uncache(repo: string, sha256: string): { heldElsewhere: boolean } {
+    return this.db.transaction(() => {
+      this.q.uncache!.run(repo, sha256);
+      return { heldElsewhere: this.q.heldElsewhere!.get({ repo, sha256 }) !== undefined };
+    }).immediate();
+  }
+
+  uncacheEverywhere(sha256: string): string[] {
+    return this.q.holders!.all(sha256) as string[];
+  }
+
+  adoptCached(sha256: string, size: number, at: number): number {
+    return this.q.adopt!.run({ sha256, size, at }).changes;
   }
 }

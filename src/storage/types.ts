@@ -56,7 +56,12 @@ export interface TempBlobWriter {
 
 export interface BlobInfo {
   size: number;
+  /** When the blob was last committed (a commit of bytes already stored renews it). */
   mtime: Date;
+}
+
+export interface StoredBlob extends BlobInfo {
+  sha256: string;
 }
 
 /** Content-addressed bytes, keyed by sha256. No file-system path crosses this interface. */
@@ -65,15 +70,35 @@ export interface BlobStore {
   createTemp(opts?: { maxBytes?: number; tooLargeMessage?: string }): TempBlobWriter;
   /** Random access to a finished temp blob, before it is committed (upload inspection). */
   openTemp(temp: TempBlob): Promise<BlobReader>;
-  /** Makes a temp blob permanent under its sha256 (atomic; a no-op if already there). */
+  /**
+   * Makes a temp blob permanent under its sha256 (atomic). If the bytes are
+   * already stored, the temp blob is dropped and the stored blob's mtime is
+   * renewed: garbage collection spares blobs committed within its grace
+   * period, so a blob an upload is about to reference is never collected.
+   */
   commit(temp: TempBlob): Promise<void>;
   discard(temp: TempBlob): Promise<void>;
   stat(sha256: string): Promise<BlobInfo | null>;
   /** `end` is inclusive, like HTTP ranges. */
   open(sha256: string, range?: { start: number; end: number }): Readable;
   delete(sha256: string): Promise<void>;
-  /** Removes leftovers of transfers interrupted by a crash. */
+  /** Every stored blob, in no particular order (scrub and gc walk them all). */
+  list(): AsyncIterable<StoredBlob>;
+  /**
+   * Moves a blob out of the store's namespace (to `quarantine/`): it is never
+   * served again, and kept for inspection. false when there was no such blob.
+   */
+  quarantine(sha256: string): Promise<boolean>;
+  /** Removes leftovers of transfers interrupted by a crash (at start-up: every temp object). */
   cleanTemp(): Promise<number>;
+  /**
+   * Temp objects last written before `before`: what crashed transfers left
+   * while the server runs (an upload in progress writes to its own often).
+   * Removed unless `dryRun`.
+   */
+  removeStaleTemp(before: Date, opts?: { dryRun?: boolean }): Promise<{ count: number; bytes: number }>;
+  /** Free and total bytes where blobs are written; null when the store cannot tell (an object store). */
+  space(): Promise<{ free: number; total: number } | null>;
   /** Throws when the storage cannot be written (readiness probe). */
   check(): Promise<void>;
 }
@@ -146,12 +171,35 @@ export interface MetadataStore {
   setYanked(repo: string, project: string, version: string, yanked: boolean, reason: string | null): number;
   /** Removes one file (its project's page changes); returns what it was, or null. */
   deleteFile(repo: string, filename: string): FileRow | null;
-  /** Is any file in any repository (a remote's cached files too), or METADATA read out of an upstream wheel, still stored under this sha256? */
+  /**
+   * Does any row name this blob: a hosted file, a file or PEP 658 metadata
+   * file listed on a remote's page, METADATA read out of an upstream wheel, a
+   * remote's cached copy? Garbage collection deletes only blobs for which
+   * this is false: a table that starts naming blobs must be added to it.
+   */
   blobInUse(sha256: string): boolean;
+  /** The rows that name this blob (hosted files; remote listings), for a scrub's report. */
+  blobReferences(sha256: string): BlobReference[];
+  /** The blobs a repository's rows name: its hosted files; a remote's listed files and their metadata files. */
+  repoBlobs(repo: string): string[];
+  /** Remembers how the last scrub or gc went (the metrics show it, whichever process ran it). */
+  recordRun(kind: MaintenanceKind, at: number, summary: Record<string, number>): void;
+  lastRun(kind: MaintenanceKind): { at: number; summary: Record<string, number> } | null;
   /** A random id made with the database. */
   instanceId(): string;
   check(): void;
   close(): void;
+}
+
+export type MaintenanceKind = 'scrub' | 'gc';
+
+export interface BlobReference {
+  repo: string;
+  filename: string;
+  /** A hosted (uploaded) file: its bytes cannot be fetched again. false: a remote's listing. */
+  hosted: boolean;
+  /** The blob is this file's PEP 658 metadata, not the file itself. */
+  metadata: boolean;
 }
 
 /** What a remote repository remembers of one upstream project page. */
@@ -195,7 +243,19 @@ export interface CachedRoot {
   serial: number;
 }
 
-/** Cache state of remote repositories (pages, the files they list, root lists). */
+/** A file a remote repository holds in the blob store: what its size limit counts. */
+export interface CachedFileRow {
+  sha256: string;
+  size: number;
+  /** ms since epoch. */
+  cachedAt: number;
+  /** ms since epoch of the last recorded use (recorded at most about once a minute). */
+  lastAccess: number;
+  /** The process that recorded it (a random id per process). */
+  accessedBy: string;
+}
+
+/** Cache state of remote repositories (pages, the files they list, root lists, the files they hold). */
 export interface RemoteCacheStore {
   /** Freshness state only: read on every request, so it never carries the page. */
   getPage(repo: string, project: string): CachedPage | null;
@@ -232,6 +292,25 @@ export interface RemoteCacheStore {
   touchRoot(repo: string, now: number): void;
   /** Up to `limit` names after `after`, in order (keyset pages: no open cursor between calls). */
   rootNames(repo: string, after: string, limit: number): string[];
+  /** The remote holds this blob (fetched, or found stored): a new row, or its last access renewed. */
+  recordCached(repo: string, file: { sha256: string; size: number }, now: number, by: string): void;
+  /** Renews the last access of rows that exist (one evicted meanwhile stays gone). */
+  touchCached(repo: string, touches: readonly { sha256: string; at: number }[], by: string): void;
+  cacheUsage(repo: string): { files: number; bytes: number };
+  /** Least recently used first, after `after` (keyset pages). */
+  leastRecentlyUsed(repo: string, after: { lastAccess: number; sha256: string } | null, limit: number): CachedFileRow[];
+  /**
+   * Forgets that the remote holds the blob. Returns whether the blob must
+   * stay: a hosted file or another remote's cached copy still uses it.
+   */
+  uncache(repo: string, sha256: string): { heldElsewhere: boolean };
+  /** Every remote forgets the blob (a scrub quarantined it); returns the remotes that held it. */
+  uncacheEverywhere(sha256: string): string[];
+  /**
+   * Rows for the remotes that list this stored blob but hold no row for it
+   * (files cached before pydepot counted them); returns how many were added.
+   */
+  adoptCached(sha256: string, size: number, at: number): number;
 }
 
 /** An upstream project whose name is internal to a virtual repository. */
@@ -341,4 +420,24 @@ export interface CooldownStore {
   add(row: Omit<CooldownExemptionRow, 'revokedAt' | 'revokedBy'>, actor: Actor): void;
   /** The exemption as revoked, or null when there is none by that id or it was revoked already. */
   revoke(id: string, at: string, actor: Actor): CooldownExemptionRow | null;
+}
+
+/**
+ * Leases shared by every process on one metadata store: one key, one holder
+ * until it releases or its lease expires (a crashed holder's lapses). Times
+ * are the wall clock's (ms): processes on one machine share it.
+ */
+export interface LeaseStore {
+  /** Takes the lease if nobody holds it, it has expired, or `owner` holds it already. */
+  tryAcquire(key: string, owner: string, ttlMs: number): boolean;
+  /** Extends `owner`'s lease; false when it lapsed and someone else took it. */
+  renew(key: string, owner: string, ttlMs: number): boolean;
+  /** Takes the lease over from `from` (a holder known to be dead); false when someone else has it by now. */
+  takeOver(key: string, from: string, owner: string, ttlMs: number): boolean;
+  /** Gives the lease up (nothing when `owner` does not hold it). */
+  release(key: string, owner: string): void;
+  /** The keys of the unexpired leases that start with `prefix` (the live servers: `server:`). */
+  live(prefix: string): string[];
+  /** Who holds the lease now, if anyone. */
+  holder(key: string): { owner: string; expiresAt: number } | null;
 }

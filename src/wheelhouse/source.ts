@@ -14,7 +14,7 @@ import { parseCoreMetadata } from '../pypi/core-metadata.ts';
 import { parseDistFilename } from '../pypi/filenames.ts';
 import type { IndexFile, ProjectPage } from '../pypi/pages.ts';
 import type { FileHandle, Repository } from '../repos/types.ts';
-import type { ResolverSource } from '../resolve/resolver.ts';
+import type { FileMetadata, ResolverSource } from '../resolve/resolver.ts';
 import type { BlobReader } from '../storage/types.ts';
 import { readSdistMetadata, readWheelMetadata, type Archive } from '../upload/inspect.ts';
 
@@ -27,14 +27,18 @@ export function repositorySource(repo: Repository): ResolverSource {
     },
 
     async metadata(project: string, file: IndexFile) {
-      const bytes = await coreMetadata(repo, project, file);
-      const meta = parseCoreMetadata(bytes.toString('utf8'));
-      if (meta.dynamic.some((d) => d.toLowerCase() === 'requires-dist')) {
-        throw new InvalidRequirement(`${file.filename} declares its dependencies dynamic: they are known only once it is built (build it into a wheel)`);
-      }
-      return { requiresDist: meta.requiresDist, requiresPython: meta.requiresPython, providesExtra: meta.providesExtra };
+      return resolverMetadata(await coreMetadata(repo, project, file), file.filename);
     },
   };
+}
+
+/** What the resolver reads of a file's METADATA / PKG-INFO bytes, whatever source they came from. */
+export function resolverMetadata(bytes: Buffer, filename: string): FileMetadata {
+  const meta = parseCoreMetadata(bytes.toString('utf8'));
+  if (meta.dynamic.some((d) => d.toLowerCase() === 'requires-dist')) {
+    throw new InvalidRequirement(`${filename} declares its dependencies dynamic: they are known only once it is built (build it into a wheel)`);
+  }
+  return { requiresDist: meta.requiresDist, requiresPython: meta.requiresPython, providesExtra: meta.providesExtra };
 }
 
 async function coreMetadata(repo: Repository, project: string, file: IndexFile): Promise<Buffer> {

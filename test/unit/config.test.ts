@@ -1,5 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import test from 'ava';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../../src/config/load.ts';
@@ -139,6 +139,18 @@ test('cooldown: a duration (7d, 12h, 2w) or seconds; 0 and absent are off', (t) 
 test('sizes accept units', (t) => {
   const c = parseConfig({ repositories: { r: { type: 'local', maxFileSize: '100MiB' } } });
   t.is((c.repositories.r as { maxFileSize: number }).maxFileSize, 100 * 1024 * 1024);
+});
+
+test('workers: 1 by default, a count, or auto (one per core); leaseTtl 30 s by default, more than 0', (t) => {
+  const c = parseConfig({});
+  t.is(c.workers, 1);
+  t.is(c.leaseTtl, 30);
+  t.is(parseConfig({ workers: 3 }).workers, 3);
+  t.is(parseConfig({ workers: 'auto' }).workers, availableParallelism());
+  t.is(parseConfig({ leaseTtl: 0.5 }).leaseTtl, 0.5);
+  t.throws(() => parseConfig({ workers: 0 }), { message: /config key 'workers'/ });
+  t.throws(() => parseConfig({ workers: 'all' }), { message: /config key 'workers': expected a whole number >= 1 or auto/ });
+  t.throws(() => parseConfig({ leaseTtl: 0 }), { message: /config key 'leaseTtl': must be more than 0/ });
 });
 
 test('PYDEPOT_LISTEN and PYDEPOT_STORAGE override the file; flags override both', async (t) => {
