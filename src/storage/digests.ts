@@ -36,7 +36,7 @@ const ALGORITHMS: readonly DigestAlgorithm[] = ['sha256', 'md5', 'blake2b256'];
 const GROUPS: readonly (readonly DigestAlgorithm[])[] = [['blake2b256'], ['sha256', 'md5']];
 const BATCH = 1024 * 1024;
 /** Bytes a worker may lag behind the writer: enough to keep it busy while the next chunks arrive. */
-const BACKLOG = 8 * BATCH;
+const BACKLOG = 4 * BATCH;
 
 interface Job {
   /** Bytes hashed so far, per algorithm. */
@@ -257,7 +257,7 @@ export class Digester {
 
 /** Batches every worker has finished with, for the next upload's bytes; bounded. */
 const spare: Buffer[] = [];
-const SPARE_LIMIT = 2 * (BACKLOG / BATCH + 2);
+const SPARE_LIMIT = BACKLOG / BATCH + 2;
 
 function release(batch: Buffer): void {
   if (spare.length < SPARE_LIMIT) spare.push(batch);
