@@ -4,6 +4,7 @@
  */
 import { ConfigError } from '../errors.ts';
 import { LOG_LEVELS, type LogLevel } from '../log.ts';
+import { checkFileFilter, type FileFilterSpec } from '../pypi/file-filter.ts';
 import { isValidProjectName, normalizeName } from '../pypi/names.ts';
 
 
@@ -40,6 +41,13 @@ export interface RemoteRepoConfig extends Permissions {
   username: string | null;
   password: string | null;
   indexMaxAge: number;
+  /**
+   * Keep serving files the upstream removed (from a project it still lists,
+   * not quarantined) that pydepot had cached: README "Upstream removals".
+   */
+  keepRemoved: boolean;
+  /** Which upstream files this repository serves at all (README "Filters"); null: all. */
+  files: FileFilterSpec | null;
 }
 
 export interface VirtualRepoConfig extends Permissions {
@@ -51,6 +59,8 @@ export interface VirtualRepoConfig extends Permissions {
   /** Seconds between background squatting checks of the hosted names; 0 = never. */
   squatCheckInterval: number;
   indexMaxAge: number;
+  /** Which files of its remote members it serves (README "Filters"); null: all. Never applied to local or wheelcache files. */
+  files: FileFilterSpec | null;
 }
 
 /**
@@ -221,6 +231,22 @@ class Section {
     return v as T;
   }
 
+  /** `files: {platforms, python, sdists}`; null when absent or empty. */
+  fileFilter(k: string): FileFilterSpec | null {
+    const given = this.has(k);
+    const s = this.section(k);
+    if (!given) return null;
+    const platformsGiven = s.has('platforms');
+    const platforms = s.stringList('platforms').map((g) => g.trim());
+    const python = s.optionalString('python')?.trim() ?? null;
+    if (python === '') s.fail('python', 'expected a specifier set such as ">=3.10"; leave the key out to keep every Python');
+    const spec: FileFilterSpec = { platforms: platformsGiven ? platforms : null, python, sdists: s.bool('sdists', true) };
+    s.rejectUnknown();
+    const problem = checkFileFilter(spec);
+    if (problem) s.fail(problem.key, problem.message);
+    return spec.platforms === null && spec.python === null && spec.sdists ? null : spec;
+  }
+
   section(k: string): Section {
     const v = this.get(k);
     if (v === undefined || v === null) return new Section(this.key(k), {});
@@ -310,6 +336,8 @@ function parseRepo(s: Section): RepoConfig {
         username: s.optionalString('username'),
         password: s.optionalString('password'),
         indexMaxAge: s.seconds('indexMaxAge', 0),
+        keepRemoved: s.bool('keepRemoved', false),
+        files: s.fileFilter('files'),
       };
       break;
     }
@@ -343,6 +371,7 @@ function parseRepo(s: Section): RepoConfig {
         uploadTo: s.optionalString('uploadTo'),
         squatCheckInterval: s.seconds('squatCheckInterval', 3600),
         indexMaxAge: s.seconds('indexMaxAge', 0),
+        files: s.fileFilter('files'),
       };
       break;
     }

@@ -171,6 +171,27 @@ export interface RemoteFileRow {
   url: string;
   size: number | null;
   metadataSha256: string | null;
+  /** The page's Requires-Python for the file (a files filter reads it on file URLs). */
+  requiresPython: string | null;
+}
+
+/** Why an upstream file is no longer listed: its file left the page, its project is gone (404), or quarantined (PEP 792). */
+export type RemovalCause = 'deleted' | 'project-deleted' | 'quarantined';
+
+/** A remote file as stored: listed on its page now, or removed upstream since. */
+export interface RemoteFileRecord extends RemoteFileRow {
+  /** ms since epoch pydepot first saw it gone upstream; null while the upstream lists it. */
+  removedAt: number | null;
+  removedCause: RemovalCause | null;
+  /** ms since epoch the remote last served it (to the minute); null: never, as far as pydepot recorded. */
+  lastAccess: number | null;
+}
+
+/** What `pydepot removed report` lists from: every file removed upstream. */
+export interface RemovedFileRow extends RemoteFileRecord {
+  repo: string;
+  removedAt: number;
+  removedCause: RemovalCause;
 }
 
 export interface CachedRoot {
@@ -186,8 +207,15 @@ export interface RemoteCacheStore {
   getPage(repo: string, project: string): CachedPage | null;
   /** JSON of the ProjectPage served for the project (null when missing or unknown). */
   getPageBody(repo: string, project: string): string | null;
-  /** Stores a fresh answer; the serial changes only when the page's content does. */
-  savePage(repo: string, project: string, answer: { state: 'ok' | 'missing'; etag: string | null; lastModified: string | null; page: string | null; files: RemoteFileRow[] }, now: number): CachedPage;
+  /**
+   * Stores a fresh answer; the serial changes only when the page's content
+   * does. Files of the project that the answer no longer lists are kept,
+   * marked removed at `now` for `removedCause` (default 'deleted'; an
+   * earlier removal keeps its time), and `removed` counts those newly marked.
+   * A file listed again is no longer removed. 'quarantined' also marks the
+   * files removed before.
+   */
+  savePage(repo: string, project: string, answer: { state: 'ok' | 'missing'; etag: string | null; lastModified: string | null; page: string | null; files: RemoteFileRow[]; removedCause?: RemovalCause }, now: number): CachedPage & { removed: number };
   /** A 304: the cached page is current as of `now`. */
   touchPage(repo: string, project: string, now: number): void;
   /**
@@ -195,7 +223,11 @@ export interface RemoteCacheStore {
    * newest `keep` of the rest. Returns how many were forgotten.
    */
   pruneMissing(repo: string, before: number, keep: number): number;
-  getFile(repo: string, sha256: string, filename: string): RemoteFileRow | null;
+  getFile(repo: string, sha256: string, filename: string): RemoteFileRecord | null;
+  /** The remote served the file at `now` (callers write at most about once a minute per file). */
+  touchFile(repo: string, sha256: string, filename: string, now: number): void;
+  /** Files removed upstream (all repositories, or one), removed at or after `since` (ms), newest removal first. */
+  listRemoved(filter: { repo?: string; since?: number }): RemovedFileRow[];
   getRoot(repo: string): CachedRoot | null;
   saveRoot(repo: string, names: string[], etag: string | null, lastModified: string | null, now: number): void;
   touchRoot(repo: string, now: number): void;
