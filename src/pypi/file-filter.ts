@@ -17,7 +17,6 @@
  *   drops what it knows no Python in the set can use.
  * - `sdists: false` drops sdists.
  */
-import { parseDistFilename, type DistFilename } from './filenames.ts';
 import { matchesSpecifier, parseSpecifierSet, type SpecifierSet } from './specifiers.ts';
 import { parseVersion } from './versions.ts';
 
@@ -106,8 +105,25 @@ function tagRange(python: string, abi: string): MinorRange | null {
   return { major, from: minor, to: minor };
 }
 
+/**
+ * What the filter reads of a file name: a wheel's tag sets, or that it is an
+ * sdist. Index pages hold names their parser has already checked, so this
+ * only splits them (a render judges thousands of files).
+ */
+type Dist = { kind: 'wheel'; pythonTags: string[]; abiTags: string[]; platformTags: string[] } | { kind: 'sdist' };
+
+function distOf(filename: string): Dist | null {
+  if (filename.endsWith('.whl')) {
+    const parts = filename.slice(0, -4).split('-');
+    if (parts.length !== 5 && parts.length !== 6) return null;
+    const [python, abi, platform] = parts.slice(-3).map((t) => t.split('.')) as [string[], string[], string[]];
+    return { kind: 'wheel', pythonTags: python, abiTags: abi, platformTags: platform };
+  }
+  return filename.endsWith('.tar.gz') || filename.endsWith('.zip') ? { kind: 'sdist' } : null;
+}
+
 /** Ranges a wheel's tags admit; null when some pair cannot be read (then the wheel is kept). */
-function wheelRanges(d: Extract<DistFilename, { kind: 'wheel' }>): MinorRange[] | null {
+function wheelRanges(d: Extract<Dist, { kind: 'wheel' }>): MinorRange[] | null {
   const out: MinorRange[] = [];
   for (const p of d.pythonTags) {
     for (const a of d.abiTags) {
@@ -158,7 +174,7 @@ export function compileFileFilter(spec: FileFilterSpec): FileFilter {
   // Many files share their tags and Requires-Python: each combination is judged once.
   const pythonMemo = new Map<string, boolean>();
 
-  const pythonKeeps = (d: DistFilename, requiresPython: string | null): boolean => {
+  const pythonKeeps = (d: Dist, requiresPython: string | null): boolean => {
     if (pythonSet === null) return true;
     const rp = requiresPython?.trim() || null;
     const key = `${d.kind === 'wheel' ? `${d.pythonTags.join('.')}-${d.abiTags.join('.')}` : 'sdist'}|${rp ?? ''}`;
@@ -173,13 +189,9 @@ export function compileFileFilter(spec: FileFilterSpec): FileFilter {
   return {
     spec,
     exclusion(filename: string, requiresPython: string | null): Exclusion | null {
-      let d: DistFilename;
-      try {
-        d = parseDistFilename(filename);
-      } catch {
-        // Index pages list wheels and sdists only; what cannot be read is not judged.
-        return null;
-      }
+      const d = distOf(filename);
+      // Index pages list wheels and sdists only; what cannot be read is not judged.
+      if (d === null) return null;
       if (d.kind === 'sdist') {
         if (!spec.sdists) return { key: 'sdists', setting: 'false' };
       } else if (globs !== null && !d.platformTags.some((p) => globs.some((g) => g.test(p.toLowerCase())))) {
@@ -191,7 +203,7 @@ export function compileFileFilter(spec: FileFilterSpec): FileFilter {
   };
 }
 
-function judgePython(d: DistFilename, requiresPython: string | null, python: SpecifierSet): boolean {
+function judgePython(d: Dist, requiresPython: string | null, python: SpecifierSet): boolean {
   const requires = requiresPython === null ? null : parseSpecifierSet(requiresPython);
   // Unreadable Requires-Python: pip ignores it, so does the filter.
   const versions = candidates(python, requiresPython !== null && requires === null ? null : requires);

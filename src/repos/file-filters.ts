@@ -11,7 +11,6 @@
  */
 import { compileFileFilter, type FileFilter, type FileFilterSpec } from '../pypi/file-filter.ts';
 import type { IndexFile, ProjectPage } from '../pypi/pages.ts';
-import { parseDistFilename } from '../pypi/filenames.ts';
 import { canonicalVersion } from '../pypi/versions.ts';
 
 /** A repository's compiled filter, with its name for the reasons it gives. */
@@ -52,21 +51,28 @@ export function chainsReason(chains: readonly (readonly NamedFilter[])[], filena
 export function filterPage(page: ProjectPage, keep: (f: IndexFile) => boolean): ProjectPage {
   const files = page.files.filter(keep);
   if (files.length === page.files.length) return page;
-  const had = new Set(page.files.map((f) => versionOf(f.filename)));
-  const has = new Set(files.map((f) => versionOf(f.filename)));
+  const canonical = new Map<string, string | null>();
+  const versionOf = (raw: string | null): string | null => {
+    if (raw === null) return null;
+    let c = canonical.get(raw);
+    if (c === undefined) canonical.set(raw, (c = canonicalVersion(raw)));
+    return c;
+  };
+  const had = new Set(page.files.map((f) => versionOf(rawVersion(f.filename))));
+  const has = new Set(files.map((f) => versionOf(rawVersion(f.filename))));
+  // Pages list versions as the upstream spells them, file names as uploaded:
+  // both are compared in one spelling.
   const versions = page.versions.filter((v) => {
-    const c = canonicalVersion(v);
+    const c = versionOf(v);
     return has.has(c) || !had.has(c);
   });
   return { ...page, files, versions };
 }
 
-// Pages list versions as the upstream spells them, file names as uploaded:
-// compare both in one spelling.
-function versionOf(filename: string): string | null {
-  try {
-    return canonicalVersion(parseDistFilename(filename).version);
-  } catch {
-    return null;
-  }
+/** The version part of a wheel or sdist name, unchecked (index pages hold names their parser checked). */
+function rawVersion(filename: string): string | null {
+  if (filename.endsWith('.whl')) return filename.split('-')[1] ?? null;
+  const stem = filename.replace(/\.(tar\.gz|zip)$/, '');
+  const dash = stem.lastIndexOf('-');
+  return dash > 0 ? stem.slice(dash + 1) : null;
 }
