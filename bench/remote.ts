@@ -5,7 +5,10 @@
  *   pydepot must download it from upstream once, and the last client should
  *   be done about when ONE client going straight to the upstream would be;
  * - warm cache: the cached file, and a 2,000-file remote page, against the
- *   same file and page in a local repository of the same pydepot.
+ *   same file and page in a local repository of the same pydepot;
+ * - the same remote page through a second remote with a 7-day cooldown (every
+ *   file older: the same bytes), against the remote without one: the cost of
+ *   judging every request by the clock and the exemptions.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -33,6 +36,7 @@ const WARM_RUNS = 7; // a 200 MiB download takes well under a second: one run is
 const HERD_RATIO = 1.3;
 const HERD_RSS_LIMIT = 250e6;
 const REMOTE = 'upstream'; // the remote repository's name in pydepot
+const COOLED = 'cooled'; // the same upstream, with a cooldown
 const UPLOAD_TIME = '2025-01-01T00:00:00.000Z'; // pydepot's own precision: pages of equal size
 
 export type RemoteContext = ScenarioContext;
@@ -133,7 +137,10 @@ export async function remoteScenarios(ctx: RemoteContext): Promise<void> {
         await stopChild(pydepot.proc);
         await rm(join(dir, `storage-${i - 1}`), { recursive: true, force: true });
       }
-      pydepot = await startChild('bench/server-child.ts', [join(dir, `storage-${i}`), '--remote', `${REMOTE}=${upstream.url}/simple/`]);
+      pydepot = await startChild('bench/server-child.ts', [
+        join(dir, `storage-${i}`), '--remote', `${REMOTE}=${upstream.url}/simple/`,
+        '--repos', JSON.stringify({ [COOLED]: { type: 'remote', url: `${upstream.url}/simple/`, indexTtl: 600, timeout: 30, cooldown: '7d' } }),
+      ]);
       const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
       // Every client reads the project page once (this opens its socket), then all fetch the file at once.
       const pageUrl = `${pydepot.url}/${REMOTE}/simple/${wheel.name}/`;
@@ -243,10 +250,21 @@ export async function remoteScenarios(ctx: RemoteContext): Promise<void> {
     row(`remote project page (${ctx.pageFiles} files) JSON, req/s (baseline: local page)`, results.remote.rps, results.local.rps, 'ratio >= 0.9', results.remote.rps / results.local.rps >= 0.9);
     row('  remote vs local JSON page: server CPU per request, µs', results.remote.serverUsPerRequest, results.local.serverUsPerRequest, '(report only)', null);
 
+    // 4. The same remote page with a cooldown active (every file older than it: the same bytes).
+    const cooledUrl = `${p.url}/${COOLED}/simple/${PAGE_PROJECT}/`;
+    const cooledPage = await fetchPage(cooledUrl, ACCEPT.json);
+    check(cooledPage.status === 200 && cooledPage.body.length === sizes.remote, `the cooled page answered ${cooledPage.status} with ${cooledPage.body.length} bytes, expected ${sizes.remote}`);
+    settle();
+    const cooled = await measurePage({ url: cooledUrl, headers: { Accept: ACCEPT.json }, expectBytes: sizes.remote, ...LOAD }, p.pid);
+    check(cooled.ok > 0 && cooled.failed === 0, `cooled page load: ${cooled.failed} failed (${cooled.firstError ?? 'none ok'})`);
+    console.log(`json page cooled ${cooled.rps.toFixed(0).padStart(6)} req/s; CPU per request: server ${cooled.serverUsPerRequest.toFixed(0)} µs`);
+    row(`remote project page with a 7-day cooldown, JSON, req/s (baseline: the same page, no cooldown)`, cooled.rps, results.remote.rps, 'ratio >= 0.9', cooled.rps / results.remote.rps >= 0.9);
+
     details.remote = {
       herd: { clients: CLIENTS, fileBytes: wheel.size, upstreamMBps: UPSTREAM_MBPS, hashed: HASH, runs },
       warm: { mbps: warm, runs: WARM_RUNS },
       pages: { files: ctx.pageFiles, bytes: sizes, uploadSeconds, upstreamPageFetches: pageFetches, load: results, loadOptions: LOAD },
+      cooldownPage: { load: cooled },
       pydepotRssAfterBytes: sampleRss(p.pid).stop(),
     };
   } finally {

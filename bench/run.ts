@@ -3,7 +3,7 @@
  * in the same run. Servers run in child processes (their RSS is measured
  * alone, and the load client does not share their event loop); clients run here.
  *   BENCH_ONLY          comma-separated scenario groups to run: transfers, pages,
- *                       remote, virtual, wheelcache, policies, auth, soak (default: all eight)
+ *                       remote, virtual, wheelcache, policies, auth, soak, metadata, cacheops (default: all ten)
  *   BENCH_FILE_MB       size of the big wheel's data file in MiB (default 1024)
  *   BENCH_RUNS          big-file transfers per server (default 3; 7 below 512 MiB, where one run is noisy)
  * Remote repositories (bench/remote.ts), against bench/upstream-child.ts:
@@ -22,10 +22,15 @@
  * same page without the filter.
  * Credentials (bench/auth.ts): the 2,000-file JSON page of a `read: authenticated`
  * repository, with a password and with an API token, against a public repository.
+ * Cache operations (bench/cacheops.ts): scrub throughput against sha256sum over
+ * the same blobs; 50 clients downloading from a remote while maxCacheSize evicts.
+ *   BENCH_SCRUB_MB      bytes of blobs the scrub reads, in MiB (default 1024)
  * Soak (bench/soak.ts): pip-like clients on a local, a remote and a virtual
  * repository while uploads, yanks and revalidations happen; errors must be 0.
  *   BENCH_SOAK_SECONDS  how long the soak runs (default 30)
  *   BENCH_SOAK_CLIENTS  concurrent clients (default 200)
+ * Metadata (bench/metadata.ts): core metadata read out of upstream wheels by HTTP
+ * Range, for an upstream whose pages give none: upstream bytes per wheel.
  */
 import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -42,13 +47,15 @@ import { wheelcacheScenarios } from './wheelcache.ts';
 import { policyScenarios } from './policies.ts';
 import { authScenarios } from './auth.ts';
 import { soakScenarios } from './soak.ts';
+import { metadataScenarios } from './metadata.ts';
+import { cacheopsScenarios } from './cacheops.ts';
 import { printTable, rowAdder, type Row } from './report.ts';
 import { cpuSeconds, download, multipart, sampleRss, upload, type Transfer } from './transfer.ts';
 
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 1024);
 // Big transfers: the median of RUNS, alternating pydepot and baseline.
 const RUNS = Number(process.env.BENCH_RUNS ?? (FILE_MB >= 512 ? 3 : 7));
-const GROUPS = ['transfers', 'pages', 'remote', 'virtual', 'wheelcache', 'policies', 'auth', 'soak'] as const;
+const GROUPS = ['transfers', 'pages', 'remote', 'virtual', 'wheelcache', 'policies', 'auth', 'soak', 'metadata', 'cacheops'] as const;
 type Group = (typeof GROUPS)[number];
 const ONLY = (process.env.BENCH_ONLY ?? GROUPS.join(',')).split(',').map((g) => g.trim()).filter(Boolean);
 for (const g of ONLY) {
@@ -99,6 +106,12 @@ async function main(work: string): Promise<void> {
   }
   if (want('soak')) {
     await soakScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
+  }
+  if (want('metadata')) {
+    await metadataScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
+  }
+  if (want('cacheops')) {
+    await cacheopsScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
   }
 
   printTable(rows);

@@ -7,10 +7,13 @@
  * GET /files/<project>/<filename>  the file from disk, with Content-Length, if the
  *                         manifest gives a path (else 404), each response paced
  *                         to --mbps MB/s (10^6 bytes)
+ *                         A single `Range` (`a-b`, `a-`, `-n`) is answered 206 with
+ *                         that slice, unpaced (a metadata read is a few requests of
+ *                         tens of KiB; pacing them would time latency, not bytes)
  * GET /files/<project>/<filename>.metadata  its PEP 658 metadata from disk, if the
  *                         manifest gives a metadataPath (unpaced)
  * Prints {"url": ...} once listening, then one JSON line per event, which the
- * benchmark counts: {"event":"page"|"file-start"|"file-end", ...}.
+ * benchmark counts: {"event":"page"|"file-start"|"file-end"|"file-range", ...}.
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
@@ -41,7 +44,8 @@ export interface UpstreamManifest {
 export type UpstreamEvent =
   | { event: 'page'; project: string; notModified?: boolean }
   | { event: 'file-start'; filename: string }
-  | { event: 'file-end'; filename: string; bytes: number; complete: boolean; seconds: number };
+  | { event: 'file-end'; filename: string; bytes: number; complete: boolean; seconds: number }
+  | { event: 'file-range'; filename: string; bytes: number };
 
 const JSON_TYPE = 'application/vnd.pypi.simple.v1+json';
 const CHUNK = 256 * 1024;
@@ -111,6 +115,31 @@ async function sendPaced(path: string, size: number, res: ServerResponse): Promi
   return sent;
 }
 
+/** One satisfiable range of a file of `size` bytes, or null (then the whole file is sent). */
+function parseRange(header: string | undefined, size: number): { start: number; end: number } | null {
+  const m = header === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return null;
+  const start = m[1] === '' ? Math.max(0, size - Number(m[2])) : Number(m[1]);
+  const end = m[1] === '' || m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  return start <= end ? { start, end } : null;
+}
+
+async function sendRange(file: UpstreamEntry, range: { start: number; end: number }, res: ServerResponse): Promise<void> {
+  const fd = await open(file.path!, 'r');
+  try {
+    const buf = Buffer.alloc(range.end - range.start + 1);
+    await fd.read(buf, 0, buf.length, range.start);
+    res.writeHead(206, {
+      'Content-Type': 'application/octet-stream', 'Content-Length': buf.length,
+      'Content-Range': `bytes ${range.start}-${range.end}/${file.size}`, 'Accept-Ranges': 'bytes',
+    });
+    res.end(buf);
+    emit({ event: 'file-range', filename: file.filename, bytes: buf.length });
+  } finally {
+    await fd.close();
+  }
+}
+
 let pages = new Map<string, { body: Buffer; etag: string }>();
 const files = new Map<string, UpstreamEntry>();
 const metadata = new Map<string, Buffer>();
@@ -137,6 +166,11 @@ const server = createServer((req, res) => {
     return void res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': meta.length }).end(meta);
   }
   const file = files.get(path);
+  const range = file?.path ? parseRange(req.headers.range, file.size) : null;
+  if (req.method === 'GET' && file?.path && range) {
+    void sendRange(file, range, res);
+    return;
+  }
   if (req.method === 'GET' && file?.path) {
     emit({ event: 'file-start', filename: file.filename });
     const t0 = performance.now();

@@ -1,15 +1,19 @@
 /**
- * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | removed report | wheelhouse export | wheelhouse import | prefetch`.
+ * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | removed report | cooldown … | wheelhouse export | wheelhouse import | prefetch | wheels build | scrub | gc | doctor`.
  * Each command loads the config, does one thing, and prints what a person needs to know.
  */
 import { Command, CommanderError } from 'commander';
 import { tokenCreate, tokenList, tokenRevoke, userAdd, userList, userPasswd, userRemove } from './commands/accounts.ts';
+import { cooldownAllow, cooldownList, cooldownRevoke } from './commands/cooldown.ts';
 import { configFrom, printErr, printOut, withRegistry, type CommonOptions, type Io } from './commands/context.ts';
+import { doctor } from './commands/doctor.ts';
+import { gc, scrub } from './commands/maintenance.ts';
 import { auditReport, deleteRelease, yank } from './commands/repository-admin.ts';
 import { prefetch } from './commands/prefetch.ts';
 import { removedReport } from './commands/removed-report.ts';
 import { wheelhouseExport } from './commands/wheelhouse.ts';
 import { wheelhouseImport } from './commands/wheelhouse-import.ts';
+import { wheelsBuild } from './commands/wheels.ts';
 import { ConfigError } from './errors.ts';
 import { startServer } from './server.ts';
 
@@ -93,7 +97,7 @@ export function buildCli(io: Io): Command {
     .option('--file <filename>', 'only this file of the release')
     .action((repo: string, project: string, version: string, opts) => deleteRelease(repo, project, version, opts, io));
 
-  common(program.command('audit').description('who uploaded, yanked, un-yanked or deleted which file, and when'))
+  common(program.command('audit').description('who uploaded, yanked, un-yanked or deleted which file, or allowed or revoked a cooldown exemption, and when'))
     .option('--repo <name>', 'only this repository')
     .option('--since <when>', 'only since this date (2026-11-30) or for this long back (7d, 12h)')
     .option('--json', 'print JSON')
@@ -133,6 +137,20 @@ export function buildCli(io: Io): Command {
     .option('--json', 'print JSON')
     .action((opts) => confusionReport(opts, io));
 
+  const cooldown = program.command('cooldown').description('exemptions from the cooldown of remote repositories (audited, ending by themselves)');
+  common(cooldown.command('allow').description('list upstream files however young: a project, a glob of projects, or one version (NAME==VERSION)')
+    .argument('<target>', 'NAME, GLOB (acme-*) or NAME==VERSION'))
+    .requiredOption('--until <when>', 'when it ends: a duration (3d, 12h) or a date (2026-12-24, 2026-12-24T18:00Z)')
+    .requiredOption('--reason <text>', 'why, kept in the audit trail')
+    .option('--repo <name>', 'only through this remote or virtual repository (default: every one)')
+    .action((target: string, opts) => cooldownAllow(target, opts, io));
+  common(cooldown.command('list').description('list the exemptions in force'))
+    .option('--all', 'also those that expired or were revoked')
+    .option('--json', 'print JSON')
+    .action((opts) => cooldownList(opts, io));
+  common(cooldown.command('revoke').description('end an exemption now').argument('<id>'))
+    .action((id: string, opts) => cooldownRevoke(id, opts, io));
+
   const removed = program.command('removed').description('upstream removals: files the upstream deleted or quarantined, no longer served');
   common(removed.command('report').description('list the files pydepot served (or holds cached) that their upstream has since removed, with when it was noticed and the last download'))
     .option('--repo <name>', 'only this remote repository')
@@ -169,6 +187,43 @@ export function buildCli(io: Io): Command {
   resolution(program.command('prefetch').description("the resolution of 'wheelhouse export', then every chosen file and its metadata pulled through the repository (a remote's cache), verified"))
     .option('--json', 'print a JSON summary instead of the table')
     .action((opts) => prefetch(opts, io));
+
+  const wheels = program.command('wheels').description('wheels a node builds for the cluster: over HTTP, with a token; no config or storage');
+  wheels.command('build')
+    .description("resolve requirements for this node's Python; build each pin that has only an sdist, check it, and upload it (to a wheel cache)")
+    .requiredOption('-r, --requirement <file>', 'requirements file (repeatable); its -r/-c lines are read relative to it', repeat)
+    .option('--constraint <file>', "constraints file, as pip's -c (repeatable)", repeat)
+    .requiredOption('--index <url>', "the index to resolve from and download through, e.g. https://depot.example/pypi/simple/ (build requirements come from it too)")
+    .option('--upload-to <url>', "where built wheels go, as twine's repository URL: https://depot.example/cache/")
+    .option('--token <token>', 'API token for both URLs (user __token__); default PYDEPOT_TOKEN; user:password in a URL wins')
+    .option('--python <executable>', 'the Python to resolve for and build with', 'python3')
+    .option('--platform <tag>', "replace the platform the Python reports (a musl Linux reports none): musllinux_1_2_x86_64")
+    .option('--pre', 'allow pre-releases everywhere')
+    .option('--dry-run', 'resolve and list what would be built; build and upload nothing')
+    .option('--no-build-isolation', "pip wheel --no-build-isolation: build requirements must be installed in the Python already")
+    .option('--auditwheel', 'repair each wheel tagged linux_<arch> with auditwheel (installed in --python) into a manylinux wheel before checking and uploading it')
+    .option('--timeout <seconds>', 'HTTP timeout per request', '60')
+    .option('--build-timeout <seconds>', 'time one build may take before it is killed', '3600')
+    .option('-v, --verbose', "print each build's output as it comes")
+    .option('--json', 'print a JSON summary instead of the table')
+    .action((opts) => wheelsBuild(opts, io));
+
+  common(program.command('scrub').description('re-hash every stored blob; quarantine corrupt ones (a remote fetches its copy again; a hosted file must be uploaded again)'))
+    .option('--repo <name>', "only the blobs of this repository (repeatable; a virtual one's members)", repeat)
+    .option('--rate <size>', 'read at most this many bytes per second (50MiB); default: as fast as the disk goes')
+    .option('--json', 'print a JSON summary instead of the table')
+    .action((opts) => scrub(opts, io));
+
+  common(program.command('gc').description('remove blobs no row names and temp files left by crashes (safe while the server runs)'))
+    .option('--dry-run', 'only count what would be removed')
+    .option('--json', 'print JSON')
+    .action((opts) => gc(opts, io));
+
+  common(program.command('doctor').description('check the config, TLS certificate, storage, database and upstreams, and say what to fix'))
+    .option('--min-free <size>', 'warn with less free space than this', '1GiB')
+    .option('--min-free-percent <n>', 'warn with less free space than this share of the filesystem', '5')
+    .option('--json', 'print JSON')
+    .action((opts) => doctor(opts, io));
 
   return program;
 }

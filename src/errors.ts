@@ -134,6 +134,16 @@ export class CacheFull extends PydepotError {
   }
 }
 
+/**
+ * A hosted file whose bytes are no longer stored: a scrub found them corrupt
+ * and quarantined them. Said before the response starts, not by a cut one.
+ */
+export class StoredFileMissing extends PydepotError {
+  constructor(filename: string, repo: string) {
+    super(500, `The stored bytes of '${filename}' in repository '${repo}' are missing (a scrub found them corrupt); the file must be uploaded again. Tell the operator.`);
+  }
+}
+
 /** The upstream of a remote repository failed and nothing usable is cached. */
 export class UpstreamUnavailable extends PydepotError {
   constructor(message: string, timedOut = false) { super(timedOut ? 504 : 502, message); }

@@ -9,6 +9,12 @@ export interface UpstreamMetrics {
   removals: Counter<'repo' | 'cause'>;
   /** Requests for removed files answered 410. */
   removedRefused: Counter<'repo'>;
+  /** Core metadata read out of upstream wheels, by method (range, blob, full). */
+  metadataExtracted: Counter<'repo' | 'method'>;
+  /** Wheels whose metadata could not be read, by reason (malformed, no-range, upstream, storage). */
+  metadataFailures: Counter<'repo' | 'reason'>;
+  /** Body bytes of the Range requests made to read metadata out of upstream wheels. */
+  metadataBytes: Counter<'repo'>;
 }
 
 export interface ConfusionMetrics {
@@ -22,11 +28,33 @@ export interface WheelCacheMetrics {
   hits: Counter<'repo'>;
 }
 
+export interface CooldownMetrics {
+  /** Pages built in which an exemption listed files still in their cooldown. */
+  exemptionUses: Counter<'repo'>;
+}
+
 export interface AuthMetrics {
   /** Requests refused by access control: 401 (no or bad credentials), 403, 429. */
   refused: Counter<'repo' | 'status'>;
   /** Password hashes run to check credentials (decoys for unknown users included; remembered verifications run none). */
   passwordChecks: Counter;
+}
+
+/** Files a remote repository holds: hits, and what its size limit evicts. */
+export interface CacheMetrics {
+  /** Files asked of a remote: `hit` served from the cache, `miss` fetched from upstream. */
+  lookups: Counter<'repo' | 'result'>;
+  /** Bytes of the files served from the cache: what the upstream was not asked for. */
+  hitBytes: Counter<'repo'>;
+  evictions: Counter<'repo'>;
+  evictedBytes: Counter<'repo'>;
+}
+
+/** The server's scheduled scrubs (`scrub.interval`). */
+export interface ScrubMetrics {
+  blobs: Counter;
+  bytes: Counter;
+  corrupt: Counter;
 }
 
 export interface Metrics {
@@ -37,11 +65,18 @@ export interface Metrics {
   upstream: UpstreamMetrics;
   confusion: ConfusionMetrics;
   wheelcache: WheelCacheMetrics;
+  cooldown: CooldownMetrics;
   auth: AuthMetrics;
+  cache: CacheMetrics;
+  scrub: ScrubMetrics;
 }
 
-/** `squatCount`: read when scraped, so names found by the CLI's check count too. */
-export function createMetrics(squatCount?: () => number): Metrics {
+/**
+ * `squatCount`: read when scraped, so names found by the CLI's check count too.
+ * `cooldownHidden`: files held back by the cooldown right now, by repository,
+ * also read when scraped (the count changes with the clock alone).
+ */
+export function createMetrics(squatCount?: () => number, cooldownHidden?: () => ReadonlyMap<string, number>): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pydepot_' });
   if (squatCount) {
@@ -49,6 +84,17 @@ export function createMetrics(squatCount?: () => number): Metrics {
       name: 'pydepot_confusion_squatted_projects', help: 'Internal project names that an upstream also holds (see `pydepot confusion report`)',
       registers: [registry],
       collect() { this.set(squatCount()); },
+    });
+  }
+  if (cooldownHidden) {
+    new Gauge({
+      name: 'pydepot_cooldown_hidden_files',
+      help: 'Upstream files left out of project pages because they are younger than the cooldown, by the repository serving the pages (pages served in the last while)',
+      labelNames: ['repo'], registers: [registry],
+      collect() {
+        this.reset();
+        for (const [repo, n] of cooldownHidden()) this.set({ repo }, n);
+      },
     });
   }
   return {
@@ -92,6 +138,21 @@ export function createMetrics(squatCount?: () => number): Metrics {
         name: 'pydepot_upstream_removed_refused_total', help: 'Requests for files the upstream removed, answered 410 Gone',
         labelNames: ['repo'], registers: [registry],
       }),
+      metadataExtracted: new Counter({
+        name: 'pydepot_metadata_extracted_total',
+        help: 'Core metadata read out of upstream wheels their index gave none for, by method (range: HTTP Range requests; blob: the cached wheel; full: the whole wheel, downloaded and cached)',
+        labelNames: ['repo', 'method'], registers: [registry],
+      }),
+      metadataFailures: new Counter({
+        name: 'pydepot_metadata_extraction_failures_total',
+        help: 'Upstream wheels whose core metadata was not read, by reason (malformed: the zip, remembered; no-range: the upstream ignores Range and the whole wheel was not wanted; upstream: unreachable or wrong answer; storage)',
+        labelNames: ['repo', 'reason'], registers: [registry],
+      }),
+      metadataBytes: new Counter({
+        name: 'pydepot_metadata_upstream_bytes_total',
+        help: 'Bytes received from upstreams in Range requests for core metadata (whole-wheel downloads count as downloads)',
+        labelNames: ['repo'], registers: [registry],
+      }),
     },
     auth: {
       refused: new Counter({
@@ -115,6 +176,36 @@ export function createMetrics(squatCount?: () => number): Metrics {
         labelNames: ['repo'], registers: [registry],
       }),
     },
+    cooldown: {
+      exemptionUses: new Counter({
+        name: 'pydepot_cooldown_exemption_uses_total',
+        help: 'Project pages built in which a cooldown exemption listed files still in their cooldown, by the repository serving them',
+        labelNames: ['repo'], registers: [registry],
+      }),
+    },
+    cache: {
+      lookups: new Counter({
+        name: 'pydepot_cache_lookups_total', help: 'Files asked of remote repositories: result=hit served from the cache, result=miss fetched from upstream',
+        labelNames: ['repo', 'result'], registers: [registry],
+      }),
+      hitBytes: new Counter({
+        name: 'pydepot_cache_hit_bytes_total', help: 'Bytes of the files served from a remote repository\'s cache (what the upstream was not asked for)',
+        labelNames: ['repo'], registers: [registry],
+      }),
+      evictions: new Counter({
+        name: 'pydepot_cache_evictions_total', help: 'Cached files evicted by maxCacheSize, least recently used first',
+        labelNames: ['repo'], registers: [registry],
+      }),
+      evictedBytes: new Counter({
+        name: 'pydepot_cache_evicted_bytes_total', help: 'Bytes of the cached files evicted by maxCacheSize',
+        labelNames: ['repo'], registers: [registry],
+      }),
+    },
+    scrub: {
+      blobs: new Counter({ name: 'pydepot_scrub_blobs_total', help: 'Blobs re-hashed by the scheduled scrub (scrub.interval)', registers: [registry] }),
+      bytes: new Counter({ name: 'pydepot_scrub_bytes_total', help: 'Bytes re-hashed by the scheduled scrub', registers: [registry] }),
+      corrupt: new Counter({ name: 'pydepot_scrub_corrupt_blobs_total', help: 'Blobs the scheduled scrub found corrupt and quarantined', registers: [registry] }),
+    },
     confusion: {
       upstreamSkipped: new Counter({
         name: 'pydepot_confusion_upstream_skipped_total',
@@ -123,4 +214,40 @@ export function createMetrics(squatCount?: () => number): Metrics {
       }),
     },
   };
+}
+
+/** What the storage gauges read when scraped: whichever process changed it (a CLI scrub, gc, prefetch) counts. */
+export interface StorageGaugeSource {
+  /** Every remote repository: the files it holds, and its limit (null: none). */
+  caches(): { repo: string; files: number; bytes: number; limit: number | null }[];
+  /** The last scrub and gc: when they finished (ms since epoch) and their counts. */
+  lastRun(kind: 'scrub' | 'gc'): { at: number; summary: Record<string, number> } | null;
+}
+
+/** Registers the gauges of remote caches and of the last scrub and gc. */
+export function storageGauges(metrics: Metrics, source: StorageGaugeSource): void {
+  const registers = [metrics.registry];
+  const caches = (pick: (c: ReturnType<StorageGaugeSource['caches']>[number]) => number | null) => function (this: Gauge<'repo'>): void {
+    this.reset();
+    for (const c of source.caches()) {
+      const v = pick(c);
+      if (v !== null) this.set({ repo: c.repo }, v);
+    }
+  };
+  new Gauge({ name: 'pydepot_cache_size_bytes', help: 'Bytes of the files each remote repository holds (what maxCacheSize limits)', labelNames: ['repo'], registers, collect: caches((c) => c.bytes) });
+  new Gauge({ name: 'pydepot_cache_files', help: 'Files each remote repository holds', labelNames: ['repo'], registers, collect: caches((c) => c.files) });
+  new Gauge({ name: 'pydepot_cache_limit_bytes', help: 'maxCacheSize of each remote repository that has one', labelNames: ['repo'], registers, collect: caches((c) => c.limit) });
+  const last = (kind: 'scrub' | 'gc', name: string, help: string, pick: (r: { at: number; summary: Record<string, number> }) => number | undefined) => new Gauge({
+    name, help, registers,
+    collect() {
+      const run = source.lastRun(kind);
+      const v = run ? pick(run) : undefined;
+      if (v !== undefined) this.set(v);
+    },
+  });
+  last('scrub', 'pydepot_scrub_last_run_timestamp_seconds', 'When the last scrub (CLI or scheduled) finished', (r) => r.at / 1000);
+  last('scrub', 'pydepot_scrub_last_checked_blobs', 'Blobs the last scrub re-hashed', (r) => r.summary.checked);
+  last('scrub', 'pydepot_scrub_last_corrupt_blobs', 'Blobs the last scrub found corrupt and quarantined', (r) => r.summary.corrupt);
+  last('gc', 'pydepot_gc_last_run_timestamp_seconds', 'When the last gc finished', (r) => r.at / 1000);
+  last('gc', 'pydepot_gc_last_freed_bytes', 'Bytes the last gc freed (unreferenced blobs and stale temp files)', (r) => r.summary.freedBytes);
 }

@@ -15,9 +15,11 @@ import { AccessControl } from './http/middleware/access.ts';
 import { MissBudget } from './http/miss-budget.ts';
 import { PageCache } from './http/page-cache.ts';
 import { createLogger, type Logger } from './log.ts';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, storageGauges } from './metrics.ts';
 import { Registry } from './repos/registry.ts';
+import { scheduleScrubs } from './repos/scrub.ts';
 import { openStorage } from './storage/open.ts';
+import type { Clock } from './time.ts';
 import { loadTlsFiles } from './tls.ts';
 
 export interface RunningServer {
@@ -27,7 +29,8 @@ export interface RunningServer {
   stop(graceMs?: number): Promise<void>;
 }
 
-export async function startServer(config: Config, opts: { logger?: Logger } = {}): Promise<RunningServer> {
+/** `clock`: for tests, which move time instead of waiting (cooldowns, page freshness). */
+export async function startServer(config: Config, opts: { logger?: Logger; clock?: Clock } = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.log.level);
   // Before storage: a bad certificate must not leave the database open.
   const tls = config.tls ? loadTlsFiles(config.tls) : null;
@@ -36,9 +39,17 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   const leftovers = await blobs.cleanTemp();
   if (leftovers > 0) logger.warn({ count: leftovers }, 'removed unfinished transfers left in tmp/ by an earlier run');
 
-  const metrics = createMetrics(() => storage.squats.squatCount());
-  const registry = new Registry(config, { ...storage, logger, metrics });
+  // The gauges are read when scraped, after the registry exists.
+  const metrics = createMetrics(() => storage.squats.squatCount(), () => registry.cooldownHidden());
+  const registry: Registry = new Registry(config, { ...storage, logger, metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   const stopSquatChecks = registry.squats.schedule();
+  storageGauges(metrics, {
+    caches: () => registry.remotes().map((r) => ({ repo: r.name, ...r.cachedFiles.usage(), limit: r.cachedFiles.limit })),
+    lastRun: (kind) => store.lastRun(kind),
+  });
+  // A maxCacheSize lowered since the last start applies now, not at the next download.
+  for (const r of registry.remotes()) r.cachedFiles.check();
+  const scrubs = scheduleScrubs(config.scrub.interval, config.scrub.rate, { ...storage, logger }, metrics.scrub);
   const authenticator = new Authenticator(storage.users, {
     failures: new FailedLogins(config.auth.failedLoginsPerMinute),
     passwordChecks: metrics.auth.passwordChecks,
@@ -90,6 +101,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
       clearInterval(sweep);
       clearTimeout(timer);
       stopSquatChecks();
+      await scrubs.stop();
       await registry.close();
       store.close();
       logger.info('pydepot stopped');

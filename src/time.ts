@@ -26,3 +26,12 @@ export function parseDate(text: string): Date | null {
   const date = new Date(m[4] === undefined ? `${y}-${mo}-${d}T00:00:00Z` : text.trim().replace(' ', 'T') + (m[7] === undefined ? 'Z' : ''));
   return Number.isNaN(date.getTime()) ? null : date;
 }
+
+/**
+ * What time it is, in ms since the epoch. Whatever changes with the clock
+ * alone (a cooldown ending, an exemption expiring, a page going stale) reads
+ * it through one of these, so tests can move time instead of waiting for it.
+ */
+export type Clock = () => number;
+
+export const systemClock: Clock = () => Date.now();

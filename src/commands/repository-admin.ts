@@ -1,4 +1,4 @@
-/** `pydepot yank | unyank | delete | audit`: changes to what a hosted repository (local, or a wheel cache) serves, and their record. */
+/** `pydepot yank | unyank | delete | audit`: changes to what a hosted repository (local, or a wheel cache) serves, and their record (cooldown exemptions too). */
 import { normalizeName } from '../pypi/names.ts';
 import { parseDate, parseDuration } from '../time.ts';
 import { cliActor, printOut, UsageError, withRegistry, withStorage, type CommonOptions, type Io } from './context.ts';
@@ -47,7 +47,9 @@ export async function auditReport(opts: CommonOptions & { repo?: string; since?:
       const via = e.tokenId ? ` (token ${e.tokenId})` : '';
       const from = e.address ? ` from ${e.address}` : '';
       const detail = e.detail ? `  [${e.detail}]` : '';
-      printOut(io, `${e.at}  ${e.actor}${via}${from}  ${e.action}  ${e.repo}  ${e.filename}  sha256 ${e.sha256}${detail}`);
+      // A cooldown exemption names projects, not one file.
+      const what = e.action.startsWith('cooldown-') ? `${e.project}${e.version ? `==${e.version}` : ''}` : `${e.filename}  sha256 ${e.sha256}`;
+      printOut(io, `${e.at}  ${e.actor}${via}${from}  ${e.action}  ${e.repo}  ${what}${detail}`);
     }
   });
 }

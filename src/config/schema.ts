@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.ts';
 import { LOG_LEVELS, type LogLevel } from '../log.ts';
 import { checkFileFilter, type FileFilterSpec } from '../pypi/file-filter.ts';
 import { isValidProjectName, normalizeName } from '../pypi/names.ts';
+import { parseDuration } from '../time.ts';
 
 
 /**
@@ -42,6 +43,22 @@ export interface RemoteRepoConfig extends Permissions {
   password: string | null;
   indexMaxAge: number;
   /**
+   * Seconds an upstream file must have been public (by the upstream's
+   * upload-time) before its pages list it; 0 = off.
+   */
+  cooldown: number;
+  /**
+   * Wheels the upstream gives no core metadata for: after a page fetch, those
+   * of the newest this-many releases get their METADATA read in the
+   * background (by HTTP Range). 0: only on demand.
+   */
+  metadataReleases: number;
+  /**
+   * Bytes of cached files kept; beyond it the least recently used are
+   * evicted (down to 90%) and fetched again when asked for. null: no limit.
+   */
+  maxCacheSize: number | null;
+  /**
    * Keep serving files the upstream removed (from a project it still lists,
    * not quarantined) that pydepot had cached: README "Upstream removals".
    */
@@ -59,6 +76,8 @@ export interface VirtualRepoConfig extends Permissions {
   /** Seconds between background squatting checks of the hosted names; 0 = never. */
   squatCheckInterval: number;
   indexMaxAge: number;
+  /** Seconds of cooldown imposed on the files of its remote members (on top of their own); 0 = none. */
+  cooldown: number;
   /** Which files of its remote members it serves (README "Filters"); null: all. Never applied to local or wheelcache files. */
   files: FileFilterSpec | null;
 }
@@ -96,7 +115,16 @@ export interface Config {
   log: { level: LogLevel };
   auth: AuthConfig;
   limits: LimitsConfig;
+  scrub: ScrubConfig;
   repositories: Record<string, RepoConfig>;
+}
+
+/** The server's own scrub: every blob re-hashed on a schedule (`pydepot scrub` does it on demand). */
+export interface ScrubConfig {
+  /** Seconds between the end of one scrub and the start of the next; 0: never (the default). */
+  interval: number;
+  /** Bytes read per second at most, so that a scrub never starves requests of the disk. */
+  rate: number;
 }
 
 /** What one client may cost the server. */
@@ -189,6 +217,14 @@ class Section {
     return v;
   }
 
+  /** A whole number >= 0. */
+  wholeNumber(k: string, def: number): number {
+    const v = this.get(k);
+    if (v === undefined || v === null) return def;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) this.fail(k, `expected a whole number >= 0, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
   count(k: string, def: number): number {
     const v = this.get(k);
     if (v === undefined || v === null) return def;
@@ -222,6 +258,22 @@ class Section {
       return { kind: 'users', users: [...new Set(v as string[])] };
     }
     this.fail(k, `expected anonymous, authenticated or a list of user names, got ${JSON.stringify(v)}`);
+  }
+
+  /**
+   * A duration in seconds: `7d`, `12h`, `30m`, `2w`, `1y`, or a number of
+   * seconds; 0 (or `'0'`) is accepted: off.
+   */
+  duration(k: string, def: number): number {
+    const v = this.get(k);
+    if (v === undefined || v === null) return def;
+    if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+    if (typeof v === 'string') {
+      if (/^\s*0\s*$/.test(v)) return 0;
+      const ms = parseDuration(v);
+      if (ms !== null) return ms / 1000;
+    }
+    this.fail(k, `expected a duration such as 7d, 12h, 30m or 2w, a number of seconds, or 0 (off), got ${JSON.stringify(v)}`);
   }
 
   oneOf<T extends string>(k: string, allowed: readonly T[], def: T): T {
@@ -305,6 +357,9 @@ function parseRepo(s: Section): RepoConfig {
   }
   // Nobody until the operator names someone: a fresh start serves pip but takes no uploads.
   const upload = stores ? s.audience('upload', NOBODY) : NOBODY;
+  if (type === 'local' && s.has('cooldown')) {
+    s.fail('cooldown', "a hosted repository's own uploads are never delayed; set it on a remote repository, or on a virtual one for its remote members");
+  }
   let repo: RepoConfig;
   switch (type) {
     case 'local':
@@ -336,6 +391,9 @@ function parseRepo(s: Section): RepoConfig {
         username: s.optionalString('username'),
         password: s.optionalString('password'),
         indexMaxAge: s.seconds('indexMaxAge', 0),
+        cooldown: s.duration('cooldown', 0),
+        metadataReleases: s.wholeNumber('metadataReleases', 3),
+        maxCacheSize: s.has('maxCacheSize') ? s.bytes('maxCacheSize', 0) : null,
         keepRemoved: s.bool('keepRemoved', false),
         files: s.fileFilter('files'),
       };
@@ -371,6 +429,7 @@ function parseRepo(s: Section): RepoConfig {
         uploadTo: s.optionalString('uploadTo'),
         squatCheckInterval: s.seconds('squatCheckInterval', 3600),
         indexMaxAge: s.seconds('indexMaxAge', 0),
+        cooldown: s.duration('cooldown', 0),
         files: s.fileFilter('files'),
       };
       break;
@@ -495,6 +554,12 @@ export function parseConfig(raw: unknown): Config {
   if (limits.bodyIdleTimeout === 0) limitsSection.fail('bodyIdleTimeout', 'must be more than 0: a stalled upload would hold a temp file forever');
   if (limits.headersTimeout === 0) limitsSection.fail('headersTimeout', 'must be more than 0: a client could hold a connection forever without finishing its request');
   limitsSection.rejectUnknown();
+  const scrubSection = root.section('scrub');
+  const scrub: ScrubConfig = {
+    interval: scrubSection.seconds('interval', 0),
+    rate: scrubSection.bytes('rate', 50 * 1024 ** 2),
+  };
+  scrubSection.rejectUnknown();
 
   const reposSection: Section = root.has('repositories') ? root.section('repositories') : new Section('repositories', DEFAULT_REPOSITORIES);
   const repositories: Record<string, RepoConfig> = {};
@@ -514,5 +579,5 @@ export function parseConfig(raw: unknown): Config {
   if (!repositories[defaultRepository]) root.fail('defaultRepository', `no repository named '${defaultRepository}'`);
 
   root.rejectUnknown();
-  return { listen, tls, storage, defaultRepository, log: { level }, auth, limits, repositories };
+  return { listen, tls, storage, defaultRepository, log: { level }, auth, limits, scrub, repositories };
 }

@@ -71,8 +71,8 @@ export class IndexCache {
     private readonly store: RemoteCacheStore,
     private readonly logger: Logger,
     private readonly metrics: UpstreamMetrics,
-    private readonly removals: RemovalHooks = NO_REMOVAL_HOOKS,
     private readonly now: () => number = Date.now,
+    private readonly removals: RemovalHooks = NO_REMOVAL_HOOKS,
   ) {}
 
   /** The current page of `project`, or null when upstream has no such project. */
@@ -170,7 +170,10 @@ export class IndexCache {
     }
     // Upstream removals win: what the stored page listed and this one does not stops being served.
     const oldBody = row?.state === 'ok' ? this.store.getPageBody(this.repo, project) : null;
-    const { served: { page, files, unverifiable }, stored: toStore, cause, statusKept } = await reconcile(project, parsed, oldBody, this.removals.cached, now);
+    const { served: { page, files, unverifiable }, stored: toStore, cause, statusKept } = await reconcile(project, parsed, oldBody, {
+      cached: this.removals.cached,
+      readMetadata: (sha256, filename) => this.store.getWheelMetadata(sha256, filename)?.metadataSha256 ?? null,
+    }, now);
     if (statusKept !== null) this.logger.warn({ repo: this.repo, project, reason: statusKept, status: page.status?.status ?? null }, 'upstream sent a project status pydepot cannot read; keeping the last known one');
     if (unverifiable > 0) this.logger.warn({ repo: this.repo, project, files: unverifiable }, 'upstream files without a sha256 are not served');
     // Crash-matrix step (test-only, see crash-points.ts): the page and its file

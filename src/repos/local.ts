@@ -6,7 +6,7 @@
  */
 import type { LocalRepoConfig } from '../config/schema.ts';
 import { crashPoint } from '../crash-points.ts';
-import { FileExists } from '../errors.ts';
+import { FileExists, StoredFileMissing } from '../errors.ts';
 import { filePath, type IndexFile, type ProjectPage, type ProjectSummary } from '../pypi/pages.ts';
 import { sortVersions, versionsEqual } from '../pypi/versions.ts';
 import type { Actor, AuditAction, AuditStore, BlobStore, FileRow, MetadataStore } from '../storage/types.ts';
@@ -75,6 +75,7 @@ export class LocalRepository implements Repository, UploadTarget {
   async openFile(sha256: string, filename: string): Promise<FileHandle | null> {
     const row = this.store.getFile(this.name, filename);
     if (!row || row.sha256 !== sha256) return null;
+    if (!(await this.blobs.stat(sha256))) throw new StoredFileMissing(filename, this.name);
     return blobFileHandle(this.blobs, filename, sha256, row.size, new Date(row.uploadTime));
   }
 

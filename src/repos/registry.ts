@@ -5,12 +5,16 @@
  * for cycles), whatever the order of the file. Features that watch the
  * repositories (the squatting watch) subscribe to `events` here.
  */
+import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
 import { MethodNotAllowed, NotFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { AuditStore, BlobStore, MetadataStore, RemoteCacheStore, SquatStore } from '../storage/types.ts';
+import type { AuditStore, BlobStore, CooldownStore, MetadataStore, RemoteCacheStore, SquatStore } from '../storage/types.ts';
+import { systemClock, type Clock } from '../time.ts';
+import { BlobPins } from './blob-pins.ts';
 import { RepositoryEvents } from './events.ts';
+import { ExemptionList } from './exemptions.ts';
 import { LocalRepository } from './local.ts';
 import { RemoteRepository } from './remote.ts';
 import { SquatWatch } from './squat-watch.ts';
@@ -24,8 +28,11 @@ export interface RegistryDeps {
   remoteStore: RemoteCacheStore;
   squats: SquatStore;
   audit: AuditStore;
+  cooldown: CooldownStore;
   logger: Logger;
-  metrics: Pick<Metrics, 'upstream' | 'confusion' | 'wheelcache'>;
+  metrics: Pick<Metrics, 'upstream' | 'confusion' | 'wheelcache' | 'cooldown' | 'cache'>;
+  /** What time it is for everything that changes with the clock alone (page freshness, cooldowns). Default: the system's. */
+  clock?: Clock;
 }
 
 export class Registry {
@@ -35,13 +42,24 @@ export class Registry {
 
   constructor(readonly config: Config, deps: RegistryDeps) {
     this.events = new RepositoryEvents(deps.logger);
+    const exemptions = new ExemptionList(deps.cooldown);
+    const clock = deps.clock ?? systemClock;
+    // One per process: blobs are shared between repositories, and so is who reads them.
+    const pins = new BlobPins();
+    const processId = randomUUID();
     const build = (name: string): Member => {
       const built = this.repos.get(name);
       if (built) return built;
       const rc = config.repositories[name]!;
       let repo: LocalRepository | RemoteRepository | VirtualRepository | WheelCacheRepository;
       if (rc.type === 'local') repo = new LocalRepository(name, rc, deps.blobs, deps.store, deps.audit);
-      else if (rc.type === 'remote') repo = new RemoteRepository(name, rc, { blobs: deps.blobs, store: deps.remoteStore, logger: deps.logger, metrics: deps.metrics.upstream, events: this.events });
+      else if (rc.type === 'remote') {
+        repo = new RemoteRepository(name, rc, {
+          blobs: deps.blobs, store: deps.remoteStore, logger: deps.logger, metrics: deps.metrics.upstream, events: this.events,
+          clock, exemptions, cooldownMetrics: deps.metrics.cooldown,
+          pins, cacheMetrics: deps.metrics.cache, processId,
+        });
+      }
       else if (rc.type === 'wheelcache') {
         // The config check made `augments` a remote repository.
         repo = new WheelCacheRepository(name, rc, build(rc.augments) as RemoteRepository, {
@@ -62,8 +80,23 @@ export class Registry {
     );
   }
 
+  /** Upstream files held back by the cooldown right now, by the repository serving the pages. */
+  cooldownHidden(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const r of this.repos.values()) {
+      if (!(r instanceof RemoteRepository)) continue;
+      for (const [label, n] of r.cooldownHidden()) out.set(label, (out.get(label) ?? 0) + n);
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.all().map((r) => r.close?.()));
+  }
+
+  /** The remote repositories, for their caches (sizes, eviction at start-up). */
+  remotes(): RemoteRepository[] {
+    return [...this.repos.values()].filter((r): r is RemoteRepository => r instanceof RemoteRepository);
   }
 
   get(name: string): Repository {

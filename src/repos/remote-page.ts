@@ -20,7 +20,11 @@ export interface ServedPage {
   unverifiable: number;
 }
 
-export function servedPage(project: string, up: UpstreamProjectPage): ServedPage {
+/**
+ * `readMetadata`: the sha256 of the METADATA pydepot read out of a wheel the
+ * upstream gives no core metadata for, if it did (wheel-metadata.ts).
+ */
+export function servedPage(project: string, up: UpstreamProjectPage, readMetadata: (sha256: string, filename: string) => string | null = () => null): ServedPage {
   // PEP 792: an index offers no file of a quarantined project, whatever its page lists.
   if (up.projectStatus?.status === 'quarantined') {
     return { page: { name: project, displayName: up.name ?? project, files: [], versions: [], status: up.projectStatus }, files: [], unverifiable: 0 };
@@ -35,12 +39,13 @@ export function servedPage(project: string, up: UpstreamProjectPage): ServedPage
       unverifiable++;
       continue;
     }
-    const metadataSha256 = typeof f.coreMetadata === 'object' && f.coreMetadata.sha256 && SHA256_HEX.test(f.coreMetadata.sha256) ? f.coreMetadata.sha256 : null;
+    const upstreamMetadata = typeof f.coreMetadata === 'object' && f.coreMetadata.sha256 && SHA256_HEX.test(f.coreMetadata.sha256) ? f.coreMetadata.sha256 : null;
+    const metadataSha256 = upstreamMetadata ?? (f.filename.endsWith('.whl') ? readMetadata(sha256, f.filename) : null);
     files.push({
       filename: f.filename, path: filePath(sha256, f.filename), sha256, size: f.size ?? 0,
       requiresPython: f.requiresPython, uploadTime: f.uploadTime, yanked: f.yanked, metadataSha256,
     });
-    rows.push({ sha256, filename: f.filename, project, url: f.url, size: f.size, metadataSha256, requiresPython: f.requiresPython });
+    rows.push({ sha256, filename: f.filename, project, url: f.url, size: f.size, metadataSha256, uploadTime: f.uploadTime, requiresPython: f.requiresPython });
     try {
       versions.push(parseDistFilename(f.filename).version);
     } catch {

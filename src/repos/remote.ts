@@ -2,29 +2,37 @@
  * A proxy-cache of an upstream index. Pages come through the IndexCache
  * (freshness rules) and are served like local ones, with links to pydepot's
  * own file URLs (remote-page.ts). Files and their core metadata are fetched
- * once, verified, and kept in the shared blob store.
+ * once, verified, and kept in the shared blob store; what the upstream
+ * removed stops being served (removals.ts), and a `files` filter keeps what
+ * the cluster cannot use off pages (file-filters.ts); with `maxCacheSize`,
+ * the least recently used files are evicted (cached-files.ts). Wheels the
+ * upstream gives no core metadata for get it read out of the wheel
+ * (wheel-metadata.ts).
  */
 import { Readable } from 'node:stream';
-import { LRUCache } from 'lru-cache';
 import type { RemoteRepoConfig } from '../config/schema.ts';
 import { Gone, NotFound, UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { UpstreamMetrics } from '../metrics.ts';
-import type { ProjectPage, ProjectSummary } from '../pypi/pages.ts';
+import type { CacheMetrics, CooldownMetrics, UpstreamMetrics } from '../metrics.ts';
+import type { IndexFile, ProjectPage, ProjectSummary } from '../pypi/pages.ts';
 import type { BlobStore, RemoteCacheStore, RemoteFileRecord, RemoteFileRow } from '../storage/types.ts';
 import { UpstreamClient } from '../upstream/client.ts';
 import { fetchVerified, FileFetcher, type FetchEvents } from '../upstream/fetch-file.ts';
 import { sharedPromises } from '../upstream/single-flight.ts';
+import type { Clock } from '../time.ts';
+import type { BlobPins } from './blob-pins.ts';
+import { CachedFiles } from './cached-files.ts';
 import type { RepositoryEvents } from './events.ts';
+import type { ExemptionList } from './exemptions.ts';
 import { blobFileHandle } from './file-handles.ts';
 import { filterPage, filterReason, namedFilter, type NamedFilter } from './file-filters.ts';
 import { IndexCache, type PageLookup } from './index-cache.ts';
+import { RemoteCooldown } from './remote-cooldown.ts';
 import { goneReason, servesRemoved, visiblePage, type StoredPage } from './removals.ts';
-import type { FileHandle, UpstreamRepository } from './types.ts';
+import type { FileHandle, PageView, UpstreamRepository } from './types.ts';
+import { WheelMetadataExtractor } from './wheel-metadata.ts';
 
 const MAX_METADATA_BYTES = 10 * 1024 * 1024;
-/** When a file was last served is written at most this often per file: a herd of nodes costs one write. */
-const ACCESS_WRITE_INTERVAL_MS = 60_000;
 
 export interface RemoteDeps {
   blobs: BlobStore;
@@ -32,20 +40,30 @@ export interface RemoteDeps {
   logger: Logger;
   metrics: UpstreamMetrics;
   events: RepositoryEvents;
+  clock: Clock;
+  exemptions: ExemptionList;
+  cooldownMetrics: CooldownMetrics;
+  /** Shared by every repository of the process: blobs are. */
+  pins: BlobPins;
+  cacheMetrics: CacheMetrics;
+  processId: string;
 }
 
 export class RemoteRepository implements UpstreamRepository {
   readonly kind = 'remote' as const;
   readonly indexMaxAge: number;
   readonly fileFilter: NamedFilter | null;
-  /** When this process last wrote each file's last_access (ms), by `sha256/filename`. */
-  private readonly accessWritten = new LRUCache<string, number>({ max: 100_000 });
   private readonly client: UpstreamClient;
   private readonly index: IndexCache;
   private readonly fetcher: FileFetcher;
   private readonly metadataFetches = sharedPromises<string, void>();
   private readonly blobs: BlobStore;
   private readonly store: RemoteCacheStore;
+  private readonly cooldown: RemoteCooldown;
+  /** Core metadata read out of wheels the upstream gives none for. */
+  readonly wheelMetadata: WheelMetadataExtractor;
+  /** The files it holds, their use and the size limit. */
+  readonly cachedFiles: CachedFiles;
 
   constructor(readonly name: string, private readonly config: RemoteRepoConfig, private readonly deps: RemoteDeps) {
     this.indexMaxAge = config.indexMaxAge;
@@ -53,7 +71,7 @@ export class RemoteRepository implements UpstreamRepository {
     this.store = deps.store;
     this.client = new UpstreamClient({ url: config.url, timeoutSeconds: config.timeout, username: config.username, password: config.password });
     this.fileFilter = namedFilter(name, config.files);
-    this.index = new IndexCache(name, config, this.client, deps.store, deps.logger, deps.metrics, {
+    this.index = new IndexCache(name, config, this.client, deps.store, deps.logger, deps.metrics, deps.clock, {
       cached: async (sha256) => (await deps.blobs.stat(sha256)) !== null,
       noticed: (project, count, cause) => {
         deps.metrics.removals.inc({ repo: name, cause }, count);
@@ -63,6 +81,12 @@ export class RemoteRepository implements UpstreamRepository {
               : 'upstream removed files; they are no longer served');
       },
     });
+    this.cachedFiles = new CachedFiles(name, config.maxCacheSize, {
+      blobs: deps.blobs, store: deps.store, pins: deps.pins, logger: deps.logger, metrics: deps.cacheMetrics, processId: deps.processId,
+    });
+    this.cooldown = new RemoteCooldown(name, config.cooldown, {
+      store: deps.store, exemptions: deps.exemptions, clock: deps.clock, metrics: deps.cooldownMetrics, logger: deps.logger,
+    });
     this.fetcher = new FileFetcher({
       client: this.client, blobs: deps.blobs, logger: deps.logger,
       events: {
@@ -71,12 +95,20 @@ export class RemoteRepository implements UpstreamRepository {
         failed: () => deps.metrics.failures.inc({ repo: name, kind: 'file' }),
       },
     });
+    this.wheelMetadata = new WheelMetadataExtractor({
+      repo: name, client: this.client, blobs: deps.blobs, store: deps.store, fetcher: this.fetcher,
+      logger: deps.logger, metrics: deps.metrics, offline: config.offline, releases: config.metadataReleases,
+      extracted: (row, metadataSha256) => this.advertiseMetadata(row.project, row.sha256, row.filename, metadataSha256),
+    });
   }
 
   /** Every page lookup goes through here, so each page fetched from upstream is published once. */
   private async lookup(project: string): Promise<PageLookup | null> {
     const found = await this.index.page(project);
-    if (found?.fetched) this.deps.events.upstreamPage.emit({ remote: this.name, page: found.fetched });
+    if (found?.fetched) {
+      this.deps.events.upstreamPage.emit({ remote: this.name, page: found.fetched });
+      this.wheelMetadata.pageFetched(found.fetched);
+    }
     return found;
   }
 
@@ -86,28 +118,57 @@ export class RemoteRepository implements UpstreamRepository {
     return body ? visiblePage(JSON.parse(body) as StoredPage, false) : null;
   }
 
-  async projectVersion(project: string): Promise<string | null> {
+  /**
+   * With a cooldown, the token also says which files are listed now, so it
+   * changes when one leaves its cooldown or an exemption starts or ends. A
+   * project whose every file is in its cooldown is not listed at all.
+   */
+  async projectVersion(project: string, via?: PageView): Promise<string | null> {
     const found = await this.lookup(project);
-    return found ? `${found.row.serial}` : null;
+    if (!found) return null;
+    const view = this.cooldown.view(via);
+    if (!view) return `${found.row.serial}`;
+    const v = this.cooldown.judge(project, found.row.serial, view);
+    if (v.visible === 0 && v.hidden > 0) return null;
+    return `${found.row.serial}/${v.key}`;
   }
 
   /**
    * The upstream's page as this remote serves it before its files filter:
-   * removals applied (keepRemoved). What a wheel cache judges its wheels
-   * against, and what a virtual repository merges them into.
+   * removals applied (keepRemoved), then the cooldown. What a wheel cache
+   * judges its wheels against, and what a virtual repository merges them
+   * into before filtering.
    */
-  async upstreamPage(project: string): Promise<ProjectPage | null> {
+  async upstreamPage(project: string, via?: PageView): Promise<ProjectPage | null> {
     // Callers ask projectVersion first, which has just brought the row up to
     // date: asking upstream again would double every revalidation.
     if (!this.store.getPage(this.name, project)) await this.lookup(project);
+    const row = this.store.getPage(this.name, project);
     const body = this.store.getPageBody(this.name, project);
-    return body ? visiblePage(JSON.parse(body) as StoredPage, this.config.keepRemoved) : null;
+    const page = body ? visiblePage(JSON.parse(body) as StoredPage, this.config.keepRemoved) : null;
+    const view = this.cooldown.view(via);
+    if (!page || !row || !view) return page;
+    return this.cooldown.filter(project, row.serial, page, view);
   }
 
-  async projectPage(project: string): Promise<ProjectPage | null> {
-    const page = await this.upstreamPage(project);
+  async projectPage(project: string, via?: PageView): Promise<ProjectPage | null> {
+    const page = await this.upstreamPage(project, via);
     const filter = this.fileFilter;
     return page && filter ? filterPage(page, (f) => filterReason([filter], f.filename, f.requiresPython) === null) : page;
+  }
+
+  async pageLifetime(project: string, via?: PageView): Promise<number | null> {
+    const view = this.cooldown.view(via);
+    if (!view) return null;
+    const row = this.store.getPage(this.name, project);
+    if (row?.state !== 'ok') return null;
+    const { changesAt } = this.cooldown.judge(project, row.serial, view);
+    return changesAt === null ? null : Math.max(0, Math.floor((changesAt - this.deps.clock()) / 1000));
+  }
+
+  /** Files held back by the cooldown right now, by serving repository (for the metrics). */
+  cooldownHidden(): Map<string, number> {
+    return this.cooldown.hiddenNow();
   }
 
   async listVersion(): Promise<string> {
@@ -140,8 +201,8 @@ export class RemoteRepository implements UpstreamRepository {
 
   /**
    * The file's row when this remote serves it: 410 when the upstream removed
-   * it (unless kept), 404 naming the filter that drops it, null when no page
-   * of this remote ever listed it.
+   * it (unless kept), 404 naming the filter that drops it (when `filtered`),
+   * null when no page of this remote ever listed it.
    */
   private async servable(sha256: string, filename: string, filtered = true): Promise<RemoteFileRecord | null> {
     const row = this.store.getFile(this.name, sha256, filename);
@@ -155,36 +216,42 @@ export class RemoteRepository implements UpstreamRepository {
     return row;
   }
 
-  /** Records that the file was served (what `removed report` shows), at most once a minute per file. */
-  private accessed(row: RemoteFileRecord): void {
-    const key = `${row.sha256}/${row.filename}`;
-    const now = Date.now();
-    const last = this.accessWritten.get(key) ?? row.lastAccess ?? 0;
-    if (now - last < ACCESS_WRITE_INTERVAL_MS) return;
-    this.accessWritten.set(key, now);
-    this.store.touchFile(this.name, row.sha256, row.filename, now);
-  }
-
+  /**
+   * Files in their cooldown are served too: the cooldown keeps them off
+   * pages, and a lock file that names one by URL still installs. Files the
+   * upstream removed are not (410), nor files the files filter drops (404).
+   */
   async openFile(sha256: string, filename: string): Promise<FileHandle | null> {
     const row = await this.servable(sha256, filename);
     if (!row) return null;
-    this.accessed(row);
-    const cached = await this.blobs.stat(sha256);
-    if (cached) return blobFileHandle(this.blobs, filename, sha256, cached.size, cached.mtime);
-    if (this.config.offline) throw new UpstreamUnavailable(`'${filename}' is not cached in repository '${this.name}', which is offline.`);
-    const d = await this.fetcher.join({ url: row.url, filename, sha256, size: row.size });
-    const blobs = this.blobs;
-    return {
-      filename, sha256, size: d.size, lastModified: new Date(),
-      open: (range) => {
-        if (!range) return d.stream();
-        // A range while downloading: served once the whole file is verified.
-        return Readable.from((async function* () {
-          await d.done;
-          yield* blobs.open(sha256, range);
-        })());
-      },
-    };
+    // Held from before the lookup until its last reader is done: never evicted meanwhile.
+    const hold = await this.cachedFiles.hold(sha256);
+    try {
+      const cached = await this.blobs.stat(sha256);
+      // Last-Modified: the upstream's upload-time where it gave one (uv may read
+      // it as one), never a time of pydepot's making when a true one exists.
+      const uploaded = row.uploadTime === null ? NaN : Date.parse(row.uploadTime);
+      if (cached) return hold.serve(blobFileHandle(this.blobs, filename, sha256, cached.size, Number.isNaN(uploaded) ? cached.mtime : new Date(uploaded)), 'hit');
+      if (this.config.offline) throw new UpstreamUnavailable(`'${filename}' is not cached in repository '${this.name}', which is offline.`);
+      const d = await this.fetcher.join({ url: row.url, filename, sha256, size: row.size });
+      d.done.then(() => this.cachedFiles.filled(sha256, d.size), () => undefined);
+      if (row.metadataSha256 === null) d.done.then(() => this.wheelMetadata.downloaded(row), () => undefined);
+      const blobs = this.blobs;
+      return hold.serve({
+        filename, sha256, size: d.size, lastModified: Number.isNaN(uploaded) ? new Date() : new Date(uploaded),
+        open: (range) => {
+          if (!range) return d.stream();
+          // A range while downloading: served once the whole file is verified.
+          return Readable.from((async function* () {
+            await d.done;
+            yield* blobs.open(sha256, range);
+          })());
+        },
+      }, 'miss');
+    } catch (err) {
+      hold.release();
+      throw err;
+    }
   }
 
   openCoreMetadata(sha256: string, filename: string): Promise<FileHandle | null> {
@@ -198,7 +265,16 @@ export class RemoteRepository implements UpstreamRepository {
 
   private async coreMetadata(sha256: string, filename: string, filtered: boolean): Promise<FileHandle | null> {
     const row = await this.servable(sha256, filename, filtered);
-    if (!row?.metadataSha256) return null;
+    if (!row) return null;
+    const read = this.store.getWheelMetadata(sha256, filename)?.metadataSha256 ?? null;
+    if (!row.metadataSha256 || row.metadataSha256 === read) {
+      // None from the upstream: read out of the wheel, now if need be (the
+      // wheelhouse resolver, or a client asking before the page says so).
+      const got = await this.wheelMetadata.extract(row, { whole: true });
+      if (!got.ok) return null;
+      const info = await this.blobs.stat(got.metadataSha256);
+      return info ? blobFileHandle(this.blobs, `${filename}.metadata`, got.metadataSha256, info.size, info.mtime) : null;
+    }
     const metaSha = row.metadataSha256;
     if (!(await this.blobs.stat(metaSha))) {
       if (this.config.offline) throw new UpstreamUnavailable(`the metadata of '${filename}' is not cached in repository '${this.name}', which is offline.`);
@@ -227,7 +303,22 @@ export class RemoteRepository implements UpstreamRepository {
     );
   }
 
-  close(): Promise<void> {
-    return this.client.close();
+  /** The page lists the file with the metadata now stored for it (its serial, hence its ETag, changes). */
+  private advertiseMetadata(project: string, sha256: string, filename: string, metadataSha256: string): void {
+    // The common case, on every `.metadata` request: the page says so already.
+    if (this.store.getFile(this.name, sha256, filename)?.metadataSha256 === metadataSha256) return;
+    const body = this.store.getPageBody(this.name, project);
+    if (!body) return;
+    const page = JSON.parse(body) as ProjectPage;
+    const file = page.files.find((f: IndexFile) => f.sha256 === sha256 && f.filename === filename);
+    if (!file || file.metadataSha256 !== null) return;
+    file.metadataSha256 = metadataSha256;
+    this.store.updatePageMetadata(this.name, project, JSON.stringify(page), { sha256, filename, metadataSha256 });
+  }
+
+  async close(): Promise<void> {
+    await this.wheelMetadata.close();
+    await this.cachedFiles.close();
+    await this.client.close();
   }
 }

@@ -48,13 +48,13 @@ export interface Reconciled {
 /**
  * A fresh upstream page against the stored one: the page to serve and to
  * store. `cached` says whether a file's bytes are in the blob store (only
- * those can be kept).
+ * those can be kept); `readMetadata` is servedPage's.
  */
 export async function reconcile(
   project: string,
   up: UpstreamProjectPage,
   oldBody: string | null,
-  cached: (sha256: string) => Promise<boolean>,
+  ask: { cached: (sha256: string) => Promise<boolean>; readMetadata?: (sha256: string, filename: string) => string | null },
   now: number,
 ): Promise<Reconciled> {
   const old = oldBody === null ? null : (JSON.parse(oldBody) as StoredPage);
@@ -65,14 +65,14 @@ export async function reconcile(
     statusKept = up.statusProblem;
     up = { ...up, projectStatus: old?.status ?? null };
   }
-  const served = servedPage(project, up);
+  const served = servedPage(project, up, ask.readMetadata);
   const cause: RemovalCause = served.page.status?.status === 'quarantined' ? 'quarantined' : 'deleted';
   const listed = new Set(served.page.files.map(fileKey));
   const carried = (old?.removed ?? []).filter((k) => !listed.has(fileKey(k.file)));
   if (cause === 'deleted' && old) {
     const at = new Date(now).toISOString();
     const gone = old.files.filter((f) => !listed.has(fileKey(f)));
-    for (const f of gone) if (await cached(f.sha256)) carried.push({ file: f, removedAt: at });
+    for (const f of gone) if (await ask.cached(f.sha256)) carried.push({ file: f, removedAt: at });
   }
   const stored: StoredPage = carried.length > 0 ? { ...served.page, removed: carried } : served.page;
   return { served, stored, cause, statusKept };

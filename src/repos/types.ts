@@ -26,6 +26,17 @@ export interface ReleaseFiles {
   metadataJson(filename: string): Promise<string | null>;
 }
 
+/**
+ * What a virtual repository asks of a member's pages beyond the member's own
+ * settings. Members that hold no upstream files (local ones) ignore it.
+ */
+export interface PageView {
+  /** The cooldown (ms) the virtual repository imposes on upstream files; the longer of it and the member's own applies. */
+  cooldownMs: number;
+  /** The virtual repositories the page is served through, the serving one first: exemptions scoped to any of them apply. */
+  via: readonly string[];
+}
+
 export interface Repository {
   readonly name: string;
   readonly kind: RepoKind;
@@ -35,8 +46,15 @@ export interface Repository {
    * A cheap token that changes whenever the project's page changes: rendered
    * pages are cached under it. null when the project does not exist.
    */
-  projectVersion(project: string): Promise<string | null>;
-  projectPage(project: string): Promise<ProjectPage | null>;
+  projectVersion(project: string, view?: PageView): Promise<string | null>;
+  projectPage(project: string, view?: PageView): Promise<ProjectPage | null>;
+  /**
+   * Seconds for which the project's page stays as it is by the clock alone
+   * (until an upstream file leaves its cooldown, or an exemption ends); null:
+   * indefinitely. Asked after projectVersion; pages are never cached longer.
+   * Absent: always null.
+   */
+  pageLifetime?(project: string, view?: PageView): Promise<number | null>;
   /** Like projectVersion, for the root page. */
   listVersion(): Promise<string>;
   /**
@@ -73,8 +91,8 @@ export interface UpstreamRepository extends Repository {
   readonly kind: 'remote';
   /** The remote's own `files` filter, or null. */
   readonly fileFilter: NamedFilter | null;
-  /** The page with the upstream's removals applied, before the files filter. */
-  upstreamPage(project: string): Promise<ProjectPage | null>;
+  /** The page with the upstream's removals and the cooldown applied, before the files filter. */
+  upstreamPage(project: string, view?: PageView): Promise<ProjectPage | null>;
   /** The Requires-Python its page gives the file (null: none, or no such file). */
   requiresPythonOf(sha256: string, filename: string): string | null;
   /** openCoreMetadata, whatever the files filter says. */

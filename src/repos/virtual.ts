@@ -20,7 +20,7 @@ import { compilePolicy, decideUpstream, type ConfusionPolicy, type SkipReason, t
 import type { RepositoryEvents } from './events.ts';
 import { chainsReason, filterPage, namedFilter, type NamedFilter } from './file-filters.ts';
 import { augmentPage, mergePages, mergeSortedLists } from './merge.ts';
-import type { AugmentingRepository, FileHandle, ReleaseFiles, Repository, UpstreamRepository } from './types.ts';
+import type { AugmentingRepository, FileHandle, PageView, ReleaseFiles, Repository, UpstreamRepository } from './types.ts';
 
 /** A local, remote or wheelcache repository: what a virtual repository is flattened into. */
 type LeafRepository = (Repository & { readonly kind: 'local' }) | UpstreamRepository | AugmentingRepository;
@@ -57,6 +57,8 @@ export class VirtualRepository implements Repository {
   readonly indexMaxAge: number;
   readonly uploadTo: string | null;
   readonly squatCheckInterval: number;
+  /** The cooldown (ms) this repository imposes on its remote members' files. */
+  readonly cooldownMs: number;
   private readonly policy: ConfusionPolicy;
   /** Read by an enclosing virtual repository when it flattens its members. */
   readonly leaves: readonly Leaf[];
@@ -69,6 +71,8 @@ export class VirtualRepository implements Repository {
    */
   private readonly filterChains = new Map<string, NamedFilter[][]>();
   private readonly localLeaves: LeafRepository[];
+  /** What each remote member is asked for pages with: the cooldowns and exemption scopes of the ways it is reached. */
+  private readonly views = new Map<LeafRepository, PageView>();
   // Once per project and process: a log line and a look at the skipped remotes' caches.
   private readonly noticed = new LRUCache<string, true>({ max: 10_000 });
 
@@ -76,10 +80,12 @@ export class VirtualRepository implements Repository {
     this.indexMaxAge = config.indexMaxAge;
     this.uploadTo = config.uploadTo;
     this.squatCheckInterval = config.squatCheckInterval;
+    this.cooldownMs = config.cooldown * 1000;
     this.policy = compilePolicy(config.internal, config.mergeUpstream);
     this.fileFilter = namedFilter(name, config.files);
     this.leaves = flatten(this, members);
     this.localLeaves = this.leaves.flatMap((l) => (l.repo.kind === 'local' ? [l.repo] : []));
+    for (const leaf of this.leaves) if (leaf.repo.kind === 'remote') this.views.set(leaf.repo, viewOf(leaf));
     for (const { repo, paths } of this.leaves) {
       if (repo.kind !== 'remote') continue;
       const chains = paths.map((via) => [repo.fileFilter, ...[...via].reverse().map((v) => v.fileFilter)].filter((f): f is NamedFilter => f !== null));
@@ -202,7 +208,7 @@ export class VirtualRepository implements Repository {
 
   async projectVersion(project: string): Promise<string | null> {
     // A cache's own token: the remote's, asked beside it, covers the upstream's state.
-    const answers = await this.ask(this.route(project).sources, (r) => (r.kind === 'wheelcache' ? r.ownVersion(project) : r.projectVersion(project)));
+    const answers = await this.ask(this.route(project).sources, (r) => (r.kind === 'wheelcache' ? r.ownVersion(project) : r.projectVersion(project, this.views.get(r))));
     // Cache wheels alone make no project: they only ever complete an upstream one.
     if (answers.every((a) => a.value === null || a.repo.kind === 'wheelcache')) return noneFound(answers);
     // Names the members and their tokens: any member's change, a member
@@ -214,7 +220,7 @@ export class VirtualRepository implements Repository {
     // Not noted again: projectVersion, asked first for every page, did.
     // A remote's page before any files filter: cache wheels are judged
     // against all the upstream has, and filters never hide them.
-    const answers = await this.ask(this.route(project, false).sources, (r) => (r.kind === 'wheelcache' ? r.ownPage(project) : r.kind === 'remote' ? r.upstreamPage(project) : r.projectPage(project)));
+    const answers = await this.ask(this.route(project, false).sources, (r) => (r.kind === 'wheelcache' ? r.ownPage(project) : r.kind === 'remote' ? r.upstreamPage(project, this.views.get(r)) : r.projectPage(project, this.views.get(r))));
     const pages: ProjectPage[] = [];
     for (const a of answers) {
       if (!a.value || a.repo.kind === 'wheelcache') continue;
@@ -226,6 +232,13 @@ export class VirtualRepository implements Repository {
     }
     if (pages.length === 0) return noneFound(answers);
     return mergePages(pages);
+  }
+
+  /** The soonest any member's page changes by the clock alone. */
+  async pageLifetime(project: string): Promise<number | null> {
+    const answers = await this.ask(this.route(project, false).sources, async (r) => (r.pageLifetime ? r.pageLifetime(project, this.views.get(r)) : null));
+    const lifetimes = answers.flatMap((a) => (a.value === null ? [] : [a.value]));
+    return lifetimes.length === 0 ? null : Math.min(...lifetimes);
   }
 
   async listVersion(): Promise<string> {
@@ -330,6 +343,17 @@ function noneFound(answers: readonly Answer<unknown>[]): null {
   const failed = answers.find((a) => a.error);
   if (failed) throw failed.error;
   return null;
+}
+
+/**
+ * A remote reached through several virtual repositories takes, on each way,
+ * the longest cooldown along it, and of the ways the shortest (it is listed
+ * wherever one way lists it, as with the dependency-confusion rule);
+ * exemptions scoped to any of them apply.
+ */
+function viewOf(leaf: Leaf): PageView {
+  const cooldownMs = Math.min(...leaf.paths.map((via) => Math.max(...via.map((v) => v.cooldownMs))));
+  return { cooldownMs, via: [...new Set(leaf.paths.flat().map((v) => v.name))] };
 }
 
 function flatten(self: VirtualRepository, members: readonly Member[]): Leaf[] {

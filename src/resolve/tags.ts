@@ -336,9 +336,10 @@ export const TARGET_FILE_COMMAND = 'python3 -c "import json; from pip._internal.
  * Windows platform), from which pydepot derives the tags. It prints
  * `"platform": null` on a Linux without glibc (musl): write
  * `musllinux_1_<minor>_<arch>` there by hand (`ldd --version` prints the
- * musl version). Same text as the README.
+ * musl version). Same text as the README. This is its Python code alone,
+ * which `pydepot wheels build` runs with the node's own Python.
  */
-export const TARGET_FILE_COMMAND_STDLIB = 'python3 -c "import json,os,platform as P,sys,sysconfig as S;'
+export const TARGET_FILE_SCRIPT_STDLIB = 'import json,os,platform as P,sys,sysconfig as S;'
   + 'i=sys.implementation;v=i.version;a=S.get_platform().replace(\'-\',\'_\').replace(\'.\',\'_\');l=P.libc_ver();m=P.mac_ver()[0];'
   + 'print(json.dumps({\'env\':{\'implementation_name\':i.name,'
   + '\'implementation_version\':\'%d.%d.%d\'%tuple(v[:3])+(\'\' if v.releaselevel==\'final\' else v.releaselevel[0]+str(v.serial)),'
@@ -346,7 +347,10 @@ export const TARGET_FILE_COMMAND_STDLIB = 'python3 -c "import json,os,platform a
   + '\'platform_release\':P.release(),\'platform_system\':P.system(),\'platform_version\':P.version(),'
   + '\'python_full_version\':P.python_version(),\'python_version\':\'.\'.join(P.python_version_tuple()[:2]),\'sys_platform\':sys.platform},'
   + '\'platform\':(\'manylinux_\'+\'_\'.join(l[1].split(\'.\')[:2])+a[5:] if l[0]==\'glibc\' else None) if a.startswith(\'linux_\') '
-  + 'else \'macosx_\'+\'_\'.join((m.split(\'.\')+[\'0\'])[:2])+\'_\'+P.machine() if m else a}))"';
+  + 'else \'macosx_\'+\'_\'.join((m.split(\'.\')+[\'0\'])[:2])+\'_\'+P.machine() if m else a}))';
+
+/** The stdlib one-liner as a command line, as the README prints it. */
+export const TARGET_FILE_COMMAND_STDLIB = `python3 -c "${TARGET_FILE_SCRIPT_STDLIB}"`;
 
 const TARGET_FILE_KEYS = ['env', 'tags', 'platform', 'name'];
 /** One PEP 425 tag, not a compressed set: three non-empty dot-free parts. */

@@ -2,6 +2,7 @@
  * Content-addressed blobs on a filesystem:
  *   <root>/blobs/sha256/<aa>/<bb>/<sha256>   permanent, immutable
  *   <root>/tmp/<uuid>.part                    in flight; made permanent by rename
+ *   <root>/quarantine/<sha256>.<ms>           found corrupt by a scrub: never served, kept for inspection
  * tmp/ sits on the same filesystem as blobs/, so a commit is one atomic
  * rename and a reader never sees half a file.
  *
@@ -11,12 +12,12 @@
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open as openFile, readdir, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open as openFile, readdir, rename, rm, stat, statfs, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { createBLAKE2b, type IHasher } from 'hash-wasm';
 import { InsufficientStorage, PayloadTooLarge } from '../errors.ts';
-import type { BlobInfo, BlobReader, BlobStore, TempBlob, TempBlobWriter } from './types.ts';
+import type { BlobInfo, BlobReader, BlobStore, StoredBlob, TempBlob, TempBlobWriter } from './types.ts';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const TEMP_KEY = /^[0-9a-f-]{36}$/;
@@ -33,10 +34,12 @@ function spaceError<E>(err: E): E | InsufficientStorage {
 export class FsBlobStore implements BlobStore {
   private readonly blobDir: string;
   private readonly tmpDir: string;
+  private readonly quarantineDir: string;
 
   constructor(root: string) {
     this.blobDir = join(root, 'blobs', 'sha256');
     this.tmpDir = join(root, 'tmp');
+    this.quarantineDir = join(root, 'quarantine');
   }
 
   async init(): Promise<void> {
@@ -72,6 +75,10 @@ export class FsBlobStore implements BlobStore {
     const from = this.tempPath(temp.key);
     if (await exists(target)) {
       await unlink(from).catch(() => undefined);
+      // Renewed so that gc, which spares young blobs, spares it until the
+      // caller's row names it. Best effort: a read-only blob stays as it is.
+      const now = new Date();
+      await utimes(target, now, now).catch(() => undefined);
       return;
     }
     try {
@@ -104,6 +111,51 @@ export class FsBlobStore implements BlobStore {
     await rm(this.pathOf(sha256), { force: true });
   }
 
+  async *list(): AsyncIterable<StoredBlob> {
+    for (const a of await sortedDirs(this.blobDir)) {
+      for (const b of await sortedDirs(join(this.blobDir, a))) {
+        const dir = join(this.blobDir, a, b);
+        for (const name of await readdir(dir).catch(() => [] as string[])) {
+          if (!SHA256_HEX.test(name)) continue;
+          // Gone meanwhile (a delete, an eviction): not a blob any more.
+          const s = await stat(join(dir, name)).catch(() => null);
+          if (s?.isFile()) yield { sha256: name, size: s.size, mtime: s.mtime };
+        }
+      }
+    }
+  }
+
+  async quarantine(sha256: string): Promise<boolean> {
+    await mkdir(this.quarantineDir, { recursive: true });
+    try {
+      // Same filesystem: one atomic rename, and no reader can find it under its hash after.
+      await rename(this.pathOf(sha256), join(this.quarantineDir, `${sha256}.${Date.now()}`));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  async removeStaleTemp(before: Date, opts: { dryRun?: boolean } = {}): Promise<{ count: number; bytes: number }> {
+    let count = 0;
+    let bytes = 0;
+    for (const name of await readdir(this.tmpDir).catch(() => [] as string[])) {
+      const path = join(this.tmpDir, name);
+      const s = await stat(path).catch(() => null);
+      if (!s || s.mtime >= before) continue;
+      count++;
+      bytes += s.isFile() ? s.size : 0;
+      if (!opts.dryRun) await rm(path, { force: true, recursive: true });
+    }
+    return { count, bytes };
+  }
+
+  async space(): Promise<{ free: number; total: number } | null> {
+    const s = await statfs(this.blobDir);
+    return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
+  }
+
   async cleanTemp(): Promise<number> {
     const names = await readdir(this.tmpDir).catch(() => [] as string[]);
     await Promise.all(names.map((n) => rm(join(this.tmpDir, n), { force: true, recursive: true })));
@@ -115,6 +167,12 @@ export class FsBlobStore implements BlobStore {
     await writeFile(probe, 'ok');
     await unlink(probe);
   }
+}
+
+/** The two-hex-digit fan-out folders under `dir`. */
+async function sortedDirs(dir: string): Promise<string[]> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.filter((n) => /^[0-9a-f]{2}$/.test(n)).sort();
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -167,6 +225,11 @@ class FsReader implements BlobReader {
     this.fd = null;
     if (fd) await fd.then((h) => h.close(), () => undefined);
   }
+}
+
+/** Random access to one file outside the store (a download, a freshly built wheel), with the store's reader. */
+export function fileReader(path: string): BlobReader {
+  return new FsReader(() => [path]);
 }
 
 async function openFirst(paths: string[]): Promise<FileHandle> {

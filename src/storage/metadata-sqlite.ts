@@ -1,6 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
-import type { Actor, AddFileResult, AuditStore, FileRow, MetadataStore, NewFile, ProjectRow } from './types.ts';
+import type { Actor, AddFileResult, AuditStore, BlobReference, FileRow, MaintenanceKind, MetadataStore, NewFile, ProjectRow } from './types.ts';
 
 interface FileRecord {
   repo: string; project: string; filename: string; version: string; kind: 'wheel' | 'sdist';
@@ -56,8 +56,28 @@ export class SqliteMetadataStore implements MetadataStore {
                       AND version = @version AND (yanked != @yanked OR IFNULL(yanked_reason, '') != IFNULL(@reason, ''))`),
       filesOfProjectVersion: p(`SELECT f.version FROM files f JOIN projects p ON p.id = f.project_id
                                 WHERE p.repo = ? AND p.name = ?`),
-      // A remote repository's cached file may be the same blob.
-      blobInUse: p('SELECT 1 FROM files WHERE sha256 = @sha UNION ALL SELECT 1 FROM remote_files WHERE sha256 = @sha LIMIT 1'),
+      // A remote repository's cached file may be the same blob; remote pages also
+      // name their PEP 658 metadata files, and METADATA read out of upstream wheels
+      // is stored as blobs too.
+      blobInUse: p(`SELECT 1 FROM files WHERE sha256 = @sha UNION ALL SELECT 1 FROM remote_files WHERE sha256 = @sha
+                    UNION ALL SELECT 1 FROM remote_files WHERE metadata_sha256 = @sha
+                    UNION ALL SELECT 1 FROM wheel_metadata WHERE metadata_sha256 = @sha
+                    UNION ALL SELECT 1 FROM remote_cached WHERE sha256 = @sha LIMIT 1`),
+      blobReferences: p(`SELECT repo, filename, 1 AS hosted, 0 AS metadata FROM files WHERE sha256 = @sha
+                         UNION ALL SELECT repo, filename, 0, 0 FROM remote_files WHERE sha256 = @sha
+                         UNION ALL SELECT repo, filename, 0, 1 FROM remote_files WHERE metadata_sha256 = @sha
+                         UNION ALL SELECT r.repo, w.filename, 0, 1 FROM wheel_metadata w
+                           JOIN remote_files r ON r.sha256 = w.sha256 AND r.filename = w.filename WHERE w.metadata_sha256 = @sha
+                         ORDER BY 1, 2`),
+      repoBlobs: p(`SELECT sha256 FROM files WHERE repo = @repo
+                    UNION SELECT sha256 FROM remote_files WHERE repo = @repo
+                    UNION SELECT metadata_sha256 FROM remote_files WHERE repo = @repo AND metadata_sha256 IS NOT NULL
+                    UNION SELECT w.metadata_sha256 FROM wheel_metadata w
+                      JOIN remote_files r ON r.sha256 = w.sha256 AND r.filename = w.filename
+                      WHERE r.repo = @repo AND w.metadata_sha256 IS NOT NULL`).pluck(),
+      recordRun: p(`INSERT INTO maintenance_runs (kind, finished_at, summary) VALUES (?, ?, ?)
+                    ON CONFLICT (kind) DO UPDATE SET finished_at = excluded.finished_at, summary = excluded.summary`),
+      lastRun: p('SELECT finished_at AS at, summary FROM maintenance_runs WHERE kind = ?'),
       check: p('SELECT 1'),
       instanceId: p('SELECT id FROM instance').pluck(),
     };
@@ -153,6 +173,24 @@ export class SqliteMetadataStore implements MetadataStore {
 
   blobInUse(sha256: string): boolean {
     return this.q.blobInUse!.get({ sha: sha256 }) !== undefined;
+  }
+
+  blobReferences(sha256: string): BlobReference[] {
+    return (this.q.blobReferences!.all({ sha: sha256 }) as { repo: string; filename: string; hosted: number; metadata: number }[])
+      .map((r) => ({ repo: r.repo, filename: r.filename, hosted: r.hosted === 1, metadata: r.metadata === 1 }));
+  }
+
+  repoBlobs(repo: string): string[] {
+    return this.q.repoBlobs!.all({ repo }) as string[];
+  }
+
+  recordRun(kind: MaintenanceKind, at: number, summary: Record<string, number>): void {
+    this.q.recordRun!.run(kind, at, JSON.stringify(summary));
+  }
+
+  lastRun(kind: MaintenanceKind): { at: number; summary: Record<string, number> } | null {
+    const r = this.q.lastRun!.get(kind) as { at: number; summary: string } | undefined;
+    return r ? { at: r.at, summary: JSON.parse(r.summary) as Record<string, number> } : null;
   }
 
   instanceId(): string {

@@ -176,15 +176,115 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 6,
-    name: 'upstream removals and last downloads of remote files',
+    name: 'cooldown: upstream file clocks, exemptions, and their audit actions',
+    sql: `
+      -- When pydepot first listed each upstream file (ms since epoch): the cooldown's
+      -- clock for upstreams that give no upload-time (HTML-only indexes). Files listed
+      -- before this migration count as seen long ago (0): they were already served.
+      ALTER TABLE remote_files ADD COLUMN first_seen INTEGER NOT NULL DEFAULT 0;
+      -- The upstream's PEP 700 upload-time, when it gave one: the file's Last-Modified.
+      ALTER TABLE remote_files ADD COLUMN upload_time TEXT;
+      CREATE TABLE cooldown_exemptions (
+        id         TEXT PRIMARY KEY,  -- shown by \`cooldown list\`, used by \`cooldown revoke\`
+        project    TEXT NOT NULL,     -- a normalized name, or a glob over normalized names
+        version    TEXT,              -- name==version: only that version's files
+        repo       TEXT,              -- only files served through this repository; NULL: every one
+        until      TEXT NOT NULL,     -- ISO instant: it stops applying then, by itself
+        reason     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at TEXT,
+        revoked_by TEXT
+      );
+      -- Bumped by every change to the exemptions: a running server re-reads them
+      -- when it moves, so the CLI's changes apply at once.
+      CREATE TABLE cooldown_state (
+        id     INTEGER PRIMARY KEY CHECK (id = 1),
+        serial INTEGER NOT NULL
+      );
+      INSERT INTO cooldown_state (id, serial) VALUES (1, 0);
+      -- The audit trail records exemptions too: SQLite cannot widen a CHECK in place.
+      CREATE TABLE audit_new (
+        id       INTEGER PRIMARY KEY,
+        at       TEXT NOT NULL,
+        actor    TEXT NOT NULL,
+        token_id TEXT,
+        address  TEXT,
+        action   TEXT NOT NULL CHECK (action IN ('upload', 'yank', 'unyank', 'delete', 'cooldown-allow', 'cooldown-revoke')),
+        repo     TEXT NOT NULL,   -- '*' for an exemption that applies everywhere
+        project  TEXT NOT NULL,   -- for an exemption: its name or glob
+        version  TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        sha256   TEXT NOT NULL,
+        detail   TEXT
+      );
+      INSERT INTO audit_new SELECT id, at, actor, token_id, address, action, repo, project, version, filename, sha256, detail FROM audit;
+      DROP TABLE audit;
+      ALTER TABLE audit_new RENAME TO audit;
+      CREATE INDEX audit_by_time ON audit (at);
+    `,
+  },
+  {
+    version: 7,
+    name: 'core metadata read out of upstream wheels',
+    sql: `
+      -- METADATA that pydepot read out of an upstream wheel whose index gave no
+      -- core metadata (PEP 658/714), served as <file>.metadata. Keyed by the
+      -- wheel's bytes and name, so every remote listing the file shares it.
+      CREATE TABLE wheel_metadata (
+        sha256          TEXT NOT NULL,   -- the wheel's
+        filename        TEXT NOT NULL,
+        metadata_sha256 TEXT,            -- the METADATA blob; NULL when the wheel could not be read
+        method          TEXT NOT NULL CHECK (method IN ('range', 'blob', 'full')),
+        failure         TEXT,            -- why the wheel could not be read (a malformed zip); NULL on success
+        at              TEXT NOT NULL,
+        PRIMARY KEY (sha256, filename)
+      );
+      -- blobInUse asks whether a blob is someone's METADATA.
+      CREATE INDEX wheel_metadata_by_blob ON wheel_metadata (metadata_sha256) WHERE metadata_sha256 IS NOT NULL;
+    `,
+  },
+  {
+    version: 8,
+    name: 'files held by remote repositories, for their size limit; maintenance runs',
+    sql: `
+      -- A remote's cached copy of a file: what maxCacheSize counts and evicts, least
+      -- recently used first. remote_files lists what a page links to, cached or not;
+      -- a row here says the remote holds the bytes. Files cached before this
+      -- migration get a row when next served, or from \`pydepot gc\`.
+      CREATE TABLE remote_cached (
+        repo        TEXT NOT NULL,
+        sha256      TEXT NOT NULL,
+        size        INTEGER NOT NULL,
+        cached_at   INTEGER NOT NULL,  -- ms since epoch
+        last_access INTEGER NOT NULL,  -- ms since epoch, recorded at most about once a minute
+        accessed_by TEXT NOT NULL,     -- random id of the process that recorded it
+        PRIMARY KEY (repo, sha256)
+      ) WITHOUT ROWID;
+      CREATE INDEX remote_cached_lru ON remote_cached (repo, last_access, sha256);
+      CREATE INDEX remote_cached_by_blob ON remote_cached (sha256);
+      -- blobInUse and a scrub's report find a blob's rows by its hash.
+      CREATE INDEX remote_files_by_blob ON remote_files (sha256);
+      CREATE INDEX remote_files_by_metadata ON remote_files (metadata_sha256) WHERE metadata_sha256 IS NOT NULL;
+      -- The last scrub and gc, whichever process ran them: the server's metrics show them.
+      CREATE TABLE maintenance_runs (
+        kind        TEXT PRIMARY KEY CHECK (kind IN ('scrub', 'gc')),
+        finished_at INTEGER NOT NULL,  -- ms since epoch
+        summary     TEXT NOT NULL      -- JSON: counts and bytes
+      );
+    `,
+  },
+  {
+    version: 9,
+    name: 'upstream removals; Requires-Python of remote files',
     sql: `
       -- A file that leaves its upstream page keeps its row, marked removed, so
       -- its URL answers 410 with when, and \`pydepot removed report\` can list it.
       ALTER TABLE remote_files ADD COLUMN removed_at INTEGER;   -- ms since epoch pydepot first saw it gone upstream; NULL while listed
       ALTER TABLE remote_files ADD COLUMN removed_cause TEXT;   -- deleted | project-deleted | quarantined
-      -- ms since epoch the remote last served the file (cache hit or fetch),
-      -- written at most once a minute per file; NULL: never since this column exists.
-      ALTER TABLE remote_files ADD COLUMN last_access INTEGER;
+      -- remote_cached.last_access (the file's last download through the remote),
+      -- kept here when that row goes (eviction, scrub): the removed report shows it.
+      ALTER TABLE remote_files ADD COLUMN last_download INTEGER;
       -- The page's Requires-Python, so that a files filter judges a file URL without the page.
       ALTER TABLE remote_files ADD COLUMN requires_python TEXT;
       CREATE TEMP TABLE page_requires_python AS

@@ -6,11 +6,12 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteAuditStore } from './audit-sqlite.ts';
 import { FsBlobStore } from './blob-fs.ts';
+import { SqliteCooldownStore } from './cooldown-sqlite.ts';
 import { openDatabase } from './db.ts';
 import { SqliteMetadataStore } from './metadata-sqlite.ts';
 import { SqliteRemoteCacheStore } from './remote-cache-sqlite.ts';
 import { SqliteSquatStore } from './squats-sqlite.ts';
-import type { AuditStore, BlobStore, MetadataStore, RemoteCacheStore, SquatStore, UserStore } from './types.ts';
+import type { AuditStore, BlobStore, CooldownStore, MetadataStore, RemoteCacheStore, SquatStore, UserStore } from './types.ts';
 import { SqliteUserStore } from './users-sqlite.ts';
 
 export interface Storage {
@@ -20,6 +21,7 @@ export interface Storage {
   squats: SquatStore;
   users: UserStore;
   audit: AuditStore;
+  cooldown: CooldownStore;
 }
 
 /** The storage folder's database and blob store, created if missing. */
@@ -36,5 +38,6 @@ export async function openStorage(root: string): Promise<Storage> {
     squats: new SqliteSquatStore(db),
     users: new SqliteUserStore(db),
     audit,
+    cooldown: new SqliteCooldownStore(db, audit),
   };
 }

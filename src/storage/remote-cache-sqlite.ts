@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
-import type { CachedPage, CachedRoot, RemoteCacheStore, RemoteFileRecord, RemoteFileRow, RemovalCause, RemovedFileRow } from './types.ts';
+import type { CachedFileRow, CachedPage, CachedRoot, RemoteCacheStore, RemoteFileRecord, RemoteFileRow, RemovalCause, RemovedFileRow, WheelMetadataRecord } from './types.ts';
 
 interface PageRecord {
   state: 'ok' | 'missing'; checked_at: number; etag: string | null; last_modified: string | null; serial: number;
@@ -11,8 +11,8 @@ function toPage(r: PageRecord): CachedPage {
   return { state: r.state, checkedAt: r.checked_at, etag: r.etag, lastModified: r.last_modified, serial: r.serial };
 }
 
-const FILE_COLUMNS = `sha256, filename, project, url, size, metadata_sha256 AS metadataSha256, requires_python AS requiresPython,
-  removed_at AS removedAt, removed_cause AS removedCause, last_access AS lastAccess`;
+const FILE_COLUMNS = `sha256, filename, project, url, size, metadata_sha256 AS metadataSha256, upload_time AS uploadTime,
+  requires_python AS requiresPython, removed_at AS removedAt, removed_cause AS removedCause`;
 
 export class SqliteRemoteCacheStore implements RemoteCacheStore {
   private readonly q: Record<string, Statement>;
@@ -33,18 +33,36 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
                         SELECT rowid FROM remote_pages WHERE repo = ? AND state = 'missing'
                         ORDER BY checked_at DESC LIMIT -1 OFFSET ?)`),
       projectFiles: p('SELECT sha256, filename, removed_at AS removedAt, removed_cause AS removedCause FROM remote_files WHERE repo = ? AND project = ?'),
-      // A file listed (again) is not removed; when it was last served stays.
-      upsertFile: p(`INSERT INTO remote_files (repo, sha256, filename, project, url, size, metadata_sha256, requires_python)
-                     VALUES (@repo, @sha256, @filename, @project, @url, @size, @metadataSha256, @requiresPython)
+      // A file still listed keeps the time it was first seen (the cooldown's
+      // clock without an upload-time); one listed again after the upstream
+      // removed it is new again, and no longer removed.
+      upsertFile: p(`INSERT INTO remote_files (repo, sha256, filename, project, url, size, metadata_sha256, upload_time, requires_python, first_seen)
+                     VALUES (@repo, @sha256, @filename, @project, @url, @size, @metadataSha256, @uploadTime, @requiresPython, @now)
                      ON CONFLICT (repo, sha256, filename) DO UPDATE SET project = @project, url = @url, size = @size,
-                       metadata_sha256 = @metadataSha256, requires_python = @requiresPython, removed_at = NULL, removed_cause = NULL`),
+                       metadata_sha256 = @metadataSha256, upload_time = @uploadTime, requires_python = @requiresPython,
+                       first_seen = CASE WHEN removed_at IS NULL THEN first_seen ELSE @now END,
+                       removed_at = NULL, removed_cause = NULL`),
       markRemoved: p(`UPDATE remote_files SET removed_at = coalesce(removed_at, @now), removed_cause = @cause
                       WHERE repo = @repo AND sha256 = @sha256 AND filename = @filename`),
       getFile: p(`SELECT ${FILE_COLUMNS} FROM remote_files WHERE repo = ? AND sha256 = ? AND filename = ?`),
-      touchFile: p('UPDATE remote_files SET last_access = ? WHERE repo = ? AND sha256 = ? AND filename = ?'),
-      listRemoved: p(`SELECT repo, ${FILE_COLUMNS} FROM remote_files
-                      WHERE removed_at IS NOT NULL AND (@repo IS NULL OR repo = @repo) AND removed_at >= @since
-                      ORDER BY removed_at DESC, repo, project, filename`),
+      listRemoved: p(`SELECT f.repo AS repo, f.sha256 AS sha256, f.filename AS filename, f.project AS project, f.url AS url, f.size AS size,
+                        f.metadata_sha256 AS metadataSha256, f.upload_time AS uploadTime, f.requires_python AS requiresPython,
+                        f.removed_at AS removedAt, f.removed_cause AS removedCause,
+                        nullif(max(coalesce(c.last_access, 0), coalesce(f.last_download, 0)), 0) AS lastAccess
+                      FROM remote_files f LEFT JOIN remote_cached c ON c.repo = f.repo AND c.sha256 = f.sha256
+                      WHERE f.removed_at IS NOT NULL AND (@repo IS NULL OR f.repo = @repo) AND f.removed_at >= @since
+                      ORDER BY f.removed_at DESC, f.repo, f.project, f.filename`),
+      // Listed files last: a filename listed again with other bytes takes the listed one's time.
+      firstSeen: p('SELECT filename, first_seen AS firstSeen FROM remote_files WHERE repo = ? AND project = ? ORDER BY removed_at IS NULL'),
+      cachedProjects: p(`SELECT project FROM remote_pages WHERE repo = ? AND state = 'ok' AND project > ? ORDER BY project LIMIT ?`).pluck(),
+      setFileMetadata: p('UPDATE remote_files SET metadata_sha256 = ? WHERE repo = ? AND sha256 = ? AND filename = ?'),
+      setPageBody: p(`UPDATE remote_pages SET page = @page, digest = @digest, serial = serial + 1
+                      WHERE repo = @repo AND project = @project AND state = 'ok' AND digest IS NOT @digest`),
+      pageExists: p(`SELECT 1 FROM remote_pages WHERE repo = ? AND project = ? AND state = 'ok'`).pluck(),
+      getWheelMetadata: p(`SELECT sha256, filename, metadata_sha256 AS metadataSha256, method, failure, at
+                           FROM wheel_metadata WHERE sha256 = ? AND filename = ?`),
+      saveWheelMetadata: p(`INSERT OR REPLACE INTO wheel_metadata (sha256, filename, metadata_sha256, method, failure, at)
+                            VALUES (@sha256, @filename, @metadataSha256, @method, @failure, @at)`),
       getRoot: p('SELECT checked_at AS checkedAt, etag, last_modified AS lastModified, serial FROM remote_roots WHERE repo = ?'),
       upsertRoot: p(`INSERT INTO remote_roots (repo, checked_at, etag, last_modified, serial) VALUES (@repo, @now, @etag, @lastModified, 1)
                      ON CONFLICT (repo) DO UPDATE SET checked_at = @now, etag = @etag, last_modified = @lastModified, serial = serial + 1`),
@@ -52,6 +70,29 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
       deleteNames: p('DELETE FROM remote_root_names WHERE repo = ?'),
       insertName: p('INSERT OR IGNORE INTO remote_root_names (repo, name) VALUES (?, ?)'),
       rootNames: p('SELECT name FROM remote_root_names WHERE repo = ? AND name > ? ORDER BY name LIMIT ?').pluck(),
+      recordCached: p(`INSERT INTO remote_cached (repo, sha256, size, cached_at, last_access, accessed_by)
+                       VALUES (@repo, @sha256, @size, @now, @now, @by)
+                       ON CONFLICT (repo, sha256) DO UPDATE SET size = @size, last_access = MAX(last_access, @now), accessed_by = @by`),
+      touchCached: p(`UPDATE remote_cached SET last_access = @at, accessed_by = @by
+                      WHERE repo = @repo AND sha256 = @sha256 AND last_access < @at`),
+      cacheUsage: p('SELECT COUNT(*) AS files, IFNULL(SUM(size), 0) AS bytes FROM remote_cached WHERE repo = ?'),
+      lruFirst: p(`SELECT sha256, size, cached_at AS cachedAt, last_access AS lastAccess, accessed_by AS accessedBy
+                   FROM remote_cached WHERE repo = ? ORDER BY last_access, sha256 LIMIT ?`),
+      lruAfter: p(`SELECT sha256, size, cached_at AS cachedAt, last_access AS lastAccess, accessed_by AS accessedBy
+                   FROM remote_cached WHERE repo = @repo AND (last_access, sha256) > (@lastAccess, @sha256)
+                   ORDER BY last_access, sha256 LIMIT @limit`),
+      uncache: p('DELETE FROM remote_cached WHERE repo = ? AND sha256 = ?'),
+      // A copy forgotten keeps its last download on the file's record (\`removed report\` reads it).
+      keepLastDownload: p(`UPDATE remote_files SET last_download = max(coalesce(last_download, 0), c.last_access)
+                           FROM (SELECT repo, sha256, last_access FROM remote_cached WHERE sha256 = @sha256 AND (@repo IS NULL OR repo = @repo)) c
+                           WHERE remote_files.repo = c.repo AND remote_files.sha256 = c.sha256`),
+      // Hosted files (local and wheel-cache repositories) and other remotes' copies keep a blob.
+      heldElsewhere: p(`SELECT 1 FROM files WHERE sha256 = @sha256
+                        UNION ALL SELECT 1 FROM remote_cached WHERE sha256 = @sha256 AND repo != @repo LIMIT 1`),
+      holders: p('DELETE FROM remote_cached WHERE sha256 = ? RETURNING repo').pluck(),
+      adopt: p(`INSERT INTO remote_cached (repo, sha256, size, cached_at, last_access, accessed_by)
+                SELECT DISTINCT f.repo, f.sha256, @size, @at, @at, 'adopted' FROM remote_files f
+                WHERE f.sha256 = @sha256 AND NOT EXISTS (SELECT 1 FROM remote_cached c WHERE c.repo = f.repo AND c.sha256 = f.sha256)`),
     };
   }
 
@@ -90,7 +131,7 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
   private reconcileFiles(repo: string, project: string, files: RemoteFileRow[], cause: RemovalCause, now: number): number {
     const listed = new Set(files.map((f) => `${f.sha256}/${f.filename}`));
     const before = this.q.projectFiles!.all(repo, project) as { sha256: string; filename: string; removedAt: number | null; removedCause: RemovalCause | null }[];
-    for (const f of files) this.q.upsertFile!.run({ repo, ...f });
+    for (const f of files) this.q.upsertFile!.run({ repo, ...f, requiresPython: f.requiresPython ?? null, now });
     let removed = 0;
     for (const f of before) {
       if (listed.has(`${f.sha256}/${f.filename}`)) continue;
@@ -110,12 +151,35 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
     return (this.q.getFile!.get(repo, sha256, filename) as RemoteFileRecord | undefined) ?? null;
   }
 
-  touchFile(repo: string, sha256: string, filename: string, now: number): void {
-    this.q.touchFile!.run(now, repo, sha256, filename);
-  }
-
   listRemoved(filter: { repo?: string; since?: number }): RemovedFileRow[] {
     return this.q.listRemoved!.all({ repo: filter.repo ?? null, since: filter.since ?? 0 }) as RemovedFileRow[];
+  }
+
+  firstSeen(repo: string, project: string): Map<string, number> {
+    const rows = this.q.firstSeen!.all(repo, project) as { filename: string; firstSeen: number }[];
+    return new Map(rows.map((r) => [r.filename, r.firstSeen]));
+  }
+
+  cachedProjects(repo: string, after: string, limit: number): string[] {
+    return this.q.cachedProjects!.all(repo, after, limit) as string[];
+  }
+
+  getWheelMetadata(sha256: string, filename: string): WheelMetadataRecord | null {
+    return (this.q.getWheelMetadata!.get(sha256, filename) as WheelMetadataRecord | undefined) ?? null;
+  }
+
+  saveWheelMetadata(record: WheelMetadataRecord): void {
+    this.q.saveWheelMetadata!.run(record);
+  }
+
+  updatePageMetadata(repo: string, project: string, page: string, file: { sha256: string; filename: string; metadataSha256: string }): boolean {
+    return this.db.transaction((): boolean => {
+      if (this.q.pageExists!.get(repo, project) === undefined) return false;
+      const digest = createHash('sha256').update(page).digest('hex');
+      this.q.setPageBody!.run({ repo, project, page, digest });
+      this.q.setFileMetadata!.run(file.metadataSha256, repo, file.sha256, file.filename);
+      return true;
+    }).immediate();
   }
 
   getRoot(repo: string): CachedRoot | null {
@@ -136,5 +200,45 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
 
   rootNames(repo: string, after: string, limit: number): string[] {
     return this.q.rootNames!.all(repo, after, limit) as string[];
+  }
+
+  recordCached(repo: string, file: { sha256: string; size: number }, now: number, by: string): void {
+    this.q.recordCached!.run({ repo, sha256: file.sha256, size: file.size, now, by });
+  }
+
+  touchCached(repo: string, touches: readonly { sha256: string; at: number }[], by: string): void {
+    if (touches.length === 0) return;
+    this.db.transaction(() => {
+      for (const t of touches) this.q.touchCached!.run({ repo, sha256: t.sha256, at: t.at, by });
+    })();
+  }
+
+  cacheUsage(repo: string): { files: number; bytes: number } {
+    return this.q.cacheUsage!.get(repo) as { files: number; bytes: number };
+  }
+
+  leastRecentlyUsed(repo: string, after: { lastAccess: number; sha256: string } | null, limit: number): CachedFileRow[] {
+    return (after === null
+      ? this.q.lruFirst!.all(repo, limit)
+      : this.q.lruAfter!.all({ repo, lastAccess: after.lastAccess, sha256: after.sha256, limit })) as CachedFileRow[];
+  }
+
+  uncache(repo: string, sha256: string): { heldElsewhere: boolean } {
+    return this.db.transaction(() => {
+      this.q.keepLastDownload!.run({ repo, sha256 });
+      this.q.uncache!.run(repo, sha256);
+      return { heldElsewhere: this.q.heldElsewhere!.get({ repo, sha256 }) !== undefined };
+    }).immediate();
+  }
+
+  uncacheEverywhere(sha256: string): string[] {
+    return this.db.transaction(() => {
+      this.q.keepLastDownload!.run({ repo: null, sha256 });
+      return this.q.holders!.all(sha256) as string[];
+    })();
+  }
+
+  adoptCached(sha256: string, size: number, at: number): number {
+    return this.q.adopt!.run({ sha256, size, at }).changes;
   }
 }

@@ -56,7 +56,12 @@ export interface TempBlobWriter {
 
 export interface BlobInfo {
   size: number;
+  /** When the blob was last committed (a commit of bytes already stored renews it). */
   mtime: Date;
+}
+
+export interface StoredBlob extends BlobInfo {
+  sha256: string;
 }
 
 /** Content-addressed bytes, keyed by sha256. No file-system path crosses this interface. */
@@ -65,15 +70,35 @@ export interface BlobStore {
   createTemp(opts?: { maxBytes?: number; tooLargeMessage?: string }): TempBlobWriter;
   /** Random access to a finished temp blob, before it is committed (upload inspection). */
   openTemp(temp: TempBlob): Promise<BlobReader>;
-  /** Makes a temp blob permanent under its sha256 (atomic; a no-op if already there). */
+  /**
+   * Makes a temp blob permanent under its sha256 (atomic). If the bytes are
+   * already stored, the temp blob is dropped and the stored blob's mtime is
+   * renewed: garbage collection spares blobs committed within its grace
+   * period, so a blob an upload is about to reference is never collected.
+   */
   commit(temp: TempBlob): Promise<void>;
   discard(temp: TempBlob): Promise<void>;
   stat(sha256: string): Promise<BlobInfo | null>;
   /** `end` is inclusive, like HTTP ranges. */
   open(sha256: string, range?: { start: number; end: number }): Readable;
   delete(sha256: string): Promise<void>;
-  /** Removes leftovers of transfers interrupted by a crash. */
+  /** Every stored blob, in no particular order (scrub and gc walk them all). */
+  list(): AsyncIterable<StoredBlob>;
+  /**
+   * Moves a blob out of the store's namespace (to `quarantine/`): it is never
+   * served again, and kept for inspection. false when there was no such blob.
+   */
+  quarantine(sha256: string): Promise<boolean>;
+  /** Removes leftovers of transfers interrupted by a crash (at start-up: every temp object). */
   cleanTemp(): Promise<number>;
+  /**
+   * Temp objects last written before `before`: what crashed transfers left
+   * while the server runs (an upload in progress writes to its own often).
+   * Removed unless `dryRun`.
+   */
+  removeStaleTemp(before: Date, opts?: { dryRun?: boolean }): Promise<{ count: number; bytes: number }>;
+  /** Free and total bytes where blobs are written; null when the store cannot tell (an object store). */
+  space(): Promise<{ free: number; total: number } | null>;
   /** Throws when the storage cannot be written (readiness probe). */
   check(): Promise<void>;
 }
@@ -146,12 +171,35 @@ export interface MetadataStore {
   setYanked(repo: string, project: string, version: string, yanked: boolean, reason: string | null): number;
   /** Removes one file (its project's page changes); returns what it was, or null. */
   deleteFile(repo: string, filename: string): FileRow | null;
-  /** Is any file in any repository (a remote's cached files too) still stored under this sha256? */
+  /**
+   * Does any row name this blob: a hosted file, a file or PEP 658 metadata
+   * file listed on a remote's page, METADATA read out of an upstream wheel, a
+   * remote's cached copy? Garbage collection deletes only blobs for which
+   * this is false: a table that starts naming blobs must be added to it.
+   */
   blobInUse(sha256: string): boolean;
+  /** The rows that name this blob (hosted files; remote listings), for a scrub's report. */
+  blobReferences(sha256: string): BlobReference[];
+  /** The blobs a repository's rows name: its hosted files; a remote's listed files and their metadata files. */
+  repoBlobs(repo: string): string[];
+  /** Remembers how the last scrub or gc went (the metrics show it, whichever process ran it). */
+  recordRun(kind: MaintenanceKind, at: number, summary: Record<string, number>): void;
+  lastRun(kind: MaintenanceKind): { at: number; summary: Record<string, number> } | null;
   /** A random id made with the database. */
   instanceId(): string;
   check(): void;
   close(): void;
+}
+
+export type MaintenanceKind = 'scrub' | 'gc';
+
+export interface BlobReference {
+  repo: string;
+  filename: string;
+  /** A hosted (uploaded) file: its bytes cannot be fetched again. false: a remote's listing. */
+  hosted: boolean;
+  /** The blob is this file's PEP 658 metadata, not the file itself. */
+  metadata: boolean;
 }
 
 /** What a remote repository remembers of one upstream project page. */
@@ -171,8 +219,10 @@ export interface RemoteFileRow {
   url: string;
   size: number | null;
   metadataSha256: string | null;
-  /** The page's Requires-Python for the file (a files filter reads it on file URLs). */
-  requiresPython: string | null;
+  /** The upstream's PEP 700 upload-time, as it gave it; null when it gave none. */
+  uploadTime: string | null;
+  /** The page's Requires-Python for the file (a files filter reads it on file URLs); absent: none. */
+  requiresPython?: string | null;
 }
 
 /** Why an upstream file is no longer listed: its file left the page, its project is gone (404), or quarantined (PEP 792). */
@@ -180,18 +230,35 @@ export type RemovalCause = 'deleted' | 'project-deleted' | 'quarantined';
 
 /** A remote file as stored: listed on its page now, or removed upstream since. */
 export interface RemoteFileRecord extends RemoteFileRow {
+  requiresPython: string | null;
   /** ms since epoch pydepot first saw it gone upstream; null while the upstream lists it. */
   removedAt: number | null;
   removedCause: RemovalCause | null;
-  /** ms since epoch the remote last served it (to the minute); null: never, as far as pydepot recorded. */
-  lastAccess: number | null;
 }
 
-/** What `pydepot removed report` lists from: every file removed upstream. */
+/** What `pydepot removed report` lists from: a file removed upstream. */
 export interface RemovedFileRow extends RemoteFileRecord {
   repo: string;
   removedAt: number;
   removedCause: RemovalCause;
+  /**
+   * ms since epoch of its last download through the remote (remote_cached.last_access,
+   * kept on the file's record when the cached copy is evicted); null: none recorded.
+   */
+  lastAccess: number | null;
+}
+
+/** What pydepot read out of an upstream wheel that its index gave no core metadata for. */
+export interface WheelMetadataRecord {
+  /** The wheel's. */
+  sha256: string;
+  filename: string;
+  /** The METADATA blob; null when the wheel could not be read. */
+  metadataSha256: string | null;
+  method: 'range' | 'blob' | 'full';
+  /** Why the wheel could not be read (a malformed zip); null on success. */
+  failure: string | null;
+  at: string;
 }
 
 export interface CachedRoot {
@@ -201,7 +268,19 @@ export interface CachedRoot {
   serial: number;
 }
 
-/** Cache state of remote repositories (pages, the files they list, root lists). */
+/** A file a remote repository holds in the blob store: what its size limit counts. */
+export interface CachedFileRow {
+  sha256: string;
+  size: number;
+  /** ms since epoch. */
+  cachedAt: number;
+  /** ms since epoch of the last recorded use (recorded at most about once a minute). */
+  lastAccess: number;
+  /** The process that recorded it (a random id per process). */
+  accessedBy: string;
+}
+
+/** Cache state of remote repositories (pages, the files they list, root lists, the files they hold). */
 export interface RemoteCacheStore {
   /** Freshness state only: read on every request, so it never carries the page. */
   getPage(repo: string, project: string): CachedPage | null;
@@ -224,15 +303,49 @@ export interface RemoteCacheStore {
    */
   pruneMissing(repo: string, before: number, keep: number): number;
   getFile(repo: string, sha256: string, filename: string): RemoteFileRecord | null;
-  /** The remote served the file at `now` (callers write at most about once a minute per file). */
-  touchFile(repo: string, sha256: string, filename: string, now: number): void;
   /** Files removed upstream (all repositories, or one), removed at or after `since` (ms), newest removal first. */
   listRemoved(filter: { repo?: string; since?: number }): RemovedFileRow[];
+  /**
+   * When pydepot first listed each file of the project's page (ms since epoch,
+   * by filename); kept across page changes for as long as the upstream lists
+   * the file (listed again after a removal, it is new again). 0: listed
+   * before pydepot recorded it.
+   */
+  firstSeen(repo: string, project: string): Map<string, number>;
+  /** Normalized names of the projects whose pages are cached (found upstream), after `after`, in order. */
+  cachedProjects(repo: string, after: string, limit: number): string[];
+  getWheelMetadata(sha256: string, filename: string): WheelMetadataRecord | null;
+  saveWheelMetadata(record: WheelMetadataRecord): void;
+  /**
+   * A page that now serves core metadata for one more of its files: its new
+   * body, and that file's metadata hash. Bumps the serial when the body
+   * changed; leaves the freshness state alone. false when the page is gone.
+   */
+  updatePageMetadata(repo: string, project: string, page: string, file: { sha256: string; filename: string; metadataSha256: string }): boolean;
   getRoot(repo: string): CachedRoot | null;
   saveRoot(repo: string, names: string[], etag: string | null, lastModified: string | null, now: number): void;
   touchRoot(repo: string, now: number): void;
   /** Up to `limit` names after `after`, in order (keyset pages: no open cursor between calls). */
   rootNames(repo: string, after: string, limit: number): string[];
+  /** The remote holds this blob (fetched, or found stored): a new row, or its last access renewed. */
+  recordCached(repo: string, file: { sha256: string; size: number }, now: number, by: string): void;
+  /** Renews the last access of rows that exist (one evicted meanwhile stays gone). */
+  touchCached(repo: string, touches: readonly { sha256: string; at: number }[], by: string): void;
+  cacheUsage(repo: string): { files: number; bytes: number };
+  /** Least recently used first, after `after` (keyset pages). */
+  leastRecentlyUsed(repo: string, after: { lastAccess: number; sha256: string } | null, limit: number): CachedFileRow[];
+  /**
+   * Forgets that the remote holds the blob. Returns whether the blob must
+   * stay: a hosted file or another remote's cached copy still uses it.
+   */
+  uncache(repo: string, sha256: string): { heldElsewhere: boolean };
+  /** Every remote forgets the blob (a scrub quarantined it); returns the remotes that held it. */
+  uncacheEverywhere(sha256: string): string[];
+  /**
+   * Rows for the remotes that list this stored blob but hold no row for it
+   * (files cached before pydepot counted them); returns how many were added.
+   */
+  adoptCached(sha256: string, size: number, at: number): number;
 }
 
 /** An upstream project whose name is internal to a virtual repository. */
@@ -294,7 +407,7 @@ export interface UserStore {
   touchToken(id: string, now: string): void;
 }
 
-export type AuditAction = 'upload' | 'yank' | 'unyank' | 'delete';
+export type AuditAction = 'upload' | 'yank' | 'unyank' | 'delete' | 'cooldown-allow' | 'cooldown-revoke';
 
 export interface AuditEntry {
   at: string;
@@ -314,4 +427,32 @@ export interface AuditEntry {
 export interface AuditStore {
   record(entry: AuditEntry): void;
   list(filter: { repo?: string; since?: string }): AuditEntry[];
+}
+
+/** An admin's exception to the cooldown: matching upstream files are listed however young. */
+export interface CooldownExemptionRow {
+  id: string;
+  /** A normalized project name, or a glob over normalized names. */
+  project: string;
+  /** Only this version's files (compared by PEP 440); null: every version. */
+  version: string | null;
+  /** Only files served through this repository; null: through every one. */
+  repo: string | null;
+  /** ISO instant at which it stops applying. */
+  until: string;
+  reason: string;
+  createdAt: string;
+  createdBy: string;
+  revokedAt: string | null;
+  revokedBy: string | null;
+}
+
+/** Cooldown exemptions. Each change is written to the audit trail in the same transaction. */
+export interface CooldownStore {
+  /** Changes with every addition and revocation: readers re-read the list when it moves. */
+  serial(): number;
+  list(): CooldownExemptionRow[];
+  add(row: Omit<CooldownExemptionRow, 'revokedAt' | 'revokedBy'>, actor: Actor): void;
+  /** The exemption as revoked, or null when there is none by that id or it was revoked already. */
+  revoke(id: string, at: string, actor: Actor): CooldownExemptionRow | null;
 }

@@ -1,5 +1,5 @@
 /**
- * HTTP to an upstream index: timeouts, a descriptive User-Agent (PEP 381
+ * HTTP to an index (an upstream, or pydepot itself for `wheels build`): timeouts, a descriptive User-Agent (PEP 381
  * etiquette), credentials only for the upstream's own origin, redirects,
  * and the proxy environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY).
  */
@@ -63,6 +63,23 @@ export class UpstreamClient {
     if (this.authorization && target.origin === this.origin) h.authorization = this.authorization;
     try {
       const res = await request(target, { method: 'GET', headers: h, dispatcher: this.agent, maxRedirections: 5 });
+      return { status: res.statusCode, headers: res.headers, body: res.body };
+    } catch (err) {
+      throw describe(err, target);
+    }
+  }
+
+  /**
+   * POST (an upload) to `url`, never following a redirect: a file must reach
+   * the URL given, as twine insists, and a redirected POST would silently
+   * become a GET or resend the file elsewhere. Resolves on any status.
+   */
+  async post(url: string, body: FormData, headers: Record<string, string> = {}): Promise<UpstreamResponse> {
+    const target = new URL(url);
+    const h: Record<string, string> = { 'user-agent': USER_AGENT, ...headers };
+    if (this.authorization && target.origin === this.origin) h.authorization = this.authorization;
+    try {
+      const res = await request(target, { method: 'POST', headers: h, body, dispatcher: this.agent, maxRedirections: 0 });
       return { status: res.statusCode, headers: res.headers, body: res.body };
     } catch (err) {
       throw describe(err, target);

@@ -8,7 +8,7 @@ import { selectFromLock, type LockSelection, type Pylock } from '../resolve/pylo
 import type { ParsedRequirements } from '../resolve/requirements.ts';
 import { need } from '../resolve/kit.ts';
 import { PIP_RULES } from '../resolve/kit.ts';
-import { resolve, ResolutionImpossible, type Pin, type ResolveOptions } from '../resolve/resolver.ts';
+import { resolve, ResolutionImpossible, type Pin, type ResolveOptions, type ResolverSource } from '../resolve/resolver.ts';
 import type { Target } from '../resolve/tags.ts';
 import type { Repository } from '../repos/types.ts';
 import { repositorySource } from './source.ts';
@@ -19,6 +19,7 @@ export interface TargetPlan {
 }
 
 export interface Plan {
+  /** The repository's name (or the index URL) resolved in. */
   repo: string;
   targets: TargetPlan[];
   /** Per target that could not be resolved: the reasons, one line each. */
@@ -31,10 +32,14 @@ export interface Plan {
  * projects that something requires. `--pre` in the file counts as opts.pre.
  */
 export async function planWheelhouse(repo: Repository, reqs: ParsedRequirements, targets: readonly Target[], opts: ResolveOptions = {}): Promise<Plan> {
-  const source = repositorySource(repo);
+  return planFrom(repositorySource(repo), repo.name, reqs, targets, opts);
+}
+
+/** The same over any source (an index read over HTTP: index-source.ts); `label` names it in the plan. */
+export async function planFrom(source: ResolverSource, label: string, reqs: ParsedRequirements, targets: readonly Target[], opts: ResolveOptions = {}): Promise<Plan> {
   const roots = reqs.requirements.map((r) => need(r, `${r.origin.file}:${r.origin.line}`));
   const constraints = reqs.constraints.map((r) => need(r, `${r.origin.file}:${r.origin.line}`));
-  const plan: Plan = { repo: repo.name, targets: [], failures: [] };
+  const plan: Plan = { repo: label, targets: [], failures: [] };
   for (const target of targets) {
     try {
       const pins = await resolve(roots, target, source, PIP_RULES, { ...opts, pre: opts.pre || reqs.options.pre, constraints });

@@ -1,10 +1,11 @@
 /**
  * What the resolver reads, from a repository: project pages, and each
  * chosen file's dependencies from its core metadata — the PEP 658 file
- * where the index serves one, else the METADATA inside the wheel, read
- * through ranged reads (a wheel's central directory is at its end, so a
- * 100 MB wheel costs a few small reads, not a download... unless a remote
- * must fetch it first, which it then caches for the export anyway).
+ * where the repository serves one (a remote serves one for every wheel:
+ * when its upstream gives none, it reads the wheel's METADATA by HTTP
+ * Range, repos/wheel-metadata.ts), else the METADATA or PKG-INFO inside the
+ * file, read through ranged reads of it (an sdist; a wheel whose upstream
+ * has no Range support is then fetched whole, and cached for the export).
  */
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -13,7 +14,7 @@ import { parseCoreMetadata } from '../pypi/core-metadata.ts';
 import { parseDistFilename } from '../pypi/filenames.ts';
 import type { IndexFile, ProjectPage } from '../pypi/pages.ts';
 import type { FileHandle, Repository } from '../repos/types.ts';
-import type { ResolverSource } from '../resolve/resolver.ts';
+import type { FileMetadata, ResolverSource } from '../resolve/resolver.ts';
 import type { BlobReader } from '../storage/types.ts';
 import { readSdistMetadata, readWheelMetadata, type Archive } from '../upload/inspect.ts';
 
@@ -26,14 +27,18 @@ export function repositorySource(repo: Repository): ResolverSource {
     },
 
     async metadata(project: string, file: IndexFile) {
-      const bytes = await coreMetadata(repo, project, file);
-      const meta = parseCoreMetadata(bytes.toString('utf8'));
-      if (meta.dynamic.some((d) => d.toLowerCase() === 'requires-dist')) {
-        throw new InvalidRequirement(`${file.filename} declares its dependencies dynamic: they are known only once it is built (build it into a wheel)`);
-      }
-      return { requiresDist: meta.requiresDist, requiresPython: meta.requiresPython, providesExtra: meta.providesExtra };
+      return resolverMetadata(await coreMetadata(repo, project, file), file.filename);
     },
   };
+}
+
+/** What the resolver reads of a file's METADATA / PKG-INFO bytes, whatever source they came from. */
+export function resolverMetadata(bytes: Buffer, filename: string): FileMetadata {
+  const meta = parseCoreMetadata(bytes.toString('utf8'));
+  if (meta.dynamic.some((d) => d.toLowerCase() === 'requires-dist')) {
+    throw new InvalidRequirement(`${filename} declares its dependencies dynamic: they are known only once it is built (build it into a wheel)`);
+  }
+  return { requiresDist: meta.requiresDist, requiresPython: meta.requiresPython, providesExtra: meta.providesExtra };
 }
 
 async function coreMetadata(repo: Repository, project: string, file: IndexFile): Promise<Buffer> {

@@ -97,7 +97,7 @@ export function describe(result: RunResult): string {
 /** 'twine', 'poetry', or the Python used to create a venv ('python3', '/usr/bin/python3'). */
 export type Client = 'twine' | 'poetry' | string;
 
-const INSTALL_HINTS: Record<string, string> = {
+export const INSTALL_HINTS: Record<string, string> = {
   twine: 'apt-get install -y twine',
   poetry: 'apt-get install -y python3-poetry',
   '/usr/bin/python3': 'apt-get install -y python3 python3-venv',
@@ -124,6 +124,11 @@ function probe(client: Client): Promise<string | null> {
 
 export async function clientAvailable(client: Client): Promise<boolean> {
   return (await probe(client)) === null;
+}
+
+/** null when the client works, else why not (its last line of output). */
+export function whyMissing(client: Client): Promise<string | null> {
+  return probe(client);
 }
 
 export function optionalClients(): boolean {

@@ -195,7 +195,117 @@ export async function buildSdist(spec: DistSpec): Promise<BuiltDist> {
     [`${root}/${mod}/__init__.py`, initPy(spec)],
   ];
   if (spec.padBytes !== undefined) entries.push([`${root}/${mod}/_pad.bin`, padding(spec, spec.padBytes)]);
+  return finish(sdistFilename(spec), await tarGz(entries), pkgInfo);
+}
 
+export interface InTreeBackendOptions {
+  /** build_wheel prints these lines (one per line, on stderr), then raises RuntimeError with the last: a build that fails. */
+  failWith?: string[];
+  /** The built wheel's tag; default py3-none-any. */
+  tag?: string;
+}
+
+/**
+ * The in-tree build backend of buildInTreeSdist: PEP 517's hooks with the
+ * standard library alone (zipfile, tarfile), so pip builds the sdist
+ * offline, its build isolation installing nothing (`requires = []`). The
+ * wheel's METADATA is the sdist's PKG-INFO; its files, the package folder.
+ */
+function inTreeBackend(opts: InTreeBackendOptions): string {
+  const fail = opts.failWith && opts.failWith.length > 0
+    ? [
+      ...opts.failWith.slice(0, -1).map((line) => `    sys.stderr.write(${JSON.stringify(`${line}\n`)})`),
+      '    sys.stderr.flush()',
+      `    raise RuntimeError(${JSON.stringify(opts.failWith.at(-1))})`,
+    ]
+    : [];
+  return [
+    '"""A PEP 517 backend for the tests of pydepot: standard library only."""',
+    'import base64, hashlib, io, os, re, sys, tarfile, zipfile',
+    '',
+    `TAG = ${JSON.stringify(opts.tag ?? 'py3-none-any')}`,
+    '',
+    'def _pkg_info():',
+    "    with open('PKG-INFO', encoding='utf-8') as f:",
+    '        text = f.read()',
+    '    fields = {}',
+    "    for line in text.split('\\n'):",
+    "        if not line:",
+    '            break',
+    "        key, _, value = line.partition(': ')",
+    '        fields.setdefault(key, value)',
+    "    return text, fields['Name'], fields['Version']",
+    '',
+    'def _escape(name):',
+    "    return re.sub(r'[-_.]+', '_', name).lower()",
+    '',
+    'def get_requires_for_build_wheel(config_settings=None):',
+    '    return []',
+    '',
+    'def get_requires_for_build_sdist(config_settings=None):',
+    '    return []',
+    '',
+    'def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):',
+    ...fail,
+    '    text, name, version = _pkg_info()',
+    "    dist_info = '%s-%s.dist-info' % (_escape(name), version)",
+    "    files = []",
+    '    for root, _, names in os.walk(_escape(name)):',
+    '        for n in sorted(names):',
+    '            path = os.path.join(root, n)',
+    "            with open(path, 'rb') as f:",
+    "                files.append((path.replace(os.sep, '/'), f.read()))",
+    "    files.append((dist_info + '/METADATA', text.encode('utf-8')))",
+    "    wheel = 'Wheel-Version: 1.0\\nGenerator: pydepot-tests-backend\\nRoot-Is-Purelib: true\\nTag: %s\\n' % TAG",
+    "    files.append((dist_info + '/WHEEL', wheel.encode('utf-8')))",
+    "    record = ''.join('%s,sha256=%s,%d\\n' % (p, base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode(), len(d)) for p, d in files)",
+    "    record += dist_info + '/RECORD,,\\n'",
+    "    filename = '%s-%s-%s.whl' % (_escape(name), version, TAG)",
+    "    with zipfile.ZipFile(os.path.join(wheel_directory, filename), 'w', zipfile.ZIP_DEFLATED) as z:",
+    '        for p, d in files:',
+    '            z.writestr(p, d)',
+    "        z.writestr(dist_info + '/RECORD', record)",
+    '    return filename',
+    '',
+    'def build_sdist(sdist_directory, config_settings=None):',
+    '    _, name, version = _pkg_info()',
+    "    base = '%s-%s' % (_escape(name), version)",
+    "    with tarfile.open(os.path.join(sdist_directory, base + '.tar.gz'), 'w:gz') as t:",
+    "        for n in ['PKG-INFO', 'pyproject.toml', 'backend.py', _escape(name)]:",
+    "            t.add(n, arcname=base + '/' + n)",
+    "    return base + '.tar.gz'",
+    '',
+  ].join('\n');
+}
+
+/**
+ * An sdist that pip builds offline: `build-backend = "backend"` with
+ * `backend-path = ["."]`, the backend above in the sdist itself. PKG-INFO
+ * is the spec's core metadata, as in buildSdist.
+ */
+export async function buildInTreeSdist(spec: DistSpec, opts: InTreeBackendOptions = {}): Promise<BuiltDist> {
+  const mod = moduleName(spec);
+  const root = `${escapedName(spec.name)}-${escapedVersion(spec.version)}`;
+  const pkgInfo = coreMetadata(spec);
+  const pyproject = [
+    '[build-system]',
+    'requires = []',
+    'build-backend = "backend"',
+    'backend-path = ["."]',
+    '',
+  ].join('\n');
+  const entries: Array<[string, Buffer | null]> = [
+    [`${root}/`, null],
+    [`${root}/PKG-INFO`, pkgInfo],
+    [`${root}/pyproject.toml`, Buffer.from(pyproject, 'utf8')],
+    [`${root}/backend.py`, Buffer.from(inTreeBackend(opts), 'utf8')],
+    [`${root}/${mod}/`, null],
+    [`${root}/${mod}/__init__.py`, initPy(spec)],
+  ];
+  return finish(sdistFilename(spec), await tarGz(entries), pkgInfo);
+}
+
+async function tarGz(entries: Array<[string, Buffer | null]>): Promise<Buffer> {
   const pack = tar.pack();
   const packed = readAll(pack);
   for (const [name, data] of entries) {
@@ -204,8 +314,7 @@ export async function buildSdist(spec: DistSpec): Promise<BuiltDist> {
     else pack.entry({ ...common, type: 'file', mode: 0o644, size: data.length }, data);
   }
   pack.finalize();
-  const bytes = await gzipAsync(await packed, { level: 9 });
-  return finish(sdistFilename(spec), bytes, pkgInfo);
+  return gzipAsync(await packed, { level: 9 });
 }
 
 export async function writeDists(dir: string, dists: BuiltDist[]): Promise<string[]> {

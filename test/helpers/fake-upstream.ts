@@ -88,6 +88,13 @@ export interface FakeUpstreamOptions {
   absoluteUrls?: boolean;
   /** Append `?token=abc` to every file URL (the server ignores query strings). */
   queryStrings?: boolean;
+  /**
+   * HTTP Range on files and `.metadata`: 'ignore' (default) answers 200 with the whole body;
+   * 'support' answers one range (`a-b`, `a-`, `-n`) with 206 + Content-Range (416 when
+   * unsatisfiable; several ranges or nonsense get the whole body, as servers do), with
+   * `Accept-Ranges: bytes`; 'refuse' answers any Range request with 416.
+   */
+  ranges?: 'ignore' | 'support' | 'refuse';
 }
 
 export interface LoggedRequest {
@@ -101,6 +108,8 @@ export interface LoggedRequest {
   headers: IncomingHttpHeaders;
   /** Status sent; 0 when the socket was destroyed before any status (refuse). */
   status: number;
+  /** Body bytes handed to the socket (fewer than sent when the client hung up). */
+  bytesSent: number;
 }
 
 export type Which = 'all' | 'index' | 'files';
@@ -160,6 +169,7 @@ export class FakeUpstream {
       separateFilesHost: opts.separateFilesHost ?? false,
       absoluteUrls: opts.absoluteUrls ?? false,
       queryStrings: opts.queryStrings ?? false,
+      ranges: opts.ranges ?? 'ignore',
     };
     this.index = this.makeHost('index');
     this.files = this.options.separateFilesHost ? this.makeHost('files') : undefined;
@@ -350,7 +360,7 @@ export class FakeUpstream {
     const qi = raw.indexOf('?');
     const path = qi === -1 ? raw : raw.slice(0, qi);
     const query = qi === -1 ? '' : raw.slice(qi + 1);
-    const entry: LoggedRequest = { server: role, method: req.method ?? 'GET', path, url: raw, headers: req.headers, status: 0 };
+    const entry: LoggedRequest = { server: role, method: req.method ?? 'GET', path, url: raw, headers: req.headers, status: 0, bytesSent: 0 };
     this.requests.push(entry);
     const route = this.route(role, path, query);
     const f = this.faultsFor(route);
@@ -380,7 +390,22 @@ export class FakeUpstream {
         return this.send(req, res, entry, 301, { location: route.location, 'content-type': 'text/plain; charset=utf-8' }, Buffer.from(`301 Moved Permanently\n`), f, false);
       case 'file': {
         const body = route.metadata ? route.file.dist.metadata : route.file.dist.bytes;
-        const headers = { 'content-type': 'application/octet-stream', 'cache-control': 'max-age=365000000, immutable, public', 'access-control-allow-origin': '*' };
+        const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'cache-control': 'max-age=365000000, immutable, public', 'access-control-allow-origin': '*' };
+        const range = req.headers.range;
+        if (this.options.ranges === 'support') headers['accept-ranges'] = 'bytes';
+        if (range !== undefined && this.options.ranges === 'refuse') {
+          return this.send(req, res, entry, 416, { 'content-type': 'text/plain; charset=utf-8' }, Buffer.from('416 ranges not supported\n'), f, false);
+        }
+        if (range !== undefined && this.options.ranges === 'support') {
+          const r = parseRange(range, body.length);
+          if (r === 'unsatisfiable') {
+            return this.send(req, res, entry, 416, { 'content-type': 'text/plain; charset=utf-8', 'content-range': `bytes */${body.length}` }, Buffer.from('416\n'), f, false);
+          }
+          if (r !== null) {
+            const part = (f.corrupt === true ? flipBytes(body) : body).subarray(r.start, r.end + 1);
+            return this.send(req, res, entry, 206, { ...headers, 'content-range': `bytes ${r.start}-${r.end}/${body.length}` }, part, { ...f, corrupt: false }, false);
+          }
+        }
         return this.send(req, res, entry, 200, headers, body, f, true);
       }
       case 'root':
@@ -565,13 +590,17 @@ export class FakeUpstream {
     const limit = truncated ? Math.max(0, f.truncateAt!) : data.length;
     const rate = f.bytesPerSecond !== undefined && f.bytesPerSecond > 0 ? f.bytesPerSecond : undefined;
     if (rate === undefined) {
-      if (limit > 0) await write(res, data.subarray(0, limit));
+      if (limit > 0) {
+        entry.bytesSent += limit;
+        await write(res, data.subarray(0, limit));
+      }
     } else {
       const chunk = Math.max(1, Math.min(MAX_CHUNK, Math.floor(rate / 10)));
       for (let off = 0; off < limit; ) {
         if (socket.destroyed) return;
         const piece = data.subarray(off, Math.min(off + chunk, limit));
         off += piece.length;
+        entry.bytesSent += piece.length;
         await write(res, piece);
         if (off < limit || truncated) await sleep((piece.length / rate) * 1000);
       }
@@ -600,6 +629,22 @@ function normalize(name: string): string {
 function filePath(dist: BuiltDist): string {
   const b2 = dist.blake2b256;
   return `/packages/${b2.slice(0, 2)}/${b2.slice(2, 4)}/${b2.slice(4)}/${encodeURIComponent(dist.filename)}`;
+}
+
+/** One byte range of `length` bytes: `a-b`, `a-`, `-n`; null for anything else (the whole body is sent). */
+function parseRange(header: string, length: number): { start: number; end: number } | 'unsatisfiable' | null {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (m === null || (m[1] === '' && m[2] === '')) return null;
+  if (m[1] === '') {
+    const n = Number(m[2]);
+    if (n === 0 || length === 0) return 'unsatisfiable';
+    return { start: Math.max(0, length - n), end: length - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? length - 1 : Math.min(Number(m[2]), length - 1);
+  if (m[2] !== '' && Number(m[2]) < start) return null;
+  if (start >= length) return 'unsatisfiable';
+  return { start, end };
 }
 
 function hasMetadata(f: UpstreamFile): boolean {

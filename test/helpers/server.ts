@@ -12,6 +12,7 @@ import { parseConfig, type Config } from '../../src/config/schema.ts';
 import { hashPassword } from '../../src/auth/passwords.ts';
 import { tokenHash } from '../../src/auth/tokens.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
+import type { Clock } from '../../src/time.ts';
 import { openStorage } from '../../src/storage/open.ts';
 import { CI } from './ci-user.ts';
 
@@ -53,7 +54,8 @@ export async function seedCi(storage: string): Promise<void> {
   }
 }
 
-export async function startTestServer(t: ExecutionContext, raw: Record<string, unknown> = LOCAL_ONLY, storage?: string): Promise<TestServer> {
+/** `opts.clock`: the server's clock (a TestClock's `now`), for what changes with time alone. */
+export async function startTestServer(t: ExecutionContext, raw: Record<string, unknown> = LOCAL_ONLY, storage?: string, opts: { clock?: Clock } = {}): Promise<TestServer> {
   storage ??= await tempDir(t);
   const config = parseConfig({ ...raw, listen: '127.0.0.1:0', storage });
   const logs: Record<string, unknown>[] = [];
@@ -65,7 +67,7 @@ export async function startTestServer(t: ExecutionContext, raw: Record<string, u
   });
   const logger = pino({ level: 'info' }, sink);
   await seedCi(storage);
-  const running = await startServer(config, { logger });
+  const running = await startServer(config, { logger, ...(opts.clock ? { clock: opts.clock } : {}) });
   t.teardown(() => running.stop(1000));
   return { ...running, storage, config, logs };
 }

@@ -60,3 +60,24 @@ export async function makeTestCertificates(t: ExecutionContext): Promise<TestCer
     '-extfile', cnf, '-extensions', 'server', '-days', '2', '-out', at('server.pem')]);
   return { caCert: at('ca.pem'), caKey: at('ca.key'), cert: at('server.pem'), key: at('server.key') };
 }
+
+/**
+ * A self-signed certificate for 127.0.0.1 that expired in 2020, and its key:
+ * `openssl ca` is the one openssl 3.0 command that takes explicit dates.
+ */
+export async function makeExpiredCertificate(t: ExecutionContext): Promise<{ cert: string; key: string }> {
+  const dir = await tempDir(t, 'pydepot-tls-');
+  const cnf = join(dir, 'ca.cnf');
+  await writeFile(cnf, `[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = 127.0.0.1\n`);
+  await writeFile(join(dir, 'index.txt'), '');
+  await writeFile(join(dir, 'serial'), '01\n');
+  const openssl = async (args: string[]): Promise<void> => {
+    const r = await run('openssl', args, { cwd: dir, env: { OPENSSL_CONF: cnf }, timeoutMs: 60_000 });
+    if (r.code === 127) throw new Error('openssl is not installed: apt-get install -y openssl');
+    if (r.code !== 0) throw new Error(`openssl ${args[0]} failed: ${describe(r)}`);
+  };
+  await openssl(['req', '-new', '-config', cnf, ...EC_KEY, '-keyout', 'key.pem', '-out', 'req.csr']);
+  await openssl(['ca', '-batch', '-config', cnf, '-selfsign', '-keyfile', 'key.pem', '-in', 'req.csr',
+    '-startdate', '20200101000000Z', '-enddate', '20200102000000Z', '-notext', '-out', 'cert.pem']);
+  return { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+}

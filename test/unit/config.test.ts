@@ -71,6 +71,12 @@ const BAD: [string, unknown, RegExp][] = [
   ['a zero headersTimeout', { limits: { headersTimeout: 0 } }, /'limits\.headersTimeout': must be more than 0/],
   ['a bodyMinRate that is no size', { limits: { bodyMinRate: 'slow' } }, /'limits\.bodyMinRate': expected a size/],
   ['a negative bodyMinRate', { limits: { bodyMinRate: -1 } }, /'limits\.bodyMinRate'/],
+  ['a cooldown that is no duration', { repositories: { r: { type: 'remote', cooldown: '7 days' } } }, /'repositories\.r\.cooldown': expected a duration such as 7d/],
+  ['a negative cooldown', { repositories: { r: { type: 'remote', cooldown: -1 } } }, /'repositories\.r\.cooldown'/],
+  ['a cooldown on a virtual repository that is no duration', { repositories: { l: { type: 'local' }, a: { type: 'virtual', members: ['l'], cooldown: '1x' } } }, /'repositories\.a\.cooldown'/],
+  ['a cooldown on a local repository', { repositories: { r: { type: 'local', cooldown: '7d' } } }, /'repositories\.r\.cooldown': a hosted repository's own uploads are never delayed/],
+  ['a fractional metadataReleases', { repositories: { r: { type: 'remote', metadataReleases: 1.5 } } }, /'repositories\.r\.metadataReleases': expected a whole number >= 0/],
+  ['a negative metadataReleases', { repositories: { r: { type: 'remote', metadataReleases: -1 } } }, /'repositories\.r\.metadataReleases'/],
 ];
 
 for (const [title, raw, message] of BAD) {
@@ -78,6 +84,16 @@ for (const [title, raw, message] of BAD) {
     t.throws(() => parseConfig(raw), { name: 'ConfigError', message });
   });
 }
+
+test('metadataReleases: 3 newest releases by default; 0 reads core metadata on demand only', (t) => {
+  const read = (raw: Record<string, unknown>) => {
+    const r = parseConfig({ repositories: { r: { type: 'remote', ...raw } } }).repositories.r!;
+    return r.type === 'remote' ? r.metadataReleases : null;
+  };
+  t.is(read({}), 3);
+  t.is(read({ metadataReleases: 0 }), 0);
+  t.is(read({ metadataReleases: 10 }), 10);
+});
 
 test('limits: defaults, units, and bodyMinRate 0 turns the minimum off', (t) => {
   t.deepEqual(parseConfig({}).limits, { bodyIdleTimeout: 60, missesPerMinute: 120, bodyMinRate: 1024, headersTimeout: 60 });
@@ -105,6 +121,19 @@ test('tls paths are resolved against the working directory, like storage; tls: l
   const file = join(dir, 'c.yaml');
   await writeFile(file, 'tls:\n  cert: tls/cert.pem\n  key: /etc/pydepot/key.pem\n');
   t.deepEqual(loadConfig(file, {}, {}).tls, { cert: resolve('tls/cert.pem'), key: '/etc/pydepot/key.pem' });
+});
+
+test('cooldown: a duration (7d, 12h, 2w) or seconds; 0 and absent are off', (t) => {
+  const cooldownOf = (v: unknown) => (parseConfig({ repositories: { r: { type: 'remote', ...(v === undefined ? {} : { cooldown: v }) } } }).repositories.r as { cooldown: number }).cooldown;
+  t.is(cooldownOf('7d'), 7 * 86_400);
+  t.is(cooldownOf('12h'), 12 * 3600);
+  t.is(cooldownOf('2w'), 14 * 86_400);
+  t.is(cooldownOf(3600), 3600);
+  t.is(cooldownOf(0), 0);
+  t.is(cooldownOf('0'), 0);
+  t.is(cooldownOf(undefined), 0);
+  const v = parseConfig({ repositories: { p: { type: 'remote' }, a: { type: 'virtual', members: ['p'], cooldown: '3d' } } }).repositories.a;
+  t.like(v, { cooldown: 3 * 86_400 });
 });
 
 test('sizes accept units', (t) => {

@@ -370,3 +370,25 @@ test('stop() destroys connections in flight; stop("files") leaves the index up',
   up.fileFaults(wheel.filename, {});
   t.is(sha(await (await fetch(up.fileUrl(wheel.filename))).arrayBuffer()), wheel.sha256);
 });
+
+test('ranges: ignored by default, served (206, suffix, 416) with "support", refused with "refuse"; body bytes counted', async (t) => {
+  const get = (up: FakeUpstream, wheel: BuiltDist, range: string) => fetch(up.fileUrl(wheel.filename), { headers: { range } });
+  const plain = await fixture(t);
+  const ignored = await get(plain.up, plain.wheel, 'bytes=0-9');
+  t.is(ignored.status, 200);
+  t.is(Buffer.from(await ignored.arrayBuffer()).length, plain.wheel.bytes.length);
+
+  const { up, wheel } = await fixture(t, { ranges: 'support' });
+  const n = wheel.bytes.length;
+  const suffix = await get(up, wheel, 'bytes=-100');
+  t.is(suffix.status, 206);
+  t.is(suffix.headers.get('content-range'), `bytes ${n - 100}-${n - 1}/${n}`);
+  t.deepEqual(Buffer.from(await suffix.arrayBuffer()), wheel.bytes.subarray(n - 100));
+  const middle = await get(up, wheel, 'bytes=10-19');
+  t.deepEqual(Buffer.from(await middle.arrayBuffer()), wheel.bytes.subarray(10, 20));
+  t.is((await get(up, wheel, `bytes=${n}-`)).status, 416);
+  t.deepEqual(up.requests.map((r) => r.bytesSent), [100, 10, 4]);
+
+  const refusing = await fixture(t, { ranges: 'refuse' });
+  t.is((await get(refusing.up, refusing.wheel, 'bytes=-100')).status, 416);
+});

@@ -21,3 +21,21 @@ test('pruneMissing forgets expired upstream 404s and keeps only the newest of th
   t.is(store.getPage('pypi', 'requests')?.state, 'ok');
   t.not(store.getPage('other', 'gone-0'), null, 'another repository keeps its own');
 });
+
+test('a file keeps the time it was first listed while the upstream lists it; a new file gets the time of the page that brought it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pydepot-remote-cache-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { remoteStore: store, store: meta } = await openStorage(dir);
+  t.teardown(() => meta.close());
+  const row = (filename: string) => ({ sha256: 'a'.repeat(64), filename, project: 'acme', url: `http://up/${filename}`, size: 1, metadataSha256: null, uploadTime: null });
+  const save = (page: string, files: string[], now: number) =>
+    store.savePage('pypi', 'acme', { state: 'ok', etag: null, lastModified: null, page, files: files.map(row) }, now);
+  save('v1', ['acme-1.0.tar.gz'], 1000);
+  save('v2', ['acme-1.0.tar.gz', 'acme-2.0.tar.gz'], 2000);
+  save('v2', ['acme-1.0.tar.gz', 'acme-2.0.tar.gz'], 3000);
+  t.deepEqual(store.firstSeen('pypi', 'acme'), new Map([['acme-1.0.tar.gz', 1000], ['acme-2.0.tar.gz', 2000]]));
+  save('v3', ['acme-2.0.tar.gz'], 4000);
+  save('v4', ['acme-1.0.tar.gz', 'acme-2.0.tar.gz'], 5000);
+  t.deepEqual(store.firstSeen('pypi', 'acme'), new Map([['acme-1.0.tar.gz', 5000], ['acme-2.0.tar.gz', 2000]]), 'a file the upstream dropped and listed again is new again');
+  t.deepEqual(store.cachedProjects('pypi', '', 10), ['acme']);
+});

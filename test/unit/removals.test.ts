@@ -21,7 +21,7 @@ function upPage(files: UpstreamFile[], status: UpstreamProjectPage['projectStatu
 const A = upFile('acme-1.0-py3-none-any.whl', 'a');
 const B = upFile('acme-1.0.tar.gz', 'b');
 const C = upFile('acme-2.0-py3-none-any.whl', 'c');
-const cachedOnly = (...shas: string[]) => async (s: string) => shas.includes(s);
+const cachedOnly = (...shas: string[]) => ({ cached: async (s: string) => shas.includes(s) });
 
 test('reconcile: files gone from the page are carried when cached; relisted ones are dropped from the carry', async (t) => {
   const first = await reconcile('acme', upPage([A, B, C]), null, cachedOnly(), 1000);
@@ -79,21 +79,27 @@ test('parser: a project status that cannot be read is flagged, in both formats',
   t.false('statusProblem' in html('<meta name="pypi:project-status" content="active">'));
 });
 
-test('store: files left off a saved page are marked removed once, with their cause; relisted ones are restored; last_access survives', async (t) => {
+test('store: files left off a saved page are marked removed once, with their cause; relisted ones are restored; the last download survives eviction', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'pydepot-removals-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const { remoteStore: store, store: meta } = await openStorage(dir);
   t.teardown(() => meta.close());
-  const row = (f: UpstreamFile): RemoteFileRow => ({ sha256: f.hashes.sha256!, filename: f.filename, project: 'acme', url: f.url, size: 10, metadataSha256: null, requiresPython: '>=3.9' });
+  const row = (f: UpstreamFile): RemoteFileRow => ({ sha256: f.hashes.sha256!, filename: f.filename, project: 'acme', url: f.url, size: 10, metadataSha256: null, uploadTime: null, requiresPython: '>=3.9' });
   const save = (files: UpstreamFile[], now: number, extra: { state?: 'ok' | 'missing'; removedCause?: 'quarantined' | 'project-deleted' } = {}) =>
     store.savePage('pypi', 'acme', { state: extra.state ?? 'ok', etag: null, lastModified: null, page: extra.state === 'missing' ? null : JSON.stringify(files.map((f) => f.filename)), files: files.map(row), ...(extra.removedCause ? { removedCause: extra.removedCause } : {}) }, now);
 
   t.is(save([A, B, C], 1000).removed, 0);
-  store.touchFile('pypi', sha('a'), A.filename, 1500);
-  t.like(store.getFile('pypi', sha('a'), A.filename), { removedAt: null, lastAccess: 1500, requiresPython: '>=3.9' });
+  store.recordCached('pypi', { sha256: sha('a'), size: 10 }, 1500, 'test');
+  t.like(store.getFile('pypi', sha('a'), A.filename), { removedAt: null, requiresPython: '>=3.9' });
+  t.is(store.firstSeen('pypi', 'acme').get(A.filename), 1000);
 
   t.is(save([C], 2000).removed, 2);
-  t.like(store.getFile('pypi', sha('a'), A.filename), { removedAt: 2000, removedCause: 'deleted', lastAccess: 1500 });
+  t.like(store.getFile('pypi', sha('a'), A.filename), { removedAt: 2000, removedCause: 'deleted' });
+  t.is(store.listRemoved({}).find((r) => r.filename === A.filename)?.lastAccess, 1500, 'the last download: remote_cached');
+  // Evicted: the last download stays on the file's record.
+  store.uncache('pypi', sha('a'));
+  t.is(store.listRemoved({}).find((r) => r.filename === A.filename)?.lastAccess, 1500, 'kept after eviction');
+  t.is(store.listRemoved({}).find((r) => r.filename === B.filename)?.lastAccess, null);
   t.is(save([C], 2500).removed, 0, 'unchanged page: nothing new');
   t.is(save([C, upFile('acme-2.0.tar.gz', 'd')], 3000).removed, 0);
   t.is(store.getFile('pypi', sha('a'), A.filename)?.removedAt, 2000, 'the first removal time stands');
@@ -103,9 +109,10 @@ test('store: files left off a saved page are marked removed once, with their cau
   t.like(store.getFile('pypi', sha('a'), A.filename), { removedAt: 2000, removedCause: 'quarantined' });
   t.like(store.getFile('pypi', sha('c'), C.filename), { removedAt: 4000, removedCause: 'quarantined' });
 
-  // Listed again: served again, what it last served kept.
+  // Listed again: served again, new again for the cooldown.
   t.is(save([A], 5000).removed, 0);
-  t.like(store.getFile('pypi', sha('a'), A.filename), { removedAt: null, removedCause: null, lastAccess: 1500 });
+  t.like(store.getFile('pypi', sha('a'), A.filename), { removedAt: null, removedCause: null });
+  t.is(store.firstSeen('pypi', 'acme').get(A.filename), 5000);
   t.is(save([], 6000, { state: 'missing', removedCause: 'project-deleted' }).removed, 1);
   t.like(store.getFile('pypi', sha('a'), A.filename), { removedAt: 6000, removedCause: 'project-deleted' });
 
@@ -116,7 +123,7 @@ test('store: files left off a saved page are marked removed once, with their cau
 });
 
 test('servesRemoved and goneReason', (t) => {
-  const base = { sha256: sha('a'), filename: A.filename, project: 'acme', url: '', size: 1, metadataSha256: null, requiresPython: null, lastAccess: null };
+  const base = { sha256: sha('a'), filename: A.filename, project: 'acme', url: '', size: 1, metadataSha256: null, uploadTime: null, requiresPython: null };
   const deleted = { ...base, removedAt: Date.parse('2026-09-01T12:00:00Z'), removedCause: 'deleted' as const };
   t.true(servesRemoved(deleted, true, true));
   t.false(servesRemoved(deleted, true, false));
@@ -134,14 +141,14 @@ test('visiblePage never shows carried files beside the same filename', (t) => {
   t.deepEqual(visiblePage(stored, true).files.map((f) => f.sha256), [sha('e')]);
 });
 
-test('migration 6 keeps existing remote files listed and fills their Requires-Python from the stored pages', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'pydepot-migration-6-'));
+test('migration 9 keeps existing remote files listed and fills their Requires-Python from the stored pages', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pydepot-migration-9-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const { default: Database } = await import('better-sqlite3');
   const { MIGRATIONS } = await import('../../src/storage/migrations.ts');
   const db = new Database(join(dir, 'pydepot.db'));
-  for (const m of MIGRATIONS.filter((x) => x.version <= 5)) db.exec(m.sql);
-  db.pragma('user_version = 5');
+  for (const m of MIGRATIONS.filter((x) => x.version <= 8)) db.exec(m.sql);
+  db.pragma('user_version = 8');
   const page = { name: 'acme', displayName: 'acme', versions: ['1.0'], status: null, files: [
     { filename: A.filename, path: 'p', sha256: sha('a'), size: 1, requiresPython: '>=3.9', uploadTime: null, yanked: false, metadataSha256: null },
     { filename: B.filename, path: 'p', sha256: sha('b'), size: 1, requiresPython: null, uploadTime: null, yanked: false, metadataSha256: null },
@@ -151,6 +158,6 @@ test('migration 6 keeps existing remote files listed and fills their Requires-Py
   db.close();
   const { remoteStore, store } = await openStorage(dir);
   t.teardown(() => store.close());
-  t.like(remoteStore.getFile('pypi', sha('a'), A.filename), { requiresPython: '>=3.9', removedAt: null, lastAccess: null });
+  t.like(remoteStore.getFile('pypi', sha('a'), A.filename), { requiresPython: '>=3.9', removedAt: null });
   t.like(remoteStore.getFile('pypi', sha('b'), B.filename), { requiresPython: null, removedAt: null });
 });

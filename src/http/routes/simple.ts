@@ -27,11 +27,11 @@ function wantsGzip(ctx: Context): boolean {
  * Sets an index page's caching headers. Answers 304 and returns true when
  * the client's copy is current; otherwise prepares a 200 of `contentType`.
  */
-function answeredNotModified(ctx: Context, repo: Repository, etag: string, gzipped: boolean, contentType: string): boolean {
+function answeredNotModified(ctx: Context, maxAge: number, etag: string, gzipped: boolean, contentType: string): boolean {
   const tag = gzipped ? etag.replace(/"$/, '-gzip"') : etag;
   ctx.set('Vary', 'Accept, Accept-Encoding');
   ctx.set('ETag', tag);
-  ctx.set('Cache-Control', repo.indexMaxAge > 0 ? `max-age=${repo.indexMaxAge}, public` : 'max-age=0, must-revalidate');
+  ctx.set('Cache-Control', maxAge > 0 ? `max-age=${maxAge}, public` : 'max-age=0, must-revalidate');
   if (notModified(ctx, tag)) {
     ctx.status = 304;
     return true;
@@ -42,10 +42,19 @@ function answeredNotModified(ctx: Context, repo: Repository, etag: string, gzipp
   return false;
 }
 
-async function sendPage(ctx: Context, repo: Repository, page: RenderedPage, contentType: string): Promise<void> {
+async function sendPage(ctx: Context, maxAge: number, page: RenderedPage, contentType: string): Promise<void> {
   const gzipped = page.body.length >= MIN_GZIP_BYTES && wantsGzip(ctx);
-  if (answeredNotModified(ctx, repo, page.etag, gzipped, contentType)) return;
+  if (answeredNotModified(ctx, maxAge, page.etag, gzipped, contentType)) return;
   ctx.body = gzipped ? await page.gzipped() : page.body;
+}
+
+/**
+ * The repository's indexMaxAge, cut short where a cooldown makes the page
+ * change by the clock alone: no cache may keep it past that moment.
+ */
+async function pageMaxAge(repo: Repository, project: string): Promise<number> {
+  const lifetime = (await repo.pageLifetime?.(project)) ?? null;
+  return lifetime === null ? repo.indexMaxAge : Math.min(repo.indexMaxAge, lifetime);
 }
 
 // Below this, gzip's header and CPU cost more than they save.
@@ -65,7 +74,7 @@ export function simpleRoutes(deps: AppDeps) {
       const token = await repo.listVersion();
       const etag = etagOf(`${deps.instanceId}\u0000${repo.name}\u0000${token}\u0000${neg.format}`);
       const gzipped = wantsGzip(ctx);
-      if (answeredNotModified(ctx, repo, etag, gzipped, neg.contentType)) return;
+      if (answeredNotModified(ctx, repo.indexMaxAge, etag, gzipped, neg.contentType)) return;
       const chunks = neg.format === 'json' ? renderRootJson(repo.listProjects()) : renderRootHtml(repo.listProjects());
       // pipeline, not pipe: a failure while listing must break the response.
       ctx.body = gzipped ? pipeline(Readable.from(chunks), createGzip(), () => undefined) : Readable.from(chunks);
@@ -90,7 +99,7 @@ export function simpleRoutes(deps: AppDeps) {
         if (!p) throw new NotFound(`Project '${name}' is not in repository '${repo.name}'.`);
         return neg.format === 'json' ? renderProjectJson(p) : renderProjectHtml(p);
       });
-      await sendPage(ctx, repo, page, neg.contentType);
+      await sendPage(ctx, await pageMaxAge(repo, name), page, neg.contentType);
     },
   };
 }

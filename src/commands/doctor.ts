@@ -1,0 +1,168 @@
+/**
+ * `pydepot doctor`: checks an installation without changing it (no folder is
+ * created, no migration runs) and prints one line per finding, with what to
+ * do about each problem. Exit 1 when any finding is an error; warnings alone
+ * exit 0.
+ *
+ * Checks: the config loads; the TLS certificate and key load and the
+ * certificate is not expired (a warning within 30 days); the storage folder
+ * is writable and has room (a warning under --min-free or --min-free-percent);
+ * the database passes PRAGMA quick_check and has no pending or unknown
+ * migrations; nothing sits in quarantine; each remote's upstream answers as a
+ * simple index (format and API version; offline remotes are skipped).
+ */
+import { X509Certificate } from 'node:crypto';
+import { parseByteSize, type Config } from '../config/schema.ts';
+import { ConfigError } from '../errors.ts';
+import { inspectStorage } from '../storage/health.ts';
+import { loadTlsFiles } from '../tls.ts';
+import { UpstreamClient } from '../upstream/client.ts';
+import { probeIndex } from '../upstream/probe.ts';
+import { configFrom, printOut, UsageError, type CommonOptions, type Io } from './context.ts';
+import { formatBytes } from './wheelhouse.ts';
+
+export type Level = 'ok' | 'warn' | 'error';
+
+export interface Finding {
+  level: Level;
+  /** What was checked: config, tls, storage, database, upstream:<repo>. */
+  check: string;
+  message: string;
+  /** What to do about it (warnings and errors). */
+  fix?: string;
+}
+
+export interface DoctorOptions extends CommonOptions {
+  json?: boolean;
+  minFree?: string;
+  minFreePercent?: string;
+}
+
+const DAY_MS = 86_400_000;
+const CERT_WARN_DAYS = 30;
+
+function certificate(config: Config, now: number): Finding[] {
+  if (!config.tls) return [];
+  let cert: Buffer;
+  try {
+    cert = loadTlsFiles(config.tls).cert;
+  } catch (err) {
+    return [{ level: 'error', check: 'tls', message: (err as Error).message, fix: 'point tls.cert and tls.key at a readable PEM certificate and its unencrypted key' }];
+  }
+  const x = new X509Certificate(cert);
+  const until = new Date(x.validTo);
+  const days = Math.floor((until.getTime() - now) / DAY_MS);
+  if (until.getTime() <= now) {
+    return [{ level: 'error', check: 'tls', message: `the certificate ${config.tls.cert} expired on ${until.toISOString()}: clients refuse the connection`, fix: 'renew the certificate, replace the file and restart pydepot' }];
+  }
+  if (days < CERT_WARN_DAYS) {
+    return [{ level: 'warn', check: 'tls', message: `the certificate ${config.tls.cert} expires in ${days} day${days === 1 ? '' : 's'} (${until.toISOString()})`, fix: 'renew the certificate before then, replace the file and restart pydepot' }];
+  }
+  return [{ level: 'ok', check: 'tls', message: `certificate valid until ${until.toISOString()} (${days} days), key matches` }];
+}
+
+async function storage(config: Config, minFree: number, minFreePercent: number): Promise<Finding[]> {
+  const h = await inspectStorage(config.storage);
+  if (!h.exists) {
+    return [{ level: 'warn', check: 'storage', message: `the storage folder ${config.storage} does not exist yet`, fix: 'it is made at the first start; check that the storage key (or PYDEPOT_STORAGE) names the folder you mean' }];
+  }
+  const out: Finding[] = [];
+  for (const u of h.unwritable) {
+    out.push({ level: 'error', check: 'storage', message: `cannot write in ${u.dir} (${u.reason})`, fix: `give the user pydepot runs as write access: chown -R <user> ${config.storage}` });
+  }
+  if (h.unwritable.length === 0) out.push({ level: 'ok', check: 'storage', message: `${config.storage} is writable` });
+  if (h.space) {
+    const percent = h.space.total > 0 ? (h.space.free / h.space.total) * 100 : 100;
+    const text = `${formatBytes(h.space.free)} free of ${formatBytes(h.space.total)} (${percent.toFixed(1)}%)`;
+    if (h.space.free < minFree || percent < minFreePercent) {
+      out.push({ level: 'warn', check: 'storage', message: `low on space: ${text}; uploads fail with 507 and downloads with 503 when it runs out`, fix: 'free space (pydepot gc), set maxCacheSize on remotes, or grow the filesystem' });
+    } else {
+      out.push({ level: 'ok', check: 'storage', message: text });
+    }
+  }
+  if (h.quarantined > 0) {
+    out.push({ level: 'warn', check: 'storage', message: `${h.quarantined} corrupt blob${h.quarantined === 1 ? '' : 's'} in ${config.storage}/quarantine`, fix: 'see the scrub report for the files they held (hosted ones must be uploaded again); then delete the quarantine folder' });
+  }
+  const db = h.database;
+  if (db === null) {
+    out.push({ level: 'warn', check: 'database', message: 'no database yet', fix: 'it is made at the first start' });
+  } else if ('error' in db) {
+    out.push({ level: 'error', check: 'database', message: `cannot read ${config.storage}/pydepot.db: ${db.error}`, fix: 'restore pydepot.db from a backup' });
+  } else {
+    if (db.problems.length === 1 && db.problems[0] === 'ok') out.push({ level: 'ok', check: 'database', message: `integrity ok (quick_check), schema version ${db.schemaVersion}` });
+    else out.push({ level: 'error', check: 'database', message: `integrity check failed: ${db.problems.join('; ')}`, fix: 'stop pydepot and restore pydepot.db from a backup (or try sqlite3 pydepot.db .recover)' });
+    if (db.schemaVersion > db.latestVersion) {
+      out.push({ level: 'error', check: 'database', message: `the schema (version ${db.schemaVersion}) is newer than this pydepot knows (${db.latestVersion})`, fix: 'run the pydepot release that wrote it, or a newer one' });
+    } else if (db.schemaVersion < db.latestVersion) {
+      const n = db.latestVersion - db.schemaVersion;
+      out.push({ level: 'warn', check: 'database', message: `${n} migration${n === 1 ? '' : 's'} pending (schema ${db.schemaVersion}, this pydepot ${db.latestVersion})`, fix: 'back up pydepot.db: they run at the next start' });
+    }
+  }
+  return out;
+}
+
+async function upstreams(config: Config): Promise<Finding[]> {
+  const remotes = Object.entries(config.repositories).flatMap(([name, rc]) => (rc.type === 'remote' ? [[name, rc] as const] : []));
+  return Promise.all(remotes.map(async ([name, rc]): Promise<Finding> => {
+    const check = `upstream:${name}`;
+    if (rc.offline) return { level: 'ok', check, message: 'offline: not asked' };
+    const client = new UpstreamClient({ url: rc.url, timeoutSeconds: rc.timeout, username: rc.username, password: rc.password });
+    try {
+      const p = await probeIndex(client);
+      const where = client.displayUrl;
+      if (!p.reachable) {
+        return { level: 'error', check, message: p.error, fix: 'check the url, DNS, the firewall and HTTPS_PROXY; or set offline: true to serve only what is cached' };
+      }
+      if (p.status === 401 || p.status === 403) {
+        return { level: 'error', check, message: `${where} refused pydepot's credentials (HTTP ${p.status})`, fix: 'set username and password on the repository' };
+      }
+      if (p.status !== 200) return { level: 'error', check, message: `${where} answered HTTP ${p.status}`, fix: 'check that url is the simple index (it ends in /simple/)' };
+      if (p.problem !== null || p.format === null) return { level: 'error', check, message: `${where}: ${p.problem ?? 'not a simple index'}`, fix: 'check that url is the simple index (it ends in /simple/)' };
+      const format = p.format === 'json' ? 'PEP 691 JSON' : 'PEP 503 HTML only (no JSON)';
+      return { level: 'ok', check, message: `${where} answers in ${p.ms} ms: ${format}, API ${p.apiVersion}` };
+    } finally {
+      await client.close();
+    }
+  }));
+}
+
+function number(text: string | undefined, def: number, what: string, parse: (t: string) => number | null): number {
+  if (text === undefined) return def;
+  const n = parse(text);
+  if (n === null) throw new UsageError(`${what}: cannot read ${JSON.stringify(text)}`);
+  return n;
+}
+
+export async function runDoctor(opts: DoctorOptions, io: Io, now = Date.now()): Promise<Finding[]> {
+  const minFree = number(opts.minFree, 1024 ** 3, '--min-free', parseByteSize);
+  const minFreePercent = number(opts.minFreePercent, 5, '--min-free-percent', (t) => (/^\d+(\.\d+)?$/.test(t) ? Number(t) : null));
+  let config: Config;
+  try {
+    config = configFrom(opts, io);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return [{ level: 'error', check: 'config', message: err.message, fix: 'edit the key it names; the README lists every key' }];
+  }
+  const remotes = Object.values(config.repositories).filter((r) => r.type === 'remote').length;
+  const findings: Finding[] = [{ level: 'ok', check: 'config', message: `loaded: ${Object.keys(config.repositories).length} repositories (${remotes} remote)` }];
+  findings.push(...certificate(config, now));
+  findings.push(...await storage(config, minFree, minFreePercent));
+  findings.push(...await upstreams(config));
+  return findings;
+}
+
+export async function doctor(opts: DoctorOptions, io: Io): Promise<void> {
+  const findings = await runDoctor(opts, io);
+  const errors = findings.filter((f) => f.level === 'error').length;
+  const warnings = findings.filter((f) => f.level === 'warn').length;
+  if (opts.json) {
+    printOut(io, JSON.stringify({ ok: errors === 0, errors, warnings, findings }, null, 2));
+  } else {
+    const width = Math.max(...findings.map((f) => f.check.length));
+    for (const f of findings) {
+      printOut(io, `${f.level.padEnd(5)}  ${f.check.padEnd(width)}  ${f.message}${f.fix ? ` → ${f.fix}` : ''}`);
+    }
+    printOut(io, errors + warnings === 0 ? 'no problems found' : `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`);
+  }
+  if (errors > 0) throw new UsageError(`doctor found ${errors} error${errors === 1 ? '' : 's'}`);
+}

@@ -1,0 +1,106 @@
+/**
+ * maxCacheSize through HTTP: the least recently used file goes, its page
+ * still lists it, the next GET fetches it again from the upstream, and
+ * downloads running while files are evicted never fail.
+ */
+import { createHash } from 'node:crypto';
+import test, { type ExecutionContext } from 'ava';
+import { buildWheel, type BuiltDist } from '../helpers/dists.ts';
+import { FakeUpstream } from '../helpers/fake-upstream.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { eventually } from '../helpers/storage.ts';
+
+const WHEEL_PAD = 50_000;
+
+interface Setup {
+  s: TestServer;
+  up: FakeUpstream;
+  wheels: BuiltDist[];
+}
+
+async function setup(t: ExecutionContext, maxCacheSize: string | number, count = 3): Promise<Setup> {
+  const up = await FakeUpstream.start(t);
+  const wheels: BuiltDist[] = [];
+  for (let i = 0; i < count; i++) wheels.push(await buildWheel({ name: 'bigpkg', version: `1.${i}`, padBytes: WHEEL_PAD }));
+  up.addProject('bigpkg', wheels.map((dist) => ({ dist })));
+  const s = await startTestServer(t, { repositories: { pypi: { type: 'remote', url: up.url, timeout: 5, maxCacheSize } } });
+  // A file is served where its page lists it: read the page first, as pip does.
+  t.is((await fetch(`${s.url}/pypi/simple/bigpkg/`)).status, 200);
+  return { s, up, wheels };
+}
+
+const fileUrl = (s: TestServer, w: BuiltDist): string => `${s.url}/pypi/files/${w.sha256}/${w.filename}`;
+
+/** Downloads a file and returns the sha256 of what arrived (throws on a non-200). */
+async function download(s: TestServer, w: BuiltDist): Promise<string> {
+  const res = await fetch(fileUrl(s, w));
+  if (res.status !== 200) throw new Error(`${w.filename}: HTTP ${res.status}: ${await res.text()}`);
+  return createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex');
+}
+
+async function metric(s: TestServer, line: RegExp): Promise<number> {
+  const text = await (await fetch(`${s.url}/-/metrics`)).text();
+  const m = new RegExp(`^${line.source} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+const downloadsOf = (up: FakeUpstream, w: BuiltDist): number => up.count((r) => r.path.endsWith(`/${w.filename}`));
+
+test('the least recently used file is evicted, its page still lists it, and the next GET fetches it again', async (t) => {
+  // Room for two wheels, not three.
+  const { s, up, wheels } = await setup(t, Math.round(2.4 * (WHEEL_PAD + 1000)));
+  const [w1, w2, w3] = wheels as [BuiltDist, BuiltDist, BuiltDist];
+  t.is(await download(s, w1), w1.sha256);
+  t.is(await download(s, w2), w2.sha256);
+  t.is(await download(s, w1), w1.sha256, 'a hit: w2 is now the least recently used');
+  t.is(downloadsOf(up, w1), 1);
+  t.is(await download(s, w3), w3.sha256);
+  await eventually(async () => (await metric(s, /pydepot_cache_evictions_total\{repo="pypi"\}/)) === 1, 'one eviction');
+
+  const page = await (await fetch(`${s.url}/pypi/simple/bigpkg/`, { headers: { Accept: 'application/vnd.pypi.simple.v1+json' } })).json() as { files: { filename: string }[] };
+  t.deepEqual(page.files.map((f) => f.filename).sort(), wheels.map((w) => w.filename).sort(), 'the page still lists the evicted file');
+
+  t.is(await download(s, w1), w1.sha256);
+  t.is(downloadsOf(up, w1), 1, 'w1 stayed cached');
+  t.is(await download(s, w2), w2.sha256);
+  t.is(downloadsOf(up, w2), 2, 'w2 was evicted and fetched again');
+  t.true(s.logs.some((l) => l.msg === 'evicted a cached file (maxCacheSize); it is fetched again when asked for' && l.sha256 === w2.sha256));
+  t.is(await metric(s, /pydepot_cache_lookups_total\{repo="pypi",result="hit"\}/), 2);
+  t.true(await metric(s, /pydepot_cache_size_bytes\{repo="pypi"\}/) <= Math.round(2.4 * (WHEEL_PAD + 1000)));
+  t.is(await metric(s, /pydepot_cache_limit_bytes\{repo="pypi"\}/), Math.round(2.4 * (WHEEL_PAD + 1000)));
+});
+
+test('50 clients downloading while files are evicted all get every byte: no errors', async (t) => {
+  // Room for about one wheel: nearly every fill evicts another file.
+  const { s, up, wheels } = await setup(t, Math.round(1.5 * WHEEL_PAD), 8);
+  up.faults = { bytesPerSecond: 2_000_000 };
+  const errors: string[] = [];
+  let ok = 0;
+  await Promise.all(Array.from({ length: 50 }, async (_, client) => {
+    for (let round = 0; round < 6; round++) {
+      const w = wheels[(client * 3 + round * 5) % wheels.length]!;
+      try {
+        const got = await download(s, w);
+        if (got === w.sha256) ok++;
+        else errors.push(`${w.filename}: wrong bytes`);
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    }
+  }));
+  t.deepEqual(errors, []);
+  t.is(ok, 300);
+  const evictions = await metric(s, /pydepot_cache_evictions_total\{repo="pypi"\}/);
+  t.log(`${evictions} evictions, ${up.count((r) => r.path.endsWith('.whl'))} upstream downloads`);
+  t.true(evictions > 0, 'files were evicted meanwhile');
+});
+
+test('a maxCacheSize smaller than one file: the file is served whole, with a warning, then evicted and fetched again', async (t) => {
+  const { s, up, wheels } = await setup(t, '1KiB', 1);
+  const w = wheels[0]!;
+  t.is(await download(s, w), w.sha256);
+  t.true(s.logs.some((l) => String(l.msg).includes('larger than maxCacheSize')));
+  await eventually(async () => (await metric(s, /pydepot_cache_evictions_total\{repo="pypi"\}/)) === 1, 'the file evicted once its download is done');
+  t.is(await download(s, w), w.sha256);
+  t.is(downloadsOf(up, w), 2);
+});

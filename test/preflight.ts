@@ -1,0 +1,63 @@
+/**
+ * The first step of `npm test` (not a test file: ava runs `*.test.ts`). It
+ * looks for the programs the suites drive and, when some are missing, stops
+ * at once with one message that lists them with their install commands,
+ * instead of two dozen tests failing one by one.
+ *
+ * - pip in both Pythons and openssl are always needed: the oracle tests ask
+ *   pip's own code (python-oracle.ts), the TLS tests make a CA with openssl.
+ * - twine, poetry, and venv (ensurepip) in both Pythons drive the end-to-end
+ *   tests. PYDEPOT_OPTIONAL_CLIENTS=1 runs the suites without them: said
+ *   here, and each test that needs one logs "SKIPPED: ..." and passes.
+ *
+ * `.ci/run` installs all of them before `npm test`.
+ */
+import { INSTALL_HINTS, optionalClients, run, whyMissing } from './helpers/clients.ts';
+
+interface Need {
+  what: string;
+  install: string;
+  missing: Promise<string | null>;
+}
+
+const PIP_HINTS: Record<string, string> = {
+  python3: 'apt-get install -y python3 python3-pip (or `pyenv install 3.11` and `pyenv global 3.11`)',
+  '/usr/bin/python3': 'apt-get install -y python3 python3-pip',
+};
+
+async function commandMissing(command: string, args: string[]): Promise<string | null> {
+  const r = await run(command, args, { timeoutMs: 60_000 });
+  return r.code === 0 ? null : (r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`);
+}
+
+const always: Need[] = [
+  ...['python3', '/usr/bin/python3'].map((py) => ({ what: `pip in ${py}`, install: PIP_HINTS[py]!, missing: commandMissing(py, ['-m', 'pip', '--version']) })),
+  { what: 'openssl', install: 'apt-get install -y openssl', missing: commandMissing('openssl', ['version']) },
+];
+const clients: Need[] = ['twine', 'poetry', 'python3', '/usr/bin/python3'].map((c) => ({
+  what: c === 'twine' || c === 'poetry' ? c : `venv (ensurepip) in ${c}`,
+  install: INSTALL_HINTS[c]!,
+  missing: whyMissing(c),
+}));
+
+const missing = async (needs: Need[]): Promise<Need[]> => {
+  const out: Need[] = [];
+  for (const n of needs) if ((await n.missing) !== null) out.push(n);
+  return out;
+};
+const [lackAlways, lackClients] = await Promise.all([missing(always), missing(clients)]);
+const line = (n: Need): string => `  - ${n.what}: ${n.install}`;
+
+if (lackAlways.length > 0 || (lackClients.length > 0 && !optionalClients())) {
+  const lines = ['npm test: this machine lacks programs the tests need:'];
+  lines.push(...lackAlways.map(line), ...lackClients.map(line));
+  if (lackClients.length > 0 && !optionalClients()) {
+    lines.push(`Install them (.ci/run does), or set PYDEPOT_OPTIONAL_CLIENTS=1 to run without the end-to-end tests that need ${lackClients.map((n) => n.what).join(', ')} (each is then logged as SKIPPED).`);
+  }
+  if (lackAlways.length > 0) lines.push(`${lackAlways.map((n) => n.what).join(', ')} cannot be skipped: the oracle tests ask pip's own code, the TLS tests make certificates with openssl.`);
+  process.stderr.write(`${lines.join('\n')}\n`);
+  process.exit(1);
+}
+if (lackClients.length > 0) {
+  process.stderr.write(`npm test: PYDEPOT_OPTIONAL_CLIENTS=1: the end-to-end tests that need ${lackClients.map((n) => n.what).join(', ')} are SKIPPED (not installed):\n${lackClients.map(line).join('\n')}\n`);
+}
