@@ -124,28 +124,29 @@ export async function policyScenarios(ctx: ScenarioContext): Promise<void> {
     check(clusterFiles === (ctx.pageFiles * 2) / 5, `the cluster filter keeps 2 platforms of 5 (${clusterFiles} files)`);
     check(upstreamPages === 4, `each remote fetched the upstream page once while warming (${upstreamPages} fetches)`);
 
-    const rps: Record<string, Record<Format, number[]>> = {};
-    const cpu: Record<string, Record<Format, number[]>> = {};
-    for (const repo of REPOS) {
-      rps[repo] = { json: [], html: [] };
-      cpu[repo] = { json: [], html: [] };
-    }
+    // By pair, then side: each baseline is the runs interleaved with its own pair's.
+    const rps: Record<string, Record<Format, { with: number[]; without: number[] }>> = {};
+    const cpu: Record<string, Record<Format, { with: number[]; without: number[] }>> = {};
     for (const pair of PAIRS) {
+      rps[pair.name] = { json: { with: [], without: [] }, html: { with: [], without: [] } };
+      cpu[pair.name] = { json: { with: [], without: [] }, html: { with: [], without: [] } };
       for (const format of FORMATS) {
         for (let i = 0; i < RUNS; i++) {
-          for (const repo of [pair.with, pair.without]) {
+          for (const side of ['with', 'without'] as const) {
+            const repo = pair[side];
             settle();
             const r = await measurePage({ url: urlOf(repo), headers: { Accept: ACCEPT[format] }, expectBytes: sizes[repo]![format], ...LOAD }, p.pid);
             check(r.ok > 0 && r.failed === 0, `${repo} ${format} page load: ${r.failed} failed (${r.firstError ?? 'none ok'})`);
             console.log(`${format.padEnd(4)} page #${i + 1} ${repo.padEnd(9)} ${r.rps.toFixed(0).padStart(6)} req/s (${(sizes[repo]![format] / 1024).toFixed(0)} KiB); CPU per request: server ${r.serverUsPerRequest.toFixed(0)} µs`);
-            rps[repo]![format].push(r.rps);
-            cpu[repo]![format].push(r.serverUsPerRequest);
+            rps[pair.name]![format][side].push(r.rps);
+            cpu[pair.name]![format][side].push(r.serverUsPerRequest);
           }
         }
-        const w = median(rps[pair.with]![format]);
-        const b = median(rps[pair.without]![format]);
+        const w = median(rps[pair.name]![format].with);
+        const b = median(rps[pair.name]![format].without);
         row(`${pair.name} (${ctx.pageFiles} files, all listed) ${format.toUpperCase()}, req/s (median of ${RUNS}; baseline: same page without)`,
           w, b, `ratio >= ${TARGET}`, w / b >= TARGET);
+        row(`  ${format.toUpperCase()}: server CPU per request, µs (baseline: without)`, median(cpu[pair.name]![format].with), median(cpu[pair.name]![format].without), '(report only)', null);
       }
     }
     const cost = filterCost(project.dists, KEEP_ALL);
