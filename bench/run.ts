@@ -3,7 +3,7 @@
  * in the same run. Servers run in child processes (their RSS is measured
  * alone, and the load client does not share their event loop); clients run here.
  *   BENCH_ONLY          comma-separated scenario groups to run: transfers, pages,
- *                       remote, virtual, wheelcache, policies, auth, soak, metadata, cacheops (default: all ten)
+ *                       remote, virtual, wheelcache, policies, auth, soak, metadata, cacheops, workers (default: all eleven)
  *   BENCH_FILE_MB       size of the big wheel's data file in MiB (default 1024)
  *   BENCH_RUNS          big-file transfers per server (default 3; 7 below 512 MiB, where one run is noisy)
  * Remote repositories (bench/remote.ts), against bench/upstream-child.ts:
@@ -29,6 +29,8 @@
  * repository while uploads, yanks and revalidations happen; errors must be 0.
  *   BENCH_SOAK_SECONDS  how long the soak runs (default 30)
  *   BENCH_SOAK_CLIENTS  concurrent clients (default 200)
+ * Workers (bench/workers.ts): the 2,000-file JSON page from `workers: 1` and
+ * `workers: auto` on the same storage.
  * Metadata (bench/metadata.ts): core metadata read out of upstream wheels by HTTP
  * Range, for an upstream whose pages give none: upstream bytes per wheel.
  */
@@ -49,13 +51,14 @@ import { authScenarios } from './auth.ts';
 import { soakScenarios } from './soak.ts';
 import { metadataScenarios } from './metadata.ts';
 import { cacheopsScenarios } from './cacheops.ts';
+import { workersScenarios } from './workers.ts';
 import { printTable, rowAdder, type Row } from './report.ts';
 import { cpuSeconds, download, multipart, sampleRss, upload, type Transfer } from './transfer.ts';
 
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 1024);
 // Big transfers: the median of RUNS, alternating pydepot and baseline.
 const RUNS = Number(process.env.BENCH_RUNS ?? (FILE_MB >= 512 ? 3 : 7));
-const GROUPS = ['transfers', 'pages', 'remote', 'virtual', 'wheelcache', 'policies', 'auth', 'soak', 'metadata', 'cacheops'] as const;
+const GROUPS = ['transfers', 'pages', 'remote', 'virtual', 'wheelcache', 'policies', 'auth', 'soak', 'metadata', 'cacheops', 'workers'] as const;
 type Group = (typeof GROUPS)[number];
 const ONLY = (process.env.BENCH_ONLY ?? GROUPS.join(',')).split(',').map((g) => g.trim()).filter(Boolean);
 for (const g of ONLY) {
@@ -112,6 +115,9 @@ async function main(work: string): Promise<void> {
   }
   if (want('cacheops')) {
     await cacheopsScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
+  }
+  if (want('workers')) {
+    await workersScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
   }
 
   printTable(rows);

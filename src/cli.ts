@@ -15,6 +15,8 @@ import { wheelhouseExport } from './commands/wheelhouse.ts';
 import { wheelhouseImport } from './commands/wheelhouse-import.ts';
 import { wheelsBuild } from './commands/wheels.ts';
 import { ConfigError } from './errors.ts';
+import { startPrimary, workerNumber } from './cluster.ts';
+import { createLogger } from './log.ts';
 import { startServer } from './server.ts';
 
 export { processIo, type Io } from './commands/context.ts';
@@ -32,7 +34,20 @@ export function failure(err: unknown): { code: number; message: string | null } 
 }
 
 async function serve(opts: CommonOptions & { listen?: string }, io: Io): Promise<void> {
-  const running = await startServer(configFrom(opts, io));
+  const config = configFrom(opts, io);
+  const worker = workerNumber();
+  if (config.workers > 1 && worker === null) {
+    const primary = await startPrimary(config, createLogger(config.log.level));
+    const stopAll = (): void => {
+      primary.stop().then(() => process.exit(0), () => process.exit(1));
+    };
+    process.once('SIGTERM', stopAll);
+    process.once('SIGINT', stopAll);
+    await primary.ready;
+    return;
+  }
+  // A worker leaves tmp/ alone at start: its primary cleaned it, and its siblings are writing there.
+  const running = await startServer(config, worker === null ? {} : { worker, cleanTemp: false });
   const shutdown = (signal: string): void => {
     running.logger.info({ signal }, 'finishing requests in flight, then stopping');
     running.stop().then(() => process.exit(0), () => process.exit(1));

@@ -135,6 +135,19 @@ export class CacheFull extends PydepotError {
 }
 
 /**
+ * The blob store could not be reached or refused a request (an S3 endpoint
+ * down, throttling, credentials it rejects). 503: nothing was stored, and the
+ * same request can succeed later. `cause` says what failed, for the log only:
+ * the client is not told where the bytes live.
+ */
+export class StorageUnavailable extends PydepotError {
+  constructor(cause: unknown) {
+    super(503, 'The file storage is unavailable; nothing was stored. Try again later or tell the operator.');
+    this.cause = cause;
+  }
+}
+
+/**
  * A hosted file whose bytes are no longer stored: a scrub found them corrupt
  * and quarantined them. Said before the response starts, not by a cut one.
  */

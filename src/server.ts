@@ -18,7 +18,8 @@ import { createLogger, type Logger } from './log.ts';
 import { createMetrics, storageGauges } from './metrics.ts';
 import { Registry } from './repos/registry.ts';
 import { scheduleScrubs } from './repos/scrub.ts';
-import { openStorage } from './storage/open.ts';
+import { holdLease, newOwner } from './storage/lease.ts';
+import { openStorage, removeLeftovers, SERVER_LEASE } from './storage/open.ts';
 import type { Clock } from './time.ts';
 import { loadTlsFiles } from './tls.ts';
 
@@ -29,27 +30,39 @@ export interface RunningServer {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** `clock`: for tests, which move time instead of waiting (cooldowns, page freshness). */
-export async function startServer(config: Config, opts: { logger?: Logger; clock?: Clock } = {}): Promise<RunningServer> {
-  const logger = opts.logger ?? createLogger(config.log.level);
+/**
+ * `clock`: for tests, which move time instead of waiting (cooldowns, page
+ * freshness). `worker`: this process's number among the workers of
+ * `workers: n` (cluster.ts): it is on every log line, and only worker 1 runs
+ * the timed jobs (squatting checks, scrubs), so they run once per storage.
+ */
+export async function startServer(config: Config, opts: { logger?: Logger; clock?: Clock; worker?: number; cleanTemp?: boolean } = {}): Promise<RunningServer> {
+  const base = opts.logger ?? createLogger(config.log.level);
+  const logger = opts.worker === undefined ? base : base.child({ worker: opts.worker });
+  const jobs = opts.worker === undefined || opts.worker === 1;
   // Before storage: a bad certificate must not leave the database open.
   const tls = config.tls ? loadTlsFiles(config.tls) : null;
-  const storage = await openStorage(config.storage);
+  const storage = await openStorage(config.storage, config.blobs);
   const { blobs, store } = storage;
-  const leftovers = await blobs.cleanTemp();
-  if (leftovers > 0) logger.warn({ count: leftovers }, 'removed unfinished transfers left in tmp/ by an earlier run');
+  // A worker's primary cleaned up before forking: another worker may be writing to tmp/ by now.
+  if (opts.cleanTemp ?? true) logLeftovers(await removeLeftovers(storage), logger);
+  // Says "a server is running on this storage" to the next one that starts (see removeLeftovers).
+  const serverId = newOwner();
+  const stopHeartbeat = holdLease({ store: storage.leases, owner: serverId, ttlMs: config.leaseTtl * 1000 }, `${SERVER_LEASE}${serverId}`);
 
   // The gauges are read when scraped, after the registry exists.
   const metrics = createMetrics(() => storage.squats.squatCount(), () => registry.cooldownHidden());
+  // /-/metrics answers for the worker that took the request: say which.
+  if (opts.worker !== undefined) metrics.registry.setDefaultLabels({ worker: String(opts.worker) });
   const registry: Registry = new Registry(config, { ...storage, logger, metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
-  const stopSquatChecks = registry.squats.schedule();
+  const stopSquatChecks = jobs ? registry.squats.schedule() : () => undefined;
   storageGauges(metrics, {
     caches: () => registry.remotes().map((r) => ({ repo: r.name, ...r.cachedFiles.usage(), limit: r.cachedFiles.limit })),
     lastRun: (kind) => store.lastRun(kind),
   });
   // A maxCacheSize lowered since the last start applies now, not at the next download.
   for (const r of registry.remotes()) r.cachedFiles.check();
-  const scrubs = scheduleScrubs(config.scrub.interval, config.scrub.rate, { ...storage, logger }, metrics.scrub);
+  const scrubs = scheduleScrubs(jobs ? config.scrub.interval : 0, config.scrub.rate, { ...storage, logger }, metrics.scrub);
   const authenticator = new Authenticator(storage.users, {
     failures: new FailedLogins(config.auth.failedLoginsPerMinute),
     passwordChecks: metrics.auth.passwordChecks,
@@ -86,7 +99,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `${tls ? 'https' : 'http'}://${host}:${addr.port}`;
-  logger.info({ url, storage: config.storage, repositories: Object.keys(config.repositories) }, 'pydepot listening');
+  logger.info({ url, storage: config.storage, blobs: describeBlobs(config), repositories: Object.keys(config.repositories) }, 'pydepot listening');
 
   let stopping: Promise<void> | null = null;
   const stop = (graceMs = 30_000): Promise<void> => {
@@ -103,12 +116,20 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
       stopSquatChecks();
       await scrubs.stop();
       await registry.close();
+      stopHeartbeat();
       store.close();
       logger.info('pydepot stopped');
     })();
     return stopping;
   };
   return { url, server, logger, stop };
+}
+
+/** Logs what removeLeftovers removed at start-up. */
+export function logLeftovers({ count, all }: { count: number; all: boolean }, logger: Logger): void {
+  if (count === 0) return;
+  if (all) logger.warn({ count }, 'removed unfinished transfers left in tmp/ by an earlier run');
+  else logger.warn({ count }, 'removed unfinished transfers untouched for an hour from tmp/ (another server runs on this storage)');
 }
 
 /** An upload audience of anyone decides what code runs on every node: say so at every start. */
@@ -118,6 +139,12 @@ function warnAboutOpenUploads(config: Config, logger: Logger): void {
       logger.warn({ repo: name }, `repository '${name}' accepts uploads from anyone who can reach it (upload: anonymous)`);
     }
   }
+}
+
+/** Where file contents go, for the start-up line. */
+function describeBlobs(config: Config): string {
+  const b = config.blobs;
+  return b.type === 'fs' ? 'storage folder' : `s3://${b.bucket}/${b.prefix}${b.endpoint ? ` at ${b.endpoint}` : ` (AWS, ${b.region})`}`;
 }
 
 /** A platform glob that matches no tag pip knows is most likely a typo that drops every wheel it meant to keep. */

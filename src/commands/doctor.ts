@@ -8,8 +8,9 @@
  * certificate is not expired (a warning within 30 days); the storage folder
  * is writable and has room (a warning under --min-free or --min-free-percent);
  * the database passes PRAGMA quick_check and has no pending or unknown
- * migrations; nothing sits in quarantine; each remote's upstream answers as a
- * simple index (format and API version; offline remotes are skipped).
+ * migrations; nothing sits in quarantine; an S3 bucket (`blobs: {type: s3}`)
+ * answers; each remote's upstream answers as a simple index (format and API
+ * version; offline remotes are skipped).
  */
 import { X509Certificate } from 'node:crypto';
 import { parseByteSize, type Config } from '../config/schema.ts';
@@ -101,6 +102,25 @@ async function storage(config: Config, minFree: number, minFreePercent: number):
   return out;
 }
 
+/** With S3 blobs: does the bucket answer, with these credentials? */
+async function bucket(config: Config): Promise<Finding[]> {
+  const blobs = config.blobs;
+  if (blobs.type !== 's3') return [];
+  const { S3BlobStore } = await import('../storage/blob-s3.ts');
+  const store = new S3BlobStore(config.storage, blobs);
+  try {
+    await store.checkBucket();
+    return [{ level: 'ok', check: 'blobs', message: `${store.location} answers` }];
+  } catch (err) {
+    return [{
+      level: 'error', check: 'blobs', message: (err as Error).message,
+      fix: 'check blobs.endpoint, bucket, region and forcePathStyle, and the AWS credentials pydepot gets (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE)',
+    }];
+  } finally {
+    store.close();
+  }
+}
+
 async function upstreams(config: Config): Promise<Finding[]> {
   const remotes = Object.entries(config.repositories).flatMap(([name, rc]) => (rc.type === 'remote' ? [[name, rc] as const] : []));
   return Promise.all(remotes.map(async ([name, rc]): Promise<Finding> => {
@@ -147,6 +167,7 @@ export async function runDoctor(opts: DoctorOptions, io: Io, now = Date.now()): 
   const findings: Finding[] = [{ level: 'ok', check: 'config', message: `loaded: ${Object.keys(config.repositories).length} repositories (${remotes} remote)` }];
   findings.push(...certificate(config, now));
   findings.push(...await storage(config, minFree, minFreePercent));
+  findings.push(...await bucket(config));
   findings.push(...await upstreams(config));
   return findings;
 }

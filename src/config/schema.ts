@@ -2,6 +2,7 @@
  * The config file's shape, defaults and validation. Every key is documented in
  * README.md "Configuration"; a bad key fails start-up with its dotted path.
  */
+import { availableParallelism } from 'node:os';
 import { ConfigError } from '../errors.ts';
 import { LOG_LEVELS, type LogLevel } from '../log.ts';
 import { checkFileFilter, type FileFilterSpec } from '../pypi/file-filter.ts';
@@ -106,16 +107,37 @@ export interface TlsConfig {
   key: string;
 }
 
+/** Where file contents live. The storage folder keeps the database (and, with s3, the in-flight temp files). */
+export type BlobsConfig = { type: 'fs' } | S3BlobsConfig;
+
+export interface S3BlobsConfig {
+  type: 's3';
+  /** null: AWS S3 at the region's own endpoint. */
+  endpoint: string | null;
+  bucket: string;
+  region: string;
+  /** Key prefix without leading or trailing '/'; '' for none. */
+  prefix: string;
+  forcePathStyle: boolean;
+  /** Bytes per part of a multipart upload; smaller files are one PUT. */
+  partSize: number;
+}
+
 export interface Config {
   listen: { host: string; port: number };
   /** null serves plain HTTP. */
   tls: TlsConfig | null;
   storage: string;
+  blobs: BlobsConfig;
   defaultRepository: string;
   log: { level: LogLevel };
   auth: AuthConfig;
   limits: LimitsConfig;
   scrub: ScrubConfig;
+  /** Processes serving requests over the same storage (node:cluster); 1: the server is the one process. */
+  workers: number;
+  /** Seconds a process's lease (one download, one revalidation for all processes) lasts unless renewed: how long a crashed holder keeps the others waiting. */
+  leaseTtl: number;
   repositories: Record<string, RepoConfig>;
 }
 
@@ -178,6 +200,9 @@ class Section {
 
   has(k: string): boolean { return this.raw[k] !== undefined && this.raw[k] !== null; }
 
+  /** The value as written, whatever its type (for keys with a short form). */
+  value(k: string): unknown { return this.get(k); }
+
   private get(k: string): unknown {
     this.seen.add(k);
     return this.raw[k];
@@ -230,6 +255,14 @@ class Section {
     if (v === undefined || v === null) return def;
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) this.fail(k, `expected a whole number >= 1, got ${JSON.stringify(v)}`);
     return v;
+  }
+
+  /** A whole number >= 1, or `auto` (then `auto`'s value). */
+  countOrAuto(k: string, def: number, auto: number): number {
+    const v = this.get(k);
+    if (v === 'auto') return auto;
+    if (typeof v === 'number' || v === undefined || v === null) return this.count(k, def);
+    this.fail(k, `expected a whole number >= 1 or auto, got ${JSON.stringify(v)}`);
   }
 
   /** A size; `zero: true` also accepts 0 (a limit turned off). */
@@ -510,6 +543,65 @@ function checkVirtualMembers(repos: Record<string, RepoConfig>): void {
   }
 }
 
+const MiB = 1024 ** 2;
+// S3 takes parts of 5 MiB to 5 GiB (the last part of an upload may be smaller).
+const MIN_PART_SIZE = 5 * MiB;
+const MAX_PART_SIZE = 5 * 1024 * MiB;
+// AWS's rules are stricter (lowercase, 3-63); Ceph and MinIO accept some older names.
+const BUCKET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$/;
+
+/**
+ * `s3://bucket/prefix?endpoint=…&region=…&forcePathStyle=true&partSize=16MiB`,
+ * the short form of `blobs`, as the mapping it stands for.
+ */
+export function parseS3Url(text: string, fail: (why: string) => never): Raw {
+  let url: URL;
+  try { url = new URL(text); } catch { fail(`expected a mapping or s3://BUCKET/PREFIX, got ${JSON.stringify(text)}`); }
+  if (url.protocol !== 's3:' || !url.hostname) fail(`expected a mapping or s3://BUCKET/PREFIX, got ${JSON.stringify(text)}`);
+  if (url.username || url.password) fail('credentials do not go in the URL: they come from the AWS environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE)');
+  const raw: Raw = { type: 's3', bucket: url.hostname, prefix: decodeURIComponent(url.pathname) };
+  for (const [k, v] of url.searchParams) {
+    if (k === 'type' || k === 'bucket' || k === 'prefix') fail(`'${k}' is given by the URL itself, not as ?${k}=`);
+    raw[k] = k === 'forcePathStyle' ? (v === 'true' ? true : v === 'false' ? false : v) : v;
+  }
+  return raw;
+}
+
+function parseBlobs(root: Section): BlobsConfig {
+  const short = root.value('blobs');
+  const s: Section = typeof short === 'string' ? new Section('blobs', parseS3Url(short, (why) => root.fail('blobs', why))) : root.section('blobs');
+  const type = s.oneOf('type', ['fs', 's3'] as const, 'fs');
+  if (type === 'fs') {
+    s.rejectUnknown();
+    return { type };
+  }
+  const endpoint = s.optionalString('endpoint') || null;
+  if (endpoint !== null) {
+    const parsed = URL.canParse(endpoint) ? new URL(endpoint) : null;
+    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) s.fail('endpoint', `expected an http or https URL such as https://minio.example:9000, got ${JSON.stringify(endpoint)}`);
+    if (parsed.username || parsed.password) s.fail('endpoint', 'credentials do not go in the URL: they come from the AWS environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE)');
+  }
+  const bucket = s.requiredString('bucket');
+  if (!BUCKET_NAME.test(bucket)) s.fail('bucket', `not a bucket name: ${JSON.stringify(bucket)}`);
+  const prefix = (s.optionalString('prefix') ?? '').replace(/^\/+|\/+$/g, '');
+  if (prefix !== '' && prefix.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
+    s.fail('prefix', `expected key segments separated by single '/', got ${JSON.stringify(prefix)}`);
+  }
+  if (/[\x00-\x1f\x7f]/.test(prefix)) s.fail('prefix', 'control characters are not allowed');
+  const blobs: S3BlobsConfig = {
+    type,
+    endpoint,
+    bucket,
+    region: s.string('region', 'us-east-1'),
+    prefix,
+    forcePathStyle: s.bool('forcePathStyle', false),
+    partSize: s.bytes('partSize', 8 * MiB),
+  };
+  if (blobs.partSize < MIN_PART_SIZE || blobs.partSize > MAX_PART_SIZE) s.fail('partSize', 'S3 takes parts of 5MiB to 5GiB');
+  s.rejectUnknown();
+  return blobs;
+}
+
 const DEFAULT_REPOSITORIES: Raw = { internal: { type: 'local' } };
 
 /** null without a `tls` key; with one, both files must be named. */
@@ -534,6 +626,7 @@ export function parseConfig(raw: unknown): Config {
   if (!listen) root.fail('listen', `expected HOST:PORT such as 127.0.0.1:8080, got ${JSON.stringify(listenText)}`);
 
   const storage = root.string('storage', './storage');
+  const blobs = parseBlobs(root);
   const tls = parseTls(root);
   const log = root.section('log');
   const level = log.oneOf('level', LOG_LEVELS, 'info');
@@ -560,6 +653,10 @@ export function parseConfig(raw: unknown): Config {
     rate: scrubSection.bytes('rate', 50 * 1024 ** 2),
   };
   scrubSection.rejectUnknown();
+  // auto: one per core this process may use.
+  const workers = root.countOrAuto('workers', 1, availableParallelism());
+  const leaseTtl = root.seconds('leaseTtl', 30);
+  if (leaseTtl === 0) root.fail('leaseTtl', 'must be more than 0');
 
   const reposSection: Section = root.has('repositories') ? root.section('repositories') : new Section('repositories', DEFAULT_REPOSITORIES);
   const repositories: Record<string, RepoConfig> = {};
@@ -579,5 +676,5 @@ export function parseConfig(raw: unknown): Config {
   if (!repositories[defaultRepository]) root.fail('defaultRepository', `no repository named '${defaultRepository}'`);
 
   root.rejectUnknown();
-  return { listen, tls, storage, defaultRepository, log: { level }, auth, limits, scrub, repositories };
+  return { listen, tls, storage, blobs, defaultRepository, log: { level }, auth, limits, scrub, workers, leaseTtl, repositories };
 }

@@ -4,13 +4,14 @@
  * directory), If-Range (pip ≥25.2 resumes downloads with it), HEAD, and
  * immutable caching — the URL contains the sha256, so it can never change.
  */
+import type { Readable } from 'node:stream';
 import type { Context } from 'koa';
 import rangeParser from 'range-parser';
 import { RangeNotSatisfiable } from '../errors.ts';
 import { notModified } from './conditional.ts';
 import type { FileHandle } from '../repos/types.ts';
 
-export function sendFile(ctx: Context, file: FileHandle, contentType = 'application/octet-stream'): void {
+export async function sendFile(ctx: Context, file: FileHandle, contentType = 'application/octet-stream'): Promise<void> {
   const etag = `"${file.sha256}"`;
   ctx.set('ETag', etag);
   ctx.set('Last-Modified', file.lastModified.toUTCString());
@@ -46,8 +47,31 @@ export function sendFile(ctx: Context, file: FileHandle, contentType = 'applicat
     ctx.length = length;
     return;
   }
-  ctx.body = file.open(range);
+  const body = file.open(range);
+  await started(body);
+  ctx.body = body;
   ctx.length = length;
+}
+
+/**
+ * Resolves once the body has its first bytes (or has ended), rejects with its
+ * error: a blob store that cannot serve the file now (an S3 bucket that does
+ * not answer) is answered with its status, not a connection cut after a 200.
+ */
+function started(body: Readable): Promise<void> {
+  // Later errors are the response pipeline's to handle; until it is attached,
+  // this listener keeps one from being unhandled.
+  body.on('error', () => undefined);
+  return new Promise<void>((resolve, reject) => {
+    const settle = (err?: Error): void => {
+      body.off('readable', onReadable).off('error', onError);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReadable = (): void => settle();
+    const onError = (err: Error): void => settle(err);
+    body.on('readable', onReadable).on('error', onError);
+  });
 }
 
 /**

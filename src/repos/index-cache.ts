@@ -23,6 +23,7 @@ import type { Logger } from '../log.ts';
 import type { UpstreamMetrics } from '../metrics.ts';
 import { SIMPLE_V1_JSON, SIMPLE_V1_HTML, TEXT_HTML } from '../pypi/media-types.ts';
 import type { ProjectPage } from '../pypi/pages.ts';
+import { onceAcrossProcesses, type Leases } from '../storage/lease.ts';
 import type { CachedPage, RemoteCacheStore, RemovalCause } from '../storage/types.ts';
 import { UpstreamRequestError, type UpstreamClient, type UpstreamResponse } from '../upstream/client.ts';
 import { createProjectListParser } from '../upstream/project-list-parser.ts';
@@ -72,6 +73,8 @@ export class IndexCache {
     private readonly logger: Logger,
     private readonly metrics: UpstreamMetrics,
     private readonly now: () => number = Date.now,
+    /** Other processes on the same storage: one revalidation per page across all of them. */
+    private readonly leases: Leases | null = null,
     private readonly removals: RemovalHooks = NO_REMOVAL_HOOKS,
   ) {}
 
@@ -93,7 +96,7 @@ export class IndexCache {
     let leader = false;
     const flight = this.pages.join(project, () => {
       leader = true;
-      return this.refresh(project, row);
+      return this.refreshOnce(project, row);
     });
     const found = row ? await this.orStale(flight, () => stored(row), { project }) : await flight;
     return found && !leader ? { row: found.row, fetched: null } : found;
@@ -127,6 +130,22 @@ export class IndexCache {
 
   private pageUrl(project: string): string {
     return new URL(`${encodeURIComponent(project)}/`, this.client.baseUrl).href;
+  }
+
+  /**
+   * One revalidation across the processes sharing the storage: when another
+   * one answers the row first (its checkedAt moves), its answer is ours.
+   */
+  private async refreshOnce(project: string, row: CachedPage | null): Promise<PageLookup | null> {
+    const answered = (): { found: PageLookup | null } | null => {
+      const now = this.store.getPage(this.repo, project);
+      return now && (row === null || now.checkedAt > row.checkedAt) ? { found: stored(now) } : null;
+    };
+    const got = await onceAcrossProcesses(this.leases, `page:${this.repo}/${project}`, {
+      result: answered,
+      work: async () => ({ found: await this.refresh(project, row) }),
+    });
+    return got.found;
   }
 
   private async refresh(project: string, row: CachedPage | null): Promise<PageLookup | null> {
@@ -211,7 +230,11 @@ export class IndexCache {
     const row = this.store.getRoot(this.repo);
     if (this.config.offline || (row && this.isFresh(row.checkedAt, this.config.indexTtl))) return row?.serial ?? 0;
     if (row && this.backingOff('root')) return row.serial;
-    const flight = this.roots.join('root', () => this.refreshRoot());
+    const flight = this.roots.join('root', () => onceAcrossProcesses(this.leases, `root:${this.repo}`, {
+      // Answered by another process meanwhile: its checkedAt moved.
+      result: () => ((this.store.getRoot(this.repo)?.checkedAt ?? -1) > (row?.checkedAt ?? -1) ? true : null),
+      work: () => this.refreshRoot().then(() => true),
+    }).then(() => undefined));
     if (row) await this.orStale(flight, () => undefined, {});
     else await flight;
     return this.store.getRoot(this.repo)?.serial ?? 0;

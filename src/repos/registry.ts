@@ -10,7 +10,8 @@ import type { Config } from '../config/schema.ts';
 import { MethodNotAllowed, NotFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { AuditStore, BlobStore, CooldownStore, MetadataStore, RemoteCacheStore, SquatStore } from '../storage/types.ts';
+import { newOwner } from '../storage/lease.ts';
+import type { AuditStore, BlobStore, CooldownStore, LeaseStore, MetadataStore, RemoteCacheStore, SquatStore } from '../storage/types.ts';
 import { systemClock, type Clock } from '../time.ts';
 import { BlobPins } from './blob-pins.ts';
 import { RepositoryEvents } from './events.ts';
@@ -33,6 +34,8 @@ export interface RegistryDeps {
   metrics: Pick<Metrics, 'upstream' | 'confusion' | 'wheelcache' | 'cooldown' | 'cache'>;
   /** What time it is for everything that changes with the clock alone (page freshness, cooldowns). Default: the system's. */
   clock?: Clock;
+  /** Shared with the other processes on the storage; without it each process fetches on its own. */
+  leases?: LeaseStore;
 }
 
 export class Registry {
@@ -47,6 +50,7 @@ export class Registry {
     // One per process: blobs are shared between repositories, and so is who reads them.
     const pins = new BlobPins();
     const processId = randomUUID();
+    const leases = deps.leases ? { store: deps.leases, owner: newOwner(), ttlMs: config.leaseTtl * 1000 } : null;
     const build = (name: string): Member => {
       const built = this.repos.get(name);
       if (built) return built;
@@ -57,7 +61,7 @@ export class Registry {
         repo = new RemoteRepository(name, rc, {
           blobs: deps.blobs, store: deps.remoteStore, logger: deps.logger, metrics: deps.metrics.upstream, events: this.events,
           clock, exemptions, cooldownMetrics: deps.metrics.cooldown,
-          pins, cacheMetrics: deps.metrics.cache, processId,
+          pins, cacheMetrics: deps.metrics.cache, processId, leases,
         });
       }
       else if (rc.type === 'wheelcache') {

@@ -15,6 +15,7 @@ import { Gone, NotFound, UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { CacheMetrics, CooldownMetrics, UpstreamMetrics } from '../metrics.ts';
 import type { IndexFile, ProjectPage, ProjectSummary } from '../pypi/pages.ts';
+import { onceAcrossProcesses, type Leases } from '../storage/lease.ts';
 import type { BlobStore, RemoteCacheStore, RemoteFileRecord, RemoteFileRow } from '../storage/types.ts';
 import { UpstreamClient } from '../upstream/client.ts';
 import { fetchVerified, FileFetcher, type FetchEvents } from '../upstream/fetch-file.ts';
@@ -47,6 +48,8 @@ export interface RemoteDeps {
   pins: BlobPins;
   cacheMetrics: CacheMetrics;
   processId: string;
+  /** Other processes on the same storage (workers): one upstream download and revalidation across them. */
+  leases?: Leases | null;
 }
 
 export class RemoteRepository implements UpstreamRepository {
@@ -71,7 +74,7 @@ export class RemoteRepository implements UpstreamRepository {
     this.store = deps.store;
     this.client = new UpstreamClient({ url: config.url, timeoutSeconds: config.timeout, username: config.username, password: config.password });
     this.fileFilter = namedFilter(name, config.files);
-    this.index = new IndexCache(name, config, this.client, deps.store, deps.logger, deps.metrics, deps.clock, {
+    this.index = new IndexCache(name, config, this.client, deps.store, deps.logger, deps.metrics, deps.clock, deps.leases ?? null, {
       cached: async (sha256) => (await deps.blobs.stat(sha256)) !== null,
       noticed: (project, count, cause) => {
         deps.metrics.removals.inc({ repo: name, cause }, count);
@@ -88,7 +91,7 @@ export class RemoteRepository implements UpstreamRepository {
       store: deps.store, exemptions: deps.exemptions, clock: deps.clock, metrics: deps.cooldownMetrics, logger: deps.logger,
     });
     this.fetcher = new FileFetcher({
-      client: this.client, blobs: deps.blobs, logger: deps.logger,
+      client: this.client, blobs: deps.blobs, logger: deps.logger, leases: deps.leases ?? null,
       events: {
         started: () => deps.metrics.downloads.inc({ repo: name }),
         rejected: () => deps.metrics.rejectedFiles.inc({ repo: name }),
@@ -278,7 +281,10 @@ export class RemoteRepository implements UpstreamRepository {
     const metaSha = row.metadataSha256;
     if (!(await this.blobs.stat(metaSha))) {
       if (this.config.offline) throw new UpstreamUnavailable(`the metadata of '${filename}' is not cached in repository '${this.name}', which is offline.`);
-      await this.metadataFetches.join(metaSha, () => this.fetchMetadata(row, metaSha));
+      await this.metadataFetches.join(metaSha, () => onceAcrossProcesses(this.deps.leases, `file:${metaSha}`, {
+        result: async () => ((await this.blobs.stat(metaSha)) ? true : null),
+        work: () => this.fetchMetadata(row, metaSha).then(() => true),
+      }).then(() => undefined));
     }
     const info = (await this.blobs.stat(metaSha))!;
     return blobFileHandle(this.blobs, `${filename}.metadata`, metaSha, info.size, info.mtime);

@@ -9,6 +9,9 @@
  * A full filesystem (ENOSPC) or an exhausted quota (EDQUOT) while a temp file
  * is written or committed fails with InsufficientStorage; the caller's
  * abort()/discard() then removes what was written, as for any failed write.
+ *
+ * The temp files (TempArea) are also the S3 store's staging area: an object
+ * store keeps in-flight bytes on local disk the same way (blob-s3.ts).
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
@@ -26,25 +29,25 @@ const READ_CHUNK = 256 * 1024;
 const OUT_OF_SPACE = new Set(['ENOSPC', 'EDQUOT']);
 
 /** A write that failed for want of space becomes the typed error the HTTP layer answers 507 (or 503) for. */
-function spaceError<E>(err: E): E | InsufficientStorage {
+export function spaceError<E>(err: E): E | InsufficientStorage {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   return code && OUT_OF_SPACE.has(code) ? new InsufficientStorage() : err;
 }
 
 export class FsBlobStore implements BlobStore {
   private readonly blobDir: string;
-  private readonly tmpDir: string;
+  private readonly temps: TempArea;
   private readonly quarantineDir: string;
 
   constructor(root: string) {
     this.blobDir = join(root, 'blobs', 'sha256');
-    this.tmpDir = join(root, 'tmp');
+    this.temps = new TempArea(join(root, 'tmp'));
     this.quarantineDir = join(root, 'quarantine');
   }
 
   async init(): Promise<void> {
     await mkdir(this.blobDir, { recursive: true });
-    await mkdir(this.tmpDir, { recursive: true });
+    await this.temps.init();
   }
 
   private pathOf(sha256: string): string {
@@ -52,27 +55,21 @@ export class FsBlobStore implements BlobStore {
     return join(this.blobDir, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
   }
 
-  /** Where a temp blob's bytes are: known to this class alone. */
-  private tempPath(key: string): string {
-    if (!TEMP_KEY.test(key)) throw new Error(`not a temp blob key: ${key}`);
-    return join(this.tmpDir, `${key}.part`);
-  }
-
   createTemp(opts: { maxBytes?: number; tooLargeMessage?: string } = {}): TempBlobWriter {
-    const key = randomUUID();
-    return new FsTempWriter(key, this.tempPath(key), (sha256) => this.pathOf(sha256), opts.maxBytes ?? Infinity, opts.tooLargeMessage);
+    // After a commit the temp file is gone; once hashed, its blob path is known.
+    return this.temps.create(opts, (path, sha256) => new FsReader(() => {
+      const sha = sha256();
+      return sha ? [path, this.pathOf(sha)] : [path];
+    }));
   }
 
-  async openTemp(temp: TempBlob): Promise<BlobReader> {
-    const reader = new FsReader(() => [this.tempPath(temp.key)]);
-    // Fails now (ENOENT) rather than at the first read, as opening a file would.
-    await reader.read(0, 0);
-    return reader;
+  openTemp(temp: TempBlob): Promise<BlobReader> {
+    return this.temps.open(temp);
   }
 
   async commit(temp: TempBlob): Promise<void> {
     const target = this.pathOf(temp.sha256);
-    const from = this.tempPath(temp.key);
+    const from = this.temps.path(temp.key);
     if (await exists(target)) {
       await unlink(from).catch(() => undefined);
       // Renewed so that gc, which spares young blobs, spares it until the
@@ -89,8 +86,8 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  async discard(temp: TempBlob): Promise<void> {
-    await rm(this.tempPath(temp.key), { force: true });
+  discard(temp: TempBlob): Promise<void> {
+    return this.temps.discard(temp);
   }
 
   async stat(sha256: string): Promise<BlobInfo | null> {
@@ -137,11 +134,67 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  async removeStaleTemp(before: Date, opts: { dryRun?: boolean } = {}): Promise<{ count: number; bytes: number }> {
+  removeStaleTemp(before: Date, opts: { dryRun?: boolean } = {}): Promise<{ count: number; bytes: number }> {
+    return this.temps.removeStale(before, opts);
+  }
+
+  async space(): Promise<{ free: number; total: number } | null> {
+    const s = await statfs(this.blobDir);
+    return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
+  }
+
+  cleanTemp(): Promise<number> {
+    return this.temps.clean();
+  }
+
+  check(): Promise<void> {
+    return this.temps.probe();
+  }
+}
+
+/**
+ * The folder of temp files: `<dir>/<uuid>.part`, written and hashed by
+ * FsTempWriter. `makeReader` says how a writer's reader() finds the bytes
+ * once the commit has taken the temp file away (given the temp file's path
+ * and the sha256, known once the last byte is hashed).
+ */
+export class TempArea {
+  constructor(private readonly dir: string) {}
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+  }
+
+  /** Where a temp blob's bytes are: known to the blob stores alone. */
+  path(key: string): string {
+    if (!TEMP_KEY.test(key)) throw new Error(`not a temp blob key: ${key}`);
+    return join(this.dir, `${key}.part`);
+  }
+
+  create(
+    opts: { maxBytes?: number; tooLargeMessage?: string },
+    makeReader: (path: string, sha256: () => string | null) => BlobReader,
+  ): TempBlobWriter {
+    const key = randomUUID();
+    return new FsTempWriter(key, this.path(key), makeReader, opts.maxBytes ?? Infinity, opts.tooLargeMessage);
+  }
+
+  async open(temp: TempBlob): Promise<BlobReader> {
+    const reader = new FsReader(() => [this.path(temp.key)]);
+    // Fails now (ENOENT) rather than at the first read, as opening a file would.
+    await reader.read(0, 0);
+    return reader;
+  }
+
+  async discard(temp: TempBlob): Promise<void> {
+    await rm(this.path(temp.key), { force: true });
+  }
+
+  async removeStale(before: Date, opts: { dryRun?: boolean } = {}): Promise<{ count: number; bytes: number }> {
     let count = 0;
     let bytes = 0;
-    for (const name of await readdir(this.tmpDir).catch(() => [] as string[])) {
-      const path = join(this.tmpDir, name);
+    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+      const path = join(this.dir, name);
       const s = await stat(path).catch(() => null);
       if (!s || s.mtime >= before) continue;
       count++;
@@ -151,19 +204,15 @@ export class FsBlobStore implements BlobStore {
     return { count, bytes };
   }
 
-  async space(): Promise<{ free: number; total: number } | null> {
-    const s = await statfs(this.blobDir);
-    return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
-  }
-
-  async cleanTemp(): Promise<number> {
-    const names = await readdir(this.tmpDir).catch(() => [] as string[]);
-    await Promise.all(names.map((n) => rm(join(this.tmpDir, n), { force: true, recursive: true })));
+  async clean(): Promise<number> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    await Promise.all(names.map((n) => rm(join(this.dir, n), { force: true, recursive: true })));
     return names.length;
   }
 
-  async check(): Promise<void> {
-    const probe = join(this.tmpDir, `ready-${randomUUID()}`);
+  /** Throws unless a file can be written here. */
+  async probe(): Promise<void> {
+    const probe = join(this.dir, `ready-${randomUUID()}`);
     await writeFile(probe, 'ok');
     await unlink(probe);
   }
@@ -189,7 +238,7 @@ async function exists(path: string): Promise<boolean> {
  * that exists. A temp file renamed by a commit is found under its blob path,
  * and a descriptor opened before the rename keeps reading the same bytes.
  */
-class FsReader implements BlobReader {
+export class FsReader implements BlobReader {
   private fd: Promise<FileHandle> | null = null;
 
   constructor(private readonly paths: () => string[]) {}
@@ -207,17 +256,7 @@ class FsReader implements BlobReader {
   }
 
   stream(range?: { start: number; end: number }): Readable {
-    const reader = this;
-    return Readable.from((async function* () {
-      let pos = range?.start ?? 0;
-      const end = range ? range.end + 1 : Infinity;
-      while (pos < end) {
-        const chunk = await reader.read(pos, Math.min(READ_CHUNK, end - pos));
-        if (chunk.length === 0) return;
-        pos += chunk.length;
-        yield chunk;
-      }
-    })(), { objectMode: false });
+    return streamByReads(this, range);
   }
 
   async close(): Promise<void> {
@@ -225,6 +264,20 @@ class FsReader implements BlobReader {
     this.fd = null;
     if (fd) await fd.then((h) => h.close(), () => undefined);
   }
+}
+
+/** A stream of a reader's bytes, read in READ_CHUNK pieces up to where the bytes end. */
+export function streamByReads(reader: BlobReader, range?: { start: number; end: number }): Readable {
+  return Readable.from((async function* () {
+    let pos = range?.start ?? 0;
+    const end = range ? range.end + 1 : Infinity;
+    while (pos < end) {
+      const chunk = await reader.read(pos, Math.min(READ_CHUNK, end - pos));
+      if (chunk.length === 0) return;
+      pos += chunk.length;
+      yield chunk;
+    }
+  })(), { objectMode: false });
 }
 
 /** Random access to one file outside the store (a download, a freshly built wheel), with the store's reader. */
@@ -263,7 +316,7 @@ class FsTempWriter implements TempBlobWriter {
   constructor(
     private readonly key: string,
     private readonly path: string,
-    private readonly blobPath: (sha256: string) => string,
+    private readonly makeReader: (path: string, sha256: () => string | null) => BlobReader,
     private readonly maxBytes: number,
     private readonly tooLargeMessage?: string,
   ) {
@@ -339,8 +392,7 @@ class FsTempWriter implements TempBlobWriter {
   }
 
   reader(): BlobReader {
-    // After a commit the temp file is gone; once hashed, its blob path is known.
-    return new FsReader(() => (this.sha256Hex ? [this.path, this.blobPath(this.sha256Hex)] : [this.path]));
+    return this.makeReader(this.path, () => this.sha256Hex);
   }
 
   finished(): Promise<TempBlob> {

@@ -276,6 +276,21 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 9,
+    name: 'leases between processes sharing the database',
+    sql: `
+      -- Whoever holds a key's lease does the work (one upstream download of a
+      -- file, one revalidation of a page) for every process on this database;
+      -- the others wait for its result. A holder renews before expires_at; a
+      -- crashed holder's lease lapses then and another process takes over.
+      CREATE TABLE leases (
+        key        TEXT PRIMARY KEY,  -- 'file:<sha256>', 'page:<repo>/<project>', 'root:<repo>', 'job:<name>'
+        owner      TEXT NOT NULL,     -- random id of the holding process
+        expires_at INTEGER NOT NULL   -- ms since epoch
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 10,
     name: 'upstream removals; Requires-Python of remote files',
     sql: `
       -- A file that leaves its upstream page keeps its row, marked removed, so

@@ -456,3 +456,23 @@ export interface CooldownStore {
   /** The exemption as revoked, or null when there is none by that id or it was revoked already. */
   revoke(id: string, at: string, actor: Actor): CooldownExemptionRow | null;
 }
+
+/**
+ * Leases shared by every process on one metadata store: one key, one holder
+ * until it releases or its lease expires (a crashed holder's lapses). Times
+ * are the wall clock's (ms): processes on one machine share it.
+ */
+export interface LeaseStore {
+  /** Takes the lease if nobody holds it, it has expired, or `owner` holds it already. */
+  tryAcquire(key: string, owner: string, ttlMs: number): boolean;
+  /** Extends `owner`'s lease; false when it lapsed and someone else took it. */
+  renew(key: string, owner: string, ttlMs: number): boolean;
+  /** Takes the lease over from `from` (a holder known to be dead); false when someone else has it by now. */
+  takeOver(key: string, from: string, owner: string, ttlMs: number): boolean;
+  /** Gives the lease up (nothing when `owner` does not hold it). */
+  release(key: string, owner: string): void;
+  /** The keys of the unexpired leases that start with `prefix` (the live servers: `server:`). */
+  live(prefix: string): string[];
+  /** Who holds the lease now, if anyone. */
+  holder(key: string): { owner: string; expiresAt: number } | null;
+}

@@ -19,6 +19,7 @@ import { pipeline } from 'node:stream/promises';
 import { crashPoint } from '../crash-points.ts';
 import { CacheFull, InsufficientStorage, UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { onceAcrossProcesses, type Leases } from '../storage/lease.ts';
 import type { BlobReader, BlobStore, TempBlob, TempBlobWriter } from '../storage/types.ts';
 import { describe, type UpstreamClient, UpstreamRequestError } from './client.ts';
 import { SingleFlight } from './single-flight.ts';
@@ -122,6 +123,8 @@ export interface FetcherDeps {
   blobs: BlobStore;
   logger: Logger;
   events: FetchEvents;
+  /** With other processes on the same storage: one of them downloads, the others wait for its commit. */
+  leases?: Leases | null;
 }
 
 export class FileFetcher {
@@ -167,7 +170,7 @@ export class Download extends EventEmitter {
     let failReady!: (e: Error) => void;
     this.ready = new Promise((res, rej) => { markReady = res; failReady = rej; });
     this.ready.catch(() => undefined);
-    this.done = fetchVerified(target, {
+    const download = (): Promise<'fetched'> => fetchVerified(target, {
       ...deps,
       needLength: true,
       onStart: (writer, size) => {
@@ -185,6 +188,20 @@ export class Download extends EventEmitter {
         markReady();
         this.emit('progress');
       },
+    }).then(() => 'fetched' as const);
+    // Another process may be downloading the file: its readers here wait for
+    // the commit, then read the blob like any cached file.
+    const committed = async (): Promise<'committed' | null> => {
+      const info = await deps.blobs.stat(target.sha256);
+      if (!info) return null;
+      this.size = info.size;
+      return 'committed';
+    };
+    this.done = onceAcrossProcesses(deps.leases, `file:${target.sha256}`, { result: committed, work: download }).then((how) => {
+      if (how === 'fetched') return;
+      this.state = 'done';
+      markReady();
+      this.emit('progress');
     }).catch((err: unknown) => {
       this.state = 'failed';
       this.error = err instanceof Error ? err : new Error(String(err));

@@ -13,6 +13,7 @@ import { pydepot } from '../helpers/cli.ts';
 import { describe } from '../helpers/clients.ts';
 import { FakeUpstream } from '../helpers/fake-upstream.ts';
 import { tempDir } from '../helpers/server.ts';
+import { startS3 } from '../helpers/s3.ts';
 import { makeExpiredCertificate, makeTestCertificates } from '../helpers/tls.ts';
 
 interface Finding { level: string; check: string; message: string; fix?: string }
@@ -146,4 +147,16 @@ test('a storage folder not made yet is a warning, and doctor does not make it', 
   t.regex(r.stdout, /^warn +storage +the storage folder .*later does not exist yet → it is made at the first start/m);
   const { stat } = await import('node:fs/promises');
   await t.throwsAsync(stat(join(dir, 'later')));
+});
+
+test('S3 blobs: the bucket answering is ok; a missing bucket is an error naming it and what to check', async (t) => {
+  const s3 = await startS3(t);
+  const good = await install(t, { blobs: s3.blobs('doctor'), repositories: { internal: { type: 'local' } } });
+  const ok = await doctor(good.config);
+  t.is(ok.code, 0, describe(ok));
+  t.regex(ok.stdout, new RegExp(`^ok +blobs +s3://${s3.bucket}/doctor at ${s3.endpoint} answers$`, 'm'));
+  const bad = await install(t, { blobs: s3.blobs('doctor', { bucket: 'no-such-bucket' }), repositories: { internal: { type: 'local' } } });
+  const r = await doctor(bad.config);
+  t.is(r.code, 1);
+  t.regex(r.stdout, new RegExp(`^error +blobs +S3 bucket 'no-such-bucket' at ${s3.endpoint}: no such bucket → check blobs.endpoint, bucket, region and forcePathStyle`, 'm'));
 });

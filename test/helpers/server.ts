@@ -15,6 +15,7 @@ import { startServer, type RunningServer } from '../../src/server.ts';
 import type { Clock } from '../../src/time.ts';
 import { openStorage } from '../../src/storage/open.ts';
 import { CI } from './ci-user.ts';
+import { defaultBlobs } from './test-blobs.ts';
 
 export { CI };
 
@@ -57,7 +58,8 @@ export async function seedCi(storage: string): Promise<void> {
 /** `opts.clock`: the server's clock (a TestClock's `now`), for what changes with time alone. */
 export async function startTestServer(t: ExecutionContext, raw: Record<string, unknown> = LOCAL_ONLY, storage?: string, opts: { clock?: Clock } = {}): Promise<TestServer> {
   storage ??= await tempDir(t);
-  const config = parseConfig({ ...raw, listen: '127.0.0.1:0', storage });
+  const blobs = raw.blobs === undefined ? await defaultBlobs(storage) : null;
+  const config = parseConfig({ ...raw, ...(blobs ? { blobs } : {}), listen: '127.0.0.1:0', storage });
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {

@@ -1,6 +1,7 @@
 /** What a storage folder holds on disk, to prove a failed request left nothing. */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { s3BlobCount } from './test-blobs.ts';
 
 async function countFiles(dir: string): Promise<number> {
   let n = 0;
@@ -10,8 +11,10 @@ async function countFiles(dir: string): Promise<number> {
   return n;
 }
 
+/** Blobs (on disk, or under the folder's S3 prefix with PYDEPOT_TEST_BLOBS=s3) and temp files. */
 export async function storageCounts(storage: string): Promise<{ blobs: number; tmp: number }> {
-  return { blobs: await countFiles(join(storage, 'blobs')), tmp: await countFiles(join(storage, 'tmp')) };
+  const blobs = (await s3BlobCount(storage)) ?? await countFiles(join(storage, 'blobs'));
+  return { blobs, tmp: await countFiles(join(storage, 'tmp')) };
 }
 
 /** Polls a condition that an event outside the test's reach makes true. */

@@ -1,5 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import test from 'ava';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../../src/config/load.ts';
@@ -17,6 +17,7 @@ test('an empty file gives a complete config with every default', (t) => {
   t.deepEqual(c.auth, { failedLoginsPerMinute: 30, trustProxy: false });
   t.is(c.log.level, 'info');
   t.is(c.tls, null);
+  t.deepEqual(c.blobs, { type: 'fs' });
 });
 
 test('the embedded config/default.yaml loads and has the three repository kinds', (t) => {
@@ -71,6 +72,20 @@ const BAD: [string, unknown, RegExp][] = [
   ['a zero headersTimeout', { limits: { headersTimeout: 0 } }, /'limits\.headersTimeout': must be more than 0/],
   ['a bodyMinRate that is no size', { limits: { bodyMinRate: 'slow' } }, /'limits\.bodyMinRate': expected a size/],
   ['a negative bodyMinRate', { limits: { bodyMinRate: -1 } }, /'limits\.bodyMinRate'/],
+  ['an unknown blobs type', { blobs: { type: 'gcs' } }, /'blobs\.type': expected one of fs, s3/],
+  ['s3 blobs without a bucket', { blobs: { type: 's3' } }, /'blobs\.bucket': missing \(required\)/],
+  ['a bad bucket name', { blobs: { type: 's3', bucket: 'my bucket' } }, /'blobs\.bucket': not a bucket name/],
+  ['an endpoint that is no http URL', { blobs: { type: 's3', bucket: 'b1', endpoint: 'minio:9000' } }, /'blobs\.endpoint': expected an http or https URL/],
+  ['credentials in the endpoint', { blobs: { type: 's3', bucket: 'b1', endpoint: 'http://key:secret@minio:9000' } }, /'blobs\.endpoint': credentials do not go in the URL/],
+  ['a part size below S3\'s minimum', { blobs: { type: 's3', bucket: 'b1', partSize: '1MiB' } }, /'blobs\.partSize': S3 takes parts of 5MiB to 5GiB/],
+  ['a prefix with an empty segment', { blobs: { type: 's3', bucket: 'b1', prefix: 'a//b' } }, /'blobs\.prefix'/],
+  ['a prefix with ..', { blobs: { type: 's3', bucket: 'b1', prefix: 'a/../b' } }, /'blobs\.prefix'/],
+  ['an unknown s3 key', { blobs: { type: 's3', bucket: 'b1', accessKeyId: 'AKIA' } }, /'blobs\.accessKeyId': unknown key/],
+  ['a key given to fs blobs', { blobs: { type: 'fs', bucket: 'b1' } }, /'blobs\.bucket': unknown key/],
+  ['a short form that is no s3 URL', { blobs: 'https://bucket/prefix' }, /'blobs': expected a mapping or s3:\/\/BUCKET\/PREFIX/],
+  ['an unknown option in the short form', { blobs: 's3://b1/p?pathStyle=true' }, /'blobs\.pathStyle': unknown key/],
+  ['a bad option value in the short form', { blobs: 's3://b1/p?forcePathStyle=yes' }, /'blobs\.forcePathStyle': expected true or false/],
+  ['credentials in the short form', { blobs: 's3://key:secret@b1/p' }, /'blobs': credentials do not go in the URL/],
   ['a cooldown that is no duration', { repositories: { r: { type: 'remote', cooldown: '7 days' } } }, /'repositories\.r\.cooldown': expected a duration such as 7d/],
   ['a negative cooldown', { repositories: { r: { type: 'remote', cooldown: -1 } } }, /'repositories\.r\.cooldown'/],
   ['a cooldown on a virtual repository that is no duration', { repositories: { l: { type: 'local' }, a: { type: 'virtual', members: ['l'], cooldown: '1x' } } }, /'repositories\.a\.cooldown'/],
@@ -84,6 +99,22 @@ for (const [title, raw, message] of BAD) {
     t.throws(() => parseConfig(raw), { name: 'ConfigError', message });
   });
 }
+
+test('blobs: fs by default; s3 with its defaults; the short form s3://bucket/prefix?… means the same', (t) => {
+  t.deepEqual(parseConfig({ blobs: { type: 'fs' } }).blobs, { type: 'fs' });
+  t.deepEqual(parseConfig({ blobs: { type: 's3', bucket: 'depot' } }).blobs, {
+    type: 's3', endpoint: null, bucket: 'depot', region: 'us-east-1', prefix: '', forcePathStyle: false, partSize: 8 * 1024 ** 2,
+  });
+  const full = {
+    type: 's3', endpoint: 'http://minio:9000', bucket: 'depot', region: 'eu-west-1', prefix: 'team/a', forcePathStyle: true, partSize: 16 * 1024 ** 2,
+  };
+  t.deepEqual(parseConfig({ blobs: { ...full, prefix: '/team/a/', partSize: '16MiB' } }).blobs, full, 'slashes around the prefix are dropped');
+  t.deepEqual(
+    parseConfig({ blobs: 's3://depot/team/a?endpoint=http://minio:9000&region=eu-west-1&forcePathStyle=true&partSize=16MiB' }).blobs,
+    full,
+  );
+  t.like(parseConfig({ blobs: 's3://depot' }).blobs, { type: 's3', bucket: 'depot', prefix: '', endpoint: null });
+});
 
 test('metadataReleases: 3 newest releases by default; 0 reads core metadata on demand only', (t) => {
   const read = (raw: Record<string, unknown>) => {
@@ -139,6 +170,18 @@ test('cooldown: a duration (7d, 12h, 2w) or seconds; 0 and absent are off', (t) 
 test('sizes accept units', (t) => {
   const c = parseConfig({ repositories: { r: { type: 'local', maxFileSize: '100MiB' } } });
   t.is((c.repositories.r as { maxFileSize: number }).maxFileSize, 100 * 1024 * 1024);
+});
+
+test('workers: 1 by default, a count, or auto (one per core); leaseTtl 30 s by default, more than 0', (t) => {
+  const c = parseConfig({});
+  t.is(c.workers, 1);
+  t.is(c.leaseTtl, 30);
+  t.is(parseConfig({ workers: 3 }).workers, 3);
+  t.is(parseConfig({ workers: 'auto' }).workers, availableParallelism());
+  t.is(parseConfig({ leaseTtl: 0.5 }).leaseTtl, 0.5);
+  t.throws(() => parseConfig({ workers: 0 }), { message: /config key 'workers'/ });
+  t.throws(() => parseConfig({ workers: 'all' }), { message: /config key 'workers': expected a whole number >= 1 or auto/ });
+  t.throws(() => parseConfig({ leaseTtl: 0 }), { message: /config key 'leaseTtl': must be more than 0/ });
 });
 
 test('PYDEPOT_LISTEN and PYDEPOT_STORAGE override the file; flags override both', async (t) => {

@@ -141,14 +141,14 @@ test('visiblePage never shows carried files beside the same filename', (t) => {
   t.deepEqual(visiblePage(stored, true).files.map((f) => f.sha256), [sha('e')]);
 });
 
-test('migration 9 keeps existing remote files listed and fills their Requires-Python from the stored pages', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'pydepot-migration-9-'));
+test('migration 10 keeps existing remote files listed and fills their Requires-Python from the stored pages', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pydepot-migration-10-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const { default: Database } = await import('better-sqlite3');
   const { MIGRATIONS } = await import('../../src/storage/migrations.ts');
   const db = new Database(join(dir, 'pydepot.db'));
-  for (const m of MIGRATIONS.filter((x) => x.version <= 8)) db.exec(m.sql);
-  db.pragma('user_version = 8');
+  for (const m of MIGRATIONS.filter((x) => x.version <= 9)) db.exec(m.sql);
+  db.pragma('user_version = 9');
   const page = { name: 'acme', displayName: 'acme', versions: ['1.0'], status: null, files: [
     { filename: A.filename, path: 'p', sha256: sha('a'), size: 1, requiresPython: '>=3.9', uploadTime: null, yanked: false, metadataSha256: null },
     { filename: B.filename, path: 'p', sha256: sha('b'), size: 1, requiresPython: null, uploadTime: null, yanked: false, metadataSha256: null },

@@ -32,6 +32,8 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
     let headers: Record<string, string> = {};
     if (err instanceof PydepotError) {
       ({ status, message, headers } = err);
+      // A server-side failure (the blob store down) is logged with its cause; the client gets the message only.
+      if (status >= 500 && err.cause !== undefined) ctx.state.error = err;
     } else {
       ctx.state.error = err;
     }

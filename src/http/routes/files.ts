@@ -19,7 +19,7 @@ export function fileRoutes(deps: AppDeps) {
       }
       const handle = await repo.openFile(sha256, filename);
       if (!handle) throw new NotFound(`No file '${filename}' with sha256 ${sha256} in repository '${repo.name}'.`);
-      sendFile(ctx, handle);
+      await sendFile(ctx, handle);
     },
   };
 }

@@ -1,0 +1,112 @@
+/**
+ * Work done once for every process sharing a metadata store: the process
+ * that takes a key's lease does it, the others poll for its result (with
+ * back-off) and take over when the lease lapses (its holder crashed). Inside
+ * one process the callers' single-flight comes first, so each process has at
+ * most one caller here per key. A holder on this machine whose process is
+ * gone (kill -9) is taken over at once; one on another machine, when its
+ * lease lapses.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { LeaseStore } from './types.ts';
+
+export interface Leases {
+  store: LeaseStore;
+  /** This process's id: the holder of the leases it takes. */
+  owner: string;
+  /** A holder renews every third of this; a crashed one's lease lapses after it. */
+  ttlMs: number;
+}
+
+const FIRST_POLL_MS = 5;
+const MAX_POLL_MS = 200;
+
+/**
+ * `result()` when someone (this process or another) has done the work
+ * already, else `work()` under the lease. `result` is asked before taking the
+ * lease, again right after (the holder may have finished in between), and at
+ * each poll while another process holds it.
+ */
+export async function onceAcrossProcesses<T>(
+  leases: Leases | null | undefined,
+  key: string,
+  steps: { result(): T | null | Promise<T | null>; work(): Promise<T> },
+): Promise<T> {
+  if (!leases) return steps.work();
+  const { store, owner, ttlMs } = leases;
+  let delay = FIRST_POLL_MS;
+  for (;;) {
+    const before = await steps.result();
+    if (before !== null) return before;
+    const held = store.tryAcquire(key, owner, ttlMs) || takeOverDead(store, key, owner, ttlMs);
+    if (held) {
+      const renewal = renewEvery(store, key, owner, ttlMs);
+      try {
+        const after = await steps.result();
+        if (after !== null) return after;
+        return await steps.work();
+      } finally {
+        clearInterval(renewal);
+        quietly(() => store.release(key, owner));
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, MAX_POLL_MS, Math.max(FIRST_POLL_MS, Math.floor(ttlMs / 4)));
+  }
+}
+
+/** Holds `key` until the returned function is called, renewing it meanwhile (a crash lets it lapse). */
+export function holdLease({ store, owner, ttlMs }: Leases, key: string): () => void {
+  store.tryAcquire(key, owner, ttlMs);
+  const renewal = renewEvery(store, key, owner, ttlMs);
+  return () => {
+    clearInterval(renewal);
+    quietly(() => store.release(key, owner));
+  };
+}
+
+/**
+ * Renews every third of the ttl. A renewal that fails (the database closed
+ * at shutdown, or busy beyond busy_timeout) is skipped: the worst outcome is
+ * a lease that lapses and work that is done twice, never a crash.
+ */
+function renewEvery(store: LeaseStore, key: string, owner: string, ttlMs: number): NodeJS.Timeout {
+  const timer = setInterval(() => quietly(() => store.renew(key, owner, ttlMs)), Math.max(10, Math.floor(ttlMs / 3)));
+  timer.unref();
+  return timer;
+}
+
+/** A lease left behind expires by itself: failing to renew or release it is not an error of the work. */
+function quietly(f: () => unknown): void {
+  try {
+    f();
+  } catch {
+    // see above
+  }
+}
+
+/** A lease owner id for this process: `<host>/<pid>/<random>`, so that a dead holder on this machine is recognised. */
+export function newOwner(): string {
+  return `${hostname()}/${process.pid}/${randomUUID()}`;
+}
+
+/** Whether the owner of a lease may still be running: on this machine, its process must exist. */
+export function ownerAlive(owner: string): boolean {
+  const [host, pid] = owner.split('/');
+  const n = Number(pid);
+  if (host !== hostname() || !Number.isSafeInteger(n) || n <= 0) return true;
+  if (n === process.pid) return true;
+  try {
+    process.kill(n, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, as another user's.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function takeOverDead(store: LeaseStore, key: string, owner: string, ttlMs: number): boolean {
+  const holder = store.holder(key);
+  return holder !== null && !ownerAlive(holder.owner) && store.takeOver(key, holder.owner, owner, ttlMs);
+}
