@@ -3,7 +3,7 @@
  * in the same run. Servers run in child processes (their RSS is measured
  * alone, and the load client does not share their event loop); clients run here.
  *   BENCH_ONLY          comma-separated scenario groups to run: transfers, pages,
- *                       remote, virtual, wheelcache, auth, soak, metadata, cacheops, workers (default: all ten)
+ *                       remote, virtual, wheelcache, policies, auth, soak, metadata, cacheops, workers (default: all eleven)
  *   BENCH_FILE_MB       size of the big wheel's data file in MiB (default 1024)
  *   BENCH_RUNS          big-file transfers per server (default 3; 7 below 512 MiB, where one run is noisy)
  * Remote repositories (bench/remote.ts), against bench/upstream-child.ts:
@@ -17,6 +17,9 @@
  * Wheel caches (bench/wheelcache.ts): a merged 2,000-file page, 100 of its files
  * from a wheelcache member, against the same files from a virtual repository
  * without one.
+ * Page policies (bench/policies.ts): a 2,000-file page through a remote and a
+ * virtual repository with a `files` filter that keeps every file, against the
+ * same page without the filter.
  * Credentials (bench/auth.ts): the 2,000-file JSON page of a `read: authenticated`
  * repository, with a password and with an API token, against a public repository.
  * Cache operations (bench/cacheops.ts): scrub throughput against sha256sum over
@@ -44,6 +47,7 @@ import { buildPageProject, PAGE_PROJECT, uploadFields, uploadPageProject, type P
 import { remoteScenarios } from './remote.ts';
 import { virtualScenarios } from './virtual.ts';
 import { wheelcacheScenarios } from './wheelcache.ts';
+import { policyScenarios } from './policies.ts';
 import { authScenarios } from './auth.ts';
 import { soakScenarios } from './soak.ts';
 import { metadataScenarios } from './metadata.ts';
@@ -55,7 +59,7 @@ import { cpuSeconds, download, multipart, sampleRss, upload, type Transfer } fro
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 1024);
 // Big transfers: the median of RUNS, alternating pydepot and baseline.
 const RUNS = Number(process.env.BENCH_RUNS ?? (FILE_MB >= 512 ? 3 : 7));
-const GROUPS = ['transfers', 'pages', 'remote', 'virtual', 'wheelcache', 'auth', 'soak', 'metadata', 'cacheops', 'workers'] as const;
+const GROUPS = ['transfers', 'pages', 'remote', 'virtual', 'wheelcache', 'policies', 'auth', 'soak', 'metadata', 'cacheops', 'workers'] as const;
 type Group = (typeof GROUPS)[number];
 const ONLY = (process.env.BENCH_ONLY ?? GROUPS.join(',')).split(',').map((g) => g.trim()).filter(Boolean);
 for (const g of ONLY) {
@@ -97,6 +101,9 @@ async function main(work: string): Promise<void> {
   }
   if (want('wheelcache')) {
     await wheelcacheScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
+  }
+  if (want('policies')) {
+    await policyScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
   }
   if (want('auth')) {
     await authScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
