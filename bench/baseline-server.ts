@@ -2,7 +2,8 @@
  * The "bare node:http" baselines, in their own process like pydepot:
  *   node --import tsx bench/baseline-server.ts [--file F] [--upload-to F] [--pages P.json]
  * GET with --pages: the page for the request's Accept (JSON if it asks for
- *   the PEP 691 JSON type, else HTML) from memory, with pydepot's headers.
+ *   the PEP 691 JSON type, else HTML) from memory, with pydepot's headers;
+ *   its gzip variant (`json-gzip`, `html-gzip`) when Accept-Encoding names gzip.
  * GET with --file: F streamed from disk with fs.createReadStream.
  * POST: the request body piped to F with fs.createWriteStream, then 200.
  * Prints {"url": ...} on stdout once listening.
@@ -37,7 +38,9 @@ const server = createServer((req, res) => {
   if (req.method === 'POST' && args['upload-to']) {
     pipeline(req, createWriteStream(args['upload-to'])).then(() => res.writeHead(200).end(), fail);
   } else if (req.method === 'GET' && pages) {
-    const page = /application\/vnd\.pypi\.simple\.v1\+json/.test(req.headers.accept ?? '') ? pages.json : pages.html;
+    const format = /application\/vnd\.pypi\.simple\.v1\+json/.test(req.headers.accept ?? '') ? 'json' : 'html';
+    const gzip = /\bgzip\b/.test(req.headers['accept-encoding'] ?? '') && pages[`${format}-gzip`];
+    const page = gzip || pages[format];
     if (!page) return void res.writeHead(404).end();
     res.writeHead(200, page.headers).end(page.body);
   } else if (req.method === 'GET' && args.file) {

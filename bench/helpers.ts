@@ -38,9 +38,9 @@ export async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<vo
   }));
 }
 
-export function fetchPage(url: string, accept: string, agent?: http.Agent): Promise<BaselinePage & { status: number; body: Buffer }> {
+export function fetchPage(url: string, accept: string, agent?: http.Agent, extra: Record<string, string> = {}): Promise<BaselinePage & { status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    http.get(url, { agent, headers: { Accept: accept } }, (res) => {
+    http.get(url, { agent, headers: { Accept: accept, ...extra } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

@@ -3,7 +3,7 @@
  * in the same run. Servers run in child processes (their RSS is measured
  * alone, and the load client does not share their event loop); clients run here.
  *   BENCH_ONLY          comma-separated scenario groups to run: transfers, pages,
- *                       remote, virtual, wheelcache, auth, soak, metadata, cacheops, workers, ui (default: all eleven)
+ *                       remote, virtual, wheelcache, policies, auth, soak, metadata, cacheops, workers, ui (default: all twelve)
  *   BENCH_FILE_MB       size of the big wheel's data file in MiB (default 1024)
  *   BENCH_RUNS          big-file transfers per server (default 3; 7 below 512 MiB, where one run is noisy)
  * Remote repositories (bench/remote.ts), against bench/upstream-child.ts:
@@ -17,6 +17,9 @@
  * Wheel caches (bench/wheelcache.ts): a merged 2,000-file page, 100 of its files
  * from a wheelcache member, against the same files from a virtual repository
  * without one.
+ * Page policies (bench/policies.ts): a 2,000-file page through a remote and a
+ * virtual repository with a `files` filter that keeps every file, against the
+ * same page without the filter.
  * Credentials (bench/auth.ts): the 2,000-file JSON page of a `read: authenticated`
  * repository, with a password and with an API token, against a public repository.
  * Cache operations (bench/cacheops.ts): scrub throughput against sha256sum over
@@ -37,6 +40,7 @@
 import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import type { BaselinePage } from './baseline-server.ts';
 import { ROOT, startChild, stopAllChildren, stopChild } from './children.ts';
 import { ACCEPT, check, fetchPage, LOAD, MB, mbps, median, settle } from './helpers.ts';
@@ -46,6 +50,7 @@ import { buildPageProject, PAGE_PROJECT, uploadFields, uploadPageProject, type P
 import { remoteScenarios } from './remote.ts';
 import { virtualScenarios } from './virtual.ts';
 import { wheelcacheScenarios } from './wheelcache.ts';
+import { policyScenarios } from './policies.ts';
 import { authScenarios } from './auth.ts';
 import { soakScenarios } from './soak.ts';
 import { metadataScenarios } from './metadata.ts';
@@ -58,7 +63,7 @@ import { cpuSeconds, download, multipart, sampleRss, upload, type Transfer } fro
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 1024);
 // Big transfers: the median of RUNS, alternating pydepot and baseline.
 const RUNS = Number(process.env.BENCH_RUNS ?? (FILE_MB >= 512 ? 3 : 7));
-const GROUPS = ['transfers', 'pages', 'remote', 'virtual', 'wheelcache', 'auth', 'soak', 'metadata', 'cacheops', 'workers', 'ui'] as const;
+const GROUPS = ['transfers', 'pages', 'remote', 'virtual', 'wheelcache', 'policies', 'auth', 'soak', 'metadata', 'cacheops', 'workers', 'ui'] as const;
 type Group = (typeof GROUPS)[number];
 const ONLY = (process.env.BENCH_ONLY ?? GROUPS.join(',')).split(',').map((g) => g.trim()).filter(Boolean);
 for (const g of ONLY) {
@@ -100,6 +105,9 @@ async function main(work: string): Promise<void> {
   }
   if (want('wheelcache')) {
     await wheelcacheScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
+  }
+  if (want('policies')) {
+    await policyScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
   }
   if (want('auth')) {
     await authScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
@@ -212,15 +220,25 @@ async function pageScenarios(work: string, pydepot: Server, row: ReturnType<type
   const pageUrl = `${pydepot.url}/bench/simple/${PAGE_PROJECT}/`;
   const pages: Record<string, BaselinePage> = {};
   const pageSizes: Record<string, number> = {};
-  for (const format of ['json', 'html'] as const) {
-    const page = await fetchPage(pageUrl, ACCEPT[format]);
-    check(page.status === 200, `${format} page answered ${page.status}`);
+  // pip sends `Accept-Encoding: gzip, deflate`: the gzip rows are the ones pip sees.
+  const variants = [
+    { key: 'json', format: 'json', gzip: false },
+    { key: 'html', format: 'html', gzip: false },
+    { key: 'json-gzip', format: 'json', gzip: true },
+    { key: 'html-gzip', format: 'html', gzip: true },
+  ] as const;
+  const encodingHeaders = (gzip: boolean): Record<string, string> => (gzip ? { 'Accept-Encoding': 'gzip, deflate' } : {});
+  for (const { key, format, gzip } of variants) {
+    const page = await fetchPage(pageUrl, ACCEPT[format], undefined, encodingHeaders(gzip));
+    check(page.status === 200, `${key} page answered ${page.status}`);
+    check(gzip === (page.headers['content-encoding'] === 'gzip'), `${key} page: Content-Encoding ${String(page.headers['content-encoding'])}`);
+    const body = gzip ? gunzipSync(page.body) : page.body;
     const count = format === 'json'
-      ? (JSON.parse(page.body.toString('utf8')) as { files: unknown[] }).files.length
-      : page.body.toString('utf8').split('<a ').length - 1;
-    check(count === PAGE_FILES, `${format} page lists ${count} files, expected ${PAGE_FILES}`);
-    pages[format] = { headers: page.headers, bodyBase64: page.bodyBase64 };
-    pageSizes[format] = page.body.length;
+      ? (JSON.parse(body.toString('utf8')) as { files: unknown[] }).files.length
+      : body.toString('utf8').split('<a ').length - 1;
+    check(count === PAGE_FILES, `${key} page lists ${count} files, expected ${PAGE_FILES}`);
+    pages[key] = { headers: page.headers, bodyBase64: page.bodyBase64 };
+    pageSizes[key] = page.body.length;
   }
   const pagesFile = join(work, 'pages.json');
   await writeFile(pagesFile, JSON.stringify(pages));
@@ -228,19 +246,20 @@ async function pageScenarios(work: string, pydepot: Server, row: ReturnType<type
 
   type Side = 'pydepot' | 'baseline';
   const load: Record<string, Record<Side, PageResult>> = {};
-  for (const format of ['json', 'html'] as const) {
+  for (const { key, format, gzip } of variants) {
     const results = {} as Record<Side, PageResult>;
     for (const [side, url, pid] of [['pydepot', pageUrl, pydepot.pid], ['baseline', `${pageBaseline.url}/bench/simple/${PAGE_PROJECT}/`, pageBaseline.pid]] as const) {
       settle();
-      const r = await measurePage({ url, headers: { Accept: ACCEPT[format] }, expectBytes: pageSizes[format]!, ...LOAD }, pid);
-      check(r.ok > 0 && r.failed === 0, `${side} ${format} page load: ${r.failed} failed (${r.firstError ?? 'none ok'})`);
-      console.log(`${format.padEnd(4)} page ${side.padEnd(8)} ${r.rps.toFixed(0).padStart(6)} req/s (${(pageSizes[format]! / 1024).toFixed(0)} KiB); CPU per request: server ${r.serverUsPerRequest.toFixed(0)} µs, client ${r.clientUsPerRequest.toFixed(0)} µs`);
+      const r = await measurePage({ url, headers: { Accept: ACCEPT[format], ...encodingHeaders(gzip) }, expectBytes: pageSizes[key]!, ...LOAD }, pid);
+      check(r.ok > 0 && r.failed === 0, `${side} ${key} page load: ${r.failed} failed (${r.firstError ?? 'none ok'})`);
+      console.log(`${key.padEnd(9)} page ${side.padEnd(8)} ${r.rps.toFixed(0).padStart(6)} req/s (${(pageSizes[key]! / 1024).toFixed(0)} KiB); CPU per request: server ${r.serverUsPerRequest.toFixed(0)} µs, client ${r.clientUsPerRequest.toFixed(0)} µs`);
       results[side] = r;
     }
-    load[format] = results;
-    row(`project page (${PAGE_FILES} files) ${format.toUpperCase()}, req/s`, results.pydepot.rps, results.baseline.rps, 'ratio >= 0.5', results.pydepot.rps / results.baseline.rps >= 0.5);
+    load[key] = results;
+    const label = `${format.toUpperCase()}${gzip ? ' gzip' : ''}`;
+    row(`project page (${PAGE_FILES} files) ${label}, req/s`, results.pydepot.rps, results.baseline.rps, 'ratio >= 0.5', results.pydepot.rps / results.baseline.rps >= 0.5);
     // The load client is often the bottleneck on 2 cores; server CPU per request is the sharper signal.
-    row(`  ${format.toUpperCase()} page: server CPU per request, µs`, results.pydepot.serverUsPerRequest, results.baseline.serverUsPerRequest, '(report only)', null);
+    row(`  ${label} page: server CPU per request, µs`, results.pydepot.serverUsPerRequest, results.baseline.serverUsPerRequest, '(report only)', null);
   }
   await stopChild(pageBaseline.proc);
   details.pages = { files: PAGE_FILES, buildSeconds: project.buildSeconds, uploadSeconds, bytes: pageSizes, load, loadOptions: LOAD, pydepotRssBytes: sampleRss(pydepot.pid).stop() };

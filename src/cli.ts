@@ -1,5 +1,5 @@
 /**
- * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | cooldown … | wheelhouse export | wheelhouse import | prefetch | wheels build | scrub | gc | doctor`.
+ * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | removed report | cooldown … | wheelhouse export | wheelhouse import | prefetch | wheels build | scrub | gc | doctor`.
  * Each command loads the config, does one thing, and prints what a person needs to know.
  */
 import { Command, CommanderError } from 'commander';
@@ -10,6 +10,7 @@ import { doctor } from './commands/doctor.ts';
 import { gc, scrub } from './commands/maintenance.ts';
 import { auditReport, deleteRelease, yank } from './commands/repository-admin.ts';
 import { prefetch } from './commands/prefetch.ts';
+import { removedReport } from './commands/removed-report.ts';
 import { wheelhouseExport } from './commands/wheelhouse.ts';
 import { wheelhouseImport } from './commands/wheelhouse-import.ts';
 import { wheelsBuild } from './commands/wheels.ts';
@@ -164,6 +165,14 @@ export function buildCli(io: Io): Command {
     .action((opts) => cooldownList(opts, io));
   common(cooldown.command('revoke').description('end an exemption now').argument('<id>'))
     .action((id: string, opts) => cooldownRevoke(id, opts, io));
+
+  const removed = program.command('removed').description('upstream removals: files the upstream deleted or quarantined, no longer served');
+  common(removed.command('report').description('list the files pydepot served (or holds cached) that their upstream has since removed, with when it was noticed and the last download'))
+    .option('--repo <name>', 'only this remote repository')
+    .option('--since <when>', 'only removals noticed since this date (2026-11-30) or for this long back (7d, 12h)')
+    .option('--all', 'also the removed files pydepot never served or cached')
+    .option('--json', 'print JSON')
+    .action((opts) => removedReport(opts, io));
 
   const repeat = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
   const wheelhouse = program.command('wheelhouse').description('wheelhouses: what the nodes of a cluster install from, offline');

@@ -5,6 +5,10 @@ export interface UpstreamMetrics {
   failures: Counter<'repo' | 'kind'>;
   downloads: Counter<'repo'>;
   rejectedFiles: Counter<'repo'>;
+  /** Upstream files pydepot stopped serving because the upstream removed them, by cause. */
+  removals: Counter<'repo' | 'cause'>;
+  /** Requests for removed files answered 410. */
+  removedRefused: Counter<'repo'>;
   /** Core metadata read out of upstream wheels, by method (range, blob, full). */
   metadataExtracted: Counter<'repo' | 'method'>;
   /** Wheels whose metadata could not be read, by reason (malformed, no-range, upstream, storage). */
@@ -143,6 +147,15 @@ export function createMetrics(squatCount?: () => number, cooldownHidden?: () => 
       }),
       rejectedFiles: new Counter({
         name: 'pydepot_upstream_files_rejected_total', help: 'Upstream files refused: wrong sha256 or size, or cut short',
+        labelNames: ['repo'], registers: [registry],
+      }),
+      removals: new Counter({
+        name: 'pydepot_upstream_removals_total',
+        help: 'Upstream removals propagated: files no longer served because the upstream deleted them, deleted their project or quarantined it (cause: deleted, project-deleted, quarantined), counted when first noticed',
+        labelNames: ['repo', 'cause'], registers: [registry],
+      }),
+      removedRefused: new Counter({
+        name: 'pydepot_upstream_removed_refused_total', help: 'Requests for files the upstream removed, answered 410 Gone',
         labelNames: ['repo'], registers: [registry],
       }),
       metadataExtracted: new Counter({

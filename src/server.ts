@@ -10,6 +10,7 @@ import { Authenticator } from './auth/authenticator.ts';
 import { FailedLogins } from './auth/failed-logins.ts';
 import type { Config } from './config/schema.ts';
 import { buildApp } from './http/app.ts';
+import { unmatchedPlatformGlobs } from './pypi/file-filter.ts';
 import { AccessControl } from './http/middleware/access.ts';
 import { MissBudget } from './http/miss-budget.ts';
 import { PageCache } from './http/page-cache.ts';
@@ -69,6 +70,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   });
   const access = new AccessControl(config, authenticator, metrics.auth);
   warnAboutOpenUploads(config, logger);
+  warnAboutFilters(config, logger);
   const app = buildApp({
     registry, blobs, store, logger, metrics, pageCache: new PageCache(), instanceId: store.instanceId(), access,
     trustProxy: config.auth.trustProxy, bodyIdleTimeoutMs: config.limits.bodyIdleTimeout * 1000, bodyMinRate: config.limits.bodyMinRate,
@@ -146,4 +148,15 @@ function warnAboutOpenUploads(config: Config, logger: Logger): void {
 function describeBlobs(config: Config): string {
   const b = config.blobs;
   return b.type === 'fs' ? 'storage folder' : `s3://${b.bucket}/${b.prefix}${b.endpoint ? ` at ${b.endpoint}` : ` (AWS, ${b.region})`}`;
+}
+
+/** A platform glob that matches no tag pip knows is most likely a typo that drops every wheel it meant to keep. */
+function warnAboutFilters(config: Config, logger: Logger): void {
+  for (const [name, rc] of Object.entries(config.repositories)) {
+    if ((rc.type !== 'remote' && rc.type !== 'virtual') || !rc.files) continue;
+    const unmatched = unmatchedPlatformGlobs(rc.files);
+    if (unmatched.length > 0) {
+      logger.warn({ repo: name, globs: unmatched }, `files.platforms of repository '${name}' has globs that match no platform tag pip knows: ${unmatched.join(', ')}`);
+    }
+  }
 }

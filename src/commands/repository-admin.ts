@@ -28,7 +28,7 @@ export async function deleteRelease(repoName: string, project: string, version: 
 }
 
 /** `--since`: a date, or a duration back from now (`7d`, `12h`). */
-function sinceOf(text: string | undefined, now: Date): string | undefined {
+export function sinceOf(text: string | undefined, now: Date): string | undefined {
   if (text === undefined) return undefined;
   const ms = parseDuration(text);
   if (ms !== null) return new Date(now.getTime() - ms).toISOString();

@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { ConfigError } from '../errors.ts';
 import { LOG_LEVELS, type LogLevel } from '../log.ts';
+import { checkFileFilter, type FileFilterSpec } from '../pypi/file-filter.ts';
 import { isValidProjectName, normalizeName } from '../pypi/names.ts';
 import { parseDuration } from '../time.ts';
 
@@ -58,6 +59,13 @@ export interface RemoteRepoConfig extends Permissions {
    * evicted (down to 90%) and fetched again when asked for. null: no limit.
    */
   maxCacheSize: number | null;
+  /**
+   * Keep serving files the upstream removed (from a project it still lists,
+   * not quarantined) that pydepot had cached: README "Upstream removals".
+   */
+  keepRemoved: boolean;
+  /** Which upstream files this repository serves at all (README "Filters"); null: all. */
+  files: FileFilterSpec | null;
 }
 
 export interface VirtualRepoConfig extends Permissions {
@@ -71,6 +79,8 @@ export interface VirtualRepoConfig extends Permissions {
   indexMaxAge: number;
   /** Seconds of cooldown imposed on the files of its remote members (on top of their own); 0 = none. */
   cooldown: number;
+  /** Which files of its remote members it serves (README "Filters"); null: all. Never applied to local or wheelcache files. */
+  files: FileFilterSpec | null;
 }
 
 /**
@@ -320,6 +330,22 @@ class Section {
     return v as T;
   }
 
+  /** `files: {platforms, python, sdists}`; null when absent or empty. */
+  fileFilter(k: string): FileFilterSpec | null {
+    const given = this.has(k);
+    const s = this.section(k);
+    if (!given) return null;
+    const platformsGiven = s.has('platforms');
+    const platforms = s.stringList('platforms').map((g) => g.trim());
+    const python = s.optionalString('python')?.trim() ?? null;
+    if (python === '') s.fail('python', 'expected a specifier set such as ">=3.10"; leave the key out to keep every Python');
+    const spec: FileFilterSpec = { platforms: platformsGiven ? platforms : null, python, sdists: s.bool('sdists', true) };
+    s.rejectUnknown();
+    const problem = checkFileFilter(spec);
+    if (problem) s.fail(problem.key, problem.message);
+    return spec.platforms === null && spec.python === null && spec.sdists ? null : spec;
+  }
+
   section(k: string): Section {
     const v = this.get(k);
     if (v === undefined || v === null) return new Section(this.key(k), {});
@@ -415,6 +441,8 @@ function parseRepo(s: Section): RepoConfig {
         cooldown: s.duration('cooldown', 0),
         metadataReleases: s.wholeNumber('metadataReleases', 3),
         maxCacheSize: s.has('maxCacheSize') ? s.bytes('maxCacheSize', 0) : null,
+        keepRemoved: s.bool('keepRemoved', false),
+        files: s.fileFilter('files'),
       };
       break;
     }
@@ -449,6 +477,7 @@ function parseRepo(s: Section): RepoConfig {
         squatCheckInterval: s.seconds('squatCheckInterval', 3600),
         indexMaxAge: s.seconds('indexMaxAge', 0),
         cooldown: s.duration('cooldown', 0),
+        files: s.fileFilter('files'),
       };
       break;
     }

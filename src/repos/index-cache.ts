@@ -24,12 +24,12 @@ import type { UpstreamMetrics } from '../metrics.ts';
 import { SIMPLE_V1_JSON, SIMPLE_V1_HTML, TEXT_HTML } from '../pypi/media-types.ts';
 import type { ProjectPage } from '../pypi/pages.ts';
 import { onceAcrossProcesses, type Leases } from '../storage/lease.ts';
-import type { CachedPage, RemoteCacheStore } from '../storage/types.ts';
+import type { CachedPage, RemoteCacheStore, RemovalCause } from '../storage/types.ts';
 import { UpstreamRequestError, type UpstreamClient, type UpstreamResponse } from '../upstream/client.ts';
 import { createProjectListParser } from '../upstream/project-list-parser.ts';
 import { parseProjectPage, type UpstreamProjectPage } from '../upstream/project-page-parser.ts';
 import { sharedPromises } from '../upstream/single-flight.ts';
-import { servedPage } from './remote-page.ts';
+import { reconcile } from './removals.ts';
 
 // JSON first (richer: size, upload-time), HTML for indexes that only have that.
 const PAGE_ACCEPT = `${SIMPLE_V1_JSON}, ${SIMPLE_V1_HTML};q=0.2, ${TEXT_HTML};q=0.1`;
@@ -40,6 +40,16 @@ const MAX_PAGE_BYTES = 64 * 1024 * 1024;
 // bounded (newest kept) and pruned of expired entries every PRUNE_EVERY saves.
 const MAX_MISSING = 10_000;
 const PRUNE_EVERY = 64;
+
+/** What the cache asks and tells about files the upstream removed (removals.ts). */
+export interface RemovalHooks {
+  /** Whether the file's bytes are cached: only those can be kept (keepRemoved). */
+  cached(sha256: string): Promise<boolean>;
+  /** `count` files of `project` were newly seen removed upstream. */
+  noticed(project: string, count: number, cause: RemovalCause): void;
+}
+
+const NO_REMOVAL_HOOKS: RemovalHooks = { cached: async () => false, noticed: () => undefined };
 
 /** A project's page as the cache holds it now. */
 export interface PageLookup {
@@ -65,6 +75,7 @@ export class IndexCache {
     private readonly now: () => number = Date.now,
     /** Other processes on the same storage: one revalidation per page across all of them. */
     private readonly leases: Leases | null = null,
+    private readonly removals: RemovalHooks = NO_REMOVAL_HOOKS,
   ) {}
 
   /** The current page of `project`, or null when upstream has no such project. */
@@ -155,7 +166,8 @@ export class IndexCache {
     }
     if (res.status === 404 || res.status === 410) {
       res.body.resume();
-      this.store.savePage(this.repo, project, { state: 'missing', etag: null, lastModified: null, page: null, files: [] }, now);
+      const saved = this.store.savePage(this.repo, project, { state: 'missing', etag: null, lastModified: null, page: null, files: [], removedCause: 'project-deleted' }, now);
+      if (saved.removed > 0) this.removals.noticed(project, saved.removed, 'project-deleted');
       if (++this.missesSincePrune >= PRUNE_EVERY) {
         this.missesSincePrune = 0;
         this.store.pruneMissing(this.repo, now - this.config.negativeTtl * 1000, MAX_MISSING);
@@ -175,14 +187,21 @@ export class IndexCache {
     } catch (err) {
       return this.stalePage(project, row, new UpstreamRequestError(`upstream ${url} sent a page pydepot cannot read: ${(err as Error).message}`, false));
     }
-    const { page, files, unverifiable } = servedPage(project, parsed, (sha256, filename) => this.store.getWheelMetadata(sha256, filename)?.metadataSha256 ?? null);
+    // Upstream removals win: what the stored page listed and this one does not stops being served.
+    const oldBody = row?.state === 'ok' ? this.store.getPageBody(this.repo, project) : null;
+    const { served: { page, files, unverifiable }, stored: toStore, cause, statusKept } = await reconcile(project, parsed, oldBody, {
+      cached: this.removals.cached,
+      readMetadata: (sha256, filename) => this.store.getWheelMetadata(sha256, filename)?.metadataSha256 ?? null,
+    }, now);
+    if (statusKept !== null) this.logger.warn({ repo: this.repo, project, reason: statusKept, status: page.status?.status ?? null }, 'upstream sent a project status pydepot cannot read; keeping the last known one');
     if (unverifiable > 0) this.logger.warn({ repo: this.repo, project, files: unverifiable }, 'upstream files without a sha256 are not served');
     // Crash-matrix step (test-only, see crash-points.ts): the page and its file
     // rows are saved in one transaction, so a crash here keeps the old copy.
     crashPoint('page:fetched-not-saved');
     const saved = this.store.savePage(this.repo, project, {
-      state: 'ok', etag: header(res, 'etag'), lastModified: header(res, 'last-modified'), page: JSON.stringify(page), files,
+      state: 'ok', etag: header(res, 'etag'), lastModified: header(res, 'last-modified'), page: JSON.stringify(toStore), files, removedCause: cause,
     }, now);
+    if (saved.removed > 0) this.removals.noticed(project, saved.removed, cause);
     return { row: saved, fetched: page };
   }
 

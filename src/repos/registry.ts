@@ -66,7 +66,7 @@ export class Registry {
       }
       else if (rc.type === 'wheelcache') {
         // The config check made `augments` a remote repository.
-        repo = new WheelCacheRepository(name, rc, build(rc.augments), {
+        repo = new WheelCacheRepository(name, rc, build(rc.augments) as RemoteRepository, {
           blobs: deps.blobs, store: deps.store, audit: deps.audit, logger: deps.logger, metrics: deps.metrics.wheelcache,
           internalReason: (project) => this.internalReason(project),
         });

@@ -13,6 +13,7 @@ import type { RemoteCacheStore } from '../storage/types.ts';
 import type { Clock } from '../time.ts';
 import { buildSchedule, judge, visiblePage, type Schedule, type Visibility } from './cooldown.ts';
 import type { ExemptionList } from './exemptions.ts';
+import type { StoredPage } from './removals.ts';
 import type { PageView } from './types.ts';
 
 /** The cooldown one page is judged by. */
@@ -103,8 +104,11 @@ export class RemoteCooldown {
     return schedule;
   }
 
+  /** Every file the stored page may list: the upstream's, and the removed ones keepRemoved may keep (removals.ts). */
   private storedFiles(project: string): ProjectPage['files'] {
     const body = this.deps.store.getPageBody(this.remote, project);
-    return body ? (JSON.parse(body) as ProjectPage).files : [];
+    if (!body) return [];
+    const page = JSON.parse(body) as StoredPage;
+    return page.removed ? [...page.files, ...page.removed.map((k) => k.file)] : page.files;
   }
 }

@@ -25,6 +25,10 @@ export interface ServedPage {
  * upstream gives no core metadata for, if it did (wheel-metadata.ts).
  */
 export function servedPage(project: string, up: UpstreamProjectPage, readMetadata: (sha256: string, filename: string) => string | null = () => null): ServedPage {
+  // PEP 792: an index offers no file of a quarantined project, whatever its page lists.
+  if (up.projectStatus?.status === 'quarantined') {
+    return { page: { name: project, displayName: up.name ?? project, files: [], versions: [], status: up.projectStatus }, files: [], unverifiable: 0 };
+  }
   const files: IndexFile[] = [];
   const rows: RemoteFileRow[] = [];
   const versions: string[] = [];
@@ -41,7 +45,7 @@ export function servedPage(project: string, up: UpstreamProjectPage, readMetadat
       filename: f.filename, path: filePath(sha256, f.filename), sha256, size: f.size ?? 0,
       requiresPython: f.requiresPython, uploadTime: f.uploadTime, yanked: f.yanked, metadataSha256,
     });
-    rows.push({ sha256, filename: f.filename, project, url: f.url, size: f.size, metadataSha256, uploadTime: f.uploadTime });
+    rows.push({ sha256, filename: f.filename, project, url: f.url, size: f.size, metadataSha256, uploadTime: f.uploadTime, requiresPython: f.requiresPython });
     try {
       versions.push(parseDistFilename(f.filename).version);
     } catch {

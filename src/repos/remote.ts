@@ -2,19 +2,21 @@
  * A proxy-cache of an upstream index. Pages come through the IndexCache
  * (freshness rules) and are served like local ones, with links to pydepot's
  * own file URLs (remote-page.ts). Files and their core metadata are fetched
- * once, verified, and kept in the shared blob store; with `maxCacheSize`,
+ * once, verified, and kept in the shared blob store; what the upstream
+ * removed stops being served (removals.ts), and a `files` filter keeps what
+ * the cluster cannot use off pages (file-filters.ts); with `maxCacheSize`,
  * the least recently used files are evicted (cached-files.ts). Wheels the
  * upstream gives no core metadata for get it read out of the wheel
  * (wheel-metadata.ts).
  */
 import { Readable } from 'node:stream';
 import type { RemoteRepoConfig } from '../config/schema.ts';
-import { UpstreamUnavailable } from '../errors.ts';
+import { Gone, NotFound, UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { CacheMetrics, CooldownMetrics, UpstreamMetrics } from '../metrics.ts';
 import type { IndexFile, ProjectPage, ProjectSummary } from '../pypi/pages.ts';
 import { onceAcrossProcesses, type Leases } from '../storage/lease.ts';
-import type { BlobStore, RemoteCacheStore, RemoteFileRow } from '../storage/types.ts';
+import type { BlobStore, RemoteCacheStore, RemoteFileRecord, RemoteFileRow } from '../storage/types.ts';
 import { UpstreamClient } from '../upstream/client.ts';
 import { fetchVerified, FileFetcher, type FetchEvents } from '../upstream/fetch-file.ts';
 import { sharedPromises } from '../upstream/single-flight.ts';
@@ -24,9 +26,11 @@ import { CachedFiles } from './cached-files.ts';
 import type { RepositoryEvents } from './events.ts';
 import type { ExemptionList } from './exemptions.ts';
 import { blobFileHandle } from './file-handles.ts';
+import { filterPage, filterReason, namedFilter, type NamedFilter } from './file-filters.ts';
 import { IndexCache, type PageLookup } from './index-cache.ts';
 import { RemoteCooldown } from './remote-cooldown.ts';
-import type { FileHandle, PageView, Repository } from './types.ts';
+import { goneReason, servesRemoved, visiblePage, type StoredPage } from './removals.ts';
+import type { FileHandle, PageView, UpstreamRepository } from './types.ts';
 import { WheelMetadataExtractor } from './wheel-metadata.ts';
 
 const MAX_METADATA_BYTES = 10 * 1024 * 1024;
@@ -48,9 +52,10 @@ export interface RemoteDeps {
   leases?: Leases | null;
 }
 
-export class RemoteRepository implements Repository {
+export class RemoteRepository implements UpstreamRepository {
   readonly kind = 'remote' as const;
   readonly indexMaxAge: number;
+  readonly fileFilter: NamedFilter | null;
   private readonly client: UpstreamClient;
   private readonly index: IndexCache;
   private readonly fetcher: FileFetcher;
@@ -68,7 +73,17 @@ export class RemoteRepository implements Repository {
     this.blobs = deps.blobs;
     this.store = deps.store;
     this.client = new UpstreamClient({ url: config.url, timeoutSeconds: config.timeout, username: config.username, password: config.password });
-    this.index = new IndexCache(name, config, this.client, deps.store, deps.logger, deps.metrics, deps.clock, deps.leases ?? null);
+    this.fileFilter = namedFilter(name, config.files);
+    this.index = new IndexCache(name, config, this.client, deps.store, deps.logger, deps.metrics, deps.clock, deps.leases ?? null, {
+      cached: async (sha256) => (await deps.blobs.stat(sha256)) !== null,
+      noticed: (project, count, cause) => {
+        deps.metrics.removals.inc({ repo: name, cause }, count);
+        deps.logger.warn({ repo: name, project, files: count, cause, keepRemoved: config.keepRemoved },
+          cause === 'quarantined' ? 'upstream quarantined the project; its files are no longer served'
+            : config.keepRemoved && cause === 'deleted' ? 'upstream removed files; the cached ones are still served (keepRemoved)'
+              : 'upstream removed files; they are no longer served');
+      },
+    });
     this.cachedFiles = new CachedFiles(name, config.maxCacheSize, {
       blobs: deps.blobs, store: deps.store, pins: deps.pins, logger: deps.logger, metrics: deps.cacheMetrics, processId: deps.processId,
     });
@@ -100,10 +115,10 @@ export class RemoteRepository implements Repository {
     return found;
   }
 
-  /** The stored page, without asking upstream whatever its age. */
+  /** The stored page, without asking upstream whatever its age: the upstream's files, as last seen. */
   cachedPage(project: string): ProjectPage | null {
     const body = this.store.getPageBody(this.name, project);
-    return body ? (JSON.parse(body) as ProjectPage) : null;
+    return body ? visiblePage(JSON.parse(body) as StoredPage, false) : null;
   }
 
   /**
@@ -121,15 +136,28 @@ export class RemoteRepository implements Repository {
     return `${found.row.serial}/${v.key}`;
   }
 
-  async projectPage(project: string, via?: PageView): Promise<ProjectPage | null> {
+  /**
+   * The upstream's page as this remote serves it before its files filter:
+   * removals applied (keepRemoved), then the cooldown. What a wheel cache
+   * judges its wheels against, and what a virtual repository merges them
+   * into before filtering.
+   */
+  async upstreamPage(project: string, via?: PageView): Promise<ProjectPage | null> {
     // Callers ask projectVersion first, which has just brought the row up to
     // date: asking upstream again would double every revalidation.
     if (!this.store.getPage(this.name, project)) await this.lookup(project);
     const row = this.store.getPage(this.name, project);
-    const page = this.cachedPage(project);
+    const body = this.store.getPageBody(this.name, project);
+    const page = body ? visiblePage(JSON.parse(body) as StoredPage, this.config.keepRemoved) : null;
     const view = this.cooldown.view(via);
     if (!page || !row || !view) return page;
     return this.cooldown.filter(project, row.serial, page, view);
+  }
+
+  async projectPage(project: string, via?: PageView): Promise<ProjectPage | null> {
+    const page = await this.upstreamPage(project, via);
+    const filter = this.fileFilter;
+    return page && filter ? filterPage(page, (f) => filterReason([filter], f.filename, f.requiresPython) === null) : page;
   }
 
   async pageLifetime(project: string, via?: PageView): Promise<number | null> {
@@ -170,12 +198,34 @@ export class RemoteRepository implements Repository {
     return this.store.getFile(this.name, sha256, filename)?.project ?? null;
   }
 
+  requiresPythonOf(sha256: string, filename: string): string | null {
+    return this.store.getFile(this.name, sha256, filename)?.requiresPython ?? null;
+  }
+
+  /**
+   * The file's row when this remote serves it: 410 when the upstream removed
+   * it (unless kept), 404 naming the filter that drops it (when `filtered`),
+   * null when no page of this remote ever listed it.
+   */
+  private async servable(sha256: string, filename: string, filtered = true): Promise<RemoteFileRecord | null> {
+    const row = this.store.getFile(this.name, sha256, filename);
+    if (!row) return null;
+    if (row.removedAt !== null && !servesRemoved(row, this.config.keepRemoved, (await this.blobs.stat(sha256)) !== null)) {
+      this.deps.metrics.removedRefused.inc({ repo: this.name });
+      throw new Gone(goneReason({ ...row, removedAt: row.removedAt }, new URL(`${encodeURIComponent(row.project)}/`, this.config.url).href));
+    }
+    const reason = filtered && this.fileFilter ? filterReason([this.fileFilter], filename, row.requiresPython) : null;
+    if (reason !== null) throw new NotFound(`${reason}.`);
+    return row;
+  }
+
   /**
    * Files in their cooldown are served too: the cooldown keeps them off
-   * pages, and a lock file that names one by URL still installs.
+   * pages, and a lock file that names one by URL still installs. Files the
+   * upstream removed are not (410), nor files the files filter drops (404).
    */
   async openFile(sha256: string, filename: string): Promise<FileHandle | null> {
-    const row = this.store.getFile(this.name, sha256, filename);
+    const row = await this.servable(sha256, filename);
     if (!row) return null;
     // Held from before the lookup until its last reader is done: never evicted meanwhile.
     const hold = await this.cachedFiles.hold(sha256);
@@ -207,8 +257,17 @@ export class RemoteRepository implements Repository {
     }
   }
 
-  async openCoreMetadata(sha256: string, filename: string): Promise<FileHandle | null> {
-    const row = this.store.getFile(this.name, sha256, filename);
+  openCoreMetadata(sha256: string, filename: string): Promise<FileHandle | null> {
+    return this.coreMetadata(sha256, filename, true);
+  }
+
+  /** Core metadata of a file of the upstream's page, whatever the files filter says (a wheel cache compares its uploads with it). */
+  openUpstreamMetadata(sha256: string, filename: string): Promise<FileHandle | null> {
+    return this.coreMetadata(sha256, filename, false);
+  }
+
+  private async coreMetadata(sha256: string, filename: string, filtered: boolean): Promise<FileHandle | null> {
+    const row = await this.servable(sha256, filename, filtered);
     if (!row) return null;
     const read = this.store.getWheelMetadata(sha256, filename)?.metadataSha256 ?? null;
     if (!row.metadataSha256 || row.metadataSha256 === read) {

@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import type { ProjectPage, ProjectSummary } from '../pypi/pages.ts';
 import type { Actor, FileRow } from '../storage/types.ts';
 import type { ValidatedUpload } from '../upload/pipeline.ts';
+import type { NamedFilter } from './file-filters.ts';
 
 export type RepoKind = 'local' | 'remote' | 'virtual' | 'wheelcache';
 
@@ -99,6 +100,23 @@ export interface Repository {
   releaseFiles?(project: string): Promise<ReleaseFiles | null>;
   /** Releases what the repository holds open (upstream connections). */
   close?(): Promise<void>;
+}
+
+/**
+ * A remote repository as a virtual repository and a wheel cache see it:
+ * the upstream's page before the remote's files filter (wheel caches are
+ * judged against everything the upstream has), and that filter.
+ */
+export interface UpstreamRepository extends Repository {
+  readonly kind: 'remote';
+  /** The remote's own `files` filter, or null. */
+  readonly fileFilter: NamedFilter | null;
+  /** The page with the upstream's removals and the cooldown applied, before the files filter. */
+  upstreamPage(project: string, view?: PageView): Promise<ProjectPage | null>;
+  /** The Requires-Python its page gives the file (null: none, or no such file). */
+  requiresPythonOf(sha256: string, filename: string): string | null;
+  /** openCoreMetadata, whatever the files filter says. */
+  openUpstreamMetadata(sha256: string, filename: string): Promise<FileHandle | null>;
 }
 
 /**

@@ -12,17 +12,18 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { VirtualRepoConfig } from '../config/schema.ts';
-import { NotFound, UpstreamUnavailable } from '../errors.ts';
+import { Gone, NotFound, UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ConfusionMetrics } from '../metrics.ts';
 import type { ProjectPage, ProjectSummary } from '../pypi/pages.ts';
 import { compilePolicy, decideUpstream, type ConfusionPolicy, type SkipReason, type UpstreamDecision } from './confusion.ts';
 import type { RepositoryEvents } from './events.ts';
+import { chainsReason, filterPage, namedFilter, type NamedFilter } from './file-filters.ts';
 import { augmentPage, mergePages, mergeSortedLists } from './merge.ts';
-import type { AttributedPage, AugmentingRepository, FileHandle, PageView, ReleaseFiles, Repository } from './types.ts';
+import type { AttributedPage, AugmentingRepository, FileHandle, PageView, ReleaseFiles, Repository, UpstreamRepository } from './types.ts';
 
 /** A local, remote or wheelcache repository: what a virtual repository is flattened into. */
-type LeafRepository = (Repository & { readonly kind: 'local' | 'remote' }) | AugmentingRepository;
+type LeafRepository = (Repository & { readonly kind: 'local' }) | UpstreamRepository | AugmentingRepository;
 
 /** A member as the registry hands it over: a leaf, or a virtual repository to flatten. */
 export type Member = LeafRepository | VirtualRepository;
@@ -61,6 +62,14 @@ export class VirtualRepository implements Repository {
   private readonly policy: ConfusionPolicy;
   /** Read by an enclosing virtual repository when it flattens its members. */
   readonly leaves: readonly Leaf[];
+  /** This repository's own `files` filter, or null. */
+  readonly fileFilter: NamedFilter | null;
+  /**
+   * The files filters each remote member's files pass on each way to it (its
+   * own, then those of the virtual repositories on the way); absent for a
+   * remote no filter applies to.
+   */
+  private readonly filterChains = new Map<string, NamedFilter[][]>();
   private readonly localLeaves: LeafRepository[];
   /** What each remote member is asked for pages with: the cooldowns and exemption scopes of the ways it is reached. */
   private readonly views = new Map<LeafRepository, PageView>();
@@ -73,9 +82,22 @@ export class VirtualRepository implements Repository {
     this.squatCheckInterval = config.squatCheckInterval;
     this.cooldownMs = config.cooldown * 1000;
     this.policy = compilePolicy(config.internal, config.mergeUpstream);
+    this.fileFilter = namedFilter(name, config.files);
     this.leaves = flatten(this, members);
     this.localLeaves = this.leaves.flatMap((l) => (l.repo.kind === 'local' ? [l.repo] : []));
     for (const leaf of this.leaves) if (leaf.repo.kind === 'remote') this.views.set(leaf.repo, viewOf(leaf));
+    for (const { repo, paths } of this.leaves) {
+      if (repo.kind !== 'remote') continue;
+      const chains = paths.map((via) => [repo.fileFilter, ...[...via].reverse().map((v) => v.fileFilter)].filter((f): f is NamedFilter => f !== null));
+      if (chains.some((c) => c.length > 0)) this.filterChains.set(repo.name, chains);
+    }
+  }
+
+  /** Why the filters on the way to a remote member drop its file (a 404's reason), or null. */
+  private filteredOut(repo: LeafRepository, sha256: string, filename: string): string | null {
+    if (repo.kind !== 'remote') return null;
+    const chains = this.filterChains.get(repo.name);
+    return chains ? chainsReason(chains, filename, repo.requiresPythonOf(sha256, filename)) : null;
   }
 
   /** The rule for this repository alone; nested ones decide for themselves. */
@@ -214,12 +236,17 @@ export class VirtualRepository implements Repository {
   /** Each answering member's page, in member order; a remote's completed by its wheel caches. */
   private async memberPages(project: string): Promise<{ member: string; page: ProjectPage }[] | null> {
     // Not noted again: projectVersion, asked first for every page, did.
-    const answers = await this.ask(this.route(project, false).sources, (r) => (r.kind === 'wheelcache' ? r.ownPage(project) : r.projectPage(project, this.views.get(r))));
+    // A remote's page before any files filter: cache wheels are judged
+    // against all the upstream has, and filters never hide them.
+    const answers = await this.ask(this.route(project, false).sources, (r) => (r.kind === 'wheelcache' ? r.ownPage(project) : r.kind === 'remote' ? r.upstreamPage(project, this.views.get(r)) : r.projectPage(project, this.views.get(r))));
     const pages: { member: string; page: ProjectPage }[] = [];
     for (const a of answers) {
       if (!a.value || a.repo.kind === 'wheelcache') continue;
       const caches = a.repo.kind === 'remote' ? cachePagesOf(a.repo.name, answers) : [];
-      pages.push({ member: a.repo.name, page: caches.length > 0 ? augmentPage(a.value, a.repo.name, caches) : a.value });
+      let page = caches.length > 0 ? augmentPage(a.value, a.repo.name, caches) : a.value;
+      const chains = a.repo.kind === 'remote' ? this.filterChains.get(a.repo.name) : undefined;
+      if (chains) page = filterPage(page, (f) => f.origin !== undefined || chainsReason(chains, f.filename, f.requiresPython) === null);
+      pages.push({ member: a.repo.name, page });
     }
     if (pages.length === 0) return noneFound(answers);
     return pages;
@@ -279,26 +306,33 @@ export class VirtualRepository implements Repository {
   }
 
   async openFile(sha256: string, filename: string): Promise<FileHandle | null> {
-    return this.firstOf(this.fileSources(sha256, filename), (r) => r.openFile(sha256, filename));
+    return this.firstOf(this.fileSources(sha256, filename), (r) => this.unlessFiltered(r, sha256, filename, () => r.openFile(sha256, filename)));
   }
 
   async openCoreMetadata(sha256: string, filename: string): Promise<FileHandle | null> {
-    return this.firstOf(this.fileSources(sha256, filename), (r) => r.openCoreMetadata(sha256, filename));
+    return this.firstOf(this.fileSources(sha256, filename), (r) => this.unlessFiltered(r, sha256, filename, () => r.openCoreMetadata(sha256, filename)));
+  }
+
+  /** A file URL is served only where the page lists the file: one the filters drop is a 404 saying which. */
+  private unlessFiltered<T>(r: LeafRepository, sha256: string, filename: string, open: () => Promise<T>): Promise<T> {
+    const reason = this.filteredOut(r, sha256, filename);
+    if (reason !== null) return Promise.reject(new NotFound(`${reason}.`));
+    return open();
   }
 
   /**
    * The first member, in order, that answers; a failure only counts if nobody
    * does, and so does a member's refusal with a reason (a cache wheel the
-   * upstream's state hides).
+   * upstream's state hides, a file the upstream removed or a filter drops).
    */
   private async firstOf<T>(sources: readonly LeafRepository[], f: (repo: LeafRepository) => Promise<T | null>): Promise<T | null> {
-    let failure: UpstreamUnavailable | NotFound | undefined;
+    let failure: UpstreamUnavailable | NotFound | Gone | undefined;
     for (const repo of sources) {
       try {
         const v = await f(repo);
         if (v !== null) return v;
       } catch (err) {
-        if (!(err instanceof UpstreamUnavailable) && !(err instanceof NotFound)) throw err;
+        if (!(err instanceof UpstreamUnavailable) && !(err instanceof NotFound) && !(err instanceof Gone)) throw err;
         failure ??= err;
       }
     }

@@ -24,7 +24,7 @@ import { canonicalVersion } from '../pypi/versions.ts';
 import type { Actor, AuditStore, BlobStore, MetadataStore } from '../storage/types.ts';
 import type { ValidatedUpload } from '../upload/pipeline.ts';
 import { LocalRepository } from './local.ts';
-import type { AugmentingRepository, FileHandle, Repository, UploadResult, UploadTarget } from './types.ts';
+import type { AugmentingRepository, FileHandle, UploadResult, UploadTarget, UpstreamRepository } from './types.ts';
 import { cacheFilesOn, dependencyDifference, nonPortablePlatforms, upstreamReleases, upstreamWheelFor, versionOf, type UpstreamRelease } from './wheelcache-rules.ts';
 
 /** Distinct upstream core metadata files compared with an upload's before it is refused. */
@@ -60,7 +60,7 @@ export class WheelCacheRepository implements AugmentingRepository, UploadTarget 
   constructor(
     readonly name: string,
     private readonly config: WheelCacheRepoConfig,
-    private readonly remote: Repository,
+    private readonly remote: UpstreamRepository,
     private readonly deps: WheelCacheDeps,
   ) {
     this.indexMaxAge = config.indexMaxAge;
@@ -104,7 +104,9 @@ export class WheelCacheRepository implements AugmentingRepository, UploadTarget 
   async projectPage(project: string): Promise<ProjectPage | null> {
     const own = await this.ownPage(project);
     if (!own) return null;
-    const upstream = await this.remote.projectPage(project);
+    // Judged against everything the upstream has: the remote's files filter is
+    // a view of it, and must not let a cache wheel stand in for a filtered one.
+    const upstream = await this.remote.upstreamPage(project);
     if (!upstream) return null;
     const { shown } = cacheFilesOn(upstream, own.files, { cache: this.name, remote: this.augments });
     if (shown.length === 0) return null;
@@ -157,7 +159,7 @@ export class WheelCacheRepository implements AugmentingRepository, UploadTarget 
     const known = this.hidden.get(key);
     if (known) return known;
     const files = (await this.ownPage(project))?.files ?? [];
-    const upstream = upstreamToken === null ? null : await this.remote.projectPage(project);
+    const upstream = upstreamToken === null ? null : await this.remote.upstreamPage(project);
     const hidden = upstream
       ? cacheFilesOn(upstream, files, { cache: this.name, remote: this.augments }).hidden
       : new Map(files.map((f) => [f.filename, `upstream '${this.augments}' no longer has project '${project}'`]));
@@ -242,7 +244,7 @@ export class WheelCacheRepository implements AugmentingRepository, UploadTarget 
   private async upstreamPage(filename: string, project: string): Promise<ProjectPage> {
     let page: ProjectPage | null;
     try {
-      page = (await this.remote.projectVersion(project)) === null ? null : await this.remote.projectPage(project);
+      page = (await this.remote.projectVersion(project)) === null ? null : await this.remote.upstreamPage(project);
     } catch (err) {
       // An offline remote without the page answers NotFound: it cannot say either.
       if (!(err instanceof UpstreamUnavailable) && !(err instanceof NotFound)) throw err;
@@ -293,7 +295,7 @@ export class WheelCacheRepository implements AugmentingRepository, UploadTarget 
   private async upstreamMetadata(filename: string, u: IndexFile): Promise<CoreMetadata | null> {
     let bytes: Buffer;
     try {
-      const handle = await this.remote.openCoreMetadata(u.sha256, u.filename);
+      const handle = await this.remote.openUpstreamMetadata(u.sha256, u.filename);
       if (!handle) return null;
       bytes = await buffer(handle.open());
     } catch (err) {

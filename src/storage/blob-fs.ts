@@ -13,13 +13,13 @@
  * The temp files (TempArea) are also the S3 store's staging area: an object
  * store keeps in-flight bytes on local disk the same way (blob-s3.ts).
  */
-import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open as openFile, readdir, rename, rm, stat, statfs, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { createBLAKE2b, type IHasher } from 'hash-wasm';
 import { InsufficientStorage, PayloadTooLarge } from '../errors.ts';
+import { Digester, type Digests } from './digests.ts';
 import type { BlobInfo, BlobReader, BlobStore, StoredBlob, TempBlob, TempBlobWriter } from './types.ts';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -298,14 +298,17 @@ async function openFirst(paths: string[]): Promise<FileHandle> {
   throw last;
 }
 
-/** Hashes (sha256, md5, blake2b-256) and counts while writing to a temp file. */
+/**
+ * Hashes (sha256, md5, blake2b-256, in worker threads: digests.ts) and counts
+ * while writing to a temp file. Each chunk's disk write and hashing run at
+ * once; the next chunk is taken when both have caught up.
+ */
 class FsTempWriter implements TempBlobWriter {
   readonly stream: Writable;
   private file: WriteStream | null = null;
   private size = 0;
-  private readonly sha256: Hash = createHash('sha256');
-  private readonly md5: Hash = createHash('md5');
-  private blake2: IHasher | null = null;
+  private readonly digester = new Digester();
+  private digests: Digests | null = null;
   private result: Promise<TempBlob>;
   private aborting: Promise<void> | null = null;
   private onDisk = 0;
@@ -323,37 +326,36 @@ class FsTempWriter implements TempBlobWriter {
     this.stream = new Writable({
       highWaterMark: 1024 * 1024,
       construct: (cb) => {
-        createBLAKE2b(256).then((h) => {
-          this.blake2 = h;
-          // flush: fsync before close, so a committed blob survives a power cut.
-          this.file = createWriteStream(path, { flags: 'wx', flush: true });
-          this.file.once('open', () => cb());
-          // Also the file's first error after opening (a write that failed).
-          this.file.once('error', (err) => cb(spaceError(err)));
-        }, cb);
+        // flush: fsync before close, so a committed blob survives a power cut.
+        this.file = createWriteStream(path, { flags: 'wx', flush: true });
+        this.file.once('open', () => cb());
+        // Also the file's first error after opening (a write that failed).
+        this.file.once('error', (err) => cb(spaceError(err)));
       },
       write: (chunk: Buffer, _enc, cb) => this.writeChunk(chunk, cb),
       // Chunks that queued up during one disk write go out as one write.
       writev: (chunks, cb) => this.writeChunk(Buffer.concat(chunks.map((c) => c.chunk as Buffer)), cb),
       final: (cb) => {
-        // Closing fsyncs (flush), which may be when a full disk is noticed.
-        this.file!.end((err?: Error | null) => cb(spaceError(err ?? null)));
+        // The last digests are finished while the file is closed (and fsynced).
+        const closed = new Promise<void>((resolve, reject) => {
+          // Closing fsyncs (flush), which may be when a full disk is noticed.
+          this.file!.end((err?: Error | null) => (err ? reject(spaceError(err)) : resolve()));
+        });
+        Promise.all([this.digester.finish(), closed]).then(([digests]) => {
+          this.digests = digests;
+          this.sha256Hex = digests.sha256;
+          cb();
+        }, cb);
       },
       destroy: (err, cb) => {
+        this.digester.cancel();
         if (this.file && !this.file.closed) this.file.destroy();
         cb(err);
       },
     });
     this.result = new Promise<TempBlob>((resolve, reject) => {
       this.stream.once('finish', () => {
-        this.sha256Hex = this.sha256.digest('hex');
-        resolve({
-          key,
-          size: this.size,
-          sha256: this.sha256Hex,
-          md5: this.md5.digest('hex'),
-          blake2b256: this.blake2!.digest('hex'),
-        });
+        resolve({ key, size: this.size, ...this.digests! });
       });
       this.stream.once('error', reject);
       // Destroyed without an error (abort): nothing was finished.
@@ -369,9 +371,13 @@ class FsTempWriter implements TempBlobWriter {
       cb(new PayloadTooLarge(this.tooLargeMessage ?? `File too large: the limit is ${this.maxBytes} bytes.`));
       return;
     }
-    this.sha256.update(chunk);
-    this.md5.update(chunk);
-    this.blake2!.update(chunk);
+    this.digester.update(chunk);
+    let waiting = 2;
+    let failed: Error | null = null;
+    const done = (err: Error | null): void => {
+      failed ??= err;
+      if (--waiting === 0) cb(failed);
+    };
     // Wait for each write to reach the file, so that bytesWritten is exact
     // for readers that follow a download while it is being written.
     this.file!.write(chunk, (err) => {
@@ -379,8 +385,9 @@ class FsTempWriter implements TempBlobWriter {
         this.onDisk += chunk.length;
         for (const l of this.listeners) l(this.onDisk);
       }
-      cb(spaceError(err ?? null));
+      done(spaceError(err ?? null));
     });
+    this.digester.drained().then(() => done(null), (err: Error) => done(err));
   }
 
   get bytesWritten(): number {

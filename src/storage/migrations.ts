@@ -291,6 +291,32 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 10,
+    name: 'upstream removals; Requires-Python of remote files',
+    sql: `
+      -- A file that leaves its upstream page keeps its row, marked removed, so
+      -- its URL answers 410 with when, and \`pydepot removed report\` can list it.
+      ALTER TABLE remote_files ADD COLUMN removed_at INTEGER;   -- ms since epoch pydepot first saw it gone upstream; NULL while listed
+      ALTER TABLE remote_files ADD COLUMN removed_cause TEXT;   -- deleted | project-deleted | quarantined
+      -- remote_cached.last_access (the file's last download through the remote),
+      -- kept here when that row goes (eviction, scrub): the removed report shows it.
+      ALTER TABLE remote_files ADD COLUMN last_download INTEGER;
+      -- The page's Requires-Python, so that a files filter judges a file URL without the page.
+      ALTER TABLE remote_files ADD COLUMN requires_python TEXT;
+      CREATE TEMP TABLE page_requires_python AS
+        SELECT p.repo AS repo, p.project AS project, json_extract(f.value, '$.filename') AS filename,
+               json_extract(f.value, '$.requiresPython') AS requires_python
+        FROM remote_pages p, json_each(p.page, '$.files') f
+        WHERE p.state = 'ok' AND p.page IS NOT NULL;
+      CREATE INDEX temp.page_requires_python_key ON page_requires_python (repo, project, filename);
+      UPDATE remote_files SET requires_python = (
+        SELECT r.requires_python FROM temp.page_requires_python r
+        WHERE r.repo = remote_files.repo AND r.project = remote_files.project AND r.filename = remote_files.filename);
+      DROP TABLE temp.page_requires_python;
+      CREATE INDEX remote_files_removed ON remote_files (repo, removed_at) WHERE removed_at IS NOT NULL;
+    `,
+  },
+  {
+    version: 11,
     name: 'secrets shared by every process of a storage (the web UI session key); projects by serial (its name index)',
     sql: `
       -- Random keys made on first use: every pydepot process on this storage (a

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
-import type { CachedFileRow, CachedPage, CachedRoot, RemoteCacheStore, RemoteFileRow, WheelMetadataRecord } from './types.ts';
+import type { CachedFileRow, CachedPage, CachedRoot, RemoteCacheStore, RemoteFileRecord, RemoteFileRow, RemovalCause, RemovedFileRow, WheelMetadataRecord } from './types.ts';
 
 interface PageRecord {
   state: 'ok' | 'missing'; checked_at: number; etag: string | null; last_modified: string | null; serial: number;
@@ -10,6 +10,9 @@ interface PageRecord {
 function toPage(r: PageRecord): CachedPage {
   return { state: r.state, checkedAt: r.checked_at, etag: r.etag, lastModified: r.last_modified, serial: r.serial };
 }
+
+const FILE_COLUMNS = `sha256, filename, project, url, size, metadata_sha256 AS metadataSha256, upload_time AS uploadTime,
+  requires_python AS requiresPython, removed_at AS removedAt, removed_cause AS removedCause`;
 
 export class SqliteRemoteCacheStore implements RemoteCacheStore {
   private readonly q: Record<string, Statement>;
@@ -29,14 +32,30 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
       pruneOldest: p(`DELETE FROM remote_pages WHERE rowid IN (
                         SELECT rowid FROM remote_pages WHERE repo = ? AND state = 'missing'
                         ORDER BY checked_at DESC LIMIT -1 OFFSET ?)`),
-      deleteFiles: p('DELETE FROM remote_files WHERE repo = ? AND project = ?'),
-      insertFile: p(`INSERT OR REPLACE INTO remote_files (repo, sha256, filename, project, url, size, metadata_sha256, upload_time, first_seen)
-                     VALUES (@repo, @sha256, @filename, @project, @url, @size, @metadataSha256, @uploadTime, @firstSeen)`),
-      getFile: p(`SELECT sha256, filename, project, url, size, metadata_sha256 AS metadataSha256, upload_time AS uploadTime
-                  FROM remote_files WHERE repo = ? AND sha256 = ? AND filename = ?`),
-      firstSeen: p('SELECT filename, first_seen AS firstSeen FROM remote_files WHERE repo = ? AND project = ?'),
+      projectFiles: p('SELECT sha256, filename, removed_at AS removedAt, removed_cause AS removedCause FROM remote_files WHERE repo = ? AND project = ?'),
+      // A file still listed keeps the time it was first seen (the cooldown's
+      // clock without an upload-time); one listed again after the upstream
+      // removed it is new again, and no longer removed.
+      upsertFile: p(`INSERT INTO remote_files (repo, sha256, filename, project, url, size, metadata_sha256, upload_time, requires_python, first_seen)
+                     VALUES (@repo, @sha256, @filename, @project, @url, @size, @metadataSha256, @uploadTime, @requiresPython, @now)
+                     ON CONFLICT (repo, sha256, filename) DO UPDATE SET project = @project, url = @url, size = @size,
+                       metadata_sha256 = @metadataSha256, upload_time = @uploadTime, requires_python = @requiresPython,
+                       first_seen = CASE WHEN removed_at IS NULL THEN first_seen ELSE @now END,
+                       removed_at = NULL, removed_cause = NULL`),
+      markRemoved: p(`UPDATE remote_files SET removed_at = coalesce(removed_at, @now), removed_cause = @cause
+                      WHERE repo = @repo AND sha256 = @sha256 AND filename = @filename`),
+      getFile: p(`SELECT ${FILE_COLUMNS} FROM remote_files WHERE repo = ? AND sha256 = ? AND filename = ?`),
+      listRemoved: p(`SELECT f.repo AS repo, f.sha256 AS sha256, f.filename AS filename, f.project AS project, f.url AS url, f.size AS size,
+                        f.metadata_sha256 AS metadataSha256, f.upload_time AS uploadTime, f.requires_python AS requiresPython,
+                        f.removed_at AS removedAt, f.removed_cause AS removedCause,
+                        nullif(max(coalesce(c.last_access, 0), coalesce(f.last_download, 0)), 0) AS lastAccess
+                      FROM remote_files f LEFT JOIN remote_cached c ON c.repo = f.repo AND c.sha256 = f.sha256
+                      WHERE f.removed_at IS NOT NULL AND (@repo IS NULL OR f.repo = @repo) AND f.removed_at >= @since
+                      ORDER BY f.removed_at DESC, f.repo, f.project, f.filename`),
+      // Listed files last: a filename listed again with other bytes takes the listed one's time.
+      firstSeen: p('SELECT filename, first_seen AS firstSeen FROM remote_files WHERE repo = ? AND project = ? ORDER BY removed_at IS NULL'),
       pageCount: p(`SELECT count(*) FROM remote_pages WHERE repo = ? AND state = 'ok'`).pluck(),
-      listedCount: p('SELECT count(*) FROM remote_files WHERE repo = ?').pluck(),
+      listedCount: p('SELECT count(*) FROM remote_files WHERE repo = ? AND removed_at IS NULL').pluck(),
       cachedProjects: p(`SELECT project FROM remote_pages WHERE repo = ? AND state = 'ok' AND project > ? ORDER BY project LIMIT ?`).pluck(),
       setFileMetadata: p('UPDATE remote_files SET metadata_sha256 = ? WHERE repo = ? AND sha256 = ? AND filename = ?'),
       setPageBody: p(`UPDATE remote_pages SET page = @page, digest = @digest, serial = serial + 1
@@ -65,6 +84,10 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
                    FROM remote_cached WHERE repo = @repo AND (last_access, sha256) > (@lastAccess, @sha256)
                    ORDER BY last_access, sha256 LIMIT @limit`),
       uncache: p('DELETE FROM remote_cached WHERE repo = ? AND sha256 = ?'),
+      // A copy forgotten keeps its last download on the file's record (\`removed report\` reads it).
+      keepLastDownload: p(`UPDATE remote_files SET last_download = max(coalesce(last_download, 0), c.last_access)
+                           FROM (SELECT repo, sha256, last_access FROM remote_cached WHERE sha256 = @sha256 AND (@repo IS NULL OR repo = @repo)) c
+                           WHERE remote_files.repo = c.repo AND remote_files.sha256 = c.sha256`),
       // Hosted files (local and wheel-cache repositories) and other remotes' copies keep a blob.
       heldElsewhere: p(`SELECT 1 FROM files WHERE sha256 = @sha256
                         UNION ALL SELECT 1 FROM remote_cached WHERE sha256 = @sha256 AND repo != @repo LIMIT 1`),
@@ -89,29 +112,49 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
     return (this.q.getPageBody!.get(repo, project) as string | null | undefined) ?? null;
   }
 
-  savePage(repo: string, project: string, a: { state: 'ok' | 'missing'; etag: string | null; lastModified: string | null; page: string | null; files: RemoteFileRow[] }, now: number): CachedPage {
-    return this.db.transaction((): CachedPage => {
+  savePage(
+    repo: string, project: string,
+    a: { state: 'ok' | 'missing'; etag: string | null; lastModified: string | null; page: string | null; files: RemoteFileRow[]; removedCause?: RemovalCause },
+    now: number,
+  ): CachedPage & { removed: number } {
+    return this.db.transaction((): CachedPage & { removed: number } => {
       const old = this.q.getDigest!.get(repo, project) as { state: string; digest: string | null; serial: number } | undefined;
       const digest = a.page === null ? null : createHash('sha256').update(a.page).digest('hex');
       const changed = !old || old.state !== a.state || old.digest !== digest;
       const serial = changed ? (old?.serial ?? 0) + 1 : old.serial;
       this.q.upsertPage!.run({ repo, project, state: a.state, now, etag: a.etag, lastModified: a.lastModified, page: a.page, digest, serial });
-      if (changed) {
-        // A file still listed keeps the time it was first seen (the cooldown's clock without an upload-time).
-        const seen = this.firstSeen(repo, project);
-        this.q.deleteFiles!.run(repo, project);
-        for (const f of a.files) this.q.insertFile!.run({ repo, ...f, firstSeen: seen.get(f.filename) ?? now });
-      }
-      return { state: a.state, checkedAt: now, etag: a.etag, lastModified: a.lastModified, serial };
+      let removed = 0;
+      if (changed) removed = this.reconcileFiles(repo, project, a.files, a.removedCause ?? 'deleted', now);
+      return { state: a.state, checkedAt: now, etag: a.etag, lastModified: a.lastModified, serial, removed };
     }).immediate();
+  }
+
+  /** Upserts the listed files; marks the others of the project removed. Returns how many are newly removed. */
+  private reconcileFiles(repo: string, project: string, files: RemoteFileRow[], cause: RemovalCause, now: number): number {
+    const listed = new Set(files.map((f) => `${f.sha256}/${f.filename}`));
+    const before = this.q.projectFiles!.all(repo, project) as { sha256: string; filename: string; removedAt: number | null; removedCause: RemovalCause | null }[];
+    for (const f of files) this.q.upsertFile!.run({ repo, ...f, requiresPython: f.requiresPython ?? null, now });
+    let removed = 0;
+    for (const f of before) {
+      if (listed.has(`${f.sha256}/${f.filename}`)) continue;
+      if (f.removedAt === null) removed++;
+      // A quarantine covers the files removed before it too; otherwise the first cause stands.
+      else if (!(cause === 'quarantined' && f.removedCause !== 'quarantined')) continue;
+      this.q.markRemoved!.run({ repo, sha256: f.sha256, filename: f.filename, now, cause: f.removedAt === null ? cause : 'quarantined' });
+    }
+    return removed;
   }
 
   touchPage(repo: string, project: string, now: number): void {
     this.q.touchPage!.run(now, repo, project);
   }
 
-  getFile(repo: string, sha256: string, filename: string): RemoteFileRow | null {
-    return (this.q.getFile!.get(repo, sha256, filename) as RemoteFileRow | undefined) ?? null;
+  getFile(repo: string, sha256: string, filename: string): RemoteFileRecord | null {
+    return (this.q.getFile!.get(repo, sha256, filename) as RemoteFileRecord | undefined) ?? null;
+  }
+
+  listRemoved(filter: { repo?: string; since?: number }): RemovedFileRow[] {
+    return this.q.listRemoved!.all({ repo: filter.repo ?? null, since: filter.since ?? 0 }) as RemovedFileRow[];
   }
 
   firstSeen(repo: string, project: string): Map<string, number> {
@@ -188,13 +231,17 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
 
   uncache(repo: string, sha256: string): { heldElsewhere: boolean } {
     return this.db.transaction(() => {
+      this.q.keepLastDownload!.run({ repo, sha256 });
       this.q.uncache!.run(repo, sha256);
       return { heldElsewhere: this.q.heldElsewhere!.get({ repo, sha256 }) !== undefined };
     }).immediate();
   }
 
   uncacheEverywhere(sha256: string): string[] {
-    return this.q.holders!.all(sha256) as string[];
+    return this.db.transaction(() => {
+      this.q.keepLastDownload!.run({ repo: null, sha256 });
+      return this.q.holders!.all(sha256) as string[];
+    })();
   }
 
   adoptCached(sha256: string, size: number, at: number): number {

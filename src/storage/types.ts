@@ -238,6 +238,31 @@ export interface RemoteFileRow {
   metadataSha256: string | null;
   /** The upstream's PEP 700 upload-time, as it gave it; null when it gave none. */
   uploadTime: string | null;
+  /** The page's Requires-Python for the file (a files filter reads it on file URLs); absent: none. */
+  requiresPython?: string | null;
+}
+
+/** Why an upstream file is no longer listed: its file left the page, its project is gone (404), or quarantined (PEP 792). */
+export type RemovalCause = 'deleted' | 'project-deleted' | 'quarantined';
+
+/** A remote file as stored: listed on its page now, or removed upstream since. */
+export interface RemoteFileRecord extends RemoteFileRow {
+  requiresPython: string | null;
+  /** ms since epoch pydepot first saw it gone upstream; null while the upstream lists it. */
+  removedAt: number | null;
+  removedCause: RemovalCause | null;
+}
+
+/** What `pydepot removed report` lists from: a file removed upstream. */
+export interface RemovedFileRow extends RemoteFileRecord {
+  repo: string;
+  removedAt: number;
+  removedCause: RemovalCause;
+  /**
+   * ms since epoch of its last download through the remote (remote_cached.last_access,
+   * kept on the file's record when the cached copy is evicted); null: none recorded.
+   */
+  lastAccess: number | null;
 }
 
 /** What pydepot read out of an upstream wheel that its index gave no core metadata for. */
@@ -278,8 +303,15 @@ export interface RemoteCacheStore {
   getPage(repo: string, project: string): CachedPage | null;
   /** JSON of the ProjectPage served for the project (null when missing or unknown). */
   getPageBody(repo: string, project: string): string | null;
-  /** Stores a fresh answer; the serial changes only when the page's content does. */
-  savePage(repo: string, project: string, answer: { state: 'ok' | 'missing'; etag: string | null; lastModified: string | null; page: string | null; files: RemoteFileRow[] }, now: number): CachedPage;
+  /**
+   * Stores a fresh answer; the serial changes only when the page's content
+   * does. Files of the project that the answer no longer lists are kept,
+   * marked removed at `now` for `removedCause` (default 'deleted'; an
+   * earlier removal keeps its time), and `removed` counts those newly marked.
+   * A file listed again is no longer removed. 'quarantined' also marks the
+   * files removed before.
+   */
+  savePage(repo: string, project: string, answer: { state: 'ok' | 'missing'; etag: string | null; lastModified: string | null; page: string | null; files: RemoteFileRow[]; removedCause?: RemovalCause }, now: number): CachedPage & { removed: number };
   /** A 304: the cached page is current as of `now`. */
   touchPage(repo: string, project: string, now: number): void;
   /**
@@ -287,11 +319,14 @@ export interface RemoteCacheStore {
    * newest `keep` of the rest. Returns how many were forgotten.
    */
   pruneMissing(repo: string, before: number, keep: number): number;
-  getFile(repo: string, sha256: string, filename: string): RemoteFileRow | null;
+  getFile(repo: string, sha256: string, filename: string): RemoteFileRecord | null;
+  /** Files removed upstream (all repositories, or one), removed at or after `since` (ms), newest removal first. */
+  listRemoved(filter: { repo?: string; since?: number }): RemovedFileRow[];
   /**
    * When pydepot first listed each file of the project's page (ms since epoch,
    * by filename); kept across page changes for as long as the upstream lists
-   * the file. 0: listed before pydepot recorded it.
+   * the file (listed again after a removal, it is new again). 0: listed
+   * before pydepot recorded it.
    */
   firstSeen(repo: string, project: string): Map<string, number>;
   /** Projects whose pages are cached (found upstream), and the files those pages list. */

@@ -47,6 +47,12 @@ export interface UpstreamProjectPage {
   apiVersion: string;
   /** PEP 792 status (`active`, `archived`, `quarantined`, `deprecated`, or whatever upstream sends). */
   projectStatus: { status: string; reason: string | null } | null;
+  /**
+   * Set when the page carries a project status that cannot be read (not an
+   * object, no status string): then projectStatus is null, and the caller
+   * should keep the status it knew rather than take the project for active.
+   */
+  statusProblem?: string;
 }
 
 // ---------------------------------------------------------------------------
@@ -248,8 +254,12 @@ export function parseProjectJson(body: string, pageUrl: string): UpstreamProject
 
   // PyPI puts `project-status` at the top level; the living spec's example
   // puts it in `meta`, so that is the fallback.
+  const sent = [doc['project-status'], isObject(doc.meta) ? doc.meta['project-status'] : undefined].filter((v) => v !== undefined && v !== null);
   const projectStatus = statusFrom(doc['project-status'])
     ?? (isObject(doc.meta) ? statusFrom(doc.meta['project-status']) : null);
+  const statusProblem = projectStatus === null && sent.length > 0
+    ? `unreadable project-status ${JSON.stringify(sent[0]).slice(0, 200)}`
+    : undefined;
 
   return {
     name: typeof doc.name === 'string' ? doc.name : null,
@@ -257,6 +267,7 @@ export function parseProjectJson(body: string, pageUrl: string): UpstreamProject
     versions,
     apiVersion,
     projectStatus,
+    ...(statusProblem ? { statusProblem } : {}),
   };
 }
 
@@ -327,12 +338,14 @@ export function parseProjectHtml(body: string, pageUrl: string): UpstreamProject
   }
 
   const status = optionalString(metas.get(META_STATUS));
+  const statusProblem = status === null && metas.has(META_STATUS) ? `empty <meta name="${META_STATUS}">` : undefined;
   return {
     name: null,
     files,
     versions: null,
     apiVersion,
     projectStatus: status === null ? null : { status, reason: optionalString(metas.get(META_STATUS_REASON)) },
+    ...(statusProblem ? { statusProblem } : {}),
   };
 }
 

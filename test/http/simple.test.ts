@@ -187,6 +187,66 @@ test('pages are gzipped for clients that accept it, with their own ETag; never f
   t.is(file.headers['content-encoding'], undefined);
 });
 
+test('each encoding of a project page is its own cached representation: same bytes, own ETag, 304, HEAD, fresh after an upload', async (t) => {
+  const s = await withProject(t);
+  for (let i = 0; i < 30; i++) {
+    await upload(`${s.url}/internal/`, await buildWheel({ name: 'Acme.Core', version: `3.${i}` }), 'Acme.Core', `3.${i}`);
+  }
+  const path = '/internal/simple/acme-core/';
+  const get = (headers: Record<string, string>, method = 'GET') =>
+    new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
+      request(`${s.url}${path}`, { method, headers }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts) }));
+      }).on('error', reject).end();
+    });
+  for (const accept of [PIP_ACCEPT, 'text/html']) {
+    const plain = await get({ Accept: accept });
+    // Twice: the second answer comes from the cached compressed copy.
+    for (let i = 0; i < 2; i++) {
+      const gz = await get({ Accept: accept, 'Accept-Encoding': 'gzip, deflate' });
+      t.is(gz.headers['content-encoding'], 'gzip', accept);
+      t.is(gz.headers.vary, 'Accept, Accept-Encoding');
+      t.is(gz.headers.etag, (plain.headers.etag as string).replace(/"$/, '-gzip"'));
+      t.is(Number(gz.headers['content-length']), gz.body.length);
+      t.true(gunzipSync(gz.body).equals(plain.body), accept);
+    }
+    const head = await get({ Accept: accept, 'Accept-Encoding': 'gzip' }, 'HEAD');
+    t.is(head.status, 200);
+    t.is(head.body.length, 0);
+    t.is(head.headers['content-encoding'], 'gzip');
+    t.is(head.headers.etag, (plain.headers.etag as string).replace(/"$/, '-gzip"'));
+    // The identity ETag revalidates identity only, and the gzip one gzip only.
+    t.is((await get({ Accept: accept, 'Accept-Encoding': 'gzip', 'If-None-Match': plain.headers.etag as string })).status, 200);
+    const notModified = await get({ Accept: accept, 'Accept-Encoding': 'gzip', 'If-None-Match': `"other", ${head.headers.etag as string}` });
+    t.is(notModified.status, 304);
+    t.is(notModified.headers.etag, head.headers.etag);
+    t.is(notModified.headers.vary, 'Accept, Accept-Encoding');
+  }
+
+  // q-values: a refused gzip, or identity preferred, gets identity; `*` stands for gzip.
+  for (const [acceptEncoding, gzipped] of [
+    ['gzip;q=0, deflate', false],
+    ['identity, gzip;q=0.5', false],
+    ['gzip;q=0', false],
+    ['*', true],
+    ['br;q=1, gzip;q=0.8', true],
+    ['deflate', false],
+  ] as const) {
+    const res = await get({ Accept: PIP_ACCEPT, 'Accept-Encoding': acceptEncoding });
+    t.is(res.headers['content-encoding'], gzipped ? 'gzip' : undefined, acceptEncoding);
+  }
+
+  // An upload is in the very next compressed answer: no stale compressed page.
+  const before = await get({ Accept: PIP_ACCEPT, 'Accept-Encoding': 'gzip' });
+  t.is((await upload(`${s.url}/internal/`, await buildWheel({ name: 'Acme.Core', version: '9.0' }), 'Acme.Core', '9.0')).status, 200);
+  const after = await get({ Accept: PIP_ACCEPT, 'Accept-Encoding': 'gzip', 'If-None-Match': before.headers.etag as string });
+  t.is(after.status, 200);
+  t.not(after.headers.etag, before.headers.etag);
+  t.true((JSON.parse(gunzipSync(after.body).toString()) as { versions: string[] }).versions.includes('9.0'));
+});
+
 test('the bare host is an index too: / lists the default repository and /<project>/ is its page, with working file links', async (t) => {
   const s = await startTestServer(t);
   const wheel = await buildWheel({ name: 'acme-utils', version: '1.0.0' });

@@ -158,6 +158,25 @@ test('a file over maxFileSize is refused with 413 and leaves nothing behind', as
   t.deepEqual(await storageCounts(s.storage), { blobs: 0, tmp: 0 });
 });
 
+test('a big upload is hashed beside its disk write: all three digests checked, a wrong one refused with nothing left', async (t) => {
+  const s = await startTestServer(t);
+  // Several of the digest workers' 1 MiB batches, and not a whole number of them.
+  const big = await buildWheel({ ...SPEC, padBytes: 5 * 1024 * 1024 + 4321 });
+  for (const fields of [{ sha256_digest: '0'.repeat(64) }, { md5_digest: '0'.repeat(32) }, { blake2_256_digest: 'f'.repeat(64) }] as Record<string, string>[]) {
+    const res = await upload(`${s.url}/internal/`, big, 'acme-utils', '1.0.0', { fields: { md5_digest: big.md5, ...fields } });
+    t.is(res.status, 400, JSON.stringify(fields));
+    t.regex(await res.text(), /digest supplied does not match/);
+    t.deepEqual(await storageCounts(s.storage), { blobs: 0, tmp: 0 });
+  }
+  const res = await upload(`${s.url}/internal/`, big, 'acme-utils', '1.0.0', { fields: { md5_digest: big.md5 } });
+  t.is(res.status, 200, await res.text());
+  const page = (await (await fetch(`${s.url}/internal/simple/acme-utils/`, { headers: { Accept: 'application/vnd.pypi.simple.v1+json' } })).json()) as { files: { url: string; hashes: { sha256: string } }[] };
+  t.is(page.files[0]!.hashes.sha256, big.sha256);
+  const file = Buffer.from(await (await fetch(new URL(page.files[0]!.url, `${s.url}/internal/simple/acme-utils/`))).arrayBuffer());
+  t.true(file.equals(big.bytes));
+  t.deepEqual(await storageCounts(s.storage), { blobs: 1, tmp: 0 });
+});
+
 test('an upload killed halfway leaves nothing visible, and tmp/ leftovers are removed at the next start', async (t) => {
   const s = await startTestServer(t);
   const boundary = 'xxBOUNDARYxx';
