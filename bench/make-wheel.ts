@@ -7,7 +7,7 @@
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yazl from 'yazl';
 
@@ -41,15 +41,19 @@ function randomStream(size: number): Readable {
 const b64hash = (data: Buffer | string): string => createHash('sha256').update(data).digest('base64url');
 
 export async function makeBigWheel(dir: string, dataBytes: number): Promise<BigWheel> {
-  const name = 'benchpkg';
-  const version = '1.0';
-  const filename = `${name}-${version}-py3-none-any.whl`;
+  const filename = 'benchpkg-1.0-py3-none-any.whl';
   const path = join(dir, filename);
+  return { path, ...(await writeBigWheel(createWriteStream(path), dataBytes)) };
+}
+
+/** The same wheel, of project `name` (a lowercase Python identifier), written to `out` (which it ends). */
+export async function writeBigWheel(out: Writable, dataBytes: number, name = 'benchpkg', version = '1.0'): Promise<Omit<BigWheel, 'path'>> {
+  const filename = `${name}-${version}-py3-none-any.whl`;
   const distInfo = `${name}-${version}.dist-info`;
   const opts = { mtime: new Date(2020, 0, 1), mode: 0o100644, forceDosTimestamp: true };
 
   const small: Array<[string, Buffer]> = [
-    [`${name}/__init__.py`, Buffer.from('__version__ = "1.0"\n')],
+    [`${name}/__init__.py`, Buffer.from(`__version__ = "${version}"\n`)],
     [`${distInfo}/METADATA`, Buffer.from(`Metadata-Version: 2.1\nName: ${name}\nVersion: ${version}\nSummary: pydepot benchmark wheel\n`)],
     [`${distInfo}/WHEEL`, Buffer.from('Wheel-Version: 1.0\nGenerator: pydepot-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n')],
   ];
@@ -79,7 +83,7 @@ export async function makeBigWheel(dir: string, dataBytes: number): Promise<BigW
       highWaterMark: CHUNK,
       transform(chunk: Buffer, _enc, cb) { fileHash.update(chunk); size += chunk.length; cb(null, chunk); },
     }),
-    createWriteStream(path),
+    out,
   );
-  return { path, filename, name, version, size, sha256: fileHash.digest('hex') };
+  return { filename, name, version, size, sha256: fileHash.digest('hex') };
 }

@@ -3,7 +3,7 @@
  * in the same run. Servers run in child processes (their RSS is measured
  * alone, and the load client does not share their event loop); clients run here.
  *   BENCH_ONLY          comma-separated scenario groups to run: transfers, pages,
- *                       remote, virtual, wheelcache, policies, auth, soak, metadata, cacheops, workers, ui (default: all twelve)
+ *                       remote, virtual, wheelcache, policies, auth, soak, metadata, cacheops, workers, ui, wheelhouse (default: all thirteen)
  *   BENCH_FILE_MB       size of the big wheel's data file in MiB (default 1024)
  *   BENCH_RUNS          big-file transfers per server (default 3; 7 below 512 MiB, where one run is noisy)
  * Remote repositories (bench/remote.ts), against bench/upstream-child.ts:
@@ -36,6 +36,10 @@
  * `workers: auto` on the same storage.
  * Metadata (bench/metadata.ts): core metadata read out of upstream wheels by HTTP
  * Range, for an upstream whose pages give none: upstream bytes per wheel.
+ * Wheelhouses (bench/wheelhouse.ts): `pydepot wheelhouse export` of a 30-project
+ * graph for 2 targets against a `pip download` loop; planWheelhouse for 200 pins
+ * and 4 targets; a big export's peak RSS and throughput against a bare zip copy.
+ *   BENCH_WHEELHOUSE_GB size of the big export in GB (default 2)
  */
 import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -57,13 +61,14 @@ import { metadataScenarios } from './metadata.ts';
 import { cacheopsScenarios } from './cacheops.ts';
 import { workersScenarios } from './workers.ts';
 import { uiScenarios } from './ui.ts';
+import { wheelhouseScenarios } from './wheelhouse.ts';
 import { printTable, rowAdder, type Row } from './report.ts';
 import { cpuSeconds, download, multipart, sampleRss, upload, type Transfer } from './transfer.ts';
 
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 1024);
 // Big transfers: the median of RUNS, alternating pydepot and baseline.
 const RUNS = Number(process.env.BENCH_RUNS ?? (FILE_MB >= 512 ? 3 : 7));
-const GROUPS = ['transfers', 'pages', 'remote', 'virtual', 'wheelcache', 'policies', 'auth', 'soak', 'metadata', 'cacheops', 'workers', 'ui'] as const;
+const GROUPS = ['transfers', 'pages', 'remote', 'virtual', 'wheelcache', 'policies', 'auth', 'soak', 'metadata', 'cacheops', 'workers', 'ui', 'wheelhouse'] as const;
 type Group = (typeof GROUPS)[number];
 const ONLY = (process.env.BENCH_ONLY ?? GROUPS.join(',')).split(',').map((g) => g.trim()).filter(Boolean);
 for (const g of ONLY) {
@@ -126,6 +131,9 @@ async function main(work: string): Promise<void> {
   }
   if (want('workers')) {
     await workersScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
+  }
+  if (want('wheelhouse')) {
+    await wheelhouseScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
   }
 
   printTable(rows);
