@@ -146,6 +146,8 @@ class Resolver {
   private readonly constraints = new Map<string, Requirement[]>();
   /** pip's `user_requested`: the position of each project's first root requirement. */
   private readonly requested = new Map<string, number>();
+  /** pythonAdmits, by Requires-Python text. */
+  private readonly admits = new Map<string, boolean>();
 
   constructor(private readonly target: Target, private readonly source: ResolverSource, private readonly kit: ResolverKit, private readonly opts: ResolveOptions) {
     this.maxSteps = opts.maxSteps ?? DEFAULT_MAX_STEPS;
@@ -181,11 +183,13 @@ class Resolver {
     if (name === null) return state;
     const criteria = state.criteria.get(name)!;
     const candidates = await this.candidates(name, criteria);
-    for (const c of candidates) {
+    for (const [i, c] of candidates.entries()) {
       if (++this.steps > this.maxSteps) {
         throw new ResolutionImpossible(this.target.name, [`gave up after trying ${this.maxSteps} candidates; pin more versions`]);
       }
-      const next = cloneState(state);
+      // The last candidate may change `state` itself: nothing reads it after (the caller
+      // passed its own copy, dropped if this fails). A pinned set then copies nothing.
+      const next = i === candidates.length - 1 ? state : cloneState(state);
       if (!(await this.pin(next, name, c))) continue;
       const solved = await this.solve(next);
       if (solved) return solved;
@@ -273,28 +277,7 @@ class Resolver {
       this.failures.set(name, `${wanted}: no such project`);
       return [];
     }
-    // One entry per PEP 440 version: the files of `1.0` and `1.0.0` compete together, as pip ranks them.
-    const versionOf = new Map<IndexFile, string>();
-    const parsed: { file: IndexFile; parsed: ParsedVersion }[] = [];
-    for (const f of page.files) {
-      let version: string;
-      try {
-        version = parseDistFilename(f.filename).version;
-      } catch {
-        continue;
-      }
-      const p = parseVersion(version);
-      if (p === null) continue;
-      versionOf.set(f, version);
-      parsed.push({ file: f, parsed: p });
-    }
-    parsed.sort((a, b) => compareParsed(b.parsed, a.parsed));
-    const releases: { version: string; parsed: ParsedVersion; files: IndexFile[] }[] = [];
-    for (const { file, parsed: p } of parsed) {
-      const last = releases.at(-1);
-      if (last && compareParsed(last.parsed, p) === 0) last.files.push(file);
-      else releases.push({ version: versionOf.get(file)!, parsed: p, files: [file] });
-    }
+    const { releases, versionOf } = releasesOf(page);
     const specifiers = criteria.map((r) => r.specifier).filter((s) => s !== '');
     const matching = releases.filter((r) => specifiers.every((s) => this.kit.contains(s, r.version, true)));
     if (matching.length === 0) {
@@ -353,12 +336,18 @@ class Resolver {
 
   private pythonAdmits(requiresPython: string | null): boolean {
     if (!requiresPython) return true;
-    try {
-      return this.kit.contains(requiresPython, this.python, true);
-    } catch {
-      // pip ignores an invalid Requires-Python rather than the file.
-      return true;
+    // Most files of an index say one of a few things (`>=3.8`): judge each once.
+    let admits = this.admits.get(requiresPython);
+    if (admits === undefined) {
+      try {
+        admits = this.kit.contains(requiresPython, this.python, true);
+      } catch {
+        // pip ignores an invalid Requires-Python rather than the file.
+        admits = true;
+      }
+      this.admits.set(requiresPython, admits);
     }
+    return admits;
   }
 
   private fileMetadata(name: string, c: Candidate): Promise<FileMetadata> {
@@ -373,6 +362,52 @@ class Resolver {
     if (!p) this.pages.set(name, (p = this.source.page(name)));
     return p;
   }
+}
+
+interface Releases {
+  /** One entry per PEP 440 version, best first: the files of `1.0` and `1.0.0` compete together, as pip ranks them. */
+  releases: { version: string; parsed: ParsedVersion; files: IndexFile[] }[];
+  /** Each file's version as its filename spells it. */
+  versionOf: Map<IndexFile, string>;
+}
+
+/**
+ * A page's files by version, parsed once per page object: every step of a
+ * search asks again for the projects still open, and the targets of one
+ * plan share their pages (wheelhouse/source.ts memoizes them).
+ */
+const releasesCache = new WeakMap<ProjectPage, Releases>();
+
+function releasesOf(page: ProjectPage): Releases {
+  const cached = releasesCache.get(page);
+  if (cached) return cached;
+  const versionOf = new Map<IndexFile, string>();
+  const parsed: { file: IndexFile; parsed: ParsedVersion }[] = [];
+  // A release's files share its version string: parse each string once.
+  const versions = new Map<string, ParsedVersion | null>();
+  for (const f of page.files) {
+    let version: string;
+    try {
+      version = parseDistFilename(f.filename).version;
+    } catch {
+      continue;
+    }
+    let p = versions.get(version);
+    if (p === undefined) versions.set(version, (p = parseVersion(version)));
+    if (p === null) continue;
+    versionOf.set(f, version);
+    parsed.push({ file: f, parsed: p });
+  }
+  parsed.sort((a, b) => compareParsed(b.parsed, a.parsed));
+  const releases: Releases['releases'] = [];
+  for (const { file, parsed: p } of parsed) {
+    const last = releases.at(-1);
+    if (last && compareParsed(last.parsed, p) === 0) last.files.push(file);
+    else releases.push({ version: versionOf.get(file)!, parsed: p, files: [file] });
+  }
+  const result = { releases, versionOf };
+  releasesCache.set(page, result);
+  return result;
 }
 
 /** `depth`: the requiring pin's depth (0 for the user's requirements); pip keeps the shallowest. */

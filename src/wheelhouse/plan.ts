@@ -11,7 +11,7 @@ import { PIP_RULES } from '../resolve/kit.ts';
 import { resolve, ResolutionImpossible, type Pin, type ResolveOptions, type ResolverSource } from '../resolve/resolver.ts';
 import type { Target } from '../resolve/tags.ts';
 import type { Repository } from '../repos/types.ts';
-import { repositorySource } from './source.ts';
+import { memoizedSource, repositorySource } from './source.ts';
 
 export interface TargetPlan {
   target: Target;
@@ -37,12 +37,14 @@ export async function planWheelhouse(repo: Repository, reqs: ParsedRequirements,
 
 /** The same over any source (an index read over HTTP: index-source.ts); `label` names it in the plan. */
 export async function planFrom(source: ResolverSource, label: string, reqs: ParsedRequirements, targets: readonly Target[], opts: ResolveOptions = {}): Promise<Plan> {
+  // The targets share each page and file's metadata: read once, not once per target.
+  const shared = memoizedSource(source);
   const roots = reqs.requirements.map((r) => need(r, `${r.origin.file}:${r.origin.line}`));
   const constraints = reqs.constraints.map((r) => need(r, `${r.origin.file}:${r.origin.line}`));
   const plan: Plan = { repo: label, targets: [], failures: [] };
   for (const target of targets) {
     try {
-      const pins = await resolve(roots, target, source, PIP_RULES, { ...opts, pre: opts.pre || reqs.options.pre, constraints });
+      const pins = await resolve(roots, target, shared, PIP_RULES, { ...opts, pre: opts.pre || reqs.options.pre, constraints });
       const refused = hashMismatches(reqs, pins, target);
       if (refused.length > 0) plan.failures.push({ target: target.name, reasons: refused });
       else plan.targets.push({ target, pins });
@@ -86,19 +88,13 @@ function hashMismatches(reqs: ParsedRequirements, pins: readonly Pin[], target: 
  * The per-target reasons go to `failures`, as for requirements.
  */
 export async function planFromLock(repo: Repository, lock: Pylock, targets: readonly Target[], opts: { allowSdist?: boolean } = {}): Promise<Plan> {
-  const source = repositorySource(repo);
-  const pages = new Map<string, Promise<ProjectPage | null>>();
-  const page = (name: string): Promise<ProjectPage | null> => {
-    let p = pages.get(name);
-    if (!p) pages.set(name, (p = source.page(name)));
-    return p;
-  };
+  const source = memoizedSource(repositorySource(repo));
   const plan: Plan = { repo: repo.name, targets: [], failures: [] };
   for (const target of targets) {
     const { selected, reasons } = selectFromLock(lock, target, { allowSdist: opts.allowSdist === true });
     const pins: Pin[] = [];
     for (const s of reasons.length > 0 ? [] : selected) {
-      const found = await lockedFile(repo.name, s, await page(s.package.name), lock.name);
+      const found = await lockedFile(repo.name, s, await source.page(s.package.name), lock.name);
       if (typeof found === 'string') reasons.push(found);
       else pins.push({ name: s.package.name, displayName: found.page.displayName, version: s.package.version!, file: found.file, extras: [], requiredBy: [`${lock.name}:${s.package.key}`] });
     }

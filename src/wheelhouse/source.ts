@@ -41,6 +41,29 @@ export function resolverMetadata(bytes: Buffer, filename: string): FileMetadata 
   return { requiresDist: meta.requiresDist, requiresPython: meta.requiresPython, providesExtra: meta.providesExtra };
 }
 
+/**
+ * `source`, each page and each file's metadata read once: the targets of
+ * one plan share them, so four targets cost one read of each page (and
+ * see the same page, should an upload land during the plan).
+ */
+export function memoizedSource(source: ResolverSource): ResolverSource {
+  const pages = new Map<string, Promise<ProjectPage | null>>();
+  const metadata = new Map<string, ReturnType<ResolverSource['metadata']>>();
+  return {
+    page(project) {
+      let p = pages.get(project);
+      if (!p) pages.set(project, (p = source.page(project)));
+      return p;
+    },
+    metadata(project, file) {
+      const key = `${project}\u0000${file.filename}\u0000${file.sha256}`;
+      let m = metadata.get(key);
+      if (!m) metadata.set(key, (m = source.metadata(project, file)));
+      return m;
+    },
+  };
+}
+
 async function coreMetadata(repo: Repository, project: string, file: IndexFile): Promise<Buffer> {
   const served = await repo.openCoreMetadata(file.sha256, file.filename);
   if (served) return buffer(served.open());
