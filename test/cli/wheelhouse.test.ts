@@ -68,6 +68,16 @@ async function workDir(t: ExecutionContext, text = 'acme-app\n'): Promise<{ dir:
   return { dir, reqs, out: join(dir, 'wheelhouse.zip') };
 }
 
+/** CRC-32 (ISO-HDLC, zip's) bit by bit: a reference independent of zlib and of buffer-crc32. */
+function referenceCrc32(data: Buffer): number {
+  let c = ~0;
+  for (const byte of data) {
+    c ^= byte;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}
+
 const sha = (f: Fixture, filename: string): string => {
   const d = f.dists.get(filename);
   if (!d) throw new Error(`no dist ${filename}`);
@@ -94,6 +104,8 @@ test('export for two targets: every chosen file once, verified and stored; requi
     ...union.map((n) => `wheelhouse/${n}`),
   ]);
   for (const e of entries) {
+    // export.ts has yazl use zlib's CRC-32: checked against a bit-by-bit one.
+    t.is(e.crc32, referenceCrc32(e.data), `${e.name}: CRC-32`);
     // 1980-02-01 00:00:00 as DOS fields: date (0 << 9) | (2 << 5) | 1, time 0.
     t.is(e.dosDate, 0x41, e.name);
     t.is(e.dosTime, 0, e.name);
@@ -415,6 +427,27 @@ test('exportWheelhouse: a read that breaks midway, or a file that vanished, leav
   const ok = await exportWheelhouse(plan, repo, out);
   t.is(ok.files, 7);
   t.deepEqual(await readdir(dir), ['requirements.txt', 'wheelhouse.zip']);
+});
+
+test('exportWheelhouse: files read in many small chunks give the same bytes (each CRC-32 carried across chunks)', async (t) => {
+  const f = await fixture();
+  const repo = await internalRepo(t, f.s.storage);
+  const reqs = parseRequirementsFile({ name: 'r.txt', text: 'acme-app\n' });
+  const plan = await planWheelhouse(repo, reqs, [parseTargetShorthand(X86), parseTargetShorthand(ARM)]);
+  const { dir } = await workDir(t);
+  const chunked: Repository = Object.create(repo) as Repository;
+  chunked.openFile = async (sha256, filename) => {
+    const h = await repo.openFile(sha256, filename);
+    if (!h) return h;
+    const small = async function* (source: Readable): AsyncGenerator<Buffer> {
+      for await (const chunk of source) for (let i = 0; i < (chunk as Buffer).length; i += 97) yield (chunk as Buffer).subarray(i, i + 97);
+    };
+    return { ...h, open: () => Readable.from(small(h.open())) };
+  };
+  const whole = await exportWheelhouse(plan, repo, join(dir, 'whole.zip'));
+  const pieces = await exportWheelhouse(plan, chunked, join(dir, 'pieces.zip'));
+  t.is(pieces.sha256, whole.sha256);
+  for (const e of await readZip(join(dir, 'pieces.zip'))) t.is(e.crc32, referenceCrc32(e.data), e.name);
 });
 
 // --- Progress ----------------------------------------------------------------------------

@@ -81,6 +81,8 @@ export interface ZipEntry {
   dosTime: number;
   data: Buffer;
   sha256: string;
+  /** The CRC-32 the zip records for the entry. */
+  crc32: number;
 }
 
 /** Every entry of a zip, in central-directory order, with its contents. */
@@ -107,6 +109,7 @@ export async function readZip(path: string): Promise<ZipEntry[]> {
               dosTime: entry.lastModFileTime,
               data,
               sha256: createHash('sha256').update(data).digest('hex'),
+              crc32: entry.crc32,
             });
             zip.readEntry();
           });
