@@ -148,6 +148,8 @@ class Resolver {
   private readonly requested = new Map<string, number>();
   /** pythonAdmits, by Requires-Python text. */
   private readonly admits = new Map<string, boolean>();
+  /** allows(), by specifier and version. */
+  private readonly allowed = new Map<string, boolean>();
 
   constructor(private readonly target: Target, private readonly source: ResolverSource, private readonly kit: ResolverKit, private readonly opts: ResolveOptions) {
     this.maxSteps = opts.maxSteps ?? DEFAULT_MAX_STEPS;
@@ -251,7 +253,7 @@ class Resolver {
     for (const dep of deps) {
       if (dep.applies && !dep.applies(this.target.env, extras)) continue;
       const pinned = state.pins.get(dep.name);
-      if (pinned && !this.kit.contains(dep.specifier, pinned.version, true)) {
+      if (pinned && !this.allows(dep.specifier, pinned.version)) {
         this.failures.set(dep.name, `${dep.origin} requires ${dep.name}${dep.specifier}, but ${pinned.version} was chosen for ${pinned.requiredBy.join(', ')}`);
         return false;
       }
@@ -279,7 +281,7 @@ class Resolver {
     }
     const { releases, versionOf } = releasesOf(page);
     const specifiers = criteria.map((r) => r.specifier).filter((s) => s !== '');
-    const matching = releases.filter((r) => specifiers.every((s) => this.kit.contains(s, r.version, true)));
+    const matching = releases.filter((r) => specifiers.every((s) => this.allows(s, r.version)));
     if (matching.length === 0) {
       this.failures.set(name, `${wanted}: no version matches (available: ${releases.slice(0, 10).map((r) => r.version).join(', ') || 'none'})`);
       return [];
@@ -332,6 +334,14 @@ class Resolver {
     if (wheel !== null) return files.find((f) => f.filename === wheel)!;
     if (!this.opts.allowSdist) return null;
     return files.find((f) => !f.filename.endsWith('.whl')) ?? null;
+  }
+
+  /** kit.contains with pre-releases, each specifier and version judged once: every step asks again of the projects still open. */
+  private allows(specifier: string, version: string): boolean {
+    const key = `${specifier}\u0000${version}`;
+    let allowed = this.allowed.get(key);
+    if (allowed === undefined) this.allowed.set(key, (allowed = this.kit.contains(specifier, version, true)));
+    return allowed;
   }
 
   private pythonAdmits(requiresPython: string | null): boolean {

@@ -58,7 +58,7 @@ import type { Plan, TargetPlan } from './plan.ts';
  * the instance yazl itself resolves is enough; every user of that instance
  * gets the same numbers as before, sooner.
  */
-function nativeCrc32ForYazl(): void {
+export function nativeCrc32ForYazl(): void {
   const fromYazl = createRequire(createRequire(import.meta.url).resolve('yazl'));
   const bufferCrc32 = fromYazl('buffer-crc32') as { unsigned: (buf: Buffer | string, previous?: number) => number };
   bufferCrc32.unsigned = (buf, previous) => crc32(buf, previous ?? 0);

@@ -8,7 +8,6 @@
  * has no Range support is then fetched whole, and cached for the export).
  */
 import { Readable } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
 import { InvalidRequirement } from '../errors.ts';
 import { parseCoreMetadata } from '../pypi/core-metadata.ts';
 import { parseDistFilename } from '../pypi/filenames.ts';
@@ -66,7 +65,7 @@ export function memoizedSource(source: ResolverSource): ResolverSource {
 
 async function coreMetadata(repo: Repository, project: string, file: IndexFile): Promise<Buffer> {
   const served = await repo.openCoreMetadata(file.sha256, file.filename);
-  if (served) return buffer(served.open());
+  if (served) return readAll(served.open());
   const handle = await repo.openFile(file.sha256, file.filename);
   if (!handle) throw new InvalidRequirement(`${file.filename} of ${project} is listed but cannot be read`);
   const dist = parseDistFilename(file.filename);
@@ -76,13 +75,24 @@ async function coreMetadata(repo: Repository, project: string, file: IndexFile):
     : readSdistMetadata(archive, file.filename, dist.format);
 }
 
+/**
+ * A small stream's bytes. Not stream/consumers' buffer(), which goes through
+ * a Blob: for the few hundred bytes of a METADATA file, that was most of the
+ * cost of reading one (a plan reads one per pin and target).
+ */
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
 /** Random access over a served file: every read is a ranged open. */
 function handleReader(handle: FileHandle): BlobReader {
   return {
     async read(position: number, length: number): Promise<Buffer> {
       const end = Math.min(position + length, handle.size) - 1;
       if (end < position) return Buffer.alloc(0);
-      return buffer(handle.open({ start: position, end }));
+      return readAll(handle.open({ start: position, end }));
     },
     stream(range?: { start: number; end: number }): Readable {
       return handle.open(range);
