@@ -10,6 +10,10 @@ import { join } from 'node:path';
 import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yazl from 'yazl';
+import { nativeCrc32ForYazl } from '../src/wheelhouse/export.ts';
+
+// The same CRC-32 values as yazl's own, from zlib: building a GB-sized wheel no longer waits on a JavaScript loop.
+nativeCrc32ForYazl();
 
 export interface BigWheel {
   path: string;
