@@ -26,7 +26,8 @@ function preflight(path: string, optional: boolean): Promise<RunResult> {
 
 test('without twine and poetry: one message listing both with their install commands, exit 1; the switch skips them, announced', async (t) => {
   const python3 = (await python('python3', 'import sys; print(sys.executable)')).stdout.trim();
-  const path = await pathWith(t, { python3, openssl: '/usr/bin/openssl' });
+  // chromium present (the browser tests' own case is the same code): only twine and poetry are missing.
+  const path = await pathWith(t, { python3, openssl: '/usr/bin/openssl', chromium: '/usr/bin/chromium' });
   const r = await preflight(path, false);
   t.is(r.code, 1, describe(r));
   t.regex(r.stderr, /^npm test: this machine lacks programs the tests need:$/m);
