@@ -84,7 +84,6 @@ class Names {
   }
 }
 
-const CHECK_EVERY_MS = 1000;
 const UNTOKENED_RELOAD_MS = 5 * 60_000;
 const PAGE = 5000;
 
@@ -123,9 +122,11 @@ export class NameIndex {
     const n = this.lists.get(repo);
     if (!n) return this.load(repo);
     const now = this.now();
-    if (now - n.checkedAt < CHECK_EVERY_MS) return n;
-    n.checkedAt = now;
+    // The token is one indexed query, read on every search, so an upload is
+    // searchable the moment it is accepted (a time-based throttle here hid
+    // fresh uploads for up to a second).
     const token = this.source.token(repo);
+    n.checkedAt = now;
     if (token === null) {
       // Served as it is meanwhile: the reload swaps in a new list when done.
       if (now - n.loadedAt >= UNTOKENED_RELOAD_MS) void this.load(repo);
