@@ -1,5 +1,6 @@
 /** What every admin command starts from: the config, its storage, and a way to close both. */
 import { userInfo } from 'node:os';
+import cliProgress from 'cli-progress';
 import { read } from 'read';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -118,4 +119,43 @@ function cliUser(): string {
     name ||= String(process.getuid?.() ?? 'unknown');
   }
   return `cli:${name}`;
+}
+
+/**
+ * A cli-progress bar drawn on the command's stderr terminal, started by the
+ * first `show` (the total is known only then) and stopped at most once: the
+ * one place the commands' progress bars are built.
+ */
+export function terminalBar(io: Io, options: { format: string; fps?: number; etaBuffer?: number }): {
+  show(value: number, total: number, payload: Record<string, unknown>): void;
+  /** Moves a started bar; before the first `show` it does nothing. */
+  update(value: number, payload: Record<string, unknown>): void;
+  stop(): void;
+} {
+  const stream = { isTTY: true, columns: io.columns ?? 80, write: (text: string) => io.stderr.write(text) };
+  const bar = new cliProgress.SingleBar({
+    stream: stream as unknown as NodeJS.WritableStream,
+    barsize: 20,
+    hideCursor: true,
+    clearOnComplete: true,
+    ...options,
+  }, cliProgress.Presets.shades_classic);
+  let running = false;
+  return {
+    show(value, total, payload) {
+      if (!running) {
+        running = true;
+        bar.start(total, value, payload);
+      } else {
+        bar.update(value, payload);
+      }
+    },
+    update(value, payload) {
+      if (running) bar.update(value, payload);
+    },
+    stop() {
+      if (running) bar.stop();
+      running = false;
+    },
+  };
 }

@@ -3,11 +3,10 @@
  * the server runs (src/repos/scrub.ts, src/repos/gc.ts say how). Each prints
  * a closing table (or `--json`); scrub draws a progress bar on a terminal.
  */
-import cliProgress from 'cli-progress';
 import { parseByteSize, type Config } from '../config/schema.ts';
 import { collectGarbage, GC_GRACE_MS } from '../repos/gc.ts';
 import { scrubBlobs, type ScrubProgress, type ScrubResult } from '../repos/scrub.ts';
-import { printErr, printOut, UsageError, withStorage, type CommonOptions, type Io } from './context.ts';
+import { printErr, printOut, terminalBar, UsageError, withStorage, type CommonOptions, type Io } from './context.ts';
 import { formatBytes, seconds } from './wheelhouse.ts';
 
 export interface ScrubCommandOptions extends CommonOptions {
@@ -32,32 +31,21 @@ function storingRepos(config: Config, names: readonly string[]): string[] {
 function scrubProgress(io: Io): { update(p: ScrubProgress): void; stop(): void } {
   if (!io.isTTY) return { update() {}, stop() {} };
   const started = Date.now();
-  const stream = { isTTY: true, columns: io.columns ?? 80, write: (text: string) => io.stderr.write(text) };
-  const bar = new cliProgress.SingleBar({
-    stream: stream as unknown as NodeJS.WritableStream,
+  const bar = terminalBar(io, {
     format: 'scrubbing [{bar}] {percentage}% | {blobs} blobs | {bytes} | {rate} | {corrupt} corrupt | ETA {eta_formatted}',
-    barsize: 20, hideCursor: true, clearOnComplete: true, etaBuffer: 100, fps: 10,
-  }, cliProgress.Presets.shades_classic);
-  let running = false;
+    etaBuffer: 100,
+    fps: 10,
+  });
   return {
     update(p) {
-      const payload = {
+      bar.show(p.bytesDone, Math.max(p.bytesTotal, 1), {
         blobs: `${p.blobsDone}/${p.blobsTotal}`,
         bytes: `${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}`,
-        rate: `${formatBytes(Math.round(p.bytesDone / Math.max((Date.now() - started) / 1000, 0.001)))}/s`,
+        rate: `${formatBytes(rateOf(p.bytesDone, Date.now() - started))}/s`,
         corrupt: p.corrupt,
-      };
-      if (!running) {
-        running = true;
-        bar.start(Math.max(p.bytesTotal, 1), p.bytesDone, payload);
-      } else {
-        bar.update(p.bytesDone, payload);
-      }
+      });
     },
-    stop() {
-      if (running) bar.stop();
-      running = false;
-    },
+    stop: () => bar.stop(),
   };
 }
 

@@ -7,7 +7,6 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
-import cliProgress from 'cli-progress';
 import { InvalidRequirement } from '../errors.ts';
 import { isPylockFilename, parsePylock, type Pylock } from '../resolve/pylock.ts';
 import { parseRequirementsFile, type ParsedRequirements, type ReadRequirementsFile } from '../resolve/requirements.ts';
@@ -16,7 +15,7 @@ import { parseDate } from '../time.ts';
 import { exportWheelhouse, type ExportProgress, type ExportResult } from '../wheelhouse/export.ts';
 import { planFromLock, planWheelhouse, type Plan } from '../wheelhouse/plan.ts';
 import type { Repository } from '../repos/types.ts';
-import { printErr, printOut, UsageError, withRegistry, type CommonOptions, type Io } from './context.ts';
+import { printErr, printOut, terminalBar, UsageError, withRegistry, type CommonOptions, type Io } from './context.ts';
 
 /** What `wheelhouse export` and `prefetch` share: the requirements (or a lock), the targets, the repository. */
 export interface WheelhouseResolveOptions extends CommonOptions {
@@ -253,31 +252,16 @@ export function progressReporter(io: Io, verb = 'exporting'): { onProgress: (p: 
   const started = Date.now();
   const rate = (bytes: number): string => `${formatBytes(Math.round(bytes / Math.max((Date.now() - started) / 1000, 0.001)))}/s`;
   if (io.isTTY) {
-    const stream = { isTTY: true, columns: io.columns ?? 80, write: (text: string) => io.stderr.write(text) };
-    const bar = new cliProgress.SingleBar({
-      stream: stream as unknown as NodeJS.WritableStream,
+    const bar = terminalBar(io, {
       format: `${verb} [{bar}] {percentage}% | {filesDone}/{filesTotal} files | {bytes} | {rate} | ETA {eta_formatted}`,
-      barsize: 20,
-      hideCursor: true,
-      clearOnComplete: true,
       etaBuffer: 100,
       fps: 10,
-    }, cliProgress.Presets.shades_classic);
-    let running = false;
+    });
     return {
       onProgress(p) {
-        const payload = { filesDone: p.filesDone, filesTotal: p.filesTotal, bytes: `${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}`, rate: rate(p.bytesDone) };
-        if (!running) {
-          running = true;
-          bar.start(Math.max(p.bytesTotal, 1), p.bytesDone, payload);
-        } else {
-          bar.update(p.bytesDone, payload);
-        }
+        bar.show(p.bytesDone, Math.max(p.bytesTotal, 1), { filesDone: p.filesDone, filesTotal: p.filesTotal, bytes: `${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}`, rate: rate(p.bytesDone) });
       },
-      stop() {
-        if (running) bar.stop();
-        running = false;
-      },
+      stop: () => bar.stop(),
     };
   }
   return {

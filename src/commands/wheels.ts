@@ -9,14 +9,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import cliProgress from 'cli-progress';
 import { isPylockFilename } from '../resolve/pylock.ts';
 import { UpstreamClient } from '../upstream/client.ts';
 import { IndexReader } from '../upstream/index-reader.ts';
 import { buildWheels, type BuildEvent, type PinReport, type UploadTarget } from '../wheelhouse/build.ts';
 import { indexSource } from '../wheelhouse/index-source.ts';
 import { auditwheelVersion, pipEnvironment, pipVersion, probePython } from '../wheelhouse/node-python.ts';
-import { printErr, printOut, UsageError, type Io } from './context.ts';
+import { printErr, printOut, terminalBar, UsageError, type Io } from './context.ts';
 import { formatBytes, readRequirements, seconds } from './wheelhouse.ts';
 
 export interface WheelsBuildOptions {
@@ -121,35 +120,17 @@ const STAGE_WORDS = { download: 'downloading', build: 'building', repair: 'repai
 function progressReporter(io: Io, verbose: boolean): { onEvent: (e: BuildEvent) => void; stop: () => void } {
   const started = Date.now();
   if (io.isTTY && !verbose) {
-    const stream = { isTTY: true, columns: io.columns ?? 80, write: (text: string) => io.stderr.write(text) };
-    const bar = new cliProgress.SingleBar({
-      stream: stream as unknown as NodeJS.WritableStream,
-      format: 'building [{bar}] {value}/{total} | {pin}: {stage} | {elapsed}',
-      barsize: 20,
-      hideCursor: true,
-      clearOnComplete: true,
-      fps: 5,
-    }, cliProgress.Presets.shades_classic);
-    let running = false;
+    const bar = terminalBar(io, { format: 'building [{bar}] {value}/{total} | {pin}: {stage} | {elapsed}', fps: 5 });
     const elapsed = () => seconds(Date.now() - started);
     return {
       onEvent(e) {
         if (e.event === 'stage') {
-          const payload = { pin: `${e.pin.displayName} ${e.pin.version}`, stage: STAGE_WORDS[e.stage], elapsed: elapsed() };
-          if (!running) {
-            running = true;
-            bar.start(e.total, e.index, payload);
-          } else {
-            bar.update(e.index, payload);
-          }
-        } else if (e.event === 'done' && running) {
+          bar.show(e.index, e.total, { pin: `${e.pin.displayName} ${e.pin.version}`, stage: STAGE_WORDS[e.stage], elapsed: elapsed() });
+        } else if (e.event === 'done') {
           bar.update(e.index + 1, { stage: e.report.outcome === 'failed' ? 'failed' : 'done', elapsed: elapsed() });
         }
       },
-      stop() {
-        if (running) bar.stop();
-        running = false;
-      },
+      stop: () => bar.stop(),
     };
   }
   return {
