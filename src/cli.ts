@@ -36,24 +36,35 @@ export function failure(err: unknown): { code: number; message: string | null } 
 async function serve(opts: CommonOptions & { listen?: string }, io: Io): Promise<void> {
   const config = configFrom(opts, io);
   const worker = workerNumber();
+  // The handlers go in before start-up: a SIGTERM that arrives while the
+  // server is still starting (a busy machine can take seconds; a primary
+  // stopping right after it forked a worker again) must stop it cleanly once
+  // it has started, not kill it with the default action mid-way.
+  let stopRunning: ((signal: string) => void) | null = null;
+  let pending: string | null = null;
+  const onSignal = (signal: string): void => {
+    if (stopRunning) stopRunning(signal);
+    else pending ??= signal;
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+
   if (config.workers > 1 && worker === null) {
     const primary = await startPrimary(config, createLogger(config.log.level));
-    const stopAll = (): void => {
+    stopRunning = () => {
       primary.stop().then(() => process.exit(0), () => process.exit(1));
     };
-    process.once('SIGTERM', stopAll);
-    process.once('SIGINT', stopAll);
+    if (pending !== null) stopRunning(pending);
     await primary.ready;
     return;
   }
   // A worker leaves tmp/ alone at start: its primary cleaned it, and its siblings are writing there.
   const running = await startServer(config, worker === null ? {} : { worker, cleanTemp: false });
-  const shutdown = (signal: string): void => {
+  stopRunning = (signal) => {
     running.logger.info({ signal }, 'finishing requests in flight, then stopping');
     running.stop().then(() => process.exit(0), () => process.exit(1));
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  if (pending !== null) stopRunning(pending);
 }
 
 /**
