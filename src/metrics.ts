@@ -85,14 +85,15 @@ export interface Metrics {
  * `cooldownHidden`: files held back by the cooldown right now, by repository,
  * also read when scraped (the count changes with the clock alone).
  */
-export function createMetrics(squatCount?: () => number, cooldownHidden?: () => ReadonlyMap<string, number>): Metrics {
+export function createMetrics(squatCount?: () => Promise<number>, cooldownHidden?: () => Promise<ReadonlyMap<string, number>>): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pydepot_' });
   if (squatCount) {
     new Gauge({
       name: 'pydepot_confusion_squatted_projects', help: 'Internal project names that an upstream also holds (see `pydepot confusion report`)',
       registers: [registry],
-      collect() { this.set(squatCount()); },
+      // prom-client awaits a collect that returns a promise.
+      async collect() { this.set(await squatCount()); },
     });
   }
   if (cooldownHidden) {
@@ -100,9 +101,10 @@ export function createMetrics(squatCount?: () => number, cooldownHidden?: () => 
       name: 'pydepot_cooldown_hidden_files',
       help: 'Upstream files left out of project pages because they are younger than the cooldown, by the repository serving the pages (pages served in the last while)',
       labelNames: ['repo'], registers: [registry],
-      collect() {
+      async collect() {
+        const hidden = await cooldownHidden();
         this.reset();
-        for (const [repo, n] of cooldownHidden()) this.set({ repo }, n);
+        for (const [repo, n] of hidden) this.set({ repo }, n);
       },
     });
   }
@@ -239,17 +241,18 @@ export function createMetrics(squatCount?: () => number, cooldownHidden?: () => 
 /** What the storage gauges read when scraped: whichever process changed it (a CLI scrub, gc, prefetch) counts. */
 export interface StorageGaugeSource {
   /** Every remote repository: the files it holds, and its limit (null: none). */
-  caches(): { repo: string; files: number; bytes: number; limit: number | null }[];
+  caches(): Promise<{ repo: string; files: number; bytes: number; limit: number | null }[]>;
   /** The last scrub and gc: when they finished (ms since epoch) and their counts. */
-  lastRun(kind: 'scrub' | 'gc'): { at: number; summary: Record<string, number> } | null;
+  lastRun(kind: 'scrub' | 'gc'): Promise<{ at: number; summary: Record<string, number> } | null>;
 }
 
 /** Registers the gauges of remote caches and of the last scrub and gc. */
 export function storageGauges(metrics: Metrics, source: StorageGaugeSource): void {
   const registers = [metrics.registry];
-  const caches = (pick: (c: ReturnType<StorageGaugeSource['caches']>[number]) => number | null) => function (this: Gauge<'repo'>): void {
+  const caches = (pick: (c: Awaited<ReturnType<StorageGaugeSource['caches']>>[number]) => number | null) => async function (this: Gauge<'repo'>): Promise<void> {
+    const all = await source.caches();
     this.reset();
-    for (const c of source.caches()) {
+    for (const c of all) {
       const v = pick(c);
       if (v !== null) this.set({ repo: c.repo }, v);
     }
@@ -259,8 +262,8 @@ export function storageGauges(metrics: Metrics, source: StorageGaugeSource): voi
   new Gauge({ name: 'pydepot_cache_limit_bytes', help: 'maxCacheSize of each remote repository that has one', labelNames: ['repo'], registers, collect: caches((c) => c.limit) });
   const last = (kind: 'scrub' | 'gc', name: string, help: string, pick: (r: { at: number; summary: Record<string, number> }) => number | undefined) => new Gauge({
     name, help, registers,
-    collect() {
-      const run = source.lastRun(kind);
+    async collect() {
+      const run = await source.lastRun(kind);
       const v = run ? pick(run) : undefined;
       if (v !== undefined) this.set(v);
     },

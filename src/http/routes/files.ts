@@ -10,14 +10,14 @@ const METADATA_SUFFIX = '.metadata';
 
 export function fileRoutes(deps: AppDeps) {
   /** A file body about to be sent counts for the cache statistics (not a HEAD, a 304 or a metadata file). */
-  const served = (ctx: Context, repo: Repository, handle: FileHandle): void => {
+  const served = async (ctx: Context, repo: Repository, handle: FileHandle): Promise<void> => {
     if (ctx.method !== 'GET' || (ctx.status !== 200 && ctx.status !== 206)) return;
     let project: string | null;
     try {
       project = parseDistFilename(handle.filename).normalizedName;
     } catch {
       // Upstreams list legacy formats too (.egg, .tar.bz2): their page knows the project.
-      project = repo.fileProject(handle.sha256, handle.filename);
+      project = await repo.fileProject(handle.sha256, handle.filename);
     }
     deps.serveStats.record(repo.name, project, handle.source ?? 'hosted', ctx.length ?? 0);
   };
@@ -35,7 +35,7 @@ export function fileRoutes(deps: AppDeps) {
       const handle = await repo.openFile(sha256, filename);
       if (!handle) throw new NotFound(`No file '${filename}' with sha256 ${sha256} in repository '${repo.name}'.`);
       await sendFile(ctx, handle);
-      served(ctx, repo, handle);
+      await served(ctx, repo, handle);
     },
   };
 }
