@@ -1,7 +1,11 @@
 /**
- * The two storage interfaces. The filesystem and SQLite implementations are
+ * The storage interfaces. The filesystem and SQLite implementations are
  * the embedded default; an S3 blob store or a PostgreSQL metadata store
- * implements the same contracts.
+ * implements the same contracts. Every method of the metadata stores returns
+ * a promise (a networked database answers later): where callers need two
+ * facts to agree, one method returns both (getPageWithBody), or a change
+ * says what it changed (setYanked, addFile), since nothing holds between two
+ * awaits.
  */
 import type { Readable, Writable } from 'node:stream';
 
