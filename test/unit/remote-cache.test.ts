@@ -39,3 +39,22 @@ test('a file keeps the time it was first listed while the upstream lists it; a n
   t.deepEqual(await store.firstSeen('pypi', 'acme'), new Map([['acme-1.0.tar.gz', 5000], ['acme-2.0.tar.gz', 2000]]), 'a file the upstream dropped and listed again is new again');
   t.deepEqual(await store.cachedProjects('pypi', '', 10), ['acme']);
 });
+
+test('getPageWithBody reads a page\'s serial with its body; updatePageMetadata refuses a page saved since the body it was made from', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pydepot-remote-cache-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { remoteStore: store, store: meta } = await openStorage(dir);
+  t.teardown(() => meta.close());
+  const file = { sha256: 'a'.repeat(64), filename: 'acme-1.0-py3-none-any.whl', project: 'acme', url: 'http://up/a.whl', size: 1, metadataSha256: null, uploadTime: null };
+  const save = (page: string, now: number) => store.savePage('pypi', 'acme', { state: 'ok', etag: null, lastModified: null, page, files: [file] }, now);
+  t.is(await store.getPageWithBody('pypi', 'acme'), null);
+  await save('v1', 1000);
+  t.like(await store.getPageWithBody('pypi', 'acme'), { state: 'ok', serial: 1, body: 'v1', checkedAt: 1000 });
+  const metadata = { sha256: file.sha256, filename: file.filename, metadataSha256: 'b'.repeat(64) };
+  await save('v2', 2000);
+  t.false(await store.updatePageMetadata('pypi', 'acme', 1, 'v1+metadata', metadata), 'made from serial 1; the page is at 2');
+  t.like(await store.getPageWithBody('pypi', 'acme'), { serial: 2, body: 'v2' });
+  t.true(await store.updatePageMetadata('pypi', 'acme', 2, 'v2+metadata', metadata));
+  t.like(await store.getPageWithBody('pypi', 'acme'), { serial: 3, body: 'v2+metadata', checkedAt: 2000 });
+  t.is((await store.getFile('pypi', file.sha256, file.filename))?.metadataSha256, metadata.metadataSha256);
+});

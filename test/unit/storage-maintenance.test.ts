@@ -157,3 +157,18 @@ test('the cache rows: uncache says when another repository keeps the blob; adopt
   await store.recordRun('gc', 5678, { freedBytes: 7 });
   t.deepEqual(await store.lastRun('gc'), { at: 5678, summary: { freedBytes: 7 } });
 });
+
+test('setYanked returns the files it changed, read in its transaction, and nothing when they were so already; addFile returns the row added', async (t) => {
+  const { storage } = await setup(t);
+  const { store } = storage;
+  const actor = { user: null, tokenId: null, address: null };
+  const added = await store.addFile(hosted('internal', 'acme-1.0-py3-none-any.whl', 'a'.repeat(64)), { overwrite: false, actor });
+  t.like(added, { outcome: 'added', replaced: null, file: { filename: 'acme-1.0-py3-none-any.whl', yanked: false } });
+  await store.addFile({ ...hosted('internal', 'acme-1.0.tar.gz', 'b'.repeat(64)), kind: 'sdist' }, { overwrite: false, actor });
+  const serial = await store.repoSerial('internal');
+  const yanked = await store.setYanked('internal', 'acme', '1.0', true, 'broken');
+  t.deepEqual(yanked.map((f) => [f.filename, f.yanked, f.yankedReason]), [['acme-1.0-py3-none-any.whl', true, 'broken'], ['acme-1.0.tar.gz', true, 'broken']]);
+  t.deepEqual(await store.setYanked('internal', 'acme', '1.0', true, 'broken'), [], 'already so: no change');
+  t.is(await store.repoSerial('internal'), serial + 1, 'one change, one serial');
+  t.deepEqual((await store.setYanked('internal', 'acme', '1.0', false, 'ignored')).map((f) => [f.yanked, f.yankedReason]), [[false, null], [false, null]]);
+});
