@@ -63,7 +63,7 @@ test('deploy/pydepot.yaml names the database compose starts', (t) => {
   t.is(url.protocol, 'postgres:');
   t.is(url.hostname, 'postgres');
   t.is(url.port, '5432');
-  t.is(decodeURIComponent(url.username), env.POSTGRES_USER);
+  t.is(decodeURIComponent(url.username), env.POSTGRES_USER!);
   t.is(url.pathname, `/${env.POSTGRES_DB}`);
   t.true(env.POSTGRES_PASSWORD!.includes(decodeURIComponent(url.password)), 'the default password of the compose file');
 });
