@@ -98,9 +98,9 @@ test('compose.yaml: every file it mounts exists; nginx and Prometheus name every
     }
   }
   const lb = compose.services.lb!;
-  t.true(lb.volumes!.includes('./nginx.conf:/etc/nginx/conf.d/default.conf:ro'));
+  t.true(lb.volumes!.includes('./nginx-replicas.conf:/etc/nginx/conf.d/default.conf:ro'));
   t.deepEqual(Object.keys(lb.depends_on as object).sort(), REPLICAS);
-  const nginx = readFileSync(deploy('nginx.conf'), 'utf8');
+  const nginx = readFileSync(deploy('nginx-replicas.conf'), 'utf8');
   t.deepEqual([...nginx.matchAll(/^\s*server (\S+?) /gm)].map((m) => m[1]), REPLICAS.map((r) => `${r}:8080`));
   const prometheus = parse(readFileSync(deploy('monitoring/prometheus.yml'), 'utf8')) as { scrape_configs: { metrics_path: string; static_configs: { targets: string[] }[] }[] };
   t.is(prometheus.scrape_configs[0]!.metrics_path, '/-/metrics');
