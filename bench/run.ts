@@ -26,7 +26,7 @@
  * the same blobs; 50 clients downloading from a remote while maxCacheSize evicts.
  *   BENCH_SCRUB_MB      bytes of blobs the scrub reads, in MiB (default 1024)
  * Web UI (bench/ui.ts): the 2,000-file project's UI page (TTFB, req/s against its
- * index page) and search over 100,000 project names (p99).
+ * index page) and search over 100,000 project names (p99, and the server CPU per search).
  *   BENCH_UI_NAMES      project names searched (default 100000)
  * Soak (bench/soak.ts): pip-like clients on a local, a remote and a virtual
  * repository while uploads, yanks and revalidations happen; errors must be 0.
