@@ -59,6 +59,8 @@ export async function openPgStores(url: string, opts: PgStoreOptions = {}): Prom
     max: opts.poolSize ?? DEFAULT_POOL_SIZE,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
     idleTimeoutMillis: 30_000,
+    // A peer gone without a word (a machine lost) is found by TCP keepalive, not by a request hanging.
+    keepAlive: true,
     application_name: opts.applicationName ?? 'pydepot',
     types,
   });
