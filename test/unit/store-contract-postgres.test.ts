@@ -6,6 +6,7 @@
 import test from 'ava';
 import pg from 'pg';
 import { StorageUnavailable } from '../../src/errors.ts';
+import { isUnavailable } from '../../src/storage/pg/db.ts';
 import { PG_MIGRATIONS, SchemaTooNew } from '../../src/storage/pg/migrations.ts';
 import { openPgStores, type PgStores } from '../../src/storage/pg/open.ts';
 import { freePort, freshDatabase, startCluster } from '../helpers/postgres.ts';
@@ -92,4 +93,16 @@ test('postgres: stopped mid-use, every call fails with StorageUnavailable; resta
   t.is(await stores.store.repoSerial('internal'), 2);
   t.is((await stores.leases.holder('job:x'))?.owner, 'p1', 'committed state survived');
   await t.notThrowsAsync(stores.store.check());
+});
+
+test('postgres: which errors mean "unavailable" (503), and which are the statement\'s own', (t) => {
+  const withCode = (code: string, message = 'x') => Object.assign(new Error(message), { code });
+  for (const e of [withCode('ECONNREFUSED'), withCode('08006'), withCode('57P01'), withCode('57P03'), withCode('53300'),
+    new Error('Connection terminated unexpectedly'), new Error('timeout exceeded when trying to connect'),
+    new AggregateError([withCode('ECONNREFUSED'), withCode('ECONNREFUSED')], 'all refused')]) {
+    t.true(isUnavailable(e), e.message);
+  }
+  for (const e of [withCode('23505', 'duplicate key'), withCode('42P01', 'no such table'), withCode('40P01', 'deadlock'), new Error('boom'), 'text']) {
+    t.false(isUnavailable(e), String(e));
+  }
 });

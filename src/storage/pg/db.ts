@@ -39,6 +39,10 @@ function mapError(err: unknown): unknown {
   return isUnavailable(err) ? new StorageUnavailable(err, UNAVAILABLE_MESSAGE) : err;
 }
 
+const DEADLOCK = '40P01';
+const SERIALIZATION_FAILURE = '40001';
+const TX_ATTEMPTS = 3;
+
 export class PgDb implements Queryable {
   private ended = false;
 
@@ -61,8 +65,25 @@ export class PgDb implements Queryable {
    * Runs `fn` in one transaction on one connection: committed when it
    * returns, rolled back when it throws. A connection that failed is
    * destroyed rather than given back to the pool.
+   *
+   * SQLite runs one writer at a time; PostgreSQL runs them side by side and
+   * breaks the rare deadlock between two (a page saved while a cached copy
+   * of one of its files is forgotten) by failing one of them: that one is
+   * run again, from the start, as SQLite would have run it after the other.
+   * `fn` must therefore have no effect outside the database.
    */
   async tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.txOnce(fn);
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (attempt >= TX_ATTEMPTS || (code !== DEADLOCK && code !== SERIALIZATION_FAILURE)) throw err;
+      }
+    }
+  }
+
+  private async txOnce<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
     let client: PoolClient;
     try {
       client = await this.pool.connect();

@@ -9,6 +9,7 @@
  * that keyset pages and listings come in the same order whatever locale the
  * database was created with.
  */
+import { crashPoint } from '../../crash-points.ts';
 import { ConfigError } from '../../errors.ts';
 import { LOCK_NAMESPACE, type PgDb } from './db.ts';
 
@@ -272,6 +273,9 @@ export async function migrate(db: PgDb, migrations: readonly PgMigration[] = PG_
       if (m.version <= current) continue;
       await q.query(m.sql);
       await q.query('INSERT INTO pydepot_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      // Crash-matrix step (test-only, see crash-points.ts): the migrations are
+      // not committed yet, so a restart finds the schema as it was.
+      crashPoint('migration:inside-step');
       applied.push(m.version);
     }
     return applied;
