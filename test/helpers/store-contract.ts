@@ -477,6 +477,22 @@ export function storeContract(test: TestFn, backend: string, open: OpenStores): 
     ]);
   });
 
+  test(name('concurrent writers: each change takes its own serial; a page saved twice at once; a squat new once'), async (t) => {
+    const { store, remoteStore: rs, squats } = await open(t);
+    await Promise.all(Array.from({ length: 8 }, (_, i) =>
+      store.addFile(newFile({ filename: `p${i}-1.0.tar.gz`, project: `p${i}`, sha256: sha(String(i)) }), { overwrite: false, actor: ACTOR })));
+    t.is(await store.repoSerial('internal'), 8);
+    t.deepEqual((await store.listProjects('internal')).map((p) => p.serial).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8]);
+
+    const saves = await Promise.all(['one', 'two', 'three'].map((body) => rs.savePage('pypi', 'acme', okPage([], body), 1000)));
+    t.deepEqual(saves.map((s) => s.serial).sort(), [1, 2, 3], 'each different body saw the one before it');
+    t.is((await rs.getPage('pypi', 'acme'))?.serial, 3);
+
+    const seen = await Promise.all([1, 2, 3].map(() => squats.recordSquat('pypi', 'acme', 'hosted', ['1.0'], '2026-12-01T00:00:00Z')));
+    t.is(seen.filter((r) => r.newProject).length, 1);
+    t.is(seen.filter((r) => r.newVersions.length > 0).length, 1);
+  });
+
   test(name('leases: acquire, renew, take over, release, live, holder; expiry'), async (t) => {
     const { leases } = await open(t);
     const before = Date.now();
