@@ -233,6 +233,12 @@ export function storeContract(test: TestFn, backend: string, open: OpenStores): 
     t.is(await rs.getPage('pypi', 'gone-4'), null);
     t.truthy(await rs.getPage('other', 'gone-0'), 'other repositories untouched');
     t.is(await rs.pruneMissing('pypi', 0, 10), 0);
+
+    // A page that lists one file twice (an upstream's mistake) keeps one row, the last listing's.
+    const twice = [remoteFile('dup-1.0.tar.gz', 'd', { url: 'https://a/1' }), remoteFile('dup-1.0.tar.gz', 'd', { url: 'https://a/2' })];
+    await rs.savePage('pypi', 'dup', okPage(twice.map((f) => ({ ...f, project: 'dup' }))), 1000);
+    t.is((await rs.getFile('pypi', sha('d'), 'dup-1.0.tar.gz'))?.url, 'https://a/2');
+    t.deepEqual([...(await rs.firstSeen('pypi', 'dup')).keys()], ['dup-1.0.tar.gz']);
   });
 
   test(name('remote pages: removals marked and cleared, causes, first seen, quarantine, removed report'), async (t) => {
