@@ -29,7 +29,7 @@ export interface PgCluster {
   url(database: string): string;
   /** pg_ctl stop -m immediate: PostgreSQL gone at once, as if it crashed. */
   stop(): Promise<void>;
-  /** Starts it again on the same port, waiting until it accepts connections. */
+  /** Starts it again on the same port, waiting until it accepts connections (nothing when it runs). */
   start(): Promise<void>;
   /** Stops it and removes its folder (synchronous: it also runs at process exit). */
   destroy(): void;
@@ -114,6 +114,7 @@ export async function startCluster(): Promise<PgCluster> {
       running = false;
     },
     async start() {
+      if (running) return;
       await run(pgCtl, ['start', '-D', data, '-l', join(dir, 'log'), '-w', '-t', '60']);
       running = true;
     },

@@ -9,7 +9,7 @@ import { StorageUnavailable } from '../../src/errors.ts';
 import { isUnavailable } from '../../src/storage/pg/db.ts';
 import { PG_MIGRATIONS, SchemaTooNew } from '../../src/storage/pg/migrations.ts';
 import { openPgStores, type PgStores } from '../../src/storage/pg/open.ts';
-import { freePort, freshDatabase, startCluster } from '../helpers/postgres.ts';
+import { freePort, freshDatabase, sharedCluster } from '../helpers/postgres.ts';
 import { storeContract } from '../helpers/store-contract.ts';
 
 async function open(url: string, t: { teardown(fn: () => unknown): void }): Promise<PgStores> {
@@ -61,9 +61,11 @@ test('postgres: an unreachable server is StorageUnavailable at open', async (t) 
   t.notRegex(err!.message, /\n/);
 });
 
-test('postgres: stopped mid-use, every call fails with StorageUnavailable; restarted, the same stores recover', async (t) => {
-  const cluster = await startCluster();
-  t.teardown(() => cluster.destroy());
+// Serial: ava runs a file's serial tests before its concurrent ones, so
+// stopping this process's cluster disturbs no other test.
+test.serial('postgres: stopped mid-use, every call fails with StorageUnavailable; restarted, the same stores recover', async (t) => {
+  const cluster = await sharedCluster();
+  t.teardown(() => cluster.start());
   const stores = await open(await freshDatabase(cluster), t);
   const actor = { user: 'a', tokenId: null, address: null };
   const file = (name: string, c: string) => ({
