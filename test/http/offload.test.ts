@@ -159,9 +159,11 @@ test('refused files never reach the blob location: a private repository without 
   t.regex(await logLine(f, path(missing)), /^404 \S+ -> \/private\/files\//);
 
   // With credentials: the bytes, from the blob location.
+  const before = (await f.accessLog()).length;
   const res = await fetch(fileUrl, { headers: { Authorization: CI.basic } });
   t.is(res.status, 200);
   t.is(sha256(Buffer.from(await res.arrayBuffer())), wheel.sha256);
+  t.regex(await logLine(f, path(fileUrl), before), new RegExp(`^200 \\S+ -> ${BLOB_LOCATION}`));
   const lines = await f.accessLog();
   t.is(lines.filter((l) => l.includes(BLOB_LOCATION)).length, 1, lines.join('\n'));
 });
