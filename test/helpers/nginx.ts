@@ -26,8 +26,10 @@ export const NGINX_INSTALL = 'apt-get install -y nginx';
 /** The deployment example that the offload test and bench run, with their addresses substituted. */
 export const DEPLOY_CONF = fileURLToPath(new URL('../../deploy/nginx.conf', import.meta.url));
 
-/** The nginx binary, or null when it is not installed. */
+/** The nginx binary (PYDEPOT_NGINX names another), or null when it is not installed. */
 export function nginxBinary(): string | null {
+  const given = process.env.PYDEPOT_NGINX;
+  if (given) return existsSync(given) ? given : null;
   for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/local/sbin']) {
     if (!dir) continue;
     const p = join(dir, 'nginx');
