@@ -207,3 +207,38 @@ test('remote: a file not yet cached is fetched and verified, then offloaded; rem
   t.true((await stat(blobPath)).isFile(), 'the cached blob is still there: only pydepot keeps nginx from it');
   t.regex(await logLine(f, path(oldUrl), before), /^410 \S+ -> \/pypi\/files\//);
 });
+
+test("pydepot's own answer (no nginx needed): X-Accel-Redirect and an empty body for GET after the checks; HEAD and 304 answered whole; off by default", async (t) => {
+  const repos = { repositories: { internal: { type: 'local', upload: [CI.user] } } };
+  const s = await startTestServer(t, { ...repos, blobs: { type: 'fs' }, sendfileOffload: { type: 'nginx', prefix: '/x/blobs/' } });
+  const wheel = await buildWheel({ name: 'acme-data', version: '1.0', padBytes: 10_000 });
+  t.is((await upload(`${s.url}/internal/`, wheel, 'acme-data', '1.0')).status, 200);
+  const url = `${s.url}/internal/files/${wheel.sha256}/${wheel.filename}`;
+  const key = `sha256/${wheel.sha256.slice(0, 2)}/${wheel.sha256.slice(2, 4)}/${wheel.sha256}`;
+
+  const res = await fetch(url);
+  t.is(res.status, 200);
+  t.is(res.headers.get('x-accel-redirect'), `/x/blobs/${key}`);
+  t.is(res.headers.get('etag'), `"${wheel.sha256}"`);
+  t.is(res.headers.get('content-type'), 'application/octet-stream');
+  t.is((await res.arrayBuffer()).byteLength, 0);
+  const range = await fetch(url, { headers: { Range: 'bytes=0-9' } });
+  t.is(range.headers.get('x-accel-redirect'), `/x/blobs/${key}`);
+  t.is(range.headers.get('content-range'), null, "nginx's to set");
+  t.is((await range.arrayBuffer()).byteLength, 0);
+
+  const head = await fetch(url, { method: 'HEAD' });
+  t.is(head.headers.get('x-accel-redirect'), null);
+  t.is(head.headers.get('content-length'), String(wheel.bytes.length));
+  t.is((await fetch(url, { headers: { 'If-None-Match': `"${wheel.sha256}"` } })).status, 304);
+  // A refused file gets pydepot's error, never a redirect.
+  const missing = await fetch(`${s.url}/internal/files/${'0'.repeat(64)}/${wheel.filename}`);
+  t.is(missing.status, 404);
+  t.is(missing.headers.get('x-accel-redirect'), null);
+
+  const plain = await startTestServer(t, { ...repos, blobs: { type: 'fs' } });
+  t.is((await upload(`${plain.url}/internal/`, wheel, 'acme-data', '1.0')).status, 200);
+  const streamed = await fetch(`${plain.url}/internal/files/${wheel.sha256}/${wheel.filename}`);
+  t.is(streamed.headers.get('x-accel-redirect'), null);
+  t.is(sha256(Buffer.from(await streamed.arrayBuffer())), wheel.sha256);
+});
