@@ -9,7 +9,8 @@
  *   a CA with openssl, the PostgreSQL store's tests start throw-away clusters
  *   (test/helpers/postgres.ts; Debian keeps initdb off the PATH).
  * - twine, poetry, and venv (ensurepip) in both Pythons drive the end-to-end
- *   tests; Debian's chromium the web UI's browser tests. PYDEPOT_OPTIONAL_CLIENTS=1 runs the suites without them: said
+ *   tests; Debian's chromium the web UI's browser tests; Debian's nginx the
+ *   sendfileOffload tests. PYDEPOT_OPTIONAL_CLIENTS=1 runs the suites without them: said
  *   here, and each test that needs one logs "SKIPPED: ..." and passes.
  *
  * `.ci/run` installs all of them before `npm test`.
@@ -17,6 +18,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { INSTALL_HINTS, optionalClients, run, whyMissing } from './helpers/clients.ts';
+import { NGINX_INSTALL, nginxBinary } from './helpers/nginx.ts';
 
 interface Need {
   what: string;
@@ -55,6 +57,8 @@ const clients: Need[] = ['twine', 'poetry', 'python3', '/usr/bin/python3'].map((
 }));
 // The web UI's browser tests (test/browser/) drive it through playwright-core.
 clients.push({ what: 'chromium', install: 'apt-get install -y chromium', missing: commandMissing(process.env.PYDEPOT_CHROMIUM ?? 'chromium', ['--version']) });
+// sendfileOffload's tests (test/http/offload.test.ts) put Debian's nginx in front of pydepot.
+clients.push({ what: 'nginx', install: NGINX_INSTALL, missing: Promise.resolve(nginxBinary() ? null : 'not found in PATH or /usr/sbin') });
 
 const missing = async (needs: Need[]): Promise<Need[]> => {
   const out: Need[] = [];

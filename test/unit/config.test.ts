@@ -189,6 +189,21 @@ test('workers: 1 by default, a count, or auto (one per core); leaseTtl 30 s by d
   t.throws(() => parseConfig({ leaseTtl: 0 }), { message: /config key 'leaseTtl': must be more than 0/ });
 });
 
+test('sendfileOffload: off by default; nginx or a mapping with a prefix; with S3 blobs a ConfigError', (t) => {
+  t.is(parseConfig({}).sendfileOffload, null);
+  t.is(parseConfig({ sendfileOffload: 'off' }).sendfileOffload, null);
+  t.is(parseConfig({ sendfileOffload: false }).sendfileOffload, null);
+  t.deepEqual(parseConfig({ sendfileOffload: 'nginx' }).sendfileOffload, { type: 'nginx', prefix: '/_pydepot_blobs/' });
+  t.deepEqual(parseConfig({ sendfileOffload: { type: 'nginx', prefix: '/internal/blobs/' } }).sendfileOffload, { type: 'nginx', prefix: '/internal/blobs/' });
+  t.is(parseConfig({ sendfileOffload: { type: 'off' } }).sendfileOffload, null);
+  t.throws(() => parseConfig({ sendfileOffload: 'apache' }), { message: /config key 'sendfileOffload': expected nginx, off or a mapping/ });
+  t.throws(() => parseConfig({ sendfileOffload: true }), { message: /config key 'sendfileOffload': expected nginx, off or a mapping/ });
+  t.throws(() => parseConfig({ sendfileOffload: { prefix: 'blobs' } }), { message: /config key 'sendfileOffload\.prefix': expected a URI path starting and ending with '\/'/ });
+  t.throws(() => parseConfig({ sendfileOffload: { prefix: '/a b/' } }), { message: /'sendfileOffload\.prefix'/ });
+  t.throws(() => parseConfig({ sendfileOffload: { type: 'nginx', root: '/x' } }), { message: /sendfileOffload\.root/ });
+  t.throws(() => parseConfig({ sendfileOffload: 'nginx', blobs: 's3://bucket/prefix' }), { message: /config key 'sendfileOffload': needs `blobs: \{type: fs\}`/ });
+});
+
 test('PYDEPOT_LISTEN and PYDEPOT_STORAGE override the file; flags override both', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'pydepot-config-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
