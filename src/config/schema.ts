@@ -129,6 +129,8 @@ export interface Config {
   tls: TlsConfig | null;
   storage: string;
   blobs: BlobsConfig;
+  /** null (the default): SQLite in the storage folder; else PostgreSQL (README "Metadata in PostgreSQL"). */
+  database: DatabaseConfig | null;
   defaultRepository: string;
   log: { level: LogLevel };
   auth: AuthConfig;
@@ -142,6 +144,13 @@ export interface Config {
   /** null (the default): pydepot sends file bytes itself. */
   sendfileOffload: SendfileOffloadConfig | null;
   repositories: Record<string, RepoConfig>;
+}
+
+/** `database: postgres://…`: the metadata stores on PostgreSQL, shared by every replica naming it. */
+export interface DatabaseConfig {
+  url: string;
+  /** Connections this process keeps open at most (each worker, each replica: its own pool). */
+  poolSize: number;
 }
 
 /**
@@ -666,6 +675,32 @@ function parseTls(root: Section): TlsConfig | null {
   return tls;
 }
 
+/**
+ * `database: postgres://user:pass@host:5432/db` (or `postgresql://`); left
+ * out, `sqlite` or the storage folder's default: SQLite. The password may come
+ * from PGPASSWORD instead of the URL. `databasePoolSize` only with a URL.
+ */
+function parseDatabase(root: Section): DatabaseConfig | null {
+  const url = root.optionalString('database');
+  const given = root.has('databasePoolSize');
+  const poolSize = root.count('databasePoolSize', 10);
+  if (url === null || url === 'sqlite') {
+    if (given) root.fail('databasePoolSize', 'applies only with `database: postgres://…`');
+    return null;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return root.fail('database', `expected sqlite or a URL postgres://user@host:5432/dbname, got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//…@'))}`);
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    root.fail('database', `expected sqlite or a postgres:// URL, got a ${parsed.protocol}// URL`);
+  }
+  if (poolSize < 1) root.fail('databasePoolSize', 'must be at least 1');
+  return { url, poolSize };
+}
+
 /** Validates a parsed YAML document (or `{}`) into a complete Config. */
 export function parseConfig(raw: unknown): Config {
   if (raw === undefined || raw === null) raw = {};
@@ -678,6 +713,7 @@ export function parseConfig(raw: unknown): Config {
 
   const storage = root.string('storage', './storage');
   const blobs = parseBlobs(root);
+  const database = parseDatabase(root);
   const tls = parseTls(root);
   const log = root.section('log');
   const level = log.oneOf('level', LOG_LEVELS, 'info');
@@ -739,5 +775,5 @@ export function parseConfig(raw: unknown): Config {
   if (!repositories[defaultRepository]) root.fail('defaultRepository', `no repository named '${defaultRepository}'`);
 
   root.rejectUnknown();
-  return { listen, tls, storage, blobs, defaultRepository, log: { level }, auth, limits, scrub, workers, leaseTtl, ui, sendfileOffload, repositories };
+  return { listen, tls, storage, blobs, database, defaultRepository, log: { level }, auth, limits, scrub, workers, leaseTtl, ui, sendfileOffload, repositories };
 }

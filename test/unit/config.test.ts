@@ -224,3 +224,16 @@ test('a file that is not YAML, or missing, fails with its name', async (t) => {
   t.throws(() => loadConfig(file, {}, {}), { message: /bad\.yaml is not valid YAML/ });
   t.throws(() => loadConfig(join(dir, 'missing.yaml'), {}, {}), { message: /cannot read config file .*missing\.yaml/ });
 });
+
+test('database: SQLite in the storage folder by default; a postgres:// URL with its pool size; anything else names the key', (t) => {
+  t.is(parseConfig({}).database, null);
+  t.is(parseConfig({ database: 'sqlite' }).database, null);
+  t.deepEqual(parseConfig({ database: 'postgres://pydepot@db:5432/pydepot' }).database, { url: 'postgres://pydepot@db:5432/pydepot', poolSize: 10 });
+  t.deepEqual(parseConfig({ database: 'postgresql://db/p', databasePoolSize: 4 }).database, { url: 'postgresql://db/p', poolSize: 4 });
+  t.throws(() => parseConfig({ database: 'mysql://db/p' }), { message: /'database': expected sqlite or a postgres:\/\/ URL/ });
+  // The password never reaches the message.
+  const bad = t.throws(() => parseConfig({ database: 'postgres://u:secret@ host/p' }));
+  t.notRegex(bad!.message, /secret/);
+  t.throws(() => parseConfig({ databasePoolSize: 4 }), { message: /'databasePoolSize': applies only with `database: postgres/ });
+  t.throws(() => parseConfig({ database: 'postgres://db/p', databasePoolSize: 0 }), { message: /databasePoolSize/ });
+});
