@@ -77,6 +77,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
     misses: new MissBudget(config.limits.missesPerMinute),
     serveStats: new ServeStats(metrics.served),
     users: storage.users, audit: storage.audit, squats: storage.squats, remoteStore: storage.remoteStore,
+    offloadPrefix: config.sendfileOffload?.prefix ?? null,
   });
   // A connection that has not sent a whole request head within headersTimeout
   // (slowloris; also one that sends nothing) gets 408 and is closed. Node looks

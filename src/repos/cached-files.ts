@@ -114,6 +114,13 @@ export class CachedFiles {
             if (outcome === 'hit') this.deps.metrics.hitBytes.inc({ repo: this.repo }, range ? range.end - range.start + 1 : handle.size);
             return stream;
           },
+          // The proxy opens the blob just after this answer: the handle's hold stays
+          // until it lapses (a minute), so eviction cannot take the blob in between.
+          offload: handle.offload && (async (range) => {
+            const key = await handle.offload!(range);
+            if (key !== null && outcome === 'hit') this.deps.metrics.hitBytes.inc({ repo: this.repo }, range ? range.end - range.start + 1 : handle.size);
+            return key;
+          }),
         };
       },
     };

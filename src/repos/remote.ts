@@ -256,6 +256,11 @@ export class RemoteRepository implements UpstreamRepository {
             yield* blobs.open(sha256, range);
           })());
         },
+        // Offloaded only once fetched and verified: the proxy sends the committed blob.
+        offload: async () => {
+          await d.done;
+          return blobs.offloadKey(sha256);
+        },
       }, 'miss');
     } catch (err) {
       hold.release();

@@ -24,6 +24,14 @@ export interface FileHandle {
    */
   source?: FileSource;
   open(range?: { start: number; end: number }): Readable;
+  /**
+   * For `sendfileOffload`: resolves once the bytes are in the blob store (a
+   * remote file still downloading is fetched and verified first) with the
+   * blob's key under the blob folder, or null when a proxy cannot send it
+   * (S3, a file held in memory); the caller then streams open() instead.
+   * `range`: what the proxy will send (for byte counters).
+   */
+  offload?(range?: { start: number; end: number }): Promise<string | null>;
 }
 
 export type FileSource = 'hosted' | 'cache' | 'upstream';

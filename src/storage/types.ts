@@ -85,6 +85,14 @@ export interface BlobStore {
   stat(sha256: string): Promise<BlobInfo | null>;
   /** `end` is inclusive, like HTTP ranges. */
   open(sha256: string, range?: { start: number; end: number }): Readable;
+  /**
+   * The blob's key under the store's blob folder (`<storage>/blobs/`), e.g.
+   * `sha256/ab/cd/abcd…`, for a reverse proxy to send it from disk
+   * (`sendfileOffload`); null when the store keeps no such folder (S3), and
+   * the bytes are streamed instead. A relative key, never a filesystem path:
+   * where the folder is mounted is the proxy's configuration.
+   */
+  offloadKey(sha256: string): string | null;
   delete(sha256: string): Promise<void>;
   /** Every stored blob, in no particular order (scrub and gc walk them all). */
   list(): AsyncIterable<StoredBlob>;

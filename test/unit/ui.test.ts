@@ -15,7 +15,7 @@ test('html escapes every interpolated value, joins arrays, drops null and false,
   t.is(safeHttpUrl(' https://example.org/a?b=1 '), 'https://example.org/a?b=1');
   for (const bad of ['javascript:alert(1)', 'JaVaScRiPt:alert(1)', 'data:text/html,x', 'vbscript:x', '//evil.example', 'not a url']) t.is(safeHttpUrl(bad), null, bad);
   t.is(formatBytes(512), '512 B');
-  t.is(formatBytes(1536), '1.5 KiB');
+  t.is(formatBytes(1536), '1.50 KiB');
   t.is(formatBytes(300 * 1024 * 1024), '300 MiB');
 });
 

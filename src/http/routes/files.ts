@@ -4,7 +4,7 @@ import { NotFound } from '../../errors.ts';
 import { parseDistFilename } from '../../pypi/filenames.ts';
 import type { FileHandle, Repository } from '../../repos/types.ts';
 import type { AppDeps } from '../deps.ts';
-import { sendFile } from '../send-file.ts';
+import { sendFile, sentBytes } from '../send-file.ts';
 
 const METADATA_SUFFIX = '.metadata';
 
@@ -19,9 +19,10 @@ export function fileRoutes(deps: AppDeps) {
       // Upstreams list legacy formats too (.egg, .tar.bz2): their page knows the project.
       project = await repo.fileProject(handle.sha256, handle.filename);
     }
-    deps.serveStats.record(repo.name, project, handle.source ?? 'hosted', ctx.length ?? 0);
+    deps.serveStats.record(repo.name, project, handle.source ?? 'hosted', sentBytes(ctx));
   };
 
+  const offloadPrefix = deps.offloadPrefix ?? null;
   return {
     async file(ctx: Context, repoName: string, sha256: string, filename: string): Promise<void> {
       const repo = deps.registry.get(repoName);
@@ -30,11 +31,11 @@ export function fileRoutes(deps: AppDeps) {
         const meta = await repo.openCoreMetadata(sha256, dist);
         if (!meta) throw new NotFound(`No core metadata file for '${dist}' in repository '${repo.name}'.`);
         // Text, but never compressed or re-encoded: pip checks its sha256.
-        return sendFile(ctx, meta, 'application/octet-stream');
+        return sendFile(ctx, meta, 'application/octet-stream', offloadPrefix);
       }
       const handle = await repo.openFile(sha256, filename);
       if (!handle) throw new NotFound(`No file '${filename}' with sha256 ${sha256} in repository '${repo.name}'.`);
-      await sendFile(ctx, handle);
+      await sendFile(ctx, handle, undefined, offloadPrefix);
       await served(ctx, repo, handle);
     },
   };
