@@ -39,7 +39,7 @@ export interface Primary {
 export async function startPrimary(config: Config, logger: Logger): Promise<Primary> {
   const log = logger.child({ worker: 0 });
   // Once, before any worker opens the database: migrations never race.
-  const storage = await openStorage(config.storage);
+  const storage = await openStorage(config.storage, config.blobs, config.database);
   try {
     const { count } = await removeLeftovers(storage);
     if (count > 0) log.warn({ count }, 'removed unfinished transfers from tmp/');

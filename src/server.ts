@@ -43,7 +43,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   const jobs = opts.worker === undefined || opts.worker === 1;
   // Before storage: a bad certificate must not leave the database open.
   const tls = config.tls ? loadTlsFiles(config.tls) : null;
-  const storage = await openStorage(config.storage, config.blobs);
+  const storage = await openStorage(config.storage, config.blobs, config.database);
   const { blobs, store } = storage;
   // A worker's primary cleaned up before forking: another worker may be writing to tmp/ by now.
   if (opts.cleanTemp ?? true) logLeftovers(await removeLeftovers(storage), logger);
@@ -103,7 +103,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `${tls ? 'https' : 'http'}://${host}:${addr.port}`;
-  logger.info({ url, storage: config.storage, blobs: describeBlobs(config), repositories: Object.keys(config.repositories) }, 'pydepot listening');
+  logger.info({ url, storage: config.storage, blobs: describeBlobs(config), database: describeDatabase(config), repositories: Object.keys(config.repositories) }, 'pydepot listening');
 
   let stopping: Promise<void> | null = null;
   const stop = (graceMs = 30_000): Promise<void> => {
@@ -146,6 +146,17 @@ function warnAboutOpenUploads(config: Config, logger: Logger): void {
 }
 
 /** Where file contents go, for the start-up line. */
+/** Where the metadata lives, for the start-up line: never the URL's password. */
+function describeDatabase(config: Config): string {
+  if (!config.database) return 'SQLite in the storage folder';
+  try {
+    const u = new URL(config.database.url);
+    return `PostgreSQL ${u.host}${u.pathname}`;
+  } catch {
+    return 'PostgreSQL';
+  }
+}
+
 function describeBlobs(config: Config): string {
   const b = config.blobs;
   return b.type === 'fs' ? 'storage folder' : `s3://${b.bucket}/${b.prefix}${b.endpoint ? ` at ${b.endpoint}` : ` (AWS, ${b.region})`}`;

@@ -85,7 +85,7 @@ export function configFrom(opts: CommonOptions & { listen?: string }, io: Io): C
 /** Opens the storage for `f`, closes it after, whatever happens. */
 export async function withStorage<T>(opts: CommonOptions, io: Io, f: (storage: Storage, config: Config) => Promise<T> | T): Promise<T> {
   const config = configFrom(opts, io);
-  const storage = await openStorage(config.storage, config.blobs);
+  const storage = await openStorage(config.storage, config.blobs, config.database);
   try {
     return await f(storage, config);
   } finally {

@@ -30,6 +30,12 @@ export interface Storage {
   leases: LeaseStore;
 }
 
+/** `database: postgres://…` (config's DatabaseConfig): the metadata stores on PostgreSQL; null: SQLite in the storage folder. */
+export interface DatabaseOptions {
+  url: string;
+  poolSize: number;
+}
+
 /** Where file contents live: the storage folder (default), or an S3-compatible bucket. */
 export type BlobsOptions = { type: 'fs' } | ({ type: 's3' } & S3BlobOptions);
 
@@ -37,13 +43,20 @@ export type BlobsOptions = { type: 'fs' } | ({ type: 's3' } & S3BlobOptions);
  * The storage folder's database and blob store, created if missing. An S3
  * bucket must exist and answer (HeadBucket) before anything is opened.
  */
-export async function openStorage(root: string, blobsOptions: BlobsOptions = { type: 'fs' }): Promise<Storage> {
+export async function openStorage(root: string, blobsOptions: BlobsOptions = { type: 'fs' }, database: DatabaseOptions | null = null): Promise<Storage> {
   mkdirSync(root, { recursive: true });
   // The AWS SDK is loaded only when it is used: a third of a second of CPU at every start otherwise.
   const blobs = blobsOptions.type === 's3'
     ? new (await import('./blob-s3.ts')).S3BlobStore(root, blobsOptions)
     : new FsBlobStore(root);
   await blobs.init();
+  if (database) {
+    // pg likewise: loaded only with `database: postgres://…`.
+    const { openPgStores } = await import('./pg/open.ts');
+    const { close: _close, ...stores } = await openPgStores(database.url, { poolSize: database.poolSize });
+    // store.close() ends the pool every store shares, as SQLite's ends its one connection.
+    return { blobs, ...stores };
+  }
   const db = openDatabase(join(root, 'pydepot.db'));
   const audit = new SqliteAuditStore(db);
   return {
