@@ -54,11 +54,13 @@ export interface HerdResult {
 /**
  * `clients` GETs of `url` started in the same tick over `agent` (give it
  * keep-alive sockets already open, so no client waits for a connect).
+ * Several URLs (replicas): client i asks urls[i % n].
  */
-export async function herd(url: string, clients: number, expect: Expected, agent: http.Agent, hash: boolean): Promise<HerdResult> {
+export async function herd(url: string | string[], clients: number, expect: Expected, agent: http.Agent, hash: boolean): Promise<HerdResult> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const bodies = await Promise.all(Array.from({ length: clients }, () => getBody(url, agent, hash)));
+  const urls = Array.isArray(url) ? url : [url];
+  const bodies = await Promise.all(Array.from({ length: clients }, (_, i) => getBody(urls[i % urls.length]!, agent, hash)));
   const cpu = process.cpuUsage(cpu0);
   let totalBytes = 0;
   for (const [i, b] of bodies.entries()) {

@@ -8,6 +8,8 @@ import { cpuSeconds } from './transfer.ts';
 
 export interface LoadOptions {
   url: string;
+  /** Spread the loops over these (loop i asks urls[i % n]: replicas behind no balancer); default [url]. */
+  urls?: string[];
   headers: Record<string, string>;
   expectBytes: number;
   concurrency?: number;
@@ -29,13 +31,14 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let failed = 0;
   let firstError: string | undefined;
 
-  const once = (): Promise<void> => new Promise((resolve) => {
+  const urls = o.urls ?? [o.url];
+  const once = (url: string): Promise<void> => new Promise((resolve) => {
     const bad = (why: string): void => {
       failed++;
       firstError ??= why;
       resolve();
     };
-    const req = http.get(o.url, { agent, headers: o.headers }, (res) => {
+    const req = http.get(url, { agent, headers: o.headers }, (res) => {
       let n = 0;
       res.on('data', (c: Buffer) => { n += c.length; });
       res.on('end', () => {
@@ -52,10 +55,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
 
   const t0 = performance.now();
   const deadline = t0 + (o.durationMs ?? 5000);
-  const loop = async (): Promise<void> => {
-    while (performance.now() < deadline) await once();
+  const loop = async (i: number): Promise<void> => {
+    while (performance.now() < deadline) await once(urls[i % urls.length]!);
   };
-  await Promise.all(Array.from({ length: concurrency }, loop));
+  await Promise.all(Array.from({ length: concurrency }, (_, i) => loop(i)));
   const seconds = (performance.now() - t0) / 1000;
   agent.destroy();
   return { ok, failed, seconds, rps: ok / seconds, firstError };

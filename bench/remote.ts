@@ -42,7 +42,7 @@ const UPLOAD_TIME = '2025-01-01T00:00:00.000Z'; // pydepot's own precision: page
 export type RemoteContext = ScenarioContext;
 
 /** What the upstream child has reported on stdout so far. */
-class UpstreamLog {
+export class UpstreamLog {
   readonly events: Array<UpstreamEvent & { at: number }> = [];
   constructor(child: Child) {
     child.lines.on('line', (line) => this.events.push({ ...(JSON.parse(line) as UpstreamEvent), at: performance.now() }));

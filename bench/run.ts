@@ -3,7 +3,7 @@
  * in the same run. Servers run in child processes (their RSS is measured
  * alone, and the load client does not share their event loop); clients run here.
  *   BENCH_ONLY          comma-separated scenario groups to run: transfers, pages,
- *                       remote, virtual, wheelcache, policies, auth, soak, metadata, cacheops, workers, ui, wheelhouse, nginx (default: all fourteen)
+ *                       remote, virtual, wheelcache, policies, auth, soak, metadata, cacheops, workers, ui, wheelhouse, nginx, replicas (default: all fifteen)
  *   BENCH_FILE_MB       size of the big wheel's data file in MiB (default 1024)
  *   BENCH_RUNS          big-file transfers per server (default 3; 7 below 512 MiB, where one run is noisy)
  * Remote repositories (bench/remote.ts), against bench/upstream-child.ts:
@@ -45,6 +45,12 @@
  * ratio against it, with sendfileOffload behind nginx and the bare-Node
  * baselines beside. Skipped with one line when nginx is not installed.
  *   BENCH_NGINX_MB      size of its wheel's data file in MiB (default 200)
+ * Replicas (bench/replicas.ts, issue 15): 3 replicas on a throw-away PostgreSQL
+ * and s3rver against 1 process on SQLite and the disk: the 2,000-file page
+ * (req/s, server CPU per request), a 50-client herd over the replicas (upstream
+ * downloads, last byte against a direct download, peak RSS per replica) and a
+ * warm download from S3 against the disk. Skipped with one line without PostgreSQL.
+ *   BENCH_REPLICAS_MB   size of its wheel's data file in MiB (default 200)
  */
 import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -68,13 +74,14 @@ import { workersScenarios } from './workers.ts';
 import { uiScenarios } from './ui.ts';
 import { wheelhouseScenarios } from './wheelhouse.ts';
 import { nginxScenarios } from './nginx.ts';
+import { replicasScenarios } from './replicas.ts';
 import { printTable, rowAdder, type Row } from './report.ts';
 import { cpuSeconds, download, multipart, sampleRss, upload, type Transfer } from './transfer.ts';
 
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 1024);
 // Big transfers: the median of RUNS, alternating pydepot and baseline.
 const RUNS = Number(process.env.BENCH_RUNS ?? (FILE_MB >= 512 ? 3 : 7));
-const GROUPS = ['transfers', 'pages', 'remote', 'virtual', 'wheelcache', 'policies', 'auth', 'soak', 'metadata', 'cacheops', 'workers', 'ui', 'wheelhouse', 'nginx'] as const;
+const GROUPS = ['transfers', 'pages', 'remote', 'virtual', 'wheelcache', 'policies', 'auth', 'soak', 'metadata', 'cacheops', 'workers', 'ui', 'wheelhouse', 'nginx', 'replicas'] as const;
 type Group = (typeof GROUPS)[number];
 const ONLY = (process.env.BENCH_ONLY ?? GROUPS.join(',')).split(',').map((g) => g.trim()).filter(Boolean);
 for (const g of ONLY) {
@@ -143,6 +150,9 @@ async function main(work: string): Promise<void> {
   }
   if (want('nginx')) {
     await nginxScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
+  }
+  if (want('replicas')) {
+    await replicasScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
   }
 
   printTable(rows);

@@ -7,6 +7,8 @@
  * With --workers above 1, this process is the primary of a node:cluster
  * (src/cluster.ts) and its workers run this script again as servers.
  * --offload: `sendfileOffload: nginx` (file bytes are nginx's to send: bench/nginx.ts).
+ * --database URL: `database: postgres://…` (the metadata in PostgreSQL: bench/replicas.ts).
+ * --blobs JSON: the config file's `blobs` (e.g. {"type": "s3", ...}: bench/replicas.ts).
  * Prints {"url": ...} on stdout once listening; stops on SIGTERM/SIGINT.
  */
 import cluster from 'node:cluster';
@@ -20,7 +22,7 @@ import { stopWithParent } from './child-lifetime.ts';
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
-  options: { remote: { type: 'string', multiple: true, default: [] }, repos: { type: 'string' }, workers: { type: 'string', default: '1' }, offload: { type: 'boolean', default: false } },
+  options: { remote: { type: 'string', multiple: true, default: [] }, repos: { type: 'string' }, workers: { type: 'string', default: '1' }, offload: { type: 'boolean', default: false }, database: { type: 'string' }, blobs: { type: 'string' } },
 });
 const storage = positionals[0];
 if (!storage || !isAbsolute(storage)) {
@@ -42,6 +44,8 @@ const config = parseConfig({
   log: { level: 'silent' },
   workers: args.workers === 'auto' ? 'auto' : Number(args.workers),
   ...(args.offload ? { sendfileOffload: 'nginx', auth: { trustProxy: true } } : {}),
+  ...(args.database ? { database: args.database } : {}),
+  ...(args.blobs ? { blobs: JSON.parse(args.blobs) as unknown } : {}),
   repositories,
 });
 const worker = workerNumber();

@@ -48,6 +48,15 @@ function findBinDir(): string {
   throw new Error('PostgreSQL tests need initdb and pg_ctl: install Debian\'s `postgresql` package (apt-get install postgresql)');
 }
 
+/** Where initdb and pg_ctl are, or null when PostgreSQL is not installed (the bench then skips its group). */
+export function postgresBinDir(): string | null {
+  try {
+    return findBinDir();
+  } catch {
+    return null;
+  }
+}
+
 const asRoot = process.getuid?.() === 0;
 
 function command(bin: string, args: string[]): [string, string[]] {

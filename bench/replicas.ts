@@ -1,0 +1,263 @@
+/**
+ * Replicas (issue 15): 3 pydepot processes sharing one PostgreSQL (a
+ * throw-away cluster, test/helpers/postgres.ts) and one S3 bucket (s3rver in
+ * its own process, bench/s3-child.ts), against 1 process on SQLite and the
+ * local disk, in one run:
+ * - the 2,000-file JSON page, one load client spread over the 3 replicas (loop
+ *   i asks replica i % 3) against the same load on the one SQLite process:
+ *   req/s, and server CPU per request (the replicas' summed; PostgreSQL's own
+ *   processes beside it, report only, since SQLite's queries run inside pydepot);
+ * - a herd of 50 clients spread over the replicas asking for one uncached
+ *   200 MiB file of a remote repository: upstream downloads (from the fake
+ *   upstream's own events), the last client's last byte against one client
+ *   going straight to the same upstream, and each replica's peak RSS;
+ * - the same file, warm, downloaded through a replica (bytes from S3) against
+ *   the SQLite process (bytes from its disk): MiB/s.
+ * Without PostgreSQL's binaries the group prints one line and returns.
+ *   BENCH_REPLICAS_MB   size of the herd/download wheel's data file in MiB (default 200)
+ */
+import { readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import { join } from 'node:path';
+import { freshDatabase, postgresBinDir, startCluster, type PgCluster } from '../test/helpers/postgres.ts';
+import { S3_BUCKET, useS3rverCredentials } from '../test/helpers/s3.ts';
+import { startChild, stopChild, type Child } from './children.ts';
+import { ACCEPT, check, fetchPage, LOAD, MB, median, settle } from './helpers.ts';
+import { herd } from './herd.ts';
+import { runLoad } from './load.ts';
+import { makeBigWheel } from './make-wheel.ts';
+import { PAGE_PROJECT, uploadFields, uploadPageProject } from './page-project.ts';
+import { UpstreamLog } from './remote.ts';
+import type { ScenarioContext } from './report.ts';
+import { cpuSeconds, download, multipart, processTree, sampleRss, upload } from './transfer.ts';
+import type { UpstreamManifest } from './upstream-child.ts';
+
+const REPLICAS = 3;
+const FILE_MIB = Number(process.env.BENCH_REPLICAS_MB ?? 200);
+const UPSTREAM_MBPS = Number(process.env.BENCH_UPSTREAM_MBPS ?? 10);
+const CLIENTS = Number(process.env.BENCH_HERD_CLIENTS ?? 50);
+const HASH = process.env.BENCH_HERD_HASH !== '0';
+const PAGE_RUNS = 2; // alternating sides; each a warm-up and LOAD.durationMs
+const WARM_RUNS = 3;
+const WARMUP_MS = 2000;
+const CPU_RATIO = 1.5;
+const HERD_RATIO = 2;
+const RSS_LIMIT = 250e6;
+const REMOTE = 'upstream';
+const MiB = 1024 * 1024;
+const PG_INSTALL = 'apt-get install -y postgresql';
+
+/** CPU seconds of a set of processes from now on; pids come and go (PostgreSQL backends), so each is read at the end. */
+function cpuMeter(pids: () => number[]): () => number {
+  const read = (pid: number): number | null => {
+    try {
+      return cpuSeconds(pid);
+    } catch {
+      return null;
+    }
+  };
+  const start = new Map(pids().map((p) => [p, read(p) ?? 0]));
+  return () => pids().reduce((sum, p) => sum + Math.max(0, (read(p) ?? 0) - (start.get(p) ?? 0)), 0);
+}
+
+/** The postmaster's pid (first line of postmaster.pid) and its children: the backends, the writers. */
+function postgresPids(cluster: PgCluster): number[] {
+  try {
+    const pid = Number(readFileSync(join(cluster.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return processTree(pid);
+  } catch {
+    return [];
+  }
+}
+
+/** Waits (up to 10 s) until `pids` together use under a tenth of a core over half a second. */
+async function quiet(pids: number[]): Promise<void> {
+  const until = performance.now() + 10_000;
+  while (performance.now() < until) {
+    const cpu = cpuMeter(() => pids);
+    await new Promise((r) => setTimeout(r, 500));
+    if (cpu() < 0.05) return;
+  }
+}
+
+export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
+  const { work, row, details } = ctx;
+  if (!postgresBinDir()) {
+    console.log(`replicas: skipped, PostgreSQL is not installed (${PG_INSTALL}; README "Benchmarks")`);
+    details.replicas = { skipped: 'PostgreSQL is not installed' };
+    return;
+  }
+  const t0 = performance.now();
+  const dir = join(work, 'replicas');
+  await mkdir(dir, { recursive: true });
+  const started: Child[] = [];
+  let cluster: PgCluster | null = null;
+  try {
+    // The credentials s3rver accepts, in the environment the replicas inherit.
+    useS3rverCredentials();
+    const [pgc, s3, wheel, page] = await Promise.all([
+      startCluster(),
+      startChild('bench/s3-child.ts', []),
+      makeBigWheel(dir, FILE_MIB * MiB),
+      ctx.pageProject(),
+    ]);
+    cluster = pgc;
+    started.push(s3);
+    const database = await freshDatabase(cluster);
+    const blobs = { type: 's3', endpoint: s3.url, bucket: S3_BUCKET, region: 'us-east-1', prefix: 'bench', forcePathStyle: true };
+    const manifestFile = join(dir, 'upstream.json');
+    const manifest: UpstreamManifest = {
+      projects: {
+        [wheel.name]: [{
+          filename: wheel.filename, version: wheel.version, sha256: wheel.sha256, size: wheel.size,
+          requiresPython: null, uploadTime: null, coreMetadataSha256: null, path: wheel.path,
+        }],
+      },
+    };
+    await writeFile(manifestFile, JSON.stringify(manifest));
+    const upstream = await startChild('bench/upstream-child.ts', ['--manifest', manifestFile, '--mbps', String(UPSTREAM_MBPS)]);
+    started.push(upstream);
+    const up = new UpstreamLog(upstream);
+    const remote = ['--remote', `${REMOTE}=${upstream.url}/simple/`];
+    // Started together: their migrations meet on PostgreSQL's advisory lock.
+    const [sqlite, ...replicas] = await Promise.all([
+      startChild('bench/server-child.ts', [join(dir, 'sqlite'), ...remote]),
+      ...Array.from({ length: REPLICAS }, (_, i) => startChild('bench/server-child.ts', [
+        join(dir, `replica-${i + 1}`), ...remote, '--database', database, '--blobs', JSON.stringify(blobs),
+      ])),
+    ]) as [Child, ...Child[]];
+    started.push(sqlite, ...replicas);
+    console.log(`replicas: PostgreSQL (${postgresBinDir()}), s3rver, ${REPLICAS} replicas and 1 SQLite process started in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+    // 1. The herd: 50 clients over the 3 replicas, one uncached file (nothing else is stored yet).
+    const expect = { size: wheel.size, sha256: wheel.sha256 };
+    settle();
+    const directAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const since0 = up.length;
+    const direct = await herd(`${upstream.url}/files/${wheel.name}/${wheel.filename}`, 1, expect, directAgent, HASH);
+    directAgent.destroy();
+    check(up.count('file-start', since0) === 1, 'the direct client made one upstream download');
+
+    const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
+    const pageUrls = replicas.map((r) => `${r.url}/${REMOTE}/simple/${wheel.name}/`);
+    const before = up.length;
+    // Every client reads the project page from its replica once (this opens its socket).
+    const fileUrls = await Promise.all(Array.from({ length: CLIENTS }, async (_, i) => {
+      const pageUrl = pageUrls[i % REPLICAS]!;
+      const p = await fetchPage(pageUrl, ACCEPT.json, agent);
+      check(p.status === 200, `replica ${(i % REPLICAS) + 1}: remote page answered ${p.status}: ${p.body.toString('utf8').slice(0, 200)}`);
+      const f = (JSON.parse(p.body.toString('utf8')) as { files: Array<{ filename: string; url: string }> }).files.find((x) => x.filename === wheel.filename);
+      check(f !== undefined, `the remote page lists ${wheel.filename}`);
+      return new URL(f!.url, pageUrl).href;
+    }));
+    const pageRequests = up.count('page', before);
+    settle();
+    const since = up.length;
+    const rssBefore = replicas.map((r) => sampleRss(r.pid).stop());
+    const rss = replicas.map((r) => sampleRss(r.pid, 20));
+    const herdCpu = cpuMeter(() => replicas.map((r) => r.pid));
+    const s3Cpu = cpuMeter(() => [s3.pid]);
+    const h = await herd(fileUrls, CLIENTS, expect, agent, HASH);
+    const herdEnd = performance.now();
+    const peakRss = rss.map((s) => s.stop());
+    const herdCpuSeconds = herdCpu();
+    const s3CpuSeconds = s3Cpu();
+    agent.destroy();
+    const end = await up.waitFor('file-end', since);
+    check(end.event === 'file-end' && end.complete && end.bytes === wheel.size, `upstream sent the whole file (${JSON.stringify(end)})`);
+    const upstreamDownloads = up.count('file-start', since);
+    const tailSeconds = (herdEnd - end.at) / 1000;
+    console.log(`replicas: herd of ${CLIENTS} over ${REPLICAS} replicas: last byte ${h.seconds.toFixed(2)} s (first ${h.firstSeconds.toFixed(2)}, median ${h.medianSeconds.toFixed(2)}), `
+      + `direct ${direct.seconds.toFixed(2)} s; upstream downloads ${upstreamDownloads}, page requests ${pageRequests}; last byte ${tailSeconds.toFixed(2)} s after upstream's; `
+      + `peak RSS ${peakRss.map((x) => (x / MB).toFixed(0)).join('/')} MB (before: ${rssBefore.map((x) => (x / MB).toFixed(0)).join('/')}); `
+      + `CPU replicas ${herdCpuSeconds.toFixed(1)} s, s3rver ${s3CpuSeconds.toFixed(1)} s, client ${h.clientCpuSeconds.toFixed(1)} s`);
+    const maxRss = Math.max(...peakRss);
+    row(`replicas herd: ${CLIENTS} clients over ${REPLICAS} replicas (PostgreSQL + S3), uncached ${FILE_MIB} MiB, s to last byte (baseline: 1 client direct @ ${UPSTREAM_MBPS} MB/s)`,
+      h.seconds, direct.seconds, `ratio <= ${HERD_RATIO}`, h.seconds / direct.seconds <= HERD_RATIO);
+    row('  replicas herd: upstream file downloads (baseline: the direct client)', upstreamDownloads, 1, 'pydepot = 1', upstreamDownloads === 1, false);
+    row(`  replicas herd: peak RSS of the largest replica, MB (baseline: the smallest)`, maxRss / MB, Math.min(...peakRss) / MB, `pydepot < ${RSS_LIMIT / MB}`, maxRss < RSS_LIMIT, false);
+
+    // 2. The 2,000-file page: 3 replicas on PostgreSQL against 1 process on SQLite.
+    const [upSqlite, upPg] = await Promise.all([uploadPageProject(sqlite.url, 'bench', page), uploadPageProject(replicas[0]!.url, 'bench', page)]);
+    console.log(`replicas: uploaded ${ctx.pageFiles} wheels to SQLite in ${upSqlite.toFixed(1)} s and to PostgreSQL in ${upPg.toFixed(1)} s (at once)`);
+    // What the uploads left behind (their garbage collected, PostgreSQL's writes) is not the page's cost.
+    await quiet([sqlite.pid, ...replicas.map((r) => r.pid), ...postgresPids(cluster)]);
+    const sides = {
+      sqlite: [`${sqlite.url}/bench/simple/${PAGE_PROJECT}/`],
+      postgres: replicas.map((r) => `${r.url}/bench/simple/${PAGE_PROJECT}/`),
+    };
+    let bytes = 0;
+    for (const url of [...sides.sqlite, ...sides.postgres]) {
+      const p = await fetchPage(url, ACCEPT.json);
+      check(p.status === 200, `${url} answered ${p.status}`);
+      const n = (JSON.parse(p.body.toString('utf8')) as { files: unknown[] }).files.length;
+      check(n === ctx.pageFiles, `${url} lists ${n} files, expected ${ctx.pageFiles}`);
+      check(bytes === 0 || p.body.length === bytes, `${url}: ${p.body.length} bytes, another side ${bytes}`);
+      bytes = p.body.length;
+    }
+    const pages = { sqlite: { rps: [] as number[], us: [] as number[] }, postgres: { rps: [] as number[], us: [] as number[], pgUs: [] as number[] } };
+    for (let run = 0; run < PAGE_RUNS; run++) {
+      for (const side of (run % 2 === 0 ? ['postgres', 'sqlite'] : ['sqlite', 'postgres']) as Array<keyof typeof sides>) {
+        const o = { url: sides[side][0]!, urls: sides[side], headers: { Accept: ACCEPT.json }, expectBytes: bytes, concurrency: LOAD.concurrency };
+        // A longer warm-up than the other groups': each replica's JIT sees a third of it.
+        await runLoad({ ...o, durationMs: WARMUP_MS });
+        settle();
+        const servers = cpuMeter(() => (side === 'sqlite' ? [sqlite.pid] : replicas.map((r) => r.pid)));
+        const db = cpuMeter(() => postgresPids(cluster!));
+        const r = await runLoad({ ...o, durationMs: LOAD.durationMs });
+        const [serverCpu, dbCpu] = [servers(), db()];
+        check(r.failed === 0 && r.ok > 0, `${side} page load: ${r.failed} failed (${r.firstError ?? 'none ok'})`);
+        pages[side].rps.push(r.rps);
+        pages[side].us.push((serverCpu * 1e6) / r.ok);
+        if (side === 'postgres') pages.postgres.pgUs.push((dbCpu * 1e6) / r.ok);
+        console.log(`replicas: JSON page ${side.padEnd(8)} ${r.rps.toFixed(0).padStart(6)} req/s; server CPU ${((serverCpu * 1e6) / r.ok).toFixed(0)} µs/request, PostgreSQL's ${((dbCpu * 1e6) / r.ok).toFixed(0)} µs/request`);
+      }
+    }
+    // The least disturbed of the runs: on a shared machine a run only ever costs more than it should.
+    const us = { sqlite: Math.min(...pages.sqlite.us), postgres: Math.min(...pages.postgres.us) };
+    row(`replicas: ${ctx.pageFiles}-file JSON page, req/s (best of ${PAGE_RUNS}), ${REPLICAS} replicas on PostgreSQL (baseline: 1 process on SQLite)`, Math.max(...pages.postgres.rps), Math.max(...pages.sqlite.rps), '(report only)', null);
+    row(`  replicas page: server CPU per request (replicas summed; least of ${PAGE_RUNS} runs), µs`, us.postgres, us.sqlite, `ratio <= ${CPU_RATIO}`, us.postgres / us.sqlite <= CPU_RATIO);
+    row('  replicas page: + PostgreSQL\'s processes, µs', us.postgres + Math.min(...pages.postgres.pgUs), us.sqlite, '(report only)', null);
+
+    // 3. Warm download: the file in S3 through a replica against the same file on the SQLite process's disk.
+    const form = multipart(uploadFields(wheel.name, wheel.version, wheel.sha256), wheel.filename);
+    for (const [name, server] of [['sqlite', sqlite], ['postgres', replicas[0]!]] as const) {
+      const ul = await upload(`${server.url}/bench/`, form, wheel);
+      check(ul.status === 200, `${name}: upload of ${wheel.filename} answered ${ul.status}: ${ul.body.trim()}`);
+    }
+    // Through a replica other than the one that stored it.
+    const dlUrls = { s3: `${replicas[1]!.url}/bench/files/${wheel.sha256}/${wheel.filename}`, disk: `${sqlite.url}/bench/files/${wheel.sha256}/${wheel.filename}` };
+    const warm = { s3: [] as number[], disk: [] as number[] };
+    const warmS3Cpu = cpuMeter(() => [s3.pid]);
+    const warmReplicaCpu = cpuMeter(() => [replicas[1]!.pid]);
+    for (const u of Object.values(dlUrls)) await download(u); // warm: the page cache on either side
+    for (let i = 0; i < WARM_RUNS; i++) {
+      for (const side of ['s3', 'disk'] as const) {
+        settle();
+        const t = await download(dlUrls[side]);
+        check(t.status === 200 && t.bytes === wheel.size, `${side} download #${i + 1}: status ${t.status}, ${t.bytes} of ${wheel.size} bytes`);
+        warm[side].push(t.bytes / MiB / t.seconds);
+      }
+    }
+    const [warmS3CpuSeconds, warmReplicaCpuSeconds] = [warmS3Cpu(), warmReplicaCpu()];
+    console.log(`replicas: warm ${FILE_MIB} MiB download: S3 ${warm.s3.map((x) => x.toFixed(0)).join(' ')} MiB/s; disk ${warm.disk.map((x) => x.toFixed(0)).join(' ')} MiB/s; `
+      + `CPU per S3 download: s3rver ${(warmS3CpuSeconds / WARM_RUNS).toFixed(2)} s, replica ${(warmReplicaCpuSeconds / WARM_RUNS).toFixed(2)} s`);
+    row(`replicas: warm ${FILE_MIB} MiB download through a replica from S3 (s3rver), MiB/s (median of ${WARM_RUNS}; baseline: SQLite process, local disk)`,
+      median(warm.s3), median(warm.disk), '(report only)', null);
+
+    details.replicas = {
+      replicas: REPLICAS,
+      fileBytes: wheel.size,
+      herd: { clients: CLIENTS, upstreamMBps: UPSTREAM_MBPS, hashed: HASH, direct, pydepot: h, upstreamDownloads, upstreamPageRequests: pageRequests, tailSeconds, peakRssBytes: peakRss, rssBeforeBytes: rssBefore, serverCpuSeconds: herdCpuSeconds, s3rverCpuSeconds: s3CpuSeconds },
+      pages: { files: ctx.pageFiles, bytes, uploadSeconds: { sqlite: upSqlite, postgres: upPg }, runs: PAGE_RUNS, results: pages, loadOptions: LOAD },
+      warm: { mibps: warm, runs: WARM_RUNS, cpuSecondsPerS3Download: { s3rver: warmS3CpuSeconds / WARM_RUNS, replica: warmReplicaCpuSeconds / WARM_RUNS } },
+      wallSeconds: (performance.now() - t0) / 1000,
+    };
+    console.log(`replicas: group took ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  } finally {
+    await Promise.all(started.map((c) => stopChild(c.proc)));
+    cluster?.destroy();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
