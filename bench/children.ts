@@ -20,8 +20,8 @@ export interface Child {
 
 const children = new Set<ChildProcess>();
 
-/** Starts `node --import tsx <script>` and waits for its {"url"} line. */
-export async function startChild(script: string, args: string[]): Promise<Child> {
+/** Starts `node --import tsx <script>` and waits (up to `startMs`) for its {"url"} line. */
+export async function startChild(script: string, args: string[], startMs = 30_000): Promise<Child> {
   const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
     cwd: ROOT,
     // stdin stays open: a child whose stdin ends (we died) shuts itself down.
@@ -31,7 +31,7 @@ export async function startChild(script: string, args: string[]): Promise<Child>
   proc.once('exit', () => children.delete(proc));
   const lines = createInterface({ input: proc.stdout! });
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} did not start within 30 s`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`${script} did not start within ${startMs / 1000} s`)), startMs);
     proc.once('exit', (code) => reject(new Error(`${script} exited with ${code} before listening`)));
     lines.once('line', (line) => {
       clearTimeout(timer);

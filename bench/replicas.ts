@@ -8,13 +8,16 @@
  *   req/s, and server CPU per request (the replicas' summed; PostgreSQL's own
  *   processes beside it, report only, since SQLite's queries run inside pydepot);
  * - a herd of 50 clients spread over the replicas asking for one uncached
- *   200 MiB file of a remote repository: upstream downloads (from the fake
+ *   50 MiB file of a remote repository: upstream downloads (from the fake
  *   upstream's own events), the last client's last byte against one client
  *   going straight to the same upstream, and each replica's peak RSS;
- * - the same file, warm, downloaded through a replica (bytes from S3) against
+ * - a 200 MiB file, warm, downloaded through a replica (bytes from S3) against
  *   the SQLite process (bytes from its disk): MiB/s.
  * Without PostgreSQL's binaries the group prints one line and returns.
- *   BENCH_REPLICAS_MB   size of the herd/download wheel's data file in MiB (default 200)
+ *   BENCH_REPLICAS_MB       size of the warm download's wheel data file in MiB (default 200)
+ *   BENCH_REPLICAS_HERD_MB  size of the herd's wheel data file in MiB (default 50: 50 clients
+ *                           move 50 times its size through s3rver, a replica and the client's
+ *                           sha256; at 200 MiB that alone took 6 minutes on this loaded machine)
  */
 import { readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -35,12 +38,14 @@ import type { UpstreamManifest } from './upstream-child.ts';
 
 const REPLICAS = 3;
 const FILE_MIB = Number(process.env.BENCH_REPLICAS_MB ?? 200);
+const HERD_MIB = Number(process.env.BENCH_REPLICAS_HERD_MB ?? 50);
 const UPSTREAM_MBPS = Number(process.env.BENCH_UPSTREAM_MBPS ?? 10);
 const CLIENTS = Number(process.env.BENCH_HERD_CLIENTS ?? 50);
 const HASH = process.env.BENCH_HERD_HASH !== '0';
 const PAGE_RUNS = 2; // alternating sides; each a warm-up and LOAD.durationMs
 const WARM_RUNS = 3;
 const WARMUP_MS = 2000;
+const START_MS = 120_000;
 const CPU_RATIO = 1.5;
 const HERD_RATIO = 2;
 const RSS_LIMIT = 250e6;
@@ -96,10 +101,12 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
   try {
     // The credentials s3rver accepts, in the environment the replicas inherit.
     useS3rverCredentials();
-    const [pgc, s3, wheel, page] = await Promise.all([
+    await mkdir(join(dir, 'herd'));
+    const [pgc, s3, wheel, herdWheel, page] = await Promise.all([
       startCluster(),
       startChild('bench/s3-child.ts', []),
       makeBigWheel(dir, FILE_MIB * MiB),
+      makeBigWheel(join(dir, 'herd'), HERD_MIB * MiB),
       ctx.pageProject(),
     ]);
     cluster = pgc;
@@ -109,9 +116,9 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
     const manifestFile = join(dir, 'upstream.json');
     const manifest: UpstreamManifest = {
       projects: {
-        [wheel.name]: [{
-          filename: wheel.filename, version: wheel.version, sha256: wheel.sha256, size: wheel.size,
-          requiresPython: null, uploadTime: null, coreMetadataSha256: null, path: wheel.path,
+        [herdWheel.name]: [{
+          filename: herdWheel.filename, version: herdWheel.version, sha256: herdWheel.sha256, size: herdWheel.size,
+          requiresPython: null, uploadTime: null, coreMetadataSha256: null, path: herdWheel.path,
         }],
       },
     };
@@ -120,35 +127,36 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
     started.push(upstream);
     const up = new UpstreamLog(upstream);
     const remote = ['--remote', `${REMOTE}=${upstream.url}/simple/`];
-    // Started together: their migrations meet on PostgreSQL's advisory lock.
+    // Started together (their migrations meet on PostgreSQL's advisory lock): four
+    // tsx start-ups at once on a busy 2-core machine may take longer than one's 30 s.
     const [sqlite, ...replicas] = await Promise.all([
-      startChild('bench/server-child.ts', [join(dir, 'sqlite'), ...remote]),
+      startChild('bench/server-child.ts', [join(dir, 'sqlite'), ...remote], START_MS),
       ...Array.from({ length: REPLICAS }, (_, i) => startChild('bench/server-child.ts', [
         join(dir, `replica-${i + 1}`), ...remote, '--database', database, '--blobs', JSON.stringify(blobs),
-      ])),
+      ], START_MS)),
     ]) as [Child, ...Child[]];
     started.push(sqlite, ...replicas);
     console.log(`replicas: PostgreSQL (${postgresBinDir()}), s3rver, ${REPLICAS} replicas and 1 SQLite process started in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     // 1. The herd: 50 clients over the 3 replicas, one uncached file (nothing else is stored yet).
-    const expect = { size: wheel.size, sha256: wheel.sha256 };
+    const expect = { size: herdWheel.size, sha256: herdWheel.sha256 };
     settle();
     const directAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const since0 = up.length;
-    const direct = await herd(`${upstream.url}/files/${wheel.name}/${wheel.filename}`, 1, expect, directAgent, HASH);
+    const direct = await herd(`${upstream.url}/files/${herdWheel.name}/${herdWheel.filename}`, 1, expect, directAgent, HASH);
     directAgent.destroy();
     check(up.count('file-start', since0) === 1, 'the direct client made one upstream download');
 
     const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
-    const pageUrls = replicas.map((r) => `${r.url}/${REMOTE}/simple/${wheel.name}/`);
+    const pageUrls = replicas.map((r) => `${r.url}/${REMOTE}/simple/${herdWheel.name}/`);
     const before = up.length;
     // Every client reads the project page from its replica once (this opens its socket).
     const fileUrls = await Promise.all(Array.from({ length: CLIENTS }, async (_, i) => {
       const pageUrl = pageUrls[i % REPLICAS]!;
       const p = await fetchPage(pageUrl, ACCEPT.json, agent);
       check(p.status === 200, `replica ${(i % REPLICAS) + 1}: remote page answered ${p.status}: ${p.body.toString('utf8').slice(0, 200)}`);
-      const f = (JSON.parse(p.body.toString('utf8')) as { files: Array<{ filename: string; url: string }> }).files.find((x) => x.filename === wheel.filename);
-      check(f !== undefined, `the remote page lists ${wheel.filename}`);
+      const f = (JSON.parse(p.body.toString('utf8')) as { files: Array<{ filename: string; url: string }> }).files.find((x) => x.filename === herdWheel.filename);
+      check(f !== undefined, `the remote page lists ${herdWheel.filename}`);
       return new URL(f!.url, pageUrl).href;
     }));
     const pageRequests = up.count('page', before);
@@ -165,7 +173,7 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
     const s3CpuSeconds = s3Cpu();
     agent.destroy();
     const end = await up.waitFor('file-end', since);
-    check(end.event === 'file-end' && end.complete && end.bytes === wheel.size, `upstream sent the whole file (${JSON.stringify(end)})`);
+    check(end.event === 'file-end' && end.complete && end.bytes === herdWheel.size, `upstream sent the whole file (${JSON.stringify(end)})`);
     const upstreamDownloads = up.count('file-start', since);
     const tailSeconds = (herdEnd - end.at) / 1000;
     console.log(`replicas: herd of ${CLIENTS} over ${REPLICAS} replicas: last byte ${h.seconds.toFixed(2)} s (first ${h.firstSeconds.toFixed(2)}, median ${h.medianSeconds.toFixed(2)}), `
@@ -173,7 +181,7 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
       + `peak RSS ${peakRss.map((x) => (x / MB).toFixed(0)).join('/')} MB (before: ${rssBefore.map((x) => (x / MB).toFixed(0)).join('/')}); `
       + `CPU replicas ${herdCpuSeconds.toFixed(1)} s, s3rver ${s3CpuSeconds.toFixed(1)} s, client ${h.clientCpuSeconds.toFixed(1)} s`);
     const maxRss = Math.max(...peakRss);
-    row(`replicas herd: ${CLIENTS} clients over ${REPLICAS} replicas (PostgreSQL + S3), uncached ${FILE_MIB} MiB, s to last byte (baseline: 1 client direct @ ${UPSTREAM_MBPS} MB/s)`,
+    row(`replicas herd: ${CLIENTS} clients over ${REPLICAS} replicas (PostgreSQL + S3), uncached ${HERD_MIB} MiB, s to last byte (baseline: 1 client direct @ ${UPSTREAM_MBPS} MB/s)`,
       h.seconds, direct.seconds, `ratio <= ${HERD_RATIO}`, h.seconds / direct.seconds <= HERD_RATIO);
     row('  replicas herd: upstream file downloads (baseline: the direct client)', upstreamDownloads, 1, 'pydepot = 1', upstreamDownloads === 1, false);
     row(`  replicas herd: peak RSS of the largest replica, MB (baseline: the smallest)`, maxRss / MB, Math.min(...peakRss) / MB, `pydepot < ${RSS_LIMIT / MB}`, maxRss < RSS_LIMIT, false);
@@ -248,7 +256,7 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
 
     details.replicas = {
       replicas: REPLICAS,
-      fileBytes: wheel.size,
+      fileBytes: { warm: wheel.size, herd: herdWheel.size },
       herd: { clients: CLIENTS, upstreamMBps: UPSTREAM_MBPS, hashed: HASH, direct, pydepot: h, upstreamDownloads, upstreamPageRequests: pageRequests, tailSeconds, peakRssBytes: peakRss, rssBeforeBytes: rssBefore, serverCpuSeconds: herdCpuSeconds, s3rverCpuSeconds: s3CpuSeconds },
       pages: { files: ctx.pageFiles, bytes, uploadSeconds: { sqlite: upSqlite, postgres: upPg }, runs: PAGE_RUNS, results: pages, loadOptions: LOAD },
       warm: { mibps: warm, runs: WARM_RUNS, cpuSecondsPerS3Download: { s3rver: warmS3CpuSeconds / WARM_RUNS, replica: warmReplicaCpuSeconds / WARM_RUNS } },
