@@ -187,7 +187,12 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
     row(`  replicas herd: peak RSS of the largest replica, MB (baseline: the smallest)`, maxRss / MB, Math.min(...peakRss) / MB, `pydepot < ${RSS_LIMIT / MB}`, maxRss < RSS_LIMIT, false);
 
     // 2. The 2,000-file page: 3 replicas on PostgreSQL against 1 process on SQLite.
-    const [upSqlite, upPg] = await Promise.all([uploadPageProject(sqlite.url, 'bench', page), uploadPageProject(replicas[0]!.url, 'bench', page)]);
+    // To PostgreSQL through every replica (a third each), as behind a balancer.
+    const third = (i: number): typeof page => ({ ...page, dists: page.dists.filter((_, j) => j % REPLICAS === i) });
+    const [upSqlite, upPg] = await Promise.all([
+      uploadPageProject(sqlite.url, 'bench', page),
+      Promise.all(replicas.map((r, i) => uploadPageProject(r.url, 'bench', third(i)))).then((ts) => Math.max(...ts)),
+    ]);
     console.log(`replicas: uploaded ${ctx.pageFiles} wheels to SQLite in ${upSqlite.toFixed(1)} s and to PostgreSQL in ${upPg.toFixed(1)} s (at once)`);
     // What the uploads left behind (their garbage collected, PostgreSQL's writes) is not the page's cost.
     await quiet([sqlite.pid, ...replicas.map((r) => r.pid), ...postgresPids(cluster)]);
