@@ -15,7 +15,7 @@ import { ACCEPT, check, fetchPage, MB, median, settle } from './helpers.ts';
 import { herd, openSockets, type HerdResult } from './herd.ts';
 import { makeBigWheel } from './make-wheel.ts';
 import type { ScenarioContext } from './report.ts';
-import { sampleRss } from './transfer.ts';
+import { cpuSeconds, sampleRss } from './transfer.ts';
 import type { UpstreamEvent, UpstreamManifest } from './upstream-child.ts';
 
 const FANOUT_MIB = Number(process.env.BENCH_FANOUT_MB ?? 50);
@@ -33,6 +33,9 @@ interface FanoutRun {
   upstreamFileDownloads: number;
   coldPeakRss: number;
   warmPeakRss: number;
+  /** pydepot's CPU (user + system) during each herd, s: the sharper signal on a loaded machine. */
+  coldCpu: number;
+  warmCpu: number;
   loadAverage: number[];
 }
 
@@ -70,21 +73,25 @@ export async function fanoutScenarios(ctx: ScenarioContext): Promise<void> {
       settle();
       const since = events.length;
       let rss = sampleRss(pydepot.pid, 20);
+      let cpu0 = cpuSeconds(pydepot.pid);
       const cold = await herd(fileUrl, CLIENTS, expect, agent, HASHED);
+      const coldCpu = cpuSeconds(pydepot.pid) - cpu0;
       const coldPeakRss = rss.stop();
       const upstreamFileDownloads = events.slice(since).filter((e) => e.event === 'file-start').length;
       settle();
       await openSockets(fileUrl, CLIENTS, agent);
       rss = sampleRss(pydepot.pid, 20);
+      cpu0 = cpuSeconds(pydepot.pid);
       const warm = await herd(fileUrl, CLIENTS, expect, agent, HASHED);
+      const warmCpu = cpuSeconds(pydepot.pid) - cpu0;
       const warmPeakRss = rss.stop();
       check(events.slice(since).filter((e) => e.event === 'file-start').length === upstreamFileDownloads, 'the warm herd did not go upstream');
       agent.destroy();
       const loadAverage = os.loadavg();
-      runs.push({ cold, warm, upstreamFileDownloads, coldPeakRss, warmPeakRss, loadAverage });
+      runs.push({ cold, warm, upstreamFileDownloads, coldPeakRss, warmPeakRss, coldCpu, warmCpu, loadAverage });
       console.log(`fan-out herd #${i}: ${CLIENTS} clients, ${FANOUT_MIB} MiB: cold ${cold.seconds.toFixed(2)} s (first ${cold.firstSeconds.toFixed(2)}), `
         + `warm ${warm.seconds.toFixed(2)} s (first ${warm.firstSeconds.toFixed(2)}), ratio ${(cold.seconds / warm.seconds).toFixed(2)}, `
-        + `upstream GETs ${upstreamFileDownloads}, peak RSS cold ${(coldPeakRss / MB).toFixed(0)} MB warm ${(warmPeakRss / MB).toFixed(0)} MB, `
+        + `server CPU cold ${coldCpu.toFixed(2)} s warm ${warmCpu.toFixed(2)} s, upstream GETs ${upstreamFileDownloads}, peak RSS cold ${(coldPeakRss / MB).toFixed(0)} MB warm ${(warmPeakRss / MB).toFixed(0)} MB, `
         + `load average ${loadAverage.map((x) => x.toFixed(2)).join(' ')}`);
       await stopChild(pydepot.proc);
       pydepot = null;
@@ -98,6 +105,7 @@ export async function fanoutScenarios(ctx: ScenarioContext): Promise<void> {
     row(`herd at fan-out speed: ${CLIENTS} clients, ${FANOUT_MIB} MiB, unpaced upstream, s to last byte, cold (baseline: same clients warm; median of ${RUNS}, ratio = median of per-run ratios ${ratio.toFixed(2)})`,
       coldS, warmS, `ratio <= ${TARGET}`, ratio <= TARGET);
     row('  fan-out herd: upstream file downloads (max per herd)', downloads, 1, 'pydepot = 1', downloads === 1, false);
+    row('  fan-out herd: server CPU, s, cold (baseline: warm)', median(runs.map((r) => r.coldCpu)), median(runs.map((r) => r.warmCpu)), '(report only)', null);
     row('  fan-out herd: peak server RSS, MB, cold (baseline: warm)', Math.max(...runs.map((r) => r.coldPeakRss)) / MB, Math.max(...runs.map((r) => r.warmPeakRss)) / MB, '(report only)', null);
     details.fanout = { clients: CLIENTS, fileBytes: wheel.size, runs, ratio };
   } finally {
