@@ -191,7 +191,7 @@ export async function scaleScenarios(ctx: ScenarioContext): Promise<void> {
     // 3. A local repository of 1,000 projects, then of PROJECTS.
     const many = join(dir, 'many');
     let seeded = 0;
-    const atSize: Record<number, { upload: Latency; page: Latency; seedSeconds: number }> = {};
+    const atSize: Record<number, { upload: Latency; page: Latency; seedSeconds: number; root: { ms: number; rssBefore: number; peakRss: number } }> = {};
     const wheels = await Promise.all(Array.from({ length: UPLOADS * 2 }, (_, i) => buildWheel({ name: `fresh-${i}`, version: '1.0' })));
     let nextWheel = 0;
     for (const size of [SMALL_PROJECTS, PROJECTS]) {
@@ -218,8 +218,19 @@ export async function scaleScenarios(ctx: ScenarioContext): Promise<void> {
         let k = 0;
         const names = Array.from({ length: RANDOM_PAGES }, () => `many-${String(Math.floor(Math.random() * size)).padStart(6, '0')}`);
         const page = await latency(() => `${p.url}/${REPO}/simple/${names[k++ % names.length]}/`, PIP, { minN: RANDOM_PAGES - 1, maxN: RANDOM_PAGES - 1, ms: 0 });
-        atSize[size] = { upload: up, page, seedSeconds };
-        console.log(`local repository of ${size} projects: upload p50 ${ms(up.p50)} p99 ${ms(up.p99)} ms; page (random project) p50 ${ms(page.p50)} p99 ${ms(page.p99)} ms`);
+        // The repository's project list (its root page), whole: time and memory.
+        const rootAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        settle();
+        const rssBefore = sampleRss(p.pid).stop();
+        const rss = sampleRss(p.pid, 10);
+        const r = await get(`${p.url}/${REPO}/simple/`, rootAgent, { Accept: ACCEPT.json });
+        const peakRss = rss.stop();
+        rootAgent.destroy();
+        const listed = (JSON.parse(r.body.toString('utf8')) as { projects: unknown[] }).projects.length;
+        check(r.status === 200 && listed === size + UPLOADS * (size === SMALL_PROJECTS ? 1 : 2), `the root list answered ${r.status} with ${listed} names`);
+        atSize[size] = { upload: up, page, seedSeconds, root: { ms: r.ms, rssBefore, peakRss } };
+        console.log(`local repository of ${size} projects: upload p50 ${ms(up.p50)} p99 ${ms(up.p99)} ms; page (random project) p50 ${ms(page.p50)} p99 ${ms(page.p99)} ms; `
+          + `root list ${ms(r.ms)} ms, peak RSS ${(peakRss / MB).toFixed(0)} MB (just before: ${(rssBefore / MB).toFixed(0)} MB)`);
       } finally {
         await stopChild(p.proc);
       }
@@ -231,6 +242,8 @@ export async function scaleScenarios(ctx: ScenarioContext): Promise<void> {
     row(`  scale: upload p99 ms, ${PROJECTS} projects (baseline: ${SMALL_PROJECTS})`, big.upload.p99, small.upload.p99, '(report only)', null);
     row(`scale: page p50 ms (random project), ${PROJECTS} projects (baseline: ${SMALL_PROJECTS})`, big.page.p50, small.page.p50, 'ratio <= 1.5', big.page.p50 / small.page.p50 <= 1.5);
     row(`  scale: page p99 ms, ${PROJECTS} projects (baseline: ${SMALL_PROJECTS})`, big.page.p99, small.page.p99, '(report only)', null);
+    row(`scale: local root list of ${PROJECTS} projects: peak RSS MB (baseline: RSS before)`, big.root.peakRss / MB, big.root.rssBefore / MB, 'growth < 50 MB', big.root.peakRss - big.root.rssBefore < 50e6);
+    row(`  scale: local root list, ms: ${PROJECTS} projects (baseline: ${SMALL_PROJECTS})`, big.root.ms, small.root.ms, '(report only)', null);
     result.loadAverageAfter = os.loadavg();
   } finally {
     await Promise.all(children.map((c) => stopChild(c.proc)));
