@@ -1,5 +1,5 @@
 // Layer rules for src/, checked by `npm run deps` (part of `npm test`).
-// Layers, bottom → top: errors/time/log/metrics/crash-points → pypi, storage → config →
+// Layers, bottom → top: errors/time/log/metrics/format/crash-points → pypi, storage → config →
 // upstream, upload, auth → repos → http, commands → server → cli → main.
 // Every path below is relative to the repo root; node: builtins and npm
 // packages are never under ^src/, so the "only from" rules leave them allowed.
@@ -42,8 +42,8 @@ export default {
     // crash-points.ts is the test-only crash hook (PYDEPOT_CRASH_AT) that the
     // storage, upstream and repository steps call: a leaf, so any layer may.
     notFrom('leaves-import-nothing',
-      'errors, time, log, metrics and crash-points sit under everything, so anything they import from src/ points upward.',
-      '^src/(errors|time|log|metrics|crash-points)\\.ts$', '^src/'),
+      'errors, time, log, metrics, format and crash-points sit under everything, so anything they import from src/ points upward.',
+      '^src/(errors|time|log|metrics|format|crash-points)\\.ts$', '^src/'),
     onlyFrom('pypi-is-pure-protocol',
       'src/pypi is the PEP 503/691/440 vocabulary; it must not know about repositories, storage or HTTP.',
       '^src/pypi/', '^src/(pypi/|errors\\.ts$)'),

@@ -65,13 +65,13 @@ export async function authScenarios(ctx: AuthContext): Promise<void> {
   const accounts = await openStorage(storage);
   try {
     const now = new Date().toISOString();
-    accounts.users.addUser(USER, await hashPassword(PASSWORD), now);
-    accounts.users.addToken({
+    await accounts.users.addUser(USER, await hashPassword(PASSWORD), now);
+    await accounts.users.addToken({
       id: token.id, hash: token.hash, user: USER, repos: ['private'], scope: 'read', description: 'bench',
       createdAt: now, expiresAt: null, revokedAt: null, lastUsedAt: null,
     });
   } finally {
-    accounts.store.close();
+    await accounts.store.close();
   }
 
   let pydepot: Child | null = null;

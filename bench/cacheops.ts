@@ -70,7 +70,7 @@ async function scrubScenario({ row, details }: ScenarioContext, dir: string): Pr
     row(`scrub ${SCRUB_MIB} MiB of blobs, MB/s vs sha256sum (median of ${RUNS})`, p, b, 'ratio >= 0.8', p / b >= 0.8);
     details.scrub = { mib: SCRUB_MIB, mbps: speeds };
   } finally {
-    storage.store.close();
+    await storage.store.close();
   }
 }
 

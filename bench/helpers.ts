@@ -53,3 +53,18 @@ export function fetchPage(url: string, accept: string, agent?: http.Agent, extra
     }).on('error', reject);
   });
 }
+
+/**
+ * A project page fetched while warming up, checked before it is measured: it
+ * answers 200 and lists `expectFiles` files (the JSON page's `files`, the
+ * HTML page's anchors). Returns the page, and the JSON page's file entries.
+ */
+export async function fetchListedPage<F>(url: string, format: keyof typeof ACCEPT, label: string, expectFiles: number): Promise<{ page: Awaited<ReturnType<typeof fetchPage>>; files: F[] | null }> {
+  const page = await fetchPage(url, ACCEPT[format]);
+  check(page.status === 200, `${label} ${format} page answered ${page.status}: ${page.body.toString('utf8').slice(0, 200)}`);
+  const text = page.body.toString('utf8');
+  const files = format === 'json' ? (JSON.parse(text) as { files: F[] }).files : null;
+  const count = files ? files.length : text.split('<a ').length - 1;
+  check(count === expectFiles, `${label} ${format} page lists ${count} files, expected ${expectFiles}`);
+  return { page, files };
+}

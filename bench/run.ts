@@ -3,7 +3,7 @@
  * in the same run. Servers run in child processes (their RSS is measured
  * alone, and the load client does not share their event loop); clients run here.
  *   BENCH_ONLY          comma-separated scenario groups to run: transfers, pages,
- *                       remote, herd, scale, virtual, wheelcache, policies, auth, soak, metadata, cacheops, workers, ui, wheelhouse (default: all fifteen)
+ *                       remote, herd, scale, virtual, wheelcache, policies, auth, soak, metadata, cacheops, workers, ui, wheelhouse, nginx (default: all sixteen)
  *   BENCH_FILE_MB       size of the big wheel's data file in MiB (default 1024)
  *   BENCH_RUNS          big-file transfers per server (default 3; 7 below 512 MiB, where one run is noisy)
  * Remote repositories (bench/remote.ts), against bench/upstream-child.ts:
@@ -37,7 +37,7 @@
  * the same blobs; 50 clients downloading from a remote while maxCacheSize evicts.
  *   BENCH_SCRUB_MB      bytes of blobs the scrub reads, in MiB (default 1024)
  * Web UI (bench/ui.ts): the 2,000-file project's UI page (TTFB, req/s against its
- * index page) and search over 100,000 project names (p99).
+ * index page) and search over 100,000 project names (p99, and the server CPU per search).
  *   BENCH_UI_NAMES      project names searched (default 100000)
  * Soak (bench/soak.ts): pip-like clients on a local, a remote and a virtual
  * repository while uploads, yanks and revalidations happen; errors must be 0.
@@ -51,6 +51,11 @@
  * graph for 2 targets against a `pip download` loop; planWheelhouse for 200 pins
  * and 4 targets; a big export's peak RSS and throughput against a bare zip copy.
  *   BENCH_WHEELHOUSE_GB size of the big export in GB (default 2)
+ * The anchor (bench/nginx.ts): Debian's nginx serving the same page bytes
+ * (gzip_static) and the same wheel (sendfile); every figure of issue 14 as a
+ * ratio against it, with sendfileOffload behind nginx and the bare-Node
+ * baselines beside. Skipped with one line when nginx is not installed.
+ *   BENCH_NGINX_MB      size of its wheel's data file in MiB (default 200)
  */
 import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -75,13 +80,14 @@ import { cacheopsScenarios } from './cacheops.ts';
 import { workersScenarios } from './workers.ts';
 import { uiScenarios } from './ui.ts';
 import { wheelhouseScenarios } from './wheelhouse.ts';
+import { nginxScenarios } from './nginx.ts';
 import { printTable, rowAdder, type Row } from './report.ts';
 import { cpuSeconds, download, multipart, sampleRss, upload, type Transfer } from './transfer.ts';
 
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 1024);
 // Big transfers: the median of RUNS, alternating pydepot and baseline.
 const RUNS = Number(process.env.BENCH_RUNS ?? (FILE_MB >= 512 ? 3 : 7));
-const GROUPS = ['transfers', 'pages', 'remote', 'herd', 'scale', 'virtual', 'wheelcache', 'policies', 'auth', 'soak', 'metadata', 'cacheops', 'workers', 'ui', 'wheelhouse'] as const;
+const GROUPS = ['transfers', 'pages', 'remote', 'herd', 'scale', 'virtual', 'wheelcache', 'policies', 'auth', 'soak', 'metadata', 'cacheops', 'workers', 'ui', 'wheelhouse', 'nginx'] as const;
 type Group = (typeof GROUPS)[number];
 const ONLY = (process.env.BENCH_ONLY ?? GROUPS.join(',')).split(',').map((g) => g.trim()).filter(Boolean);
 for (const g of ONLY) {
@@ -153,6 +159,9 @@ async function main(work: string): Promise<void> {
   }
   if (want('wheelhouse')) {
     await wheelhouseScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
+  }
+  if (want('nginx')) {
+    await nginxScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
   }
 
   printTable(rows);

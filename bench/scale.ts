@@ -115,7 +115,7 @@ async function seedProjects(storageDir: string, from: number, to: number): Promi
   try {
     for (let i = from; i < to; i++) await seedProject(storage.store, REPO, `many-${String(i).padStart(6, '0')}`, 1);
   } finally {
-    storage.store.close();
+    await storage.store.close();
   }
   return (performance.now() - t0) / 1000;
 }
@@ -138,7 +138,7 @@ export async function scaleScenarios(ctx: ScenarioContext): Promise<void> {
     try {
       for (const n of SIZES) manifest.projects[`files-${n}`] = await seedProject(s.store, REPO, `files-${n}`, n);
     } finally {
-      s.store.close();
+      await s.store.close();
     }
     console.log(`seeded projects of ${SIZES.join(', ')} files in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const manifestFile = join(dir, 'upstream.json');

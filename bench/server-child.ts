@@ -1,11 +1,12 @@
 /**
  * Runs pydepot alone in this process so its memory can be measured by pid:
- *   node --import tsx bench/server-child.ts <storage dir> [--remote NAME=UPSTREAM_SIMPLE_URL]... [--repos JSON] [--workers N|auto]
+ *   node --import tsx bench/server-child.ts <storage dir> [--remote NAME=UPSTREAM_SIMPLE_URL]... [--repos JSON] [--workers N|auto] [--offload]
  * Repositories: `bench` (local), one remote per --remote (indexTtl 600 s,
  * timeout 30 s), and those of --repos, a JSON object in the config file's
  * `repositories` shape (e.g. more locals and a virtual one over them).
  * With --workers above 1, this process is the primary of a node:cluster
  * (src/cluster.ts) and its workers run this script again as servers.
+ * --offload: `sendfileOffload: nginx` (file bytes are nginx's to send: bench/nginx.ts).
  * Prints {"url": ...} on stdout once listening; stops on SIGTERM/SIGINT.
  */
 import cluster from 'node:cluster';
@@ -19,7 +20,7 @@ import { stopWithParent } from './child-lifetime.ts';
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
-  options: { remote: { type: 'string', multiple: true, default: [] }, repos: { type: 'string' }, workers: { type: 'string', default: '1' } },
+  options: { remote: { type: 'string', multiple: true, default: [] }, repos: { type: 'string' }, workers: { type: 'string', default: '1' }, offload: { type: 'boolean', default: false } },
 });
 const storage = positionals[0];
 if (!storage || !isAbsolute(storage)) {
@@ -40,6 +41,7 @@ const config = parseConfig({
   storage,
   log: { level: 'silent' },
   workers: args.workers === 'auto' ? 'auto' : Number(args.workers),
+  ...(args.offload ? { sendfileOffload: 'nginx', auth: { trustProxy: true } } : {}),
   repositories,
 });
 const worker = workerNumber();

@@ -254,7 +254,7 @@ export async function soakScenarios(ctx: ScenarioContext): Promise<void> {
         const { name, version } = pick([{ name: 'acme-core', version: '1.0.0' }, ...uploaded]);
         const key = `${name} ${version}`;
         const yank = !(state.get(key) ?? false);
-        st.store.setYanked('bench', name, version, yank, yank ? 'soak' : null);
+        await st.store.setYanked('bench', name, version, yank, yank ? 'soak' : null);
         state.set(key, yank);
         yanks[yank ? 'yank' : 'unyank']++;
         await sleep(200);
@@ -275,7 +275,7 @@ export async function soakScenarios(ctx: ScenarioContext): Promise<void> {
     } finally {
       clearInterval(rssTimer);
       uploadAgent.destroy();
-      st.store.close();
+      await st.store.close();
     }
     rssSeries.push([(performance.now() - t0) / 1000, rssOf(p.pid)]);
 

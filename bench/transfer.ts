@@ -99,6 +99,34 @@ export function sampleRss(pid: number, everyMs = 50): { stop(): number } {
   return { stop: () => { clearInterval(timer); sample(); return peak; } };
 }
 
+/** The pid and its children (nginx's workers, a cluster's workers). */
+export function processTree(pid: number): number[] {
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return [pid, ...kids];
+  } catch {
+    return [pid];
+  }
+}
+
+/** Like sampleRss, for a process and its children summed (each sample re-reads the children). */
+export function sampleTreeRss(pid: number, everyMs = 50): { stop(): number } {
+  let peak = 0;
+  const sample = (): void => {
+    let sum = 0;
+    for (const p of processTree(pid)) {
+      try {
+        const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1];
+        if (kb) sum += Number(kb) * 1024;
+      } catch { /* process gone */ }
+    }
+    peak = Math.max(peak, sum);
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return { stop: () => { clearInterval(timer); sample(); return peak; } };
+}
+
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 /** CPU time (user + system, seconds) a process has used so far, from /proc/<pid>/stat. */

@@ -14,7 +14,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
 import { startChild, stopChild, type Child } from './children.ts';
-import { ACCEPT, check, fetchPage, LOAD, median, settle } from './helpers.ts';
+import { ACCEPT, check, fetchListedPage, LOAD, median, settle } from './helpers.ts';
 import { measurePage, type PageResult } from './load.ts';
 import { PAGE_PROJECT, PAGE_REQUIRES_PYTHON, uploadPageProject, type PageProject } from './page-project.ts';
 import type { AddRow, ScenarioContext } from './report.ts';
@@ -92,13 +92,8 @@ export async function virtualScenarios(ctx: VirtualContext): Promise<void> {
     let names: Record<Side, string[]> | null = null;
     for (const format of FORMATS) {
       for (const side of SIDES) {
-        const pg = await fetchPage(urls[side], ACCEPT[format]);
-        check(pg.status === 200, `${side} ${format} page answered ${pg.status}: ${pg.body.toString('utf8').slice(0, 200)}`);
-        const text = pg.body.toString('utf8');
-        const count = format === 'json' ? (JSON.parse(text) as { files: unknown[] }).files.length : text.split('<a ').length - 1;
-        check(count === ctx.pageFiles, `${side} ${format} page lists ${count} files, expected ${ctx.pageFiles}`);
-        if (format === 'json') {
-          const files = (JSON.parse(text) as { files: Array<{ filename: string; url: string }> }).files;
+        const { page: pg, files } = await fetchListedPage<{ filename: string; url: string }>(urls[side], format, side, ctx.pageFiles);
+        if (files) {
           check(files.every((f) => f.url.startsWith('../../files/')), `${side} page links to pydepot's own files`);
           (names ??= {} as Record<Side, string[]>)[side] = files.map((f) => f.filename).sort();
         }

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startChild, stopChild, type Child } from './children.ts';
-import { ACCEPT, check, fetchPage, LOAD, median, settle } from './helpers.ts';
+import { ACCEPT, check, fetchListedPage, LOAD, median, settle } from './helpers.ts';
 import { measurePage } from './load.ts';
 import { PAGE_PROJECT, PAGE_REQUIRES_PYTHON, uploadPageProject, type PageDist } from './page-project.ts';
 import type { ScenarioContext } from './report.ts';
@@ -87,13 +87,8 @@ export async function wheelcacheScenarios(ctx: ScenarioContext): Promise<void> {
     const names = {} as Record<Side, string[]>;
     for (const format of FORMATS) {
       for (const side of SIDES) {
-        const pg = await fetchPage(urls[side], ACCEPT[format]);
-        check(pg.status === 200, `${side} ${format} page answered ${pg.status}: ${pg.body.toString('utf8').slice(0, 200)}`);
-        const text = pg.body.toString('utf8');
-        const count = format === 'json' ? (JSON.parse(text) as { files: unknown[] }).files.length : text.split('<a ').length - 1;
-        check(count === ctx.pageFiles, `${side} ${format} page lists ${count} files, expected ${ctx.pageFiles}`);
-        if (format === 'json') {
-          const files = (JSON.parse(text) as { files: Array<{ filename: string; _pydepot?: unknown }> }).files;
+        const { page: pg, files } = await fetchListedPage<{ filename: string; _pydepot?: unknown }>(urls[side], format, side, ctx.pageFiles);
+        if (files) {
           names[side] = files.map((f) => f.filename).sort();
           if (side === 'cached') check(files.filter((f) => f._pydepot).length === CACHED_RELEASES, `the cached page marks its ${CACHED_RELEASES} cache wheels`);
         }

@@ -135,7 +135,7 @@ async function openRegistry(storageDir: string, repositories: Record<string, unk
     registry,
     close: async () => {
       await registry.close();
-      storage.store.close();
+      await storage.store.close();
     },
   };
 }
@@ -334,7 +334,7 @@ const RESOLVE_PYTHONS = ['cp310', 'cp311', 'cp312'];
  * only (planWheelhouse reads no wheel when the metadata is served): 16,400
  * files, inserted through the metadata store in seconds.
  */
-function seedResolveProjects(storage: Storage): number {
+async function seedResolveProjects(storage: Storage): Promise<number> {
   const name = (i: number): string => `whres-${pad(i, 3)}`;
   let files = 0;
   for (let i = 0; i < RESOLVE_PROJECTS; i++) {
@@ -358,7 +358,7 @@ function seedResolveProjects(storage: Storage): number {
       for (const filename of [...wheels, `${stem}.tar.gz`]) {
         const wheel = filename.endsWith('.whl');
         const digest = (salt: string): string => createHash('sha256').update(`${salt}${filename}`).digest('hex');
-        const added = storage.store.addFile({
+        const added = await storage.store.addFile({
           repo: 'bench', project, displayName: project, filename, version, kind: wheel ? 'wheel' : 'sdist', size: 50_000 + filename.length,
           sha256: digest(''), md5: digest('md5').slice(0, 32), blake2b256: digest('b2'), requiresPython: '>=3.8',
           coreMetadata: wheel ? coreMetadata : null, metadataSha256: wheel ? createHash('sha256').update(coreMetadata).digest('hex') : null,
@@ -378,7 +378,7 @@ async function resolution(ctx: ScenarioContext): Promise<void> {
   const { storage, registry, close } = await openRegistry(join(dir, 'storage'), { bench: { type: 'local', upload: 'anonymous' } });
   try {
     const t0 = performance.now();
-    const files = seedResolveProjects(storage);
+    const files = await seedResolveProjects(storage);
     console.log(`wheelhouse: ${RESOLVE_PROJECTS} projects, ${files} files stored in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     // Every project pinned, some below their newest; every tenth with its extra.
     const text = Array.from({ length: RESOLVE_PROJECTS }, (_, i) =>

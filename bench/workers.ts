@@ -6,7 +6,6 @@
  * takes a core of its own, so this shows what the second worker buys when
  * the client competes with it (report only).
  */
-import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -15,19 +14,9 @@ import { ACCEPT, check, fetchPage, LOAD, median, settle } from './helpers.ts';
 import { runLoad } from './load.ts';
 import { PAGE_PROJECT, uploadPageProject } from './page-project.ts';
 import type { ScenarioContext } from './report.ts';
-import { cpuSeconds } from './transfer.ts';
+import { cpuSeconds, processTree } from './transfer.ts';
 
 const RUNS = 3;
-
-/** The pid and its children's (the cluster's workers). */
-function processTree(pid: number): number[] {
-  try {
-    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-    return [pid, ...kids];
-  } catch {
-    return [pid];
-  }
-}
 
 const treeCpu = (pids: number[]): number => pids.reduce((sum, p) => {
   try {

@@ -79,7 +79,9 @@ async function confusionReport(opts: CommonOptions & { check: boolean; json?: bo
         for (const f of failed) printErr(io, `  ${f}`);
       }
     }
-    const squats = registry.squats.report();
+    // The check's pages are recorded in the background, as they are fetched.
+    await registry.squats.idle();
+    const squats = await registry.squats.report();
     if (opts.json) return printOut(io, JSON.stringify(squats, null, 2));
     if (squats.length === 0) return printOut(io, 'No upstream project uses an internal name.');
     for (const s of squats) {

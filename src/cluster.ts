@@ -46,7 +46,7 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Prim
     const { count } = await removeLeftovers(storage);
     if (count > 0) log.warn({ count }, 'removed unfinished transfers from tmp/');
   } finally {
-    storage.store.close();
+    await storage.store.close();
   }
 
   const workers = new Map<number, Worker>();

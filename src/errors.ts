@@ -141,13 +141,15 @@ export class CacheFull extends PydepotError {
 
 /**
  * The blob store could not be reached or refused a request (an S3 endpoint
- * down, throttling, credentials it rejects). 503: nothing was stored, and the
+ * down, throttling, credentials it rejects), or the metadata database
+ * (PostgreSQL) could not be reached. 503: nothing was stored, and the
  * same request can succeed later. `cause` says what failed, for the log only:
  * the client is not told where the bytes live.
  */
 export class StorageUnavailable extends PydepotError {
-  constructor(cause: unknown) {
-    super(503, 'The file storage is unavailable; nothing was stored. Try again later or tell the operator.');
+  /** `message`: the metadata database says its own (it fails reads as well as writes). */
+  constructor(cause: unknown, message = 'The file storage is unavailable; nothing was stored. Try again later or tell the operator.') {
+    super(503, message);
     this.cause = cause;
   }
 }

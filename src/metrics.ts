@@ -94,14 +94,15 @@ export interface Metrics {
  * read from the storage, which every worker reads alike, take the largest
  * worker's value (aggregator 'max') rather than a sum that counts them n times.
  */
-export function createMetrics(squatCount?: () => number, cooldownHidden?: () => ReadonlyMap<string, number>, worker?: number): Metrics {
+export function createMetrics(squatCount?: () => Promise<number>, cooldownHidden?: () => Promise<ReadonlyMap<string, number>>, worker?: number): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pydepot_', ...(worker === undefined ? {} : { labels: { worker: String(worker) } }) });
   if (squatCount) {
     new Gauge({
       name: 'pydepot_confusion_squatted_projects', help: 'Internal project names that an upstream also holds (see `pydepot confusion report`)',
       registers: [registry], aggregator: 'max',
-      collect() { this.set(squatCount()); },
+      // prom-client awaits a collect that returns a promise.
+      async collect() { this.set(await squatCount()); },
     });
   }
   if (cooldownHidden) {
@@ -110,9 +111,10 @@ export function createMetrics(squatCount?: () => number, cooldownHidden?: () => 
       help: 'Upstream files left out of project pages because they are younger than the cooldown, by the repository serving the pages (pages served in the last while)',
       // Each worker counts the pages it served lately: the largest count is the closest to the truth.
       labelNames: ['repo'], registers: [registry], aggregator: 'max',
-      collect() {
+      async collect() {
+        const hidden = await cooldownHidden();
         this.reset();
-        for (const [repo, n] of cooldownHidden()) this.set({ repo }, n);
+        for (const [repo, n] of hidden) this.set({ repo }, n);
       },
     });
   }
@@ -250,17 +252,18 @@ export function createMetrics(squatCount?: () => number, cooldownHidden?: () => 
 /** What the storage gauges read when scraped: whichever process changed it (a CLI scrub, gc, prefetch) counts. */
 export interface StorageGaugeSource {
   /** Every remote repository: the files it holds, and its limit (null: none). */
-  caches(): { repo: string; files: number; bytes: number; limit: number | null }[];
+  caches(): Promise<{ repo: string; files: number; bytes: number; limit: number | null }[]>;
   /** The last scrub and gc: when they finished (ms since epoch) and their counts. */
-  lastRun(kind: 'scrub' | 'gc'): { at: number; summary: Record<string, number> } | null;
+  lastRun(kind: 'scrub' | 'gc'): Promise<{ at: number; summary: Record<string, number> } | null>;
 }
 
 /** Registers the gauges of remote caches and of the last scrub and gc. */
 export function storageGauges(metrics: Metrics, source: StorageGaugeSource): void {
   const registers = [metrics.registry];
-  const caches = (pick: (c: ReturnType<StorageGaugeSource['caches']>[number]) => number | null) => function (this: Gauge<'repo'>): void {
+  const caches = (pick: (c: Awaited<ReturnType<StorageGaugeSource['caches']>>[number]) => number | null) => async function (this: Gauge<'repo'>): Promise<void> {
+    const all = await source.caches();
     this.reset();
-    for (const c of source.caches()) {
+    for (const c of all) {
       const v = pick(c);
       if (v !== null) this.set({ repo: c.repo }, v);
     }
@@ -272,8 +275,8 @@ export function storageGauges(metrics: Metrics, source: StorageGaugeSource): voi
   new Gauge({ name: 'pydepot_cache_limit_bytes', help: 'maxCacheSize of each remote repository that has one', labelNames: ['repo'], registers, aggregator, collect: caches((c) => c.limit) });
   const last = (kind: 'scrub' | 'gc', name: string, help: string, pick: (r: { at: number; summary: Record<string, number> }) => number | undefined) => new Gauge({
     name, help, registers, aggregator,
-    collect() {
-      const run = source.lastRun(kind);
+    async collect() {
+      const run = await source.lastRun(kind);
       const v = run ? pick(run) : undefined;
       if (v !== undefined) this.set(v);
     },

@@ -49,14 +49,14 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   if (opts.cleanTemp ?? true) logLeftovers(await removeLeftovers(storage), logger);
   // Says "a server is running on this storage" to the next one that starts (see removeLeftovers).
   const serverId = newOwner();
-  const stopHeartbeat = holdLease({ store: storage.leases, owner: serverId, ttlMs: config.leaseTtl * 1000 }, `${SERVER_LEASE}${serverId}`);
+  const stopHeartbeat = await holdLease({ store: storage.leases, owner: serverId, ttlMs: config.leaseTtl * 1000 }, `${SERVER_LEASE}${serverId}`);
 
   // The gauges are read when scraped, after the registry exists.
   const metrics = createMetrics(() => storage.squats.squatCount(), () => registry.cooldownHidden(), opts.worker);
   const registry: Registry = new Registry(config, { ...storage, logger, metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   const stopSquatChecks = jobs ? registry.squats.schedule() : () => undefined;
   storageGauges(metrics, {
-    caches: () => registry.remotes().map((r) => ({ repo: r.name, ...r.cachedFiles.usage(), limit: r.cachedFiles.limit })),
+    caches: () => Promise.all(registry.remotes().map(async (r) => ({ repo: r.name, ...(await r.cachedFiles.usage()), limit: r.cachedFiles.limit }))),
     lastRun: (kind) => store.lastRun(kind),
   });
   // A maxCacheSize lowered since the last start applies now, not at the next download.
@@ -69,12 +69,13 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   const access = new AccessControl(config, authenticator, metrics.auth);
   warnAboutOpenUploads(config, logger);
   warnAboutFilters(config, logger);
-  const app = buildApp({
-    registry, blobs, store, logger, metrics, pageCache: new PageCache(), instanceId: store.instanceId(), access,
+  const app = await buildApp({
+    registry, blobs, store, logger, metrics, pageCache: new PageCache(), instanceId: await store.instanceId(), access,
     trustProxy: config.auth.trustProxy, bodyIdleTimeoutMs: config.limits.bodyIdleTimeout * 1000, bodyMinRate: config.limits.bodyMinRate,
     misses: new MissBudget(config.limits.missesPerMinute),
     serveStats: new ServeStats(metrics.served),
     users: storage.users, audit: storage.audit, squats: storage.squats, remoteStore: storage.remoteStore,
+    offloadPrefix: config.sendfileOffload?.prefix ?? null,
   });
   // A connection that has not sent a whole request head within headersTimeout
   // (slowloris; also one that sends nothing) gets 408 and is closed. Node looks
@@ -117,8 +118,8 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
       stopSquatChecks();
       await scrubs.stop();
       await registry.close();
-      stopHeartbeat();
-      store.close();
+      await stopHeartbeat();
+      await store.close();
       logger.info('pydepot stopped');
     })();
     return stopping;

@@ -65,12 +65,12 @@ export class Authenticator {
   async authenticate(creds: Credentials, address: string): Promise<Authentication> {
     const wait = this.failures.retryAfter(address);
     if (wait > 0) return { kind: 'limited', retryAfter: wait };
-    if (creds.kind === 'token') return this.tokenResult(this.byToken(creds.token, null), address);
+    if (creds.kind === 'token') return this.tokenResult(await this.byToken(creds.token, null), address);
     const { username, password } = creds;
-    if (username === TOKEN_USERNAME) return this.tokenResult(this.byToken(password, null), address);
+    if (username === TOKEN_USERNAME) return this.tokenResult(await this.byToken(password, null), address);
     // A token is also accepted as its owner's password.
     if (looksLikeToken(password)) {
-      const id = this.byToken(password, username);
+      const id = await this.byToken(password, username);
       if (id) return { kind: 'valid', identity: id };
     }
     return this.byPassword(username, password, address);
@@ -86,21 +86,21 @@ export class Authenticator {
     return wait > 0 ? { kind: 'limited', retryAfter: wait } : INVALID;
   }
 
-  private byToken(text: string, owner: string | null): Identity | null {
-    const row = this.users.tokenByHash(tokenHash(text));
+  private async byToken(text: string, owner: string | null): Promise<Identity | null> {
+    const row = await this.users.tokenByHash(tokenHash(text));
     const now = this.now();
     if (!row || tokenState(row, now) !== 'active') return null;
     if (owner !== null && row.user !== owner) return null;
     if (!this.touched.has(row.id)) {
       this.touched.set(row.id, true);
-      this.users.touchToken(row.id, now.toISOString());
+      await this.users.touchToken(row.id, now.toISOString());
     }
     return { user: row.user, token: { id: row.id, repos: row.repos, scope: row.scope } };
   }
 
   private async byPassword(username: string, password: string, address: string): Promise<Authentication> {
     const valid: Authentication = { kind: 'valid', identity: { user: username, token: null } };
-    const user = this.users.getUser(username);
+    const user = await this.users.getUser(username);
     if (!user) {
       // The decoy costs what a real check costs, budget included, so neither tells which users exist.
       const wait = this.failures.reserve(address);

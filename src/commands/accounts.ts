@@ -42,38 +42,38 @@ function checkUserName(name: string): void {
 export async function userAdd(name: string, opts: PasswordOptions, io: Io): Promise<void> {
   checkUserName(name);
   const hash = await hashPassword(await newPassword(opts, io));
-  await withStorage(opts, io, ({ users }) => {
-    if (!users.addUser(name, hash, new Date().toISOString())) throw new UsageError(`user '${name}' exists already; use \`pydepot user passwd ${name}\``);
+  await withStorage(opts, io, async ({ users }) => {
+    if (!await users.addUser(name, hash, new Date().toISOString())) throw new UsageError(`user '${name}' exists already; use \`pydepot user passwd ${name}\``);
   });
   printOut(io, `added user ${name}`);
 }
 
 export async function userPasswd(name: string, opts: PasswordOptions, io: Io): Promise<void> {
-  await withStorage(opts, io, ({ users }) => {
-    if (!users.getUser(name)) throw new UsageError(`no user '${name}'`);
+  await withStorage(opts, io, async ({ users }) => {
+    if (!await users.getUser(name)) throw new UsageError(`no user '${name}'`);
   });
   const hash = await hashPassword(await newPassword(opts, io));
-  await withStorage(opts, io, ({ users }) => {
-    if (!users.setPassword(name, hash, new Date().toISOString())) throw new UsageError(`no user '${name}'`);
+  await withStorage(opts, io, async ({ users }) => {
+    if (!await users.setPassword(name, hash, new Date().toISOString())) throw new UsageError(`no user '${name}'`);
   });
   printOut(io, `changed the password of ${name}`);
 }
 
 export async function userRemove(name: string, opts: CommonOptions, io: Io): Promise<void> {
-  await withStorage(opts, io, ({ users }) => {
+  await withStorage(opts, io, async ({ users }) => {
     const now = new Date();
-    const tokens = users.listTokens(name).filter((t) => tokenState(t, now) === 'active').length;
-    if (!users.removeUser(name)) throw new UsageError(`no user '${name}'`);
+    const tokens = (await users.listTokens(name)).filter((t) => tokenState(t, now) === 'active').length;
+    if (!await users.removeUser(name)) throw new UsageError(`no user '${name}'`);
     printOut(io, `removed user ${name}${tokens > 0 ? ` and ${tokens} active API token${tokens === 1 ? '' : 's'}` : ''}`);
   });
 }
 
 export async function userList(opts: CommonOptions & { json?: boolean }, io: Io): Promise<void> {
-  await withStorage(opts, io, ({ users }) => {
+  await withStorage(opts, io, async ({ users }) => {
     const now = new Date();
     const active = new Map<string, number>();
-    for (const t of users.listTokens()) if (tokenState(t, now) === 'active') active.set(t.user, (active.get(t.user) ?? 0) + 1);
-    const list = users.listUsers().map(({ name, createdAt, updatedAt }) => ({ name, createdAt, passwordChangedAt: updatedAt, activeTokens: active.get(name) ?? 0 }));
+    for (const t of await users.listTokens()) if (tokenState(t, now) === 'active') active.set(t.user, (active.get(t.user) ?? 0) + 1);
+    const list = (await users.listUsers()).map(({ name, createdAt, updatedAt }) => ({ name, createdAt, passwordChangedAt: updatedAt, activeTokens: active.get(name) ?? 0 }));
     if (opts.json) return printOut(io, JSON.stringify(list, null, 2));
     if (list.length === 0) return printOut(io, 'No users. Add one with `pydepot user add NAME`.');
     for (const u of list) printOut(io, `${u.name}  created ${u.createdAt}  ${u.activeTokens} active token${u.activeTokens === 1 ? '' : 's'}`);
@@ -94,8 +94,8 @@ export async function tokenCreate(opts: TokenCreateOptions, io: Io): Promise<voi
   const now = new Date();
   const expiresAt = opts.expires === undefined ? null : parseExpiry(opts.expires, now);
   if (expiresAt === undefined) throw new UsageError(`--expires ${opts.expires}: expected a duration such as 90d, 12h, 2w or 1y, a future date (2027-06-30), or never`);
-  await withStorage(opts, io, ({ users }, config) => {
-    if (!users.getUser(opts.user)) throw new UsageError(`no user '${opts.user}'; add it with \`pydepot user add ${opts.user}\``);
+  await withStorage(opts, io, async ({ users }, config) => {
+    if (!await users.getUser(opts.user)) throw new UsageError(`no user '${opts.user}'; add it with \`pydepot user add ${opts.user}\``);
     const repos = opts.repo && opts.repo.length > 0 ? [...new Set(opts.repo)] : null;
     for (const r of repos ?? []) {
       if (!config.repositories[r]) throw new UsageError(`--repo ${r}: no such repository (configured: ${Object.keys(config.repositories).join(', ')})`);
@@ -105,7 +105,7 @@ export async function tokenCreate(opts: TokenCreateOptions, io: Io): Promise<voi
       id, hash, user: opts.user, repos, scope: opts.scope as TokenScope, description: opts.description ?? null,
       createdAt: now.toISOString(), expiresAt, revokedAt: null, lastUsedAt: null,
     };
-    users.addToken(row);
+    await users.addToken(row);
     printErr(io, `created token ${id} for ${opts.user}: ${opts.scope} on ${repos ? repos.join(', ') : 'every repository the user may use'}, ${expiresAt ? `expires ${expiresAt}` : 'never expires'}`);
     printErr(io, 'It is shown once; pydepot keeps only its hash. Use it as the password with the username __token__.');
     printOut(io, text);
@@ -120,8 +120,8 @@ function tokenStatus(t: TokenRow, now: Date): string {
 }
 
 export async function tokenList(opts: CommonOptions & { user?: string; json?: boolean }, io: Io): Promise<void> {
-  await withStorage(opts, io, ({ users }) => {
-    const tokens = users.listTokens(opts.user);
+  await withStorage(opts, io, async ({ users }) => {
+    const tokens = await users.listTokens(opts.user);
     if (opts.json) return printOut(io, JSON.stringify(tokens, null, 2));
     if (tokens.length === 0) return printOut(io, 'No API tokens.');
     const now = new Date();
@@ -134,9 +134,9 @@ export async function tokenList(opts: CommonOptions & { user?: string; json?: bo
 }
 
 export async function tokenRevoke(id: string, opts: CommonOptions, io: Io): Promise<void> {
-  await withStorage(opts, io, ({ users }) => {
-    if (!users.revokeToken(id, new Date().toISOString())) {
-      const known = users.listTokens().some((t) => t.id === id);
+  await withStorage(opts, io, async ({ users }) => {
+    if (!await users.revokeToken(id, new Date().toISOString())) {
+      const known = (await users.listTokens()).some((t) => t.id === id);
       throw new UsageError(known ? `token ${id} was already revoked` : `no token '${id}' (see \`pydepot token list\`)`);
     }
     printOut(io, `revoked token ${id}`);

@@ -89,7 +89,7 @@ export async function withStorage<T>(opts: CommonOptions, io: Io, f: (storage: S
   try {
     return await f(storage, config);
   } finally {
-    storage.store.close();
+    await storage.store.close();
   }
 }
 

@@ -55,12 +55,12 @@ function checkRepo(config: Config, repo: string | undefined): string | null {
  * upstream's project list) named by the pattern? Read from storage only: the
  * upstream is not asked.
  */
-function anyKnownProject(storage: Storage, config: Config, covers: (name: string) => boolean): boolean {
+async function anyKnownProject(storage: Storage, config: Config, covers: (name: string) => boolean): Promise<boolean> {
   for (const [name, rc] of Object.entries(config.repositories)) {
-    if (rc.type === 'local' && storage.store.listProjects(name).some((p) => covers(p.name))) return true;
+    if (rc.type === 'local' && (await storage.store.listProjects(name)).some((p) => covers(p.name))) return true;
     if (rc.type !== 'remote') continue;
     for (const list of [storage.remoteStore.cachedProjects.bind(storage.remoteStore), storage.remoteStore.rootNames.bind(storage.remoteStore)]) {
-      for (let after = '', batch: string[]; (batch = list(name, after, 5000)).length > 0; after = batch.at(-1)!) {
+      for (let after = '', batch: string[]; (batch = await list(name, after, 5000)).length > 0; after = batch.at(-1)!) {
         if (batch.some(covers)) return true;
       }
     }
@@ -78,15 +78,15 @@ export async function cooldownAllow(target: string, opts: CommonOptions & { unti
   const until = parseUntil(opts.until, now);
   const reason = opts.reason.trim();
   if (reason === '') throw new UsageError('--reason: say why (it is kept in the audit trail)');
-  await withStorage(opts, io, (storage, config) => {
+  await withStorage(opts, io, async (storage, config) => {
     const repo = checkRepo(config, opts.repo);
     const covers = isGlob(project) ? picomatch(project, { dot: true }) : (n: string) => n === project;
-    if (!anyKnownProject(storage, config, covers)) {
+    if (!(await anyKnownProject(storage, config, covers))) {
       printErr(io, `warning: no project pydepot knows (hosted, or cached from an upstream) ${isGlob(project) ? 'matches' : 'is named'} '${project}'; the exemption applies once one is`);
     }
     const id = randomBytes(6).toString('hex');
     const actor = cliActor();
-    storage.cooldown.add({ id, project, version, repo, until, reason, createdAt: now.toISOString(), createdBy: actor.user ?? 'anonymous' }, actor);
+    await storage.cooldown.add({ id, project, version, repo, until, reason, createdAt: now.toISOString(), createdBy: actor.user ?? 'anonymous' }, actor);
     printOut(io, `exemption ${id}: ${describeTarget({ project, version })}${version === null ? ' (every version)' : ''} through ${repo ?? 'every repository'}, until ${until}`);
   });
 }
@@ -100,8 +100,8 @@ function stateOf(e: CooldownExemptionRow, now: number): ExemptionState {
 
 export async function cooldownList(opts: CommonOptions & { json?: boolean; all?: boolean }, io: Io): Promise<void> {
   const now = Date.now();
-  await withStorage(opts, io, (storage) => {
-    const rows = storage.cooldown.list()
+  await withStorage(opts, io, async (storage) => {
+    const rows = (await storage.cooldown.list())
       .map((e) => ({ ...e, state: stateOf(e, now) }))
       .filter((e) => opts.all || e.state === 'active');
     if (opts.json) return printOut(io, JSON.stringify(rows, null, 2));
@@ -114,10 +114,10 @@ export async function cooldownList(opts: CommonOptions & { json?: boolean; all?:
 }
 
 export async function cooldownRevoke(id: string, opts: CommonOptions, io: Io): Promise<void> {
-  await withStorage(opts, io, (storage) => {
-    const revoked = storage.cooldown.revoke(id, new Date().toISOString(), cliActor());
+  await withStorage(opts, io, async (storage) => {
+    const revoked = await storage.cooldown.revoke(id, new Date().toISOString(), cliActor());
     if (!revoked) {
-      const known = storage.cooldown.list().find((e) => e.id === id);
+      const known = (await storage.cooldown.list()).find((e) => e.id === id);
       throw new UsageError(known ? `exemption ${id} was already revoked` : `no cooldown exemption with id '${id}' (see pydepot cooldown list --all)`);
     }
     printOut(io, `revoked exemption ${id} (${describeTarget(revoked)} through ${revoked.repo ?? 'every repository'})`);

@@ -35,7 +35,7 @@ export async function removedReport(opts: CommonOptions & { repo?: string; since
       const remotes = Object.entries(config.repositories).filter(([, r]) => r.type === 'remote').map(([n]) => n);
       throw new UsageError(`--repo ${opts.repo}: not a remote repository (remote repositories: ${remotes.join(', ') || 'none'})`);
     }
-    const rows = storage.remoteStore.listRemoved({
+    const rows = await storage.remoteStore.listRemoved({
       ...(opts.repo ? { repo: opts.repo } : {}),
       ...(since ? { since: Date.parse(since) } : {}),
     });

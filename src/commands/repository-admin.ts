@@ -6,10 +6,10 @@ import { cliActor, printOut, UsageError, withRegistry, withStorage, type CommonO
 const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 export async function yank(yanked: boolean, repoName: string, project: string, version: string, opts: CommonOptions & { reason?: string }, io: Io): Promise<void> {
-  await withRegistry(opts, io, (registry) => {
+  await withRegistry(opts, io, async (registry) => {
     const repo = registry.hosted(repoName);
     const name = normalizeName(project);
-    const { matched, changed } = repo.setYanked(name, version, yanked, opts.reason ?? null, cliActor());
+    const { matched, changed } = await repo.setYanked(name, version, yanked, opts.reason ?? null, cliActor());
     if (matched === 0) throw new UsageError(`${name} ${version} is not in repository '${repoName}'`);
     const verb = yanked ? 'yanked' : 'un-yanked';
     printOut(io, changed.length > 0 ? `${verb} ${name} ${version} in ${repoName} (${plural(changed.length, 'file')})` : `${name} ${version} in ${repoName} was already ${verb}`);
@@ -39,8 +39,8 @@ export function sinceOf(text: string | undefined, now: Date): string | undefined
 
 export async function auditReport(opts: CommonOptions & { repo?: string; since?: string; json?: boolean }, io: Io): Promise<void> {
   const since = sinceOf(opts.since, new Date());
-  await withStorage(opts, io, (storage) => {
-    const entries = storage.audit.list({ ...(opts.repo ? { repo: opts.repo } : {}), ...(since ? { since } : {}) });
+  await withStorage(opts, io, async (storage) => {
+    const entries = await storage.audit.list({ ...(opts.repo ? { repo: opts.repo } : {}), ...(since ? { since } : {}) });
     if (opts.json) return printOut(io, JSON.stringify(entries, null, 2));
     if (entries.length === 0) return printOut(io, 'No changes recorded.');
     for (const e of entries) {

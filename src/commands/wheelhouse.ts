@@ -11,6 +11,7 @@ import { InvalidRequirement } from '../errors.ts';
 import { isPylockFilename, parsePylock, type Pylock } from '../resolve/pylock.ts';
 import { parseRequirementsFile, type ParsedRequirements, type ReadRequirementsFile } from '../resolve/requirements.ts';
 import { parseTargetShorthand, targetFromJson, type Target } from '../resolve/tags.ts';
+import { formatBytes as formatByteCount } from '../format.ts';
 import { parseDate } from '../time.ts';
 import { exportWheelhouse, type ExportProgress, type ExportResult } from '../wheelhouse/export.ts';
 import { planFromLock, planWheelhouse, type Plan } from '../wheelhouse/plan.ts';
@@ -188,19 +189,8 @@ function outputPath(output: string): string {
 
 // --- Output -----------------------------------------------------------------------
 
-/** Bytes as pip shows them (decimal units). */
-export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let unit = 'B';
-  for (const u of units) {
-    if (v < 1000) break;
-    v /= 1000;
-    unit = u;
-  }
-  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${unit}`;
-}
+/** Bytes as pip shows them (kB, MB: decimal units), in every CLI table and progress line. */
+export const formatBytes = (n: number): string => formatByteCount(n, 'decimal');
 
 export const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 

@@ -129,6 +129,8 @@ export interface Config {
   tls: TlsConfig | null;
   storage: string;
   blobs: BlobsConfig;
+  /** null (the default): SQLite in the storage folder; else PostgreSQL (README "Metadata in PostgreSQL"). */
+  database: DatabaseConfig | null;
   defaultRepository: string;
   log: { level: LogLevel };
   auth: AuthConfig;
@@ -139,7 +141,27 @@ export interface Config {
   /** Seconds a process's lease (one download, one revalidation for all processes) lasts unless renewed: how long a crashed holder keeps the others waiting. */
   leaseTtl: number;
   ui: UiConfig;
+  /** null (the default): pydepot sends file bytes itself. */
+  sendfileOffload: SendfileOffloadConfig | null;
   repositories: Record<string, RepoConfig>;
+}
+
+/** `database: postgres://…`: the metadata stores on PostgreSQL, shared by every replica naming it. */
+export interface DatabaseConfig {
+  url: string;
+  /** Connections this process keeps open at most (each worker, each replica: its own pool). */
+  poolSize: number;
+}
+
+/**
+ * Behind nginx: after every check, a file in the blob folder is answered with
+ * an empty body and `X-Accel-Redirect: <prefix><key>`, and nginx sends the
+ * bytes from disk (deploy/nginx.conf).
+ */
+export interface SendfileOffloadConfig {
+  type: 'nginx';
+  /** The internal location's URI prefix, starting and ending with '/'. */
+  prefix: string;
 }
 
 /** The server's own scrub: every blob re-hashed on a schedule (`pydepot scrub` does it on demand). */
@@ -616,6 +638,30 @@ function parseBlobs(root: Section): BlobsConfig {
   return blobs;
 }
 
+const OFFLOAD_PREFIX = /^\/(?:[A-Za-z0-9._~-]+\/)+$/;
+
+/**
+ * `sendfileOffload: nginx`, or the mapping `{type: nginx, prefix: /x/}`;
+ * `off` or false: none. Only with blobs on the filesystem: with S3 there is
+ * no folder for nginx to send from, and a proxy configured for one would
+ * serve nothing, so that is an error at start-up rather than a silent fallback.
+ */
+function parseSendfileOffload(root: Section, blobs: BlobsConfig): SendfileOffloadConfig | null {
+  const short = root.value('sendfileOffload');
+  if (short === undefined || short === null || short === false || short === 'off') return null;
+  if (!isObject(short) && short !== 'nginx') root.fail('sendfileOffload', `expected nginx, off or a mapping {type: nginx, prefix: /_pydepot_blobs/}, got ${JSON.stringify(short)}`);
+  const s: Section = typeof short === 'string' ? new Section('sendfileOffload', { type: short }) : root.section('sendfileOffload');
+  const type = s.oneOf('type', ['nginx', 'off'] as const, 'nginx');
+  const prefix = s.string('prefix', '/_pydepot_blobs/');
+  if (!OFFLOAD_PREFIX.test(prefix)) s.fail('prefix', `expected a URI path starting and ending with '/' (letters, digits, '.', '_', '~', '-'), got ${JSON.stringify(prefix)}`);
+  s.rejectUnknown();
+  if (type === 'off') return null;
+  if (blobs.type !== 'fs') {
+    root.fail('sendfileOffload', 'needs `blobs: {type: fs}`: with blobs in S3 there is no folder for nginx to send files from (leave sendfileOffload out; pydepot streams them)');
+  }
+  return { type, prefix };
+}
+
 const DEFAULT_REPOSITORIES: Raw = { internal: { type: 'local' } };
 
 /** null without a `tls` key; with one, both files must be named. */
@@ -627,6 +673,32 @@ function parseTls(root: Section): TlsConfig | null {
   const tls = { cert: s.requiredString('cert'), key: s.requiredString('key') };
   s.rejectUnknown();
   return tls;
+}
+
+/**
+ * `database: postgres://user:pass@host:5432/db` (or `postgresql://`); left
+ * out, `sqlite` or the storage folder's default: SQLite. The password may come
+ * from PGPASSWORD instead of the URL. `databasePoolSize` only with a URL.
+ */
+function parseDatabase(root: Section): DatabaseConfig | null {
+  const url = root.optionalString('database');
+  const given = root.has('databasePoolSize');
+  const poolSize = root.count('databasePoolSize', 10);
+  if (url === null || url === 'sqlite') {
+    if (given) root.fail('databasePoolSize', 'applies only with `database: postgres://…`');
+    return null;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return root.fail('database', `expected sqlite or a URL postgres://user@host:5432/dbname, got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//…@'))}`);
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    root.fail('database', `expected sqlite or a postgres:// URL, got a ${parsed.protocol}// URL`);
+  }
+  if (poolSize < 1) root.fail('databasePoolSize', 'must be at least 1');
+  return { url, poolSize };
 }
 
 /** Validates a parsed YAML document (or `{}`) into a complete Config. */
@@ -641,6 +713,7 @@ export function parseConfig(raw: unknown): Config {
 
   const storage = root.string('storage', './storage');
   const blobs = parseBlobs(root);
+  const database = parseDatabase(root);
   const tls = parseTls(root);
   const log = root.section('log');
   const level = log.oneOf('level', LOG_LEVELS, 'info');
@@ -680,6 +753,7 @@ export function parseConfig(raw: unknown): Config {
   scrubSection.rejectUnknown();
   // auto: one per core this process may use.
   const workers = root.countOrAuto('workers', 1, availableParallelism());
+  const sendfileOffload = parseSendfileOffload(root, blobs);
   const leaseTtl = root.seconds('leaseTtl', 30);
   if (leaseTtl === 0) root.fail('leaseTtl', 'must be more than 0');
 
@@ -701,5 +775,5 @@ export function parseConfig(raw: unknown): Config {
   if (!repositories[defaultRepository]) root.fail('defaultRepository', `no repository named '${defaultRepository}'`);
 
   root.rejectUnknown();
-  return { listen, tls, storage, blobs, defaultRepository, log: { level }, auth, limits, scrub, workers, leaseTtl, ui, repositories };
+  return { listen, tls, storage, blobs, database, defaultRepository, log: { level }, auth, limits, scrub, workers, leaseTtl, ui, sendfileOffload, repositories };
 }

@@ -33,7 +33,7 @@ interface RepositoryRoute {
   handle(ctx: Context, repo: string, target: UploadTarget | null): unknown;
 }
 
-export function buildApp(deps: AppDeps): Koa {
+export async function buildApp(deps: AppDeps): Promise<Koa> {
   const app = new Koa();
   // Errors are answered by errorMiddleware and logged by requestLog.
   app.silent = true;
@@ -89,7 +89,7 @@ export function buildApp(deps: AppDeps): Koa {
   r.get('/-/ready', ops.ready);
   r.get('/-/metrics', ops.metrics);
   // The web UI (src/http/ui/routes.ts has its table): pages beside the index, never part of it.
-  for (const route of uiRoutes(deps)) r[route.method](route.path, route.handle);
+  for (const route of await uiRoutes(deps)) r[route.method](route.path, route.handle);
   // The default repository's alias first, then every repository by name.
   const mount = (prefix: string, repoOf: (ctx: Context) => string, routes: readonly RepositoryRoute[]): void => {
     for (const route of routes) r[route.method](`${prefix}${route.path}`, guarded(route, repoOf));

@@ -33,4 +33,6 @@ export interface AppDeps {
   audit: AuditStore;
   squats: SquatStore;
   remoteStore: RemoteCacheStore;
+  /** `sendfileOffload`: the X-Accel-Redirect prefix nginx maps to the blob folder; null/absent: pydepot sends the bytes. */
+  offloadPrefix?: string | null;
 }

@@ -3,6 +3,12 @@
  * (incl. suffix ranges, which poetry and uv use to read a wheel's zip
  * directory), If-Range (pip ≥25.2 resumes downloads with it), HEAD, and
  * immutable caching — the URL contains the sha256, so it can never change.
+ *
+ * With `sendfileOffload` (an offload prefix), a GET for a file in the blob
+ * folder is answered, after all of the above, with an empty body and
+ * `X-Accel-Redirect: <prefix><key>`: nginx sends the bytes with sendfile,
+ * and handles the Range itself (deploy/nginx.conf keeps this ETag, so its
+ * If-Range agrees with pydepot's).
  */
 import type { Readable } from 'node:stream';
 import type { Context } from 'koa';
@@ -11,7 +17,12 @@ import { RangeNotSatisfiable } from '../errors.ts';
 import { notModified } from './conditional.ts';
 import type { FileHandle } from '../repos/types.ts';
 
-export async function sendFile(ctx: Context, file: FileHandle, contentType = 'application/octet-stream'): Promise<void> {
+/** The body bytes this response sends, or the proxy sends for it (for per-file counters). */
+export function sentBytes(ctx: Context): number {
+  return (ctx.state.offloadedBytes as number | undefined) ?? ctx.length ?? 0;
+}
+
+export async function sendFile(ctx: Context, file: FileHandle, contentType = 'application/octet-stream', offloadPrefix: string | null = null): Promise<void> {
   const etag = `"${file.sha256}"`;
   ctx.set('ETag', etag);
   ctx.set('Last-Modified', file.lastModified.toUTCString());
@@ -46,6 +57,18 @@ export async function sendFile(ctx: Context, file: FileHandle, contentType = 'ap
   if (ctx.method === 'HEAD') {
     ctx.length = length;
     return;
+  }
+  if (offloadPrefix !== null && file.offload) {
+    const key = await file.offload(range);
+    if (key !== null) {
+      // nginx's answer has its own Content-Range and length; the status logged here is the one it sends.
+      ctx.remove('Content-Range');
+      ctx.set('X-Accel-Redirect', `${offloadPrefix}${key}`);
+      ctx.body = '';
+      ctx.state.offloadedBytes = length;
+      ctx.state.log = { ...(ctx.state.log as object | undefined), offloadedBytes: length };
+      return;
+    }
   }
   const body = file.open(range);
   await started(body);

@@ -76,7 +76,7 @@ export class CachedFiles {
 
   constructor(readonly repo: string, readonly limit: number | null, private readonly deps: CachedFilesDeps) {
     this.now = deps.now ?? Date.now;
-    this.timer = setInterval(() => this.flush(), FLUSH_INTERVAL_MS);
+    this.timer = setInterval(() => void this.flush().catch((err: unknown) => this.deps.logger.error({ repo: this.repo, err }, 'could not write cache access times')), FLUSH_INTERVAL_MS);
     this.timer.unref();
   }
 
@@ -96,7 +96,10 @@ export class CachedFiles {
       release,
       serve: (handle, outcome) => {
         this.deps.metrics.lookups.inc({ repo: this.repo, result: outcome });
-        if (outcome === 'hit') this.used(sha256, handle.size);
+        if (outcome === 'hit') {
+          // Serving does not wait for the bookkeeping; a failed write is logged (the next use retries it).
+          this.used(sha256, handle.size).catch((err: unknown) => this.deps.logger.error({ repo: this.repo, sha256, err }, 'could not record a cached file\'s use'));
+        }
         const lapse = setTimeout(release, UNOPENED_HOLD_MS);
         lapse.unref();
         return {
@@ -111,26 +114,33 @@ export class CachedFiles {
             if (outcome === 'hit') this.deps.metrics.hitBytes.inc({ repo: this.repo }, range ? range.end - range.start + 1 : handle.size);
             return stream;
           },
+          // The proxy opens the blob just after this answer: the handle's hold stays
+          // until it lapses (a minute), so eviction cannot take the blob in between.
+          offload: handle.offload && (async (range) => {
+            const key = await handle.offload!(range);
+            if (key !== null && outcome === 'hit') this.deps.metrics.hitBytes.inc({ repo: this.repo }, range ? range.end - range.start + 1 : handle.size);
+            return key;
+          }),
         };
       },
     };
   }
 
   /** A file was served from the blob store. */
-  private used(sha256: string, size: number): void {
+  private async used(sha256: string, size: number): Promise<void> {
     if (this.recorded.has(sha256)) {
       this.pending.set(sha256, this.now());
       return;
     }
     // Its first use here (or one cached before rows were kept): counted from now on.
-    this.deps.store.recordCached(this.repo, { sha256, size }, this.now(), this.deps.processId);
+    await this.deps.store.recordCached(this.repo, { sha256, size }, this.now(), this.deps.processId);
     this.recorded.set(sha256, true);
     this.check();
   }
 
-  /** A download was verified and committed. */
-  filled(sha256: string, size: number): void {
-    this.deps.store.recordCached(this.repo, { sha256, size }, this.now(), this.deps.processId);
+  /** A download was verified and committed. Resolves once its row is written (an eviction it calls for has started). */
+  async filled(sha256: string, size: number): Promise<void> {
+    await this.deps.store.recordCached(this.repo, { sha256, size }, this.now(), this.deps.processId);
     this.recorded.set(sha256, true);
     if (this.limit !== null && size > this.limit) {
       this.deps.logger.warn({ repo: this.repo, sha256, size, maxCacheSize: this.limit },
@@ -156,23 +166,23 @@ export class CachedFiles {
   }
 
   /** Writes the batched access times (and re-stamps the files held open). */
-  flush(): void {
+  async flush(): Promise<void> {
     const now = this.now();
     for (const sha256 of this.holds.keys()) this.pending.set(sha256, now);
     if (this.pending.size === 0) return;
     const touches = [...this.pending].map(([sha256, at]) => ({ sha256, at }));
     this.pending.clear();
-    this.deps.store.touchCached(this.repo, touches, this.deps.processId);
+    await this.deps.store.touchCached(this.repo, touches, this.deps.processId);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
     await this.settled();
-    this.flush();
+    await this.flush();
   }
 
-  usage(): { files: number; bytes: number } {
+  usage(): Promise<{ files: number; bytes: number }> {
     return this.deps.store.cacheUsage(this.repo);
   }
 
@@ -187,8 +197,8 @@ export class CachedFiles {
 
   private async evictDown(result: EvictionResult): Promise<void> {
     const limit = this.limit!;
-    this.flush();
-    let size = this.usage().bytes;
+    await this.flush();
+    let size = (await this.usage()).bytes;
     result.size = size;
     if (size <= limit) return;
     const target = Math.floor(limit * LOW_WATER);
@@ -196,7 +206,7 @@ export class CachedFiles {
     const cutoff = this.now() - OTHER_PROCESS_GRACE_MS;
     let after: CachedFileRow | null = null;
     while (size > target && !this.closed) {
-      const batch = this.deps.store.leastRecentlyUsed(this.repo, after, BATCH);
+      const batch = await this.deps.store.leastRecentlyUsed(this.repo, after, BATCH);
       if (batch.length === 0) break;
       after = batch.at(-1)!;
       for (const row of batch) {
@@ -227,7 +237,7 @@ export class CachedFiles {
 
   /** Forgets one file; its blob goes unless another repository still uses it. */
   private async evictOne(row: CachedFileRow): Promise<true> {
-    const { heldElsewhere } = this.deps.store.uncache(this.repo, row.sha256);
+    const { heldElsewhere } = await this.deps.store.uncache(this.repo, row.sha256);
     this.pending.delete(row.sha256);
     this.recorded.delete(row.sha256);
     // An upload of the same bytes renews the blob's mtime when it commits and

@@ -15,16 +15,20 @@ export class ExemptionList {
   constructor(private readonly store: CooldownStore) {}
 
   /** The exemptions in force at `now` for `project` served through any of `scopes`. */
-  covering(project: string, scopes: ReadonlySet<string>, now: number): Exemption[] {
-    this.refresh();
+  async covering(project: string, scopes: ReadonlySet<string>, now: number): Promise<Exemption[]> {
+    await this.refresh();
     if (this.exemptions.length === 0) return [];
     return this.exemptions.filter((e) => e.until > now && (e.repo === null || scopes.has(e.repo)) && e.covers(project));
   }
 
-  private refresh(): void {
-    const serial = this.store.serial();
+  private async refresh(): Promise<void> {
+    const serial = await this.store.serial();
     if (serial === this.serial) return;
-    this.exemptions = this.store.list().filter((r) => r.revokedAt === null).map(compileExemption);
+    const rows = await this.store.list();
+    // Concurrent refreshes: one that read a newer counter has set the list already.
+    // (The list may be newer than `serial`: then the next use reads it again.)
+    if (serial < this.serial) return;
+    this.exemptions = rows.filter((r) => r.revokedAt === null).map(compileExemption);
     this.serial = serial;
   }
 }

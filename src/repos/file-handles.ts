@@ -4,7 +4,11 @@ import type { BlobStore } from '../storage/types.ts';
 import type { FileHandle } from './types.ts';
 
 export function blobFileHandle(blobs: BlobStore, filename: string, sha256: string, size: number, lastModified: Date): FileHandle {
-  return { filename, sha256, size, lastModified, open: (range) => blobs.open(sha256, range) };
+  return {
+    filename, sha256, size, lastModified,
+    open: (range) => blobs.open(sha256, range),
+    offload: () => Promise.resolve(blobs.offloadKey(sha256)),
+  };
 }
 
 export function bufferFileHandle(filename: string, sha256: string, bytes: Buffer, lastModified: Date): FileHandle {

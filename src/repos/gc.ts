@@ -55,8 +55,8 @@ export async function collectGarbage(deps: GcDeps, opts: GcOptions = {}): Promis
   const result: GcResult = { dryRun, blobs: { count: 0, bytes: 0 }, temp: { count: 0, bytes: 0 }, young: 0, scanned: 0, adopted: 0, ms: 0 };
   for await (const b of deps.blobs.list()) {
     result.scanned++;
-    if (deps.store.blobInUse(b.sha256)) {
-      if (!dryRun) result.adopted += deps.remoteStore.adoptCached(b.sha256, b.size, b.mtime.getTime());
+    if (await deps.store.blobInUse(b.sha256)) {
+      if (!dryRun) result.adopted += await deps.remoteStore.adoptCached(b.sha256, b.size, b.mtime.getTime());
       continue;
     }
     if (b.mtime.getTime() > cutoff) {
@@ -66,7 +66,7 @@ export async function collectGarbage(deps: GcDeps, opts: GcOptions = {}): Promis
     if (!dryRun) {
       // Again, right before: committed again or named by a row since the listing?
       const now = await deps.blobs.stat(b.sha256);
-      if (!now || now.mtime.getTime() > cutoff || deps.store.blobInUse(b.sha256)) continue;
+      if (!now || now.mtime.getTime() > cutoff || (await deps.store.blobInUse(b.sha256))) continue;
       await deps.blobs.delete(b.sha256);
       deps.logger.info({ sha256: b.sha256, size: b.size }, 'gc: removed a blob no row names');
     }
@@ -76,7 +76,7 @@ export async function collectGarbage(deps: GcDeps, opts: GcOptions = {}): Promis
   result.temp = await deps.blobs.removeStaleTemp(new Date(cutoff), { dryRun });
   result.ms = Date.now() - started;
   if (!dryRun) {
-    deps.store.recordRun('gc', Date.now(), {
+    await deps.store.recordRun('gc', Date.now(), {
       blobs: result.blobs.count, blobBytes: result.blobs.bytes, temp: result.temp.count, tempBytes: result.temp.bytes,
       freedBytes: result.blobs.bytes + result.temp.bytes, adopted: result.adopted, seconds: result.ms / 1000,
     });

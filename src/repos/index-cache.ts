@@ -80,7 +80,8 @@ export class IndexCache {
 
   /** The current page of `project`, or null when upstream has no such project. */
   async page(project: string): Promise<PageLookup | null> {
-    const row = this.store.getPage(this.repo, project);
+    // The one store read of a fresh page's request.
+    const row = await this.store.getPage(this.repo, project);
     if (this.config.offline) {
       if (!row) throw new NotFound(`Project '${project}' is not cached in repository '${this.repo}', which is offline.`);
       return stored(row);
@@ -137,8 +138,8 @@ export class IndexCache {
    * one answers the row first (its checkedAt moves), its answer is ours.
    */
   private async refreshOnce(project: string, row: CachedPage | null): Promise<PageLookup | null> {
-    const answered = (): { found: PageLookup | null } | null => {
-      const now = this.store.getPage(this.repo, project);
+    const answered = async (): Promise<{ found: PageLookup | null } | null> => {
+      const now = await this.store.getPage(this.repo, project);
       return now && (row === null || now.checkedAt > row.checkedAt) ? { found: stored(now) } : null;
     };
     const got = await onceAcrossProcesses(this.leases, `page:${this.repo}/${project}`, {
@@ -161,16 +162,16 @@ export class IndexCache {
     const now = this.now();
     if (res.status === 304 && row) {
       res.body.resume();
-      this.store.touchPage(this.repo, project, now);
+      await this.store.touchPage(this.repo, project, now);
       return stored({ ...row, checkedAt: now });
     }
     if (res.status === 404 || res.status === 410) {
       res.body.resume();
-      const saved = this.store.savePage(this.repo, project, { state: 'missing', etag: null, lastModified: null, page: null, files: [], removedCause: 'project-deleted' }, now);
+      const saved = await this.store.savePage(this.repo, project, { state: 'missing', etag: null, lastModified: null, page: null, files: [], removedCause: 'project-deleted' }, now);
       if (saved.removed > 0) this.removals.noticed(project, saved.removed, 'project-deleted');
       if (++this.missesSincePrune >= PRUNE_EVERY) {
         this.missesSincePrune = 0;
-        this.store.pruneMissing(this.repo, now - this.config.negativeTtl * 1000, MAX_MISSING);
+        await this.store.pruneMissing(this.repo, now - this.config.negativeTtl * 1000, MAX_MISSING);
       }
       return null;
     }
@@ -188,21 +189,39 @@ export class IndexCache {
       return this.stalePage(project, row, new UpstreamRequestError(`upstream ${url} sent a page pydepot cannot read: ${(err as Error).message}`, false));
     }
     // Upstream removals win: what the stored page listed and this one does not stops being served.
-    const oldBody = row?.state === 'ok' ? this.store.getPageBody(this.repo, project) : null;
+    const oldBody = row?.state === 'ok' ? await this.store.getPageBody(this.repo, project) : null;
+    const readMetadata = await this.wheelMetadataOf(parsed);
     const { served: { page, files, unverifiable }, stored: toStore, cause, statusKept } = await reconcile(project, parsed, oldBody, {
       cached: this.removals.cached,
-      readMetadata: (sha256, filename) => this.store.getWheelMetadata(sha256, filename)?.metadataSha256 ?? null,
+      readMetadata: (sha256, filename) => readMetadata.get(`${sha256}/${filename}`) ?? null,
     }, now);
     if (statusKept !== null) this.logger.warn({ repo: this.repo, project, reason: statusKept, status: page.status?.status ?? null }, 'upstream sent a project status pydepot cannot read; keeping the last known one');
     if (unverifiable > 0) this.logger.warn({ repo: this.repo, project, files: unverifiable }, 'upstream files without a sha256 are not served');
     // Crash-matrix step (test-only, see crash-points.ts): the page and its file
     // rows are saved in one transaction, so a crash here keeps the old copy.
     crashPoint('page:fetched-not-saved');
-    const saved = this.store.savePage(this.repo, project, {
+    const saved = await this.store.savePage(this.repo, project, {
       state: 'ok', etag: header(res, 'etag'), lastModified: header(res, 'last-modified'), page: JSON.stringify(toStore), files, removedCause: cause,
     }, now);
     if (saved.removed > 0) this.removals.noticed(project, saved.removed, cause);
     return { row: saved, fetched: page };
+  }
+
+  /**
+   * The METADATA pydepot read out of the page's wheels that the upstream
+   * gives no core metadata for (servedPage reads it synchronously): read
+   * before, all at once, by `<sha256>/<filename>`.
+   */
+  private async wheelMetadataOf(parsed: UpstreamProjectPage): Promise<Map<string, string>> {
+    const wanted = parsed.files.filter((f) => f.filename.endsWith('.whl') && f.hashes.sha256
+      && !(typeof f.coreMetadata === 'object' && f.coreMetadata.sha256));
+    const found = new Map<string, string>();
+    await Promise.all(wanted.map(async (f) => {
+      const sha256 = f.hashes.sha256!;
+      const m = (await this.store.getWheelMetadata(sha256, f.filename))?.metadataSha256;
+      if (m) found.set(`${sha256}/${f.filename}`, m);
+    }));
+    return found;
   }
 
   private stalePage(project: string, row: CachedPage | null, err: UpstreamRequestError): PageLookup | null {
@@ -227,21 +246,21 @@ export class IndexCache {
 
   /** Brings the stored project list up to date (same freshness rules). Returns its serial. */
   async rootSerial(): Promise<number> {
-    const row = this.store.getRoot(this.repo);
+    const row = await this.store.getRoot(this.repo);
     if (this.config.offline || (row && this.isFresh(row.checkedAt, this.config.indexTtl))) return row?.serial ?? 0;
     if (row && this.backingOff('root')) return row.serial;
     const flight = this.roots.join('root', () => onceAcrossProcesses(this.leases, `root:${this.repo}`, {
       // Answered by another process meanwhile: its checkedAt moved.
-      result: () => ((this.store.getRoot(this.repo)?.checkedAt ?? -1) > (row?.checkedAt ?? -1) ? true : null),
+      result: async () => (((await this.store.getRoot(this.repo))?.checkedAt ?? -1) > (row?.checkedAt ?? -1) ? true : null),
       work: () => this.refreshRoot().then(() => true),
     }).then(() => undefined));
     if (row) await this.orStale(flight, () => undefined, {});
     else await flight;
-    return this.store.getRoot(this.repo)?.serial ?? 0;
+    return (await this.store.getRoot(this.repo))?.serial ?? 0;
   }
 
   private async refreshRoot(): Promise<void> {
-    const row = this.store.getRoot(this.repo);
+    const row = await this.store.getRoot(this.repo);
     const headers = conditional(ROOT_ACCEPT, row);
     const url = this.client.baseUrl;
     try {
@@ -249,7 +268,7 @@ export class IndexCache {
       this.metrics.requests.inc({ repo: this.repo, kind: 'root', status: String(res.status) });
       if (res.status === 304 && row) {
         res.body.resume();
-        this.store.touchRoot(this.repo, this.now());
+        await this.store.touchRoot(this.repo, this.now());
         return;
       }
       if (res.status !== 200) {
@@ -260,7 +279,7 @@ export class IndexCache {
       const parser = createProjectListParser(header(res, 'content-type') ?? '');
       res.body.setEncoding('utf8');
       for await (const chunk of res.body) parser.write(chunk as string);
-      this.store.saveRoot(this.repo, parser.end(), header(res, 'etag'), header(res, 'last-modified'), this.now());
+      await this.store.saveRoot(this.repo, parser.end(), header(res, 'etag'), header(res, 'last-modified'), this.now());
     } catch (err) {
       const e = err instanceof UpstreamRequestError ? err : new UpstreamRequestError(`upstream ${url}: ${(err as Error).message}`, false);
       this.staleOr('root', row, e, {}, `the project list of repository '${this.repo}' is not cached`);

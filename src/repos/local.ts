@@ -4,6 +4,7 @@
  * its audit entry in one transaction, so a row never points at a missing
  * blob and no change goes unrecorded.
  */
+import { createHash } from 'node:crypto';
 import type { LocalRepoConfig } from '../config/schema.ts';
 import { crashPoint } from '../crash-points.ts';
 import { FileExists, StoredFileMissing } from '../errors.ts';
@@ -34,31 +35,30 @@ export class LocalRepository implements Repository, UploadTarget {
   }
 
   async projectVersion(project: string): Promise<string | null> {
-    const row = this.store.getProject(this.name, project);
+    const row = await this.store.getProject(this.name, project);
     return row ? String(row.serial) : null;
   }
 
-  /** Synchronous on purpose: the dependency-confusion rule asks it on every virtual lookup. */
-  hostsProject(project: string): boolean {
-    return this.store.getProject(this.name, project) !== null;
+  /** The dependency-confusion rule asks it on every virtual lookup: one indexed read. */
+  async hostsProject(project: string): Promise<boolean> {
+    return (await this.store.getProject(this.name, project)) !== null;
   }
 
   /** The file stored under this name, whatever its bytes, or null (a wheelhouse import tells a conflict from a new file). */
-  storedFile(filename: string): FileRow | null {
+  storedFile(filename: string): Promise<FileRow | null> {
     return this.store.getFile(this.name, filename);
   }
 
   /** The project that holds this exact file, or null. */
-  fileProject(sha256: string, filename: string): string | null {
-    const row = this.store.getFile(this.name, filename);
+  async fileProject(sha256: string, filename: string): Promise<string | null> {
+    const row = await this.store.getFile(this.name, filename);
     return row && row.sha256 === sha256 ? row.project : null;
   }
 
   async projectPage(project: string): Promise<ProjectPage | null> {
-    const row = this.store.getProject(this.name, project);
-    if (!row) return null;
-    const files = this.store.listFiles(this.name, project);
-    if (files.length === 0) return null;
+    // Both reads at once (the page is served on every request); the files decide whether there is a page.
+    const [row, files] = await Promise.all([this.store.getProject(this.name, project), this.store.listFiles(this.name, project)]);
+    if (!row || files.length === 0) return null;
     return {
       name: row.name,
       displayName: row.displayName,
@@ -68,7 +68,7 @@ export class LocalRepository implements Repository, UploadTarget {
   }
 
   async listVersion(): Promise<string> {
-    return String(this.store.repoSerial(this.name));
+    return String(await this.store.repoSerial(this.name));
   }
 
   /** In keyset pages of names: a repository of 100,000 projects is listed in flat memory, as a remote's root is. */
@@ -83,22 +83,23 @@ export class LocalRepository implements Repository, UploadTarget {
   }
 
   async openFile(sha256: string, filename: string): Promise<FileHandle | null> {
-    const row = this.store.getFile(this.name, filename);
+    const row = await this.store.getFile(this.name, filename);
     if (!row || row.sha256 !== sha256) return null;
     if (!(await this.blobs.stat(sha256))) throw new StoredFileMissing(filename, this.name);
     return blobFileHandle(this.blobs, filename, sha256, row.size, new Date(row.uploadTime));
   }
 
   async openCoreMetadata(sha256: string, filename: string): Promise<FileHandle | null> {
-    const row = this.store.getFile(this.name, filename);
-    if (!row || row.sha256 !== sha256 || !row.metadataSha256) return null;
-    const bytes = this.store.getCoreMetadata(this.name, filename);
-    if (!bytes) return null;
+    // Read at once; the row's metadata hash is checked against the bytes, so
+    // bytes of a file that replaced it in between are never served as its.
+    const [row, bytes] = await Promise.all([this.store.getFile(this.name, filename), this.store.getCoreMetadata(this.name, filename)]);
+    if (!row || row.sha256 !== sha256 || !row.metadataSha256 || !bytes) return null;
+    if (createHash('sha256').update(bytes).digest('hex') !== row.metadataSha256) return null;
     return bufferFileHandle(`${filename}.metadata`, row.metadataSha256, bytes, new Date(row.uploadTime));
   }
 
   async releaseFiles(project: string): Promise<ReleaseFiles | null> {
-    const files = this.store.listFiles(this.name, project);
+    const files = await this.store.listFiles(this.name, project);
     if (files.length === 0) return null;
     return { files, metadataJson: async (filename) => this.store.getMetadataJson(this.name, filename) };
   }
@@ -108,7 +109,7 @@ export class LocalRepository implements Repository, UploadTarget {
     const { temp, dist } = v;
     try {
       // Cheap early refusal; addFile re-checks inside its transaction for races.
-      const existing = this.store.getFile(this.name, dist.filename);
+      const existing = await this.store.getFile(this.name, dist.filename);
       if (existing && existing.sha256 !== temp.sha256 && !this.config.overwrite) throw new FileExists(dist.filename, existing.sha256);
 
       // Crash-matrix steps (test-only, see crash-points.ts): a crash before the
@@ -117,7 +118,7 @@ export class LocalRepository implements Repository, UploadTarget {
       crashPoint('upload:temp-complete');
       await this.blobs.commit(temp);
       crashPoint('upload:blob-committed');
-      const result = this.store.addFile(
+      const result = await this.store.addFile(
         {
           repo: this.name,
           project: dist.normalizedName,
@@ -146,7 +147,8 @@ export class LocalRepository implements Repository, UploadTarget {
         throw new FileExists(dist.filename, result.existing.sha256);
       }
       if (result.replaced) await this.dropBlobIfUnused(result.replaced.sha256);
-      const file = this.store.getFile(this.name, dist.filename)!;
+      // The row as added, not a re-read: a concurrent upload may replace it meanwhile.
+      const file = result.file;
       return { outcome: result.replaced ? 'replaced' : 'created', file };
     } finally {
       // Whatever happened, nothing stays in temporary storage (a no-op after a commit).
@@ -158,15 +160,13 @@ export class LocalRepository implements Repository, UploadTarget {
    * Yanks or un-yanks every file of a version (PEP 592). Returns how many
    * versions matched, and the files whose state changed.
    */
-  setYanked(project: string, version: string, yanked: boolean, reason: string | null, actor: Actor): { matched: number; changed: FileRow[] } {
-    const versions = this.matchingVersions(project, version);
-    const before = new Map(this.filesOf(project, versions).map((f) => [f.filename, f]));
-    for (const v of versions) this.store.setYanked(this.name, project, v, yanked, reason);
-    const changed = this.filesOf(project, versions).filter((f) => {
-      const old = before.get(f.filename);
-      return old && (old.yanked !== f.yanked || old.yankedReason !== f.yankedReason);
-    });
-    this.record(yanked ? 'yank' : 'unyank', changed, actor, yanked ? reason : null);
+  async setYanked(project: string, version: string, yanked: boolean, reason: string | null, actor: Actor): Promise<{ matched: number; changed: FileRow[] }> {
+    const versions = await this.matchingVersions(project, version);
+    const changed: FileRow[] = [];
+    // The store says which files each call changed: a concurrent yank's are not counted as this one's.
+    for (const v of versions) changed.push(...(await this.store.setYanked(this.name, project, v, yanked, reason)));
+    changed.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
+    await this.record(yanked ? 'yank' : 'unyank', changed, actor, yanked ? reason : null);
     return { matched: versions.length, changed };
   }
 
@@ -175,23 +175,23 @@ export class LocalRepository implements Repository, UploadTarget {
    * good: pip pinned to it will fail. Blobs no other file uses are removed.
    */
   async deleteFiles(project: string, version: string, filename: string | null, actor: Actor): Promise<FileRow[]> {
-    const versions = this.matchingVersions(project, version);
-    const targets = this.filesOf(project, versions).filter((f) => filename === null || f.filename === filename);
+    const versions = await this.matchingVersions(project, version);
+    const targets = (await this.filesOf(project, versions)).filter((f) => filename === null || f.filename === filename);
     const deleted: FileRow[] = [];
     for (const f of targets) {
-      const row = this.store.deleteFile(this.name, f.filename);
+      const row = await this.store.deleteFile(this.name, f.filename);
       if (!row) continue;
       deleted.push(row);
       await this.dropBlobIfUnused(row.sha256);
     }
-    this.record('delete', deleted, actor, null);
+    await this.record('delete', deleted, actor, null);
     return deleted;
   }
 
-  private record(action: AuditAction, files: readonly FileRow[], actor: Actor, detail: string | null): void {
+  private async record(action: AuditAction, files: readonly FileRow[], actor: Actor, detail: string | null): Promise<void> {
     const at = new Date().toISOString();
     for (const f of files) {
-      this.audit.record({
+      await this.audit.record({
         at, actor: actor.user ?? 'anonymous', tokenId: actor.tokenId, address: actor.address,
         action, repo: this.name, project: f.project, version: f.version, filename: f.filename, sha256: f.sha256, detail,
       });
@@ -199,16 +199,16 @@ export class LocalRepository implements Repository, UploadTarget {
   }
 
   /** The version strings as uploaded that mean `version` by PEP 440 (`2.0` matches `2.0.0`). */
-  private matchingVersions(project: string, version: string): string[] {
-    return this.store.listVersions(this.name, project).filter((v) => versionsEqual(v, version));
+  private async matchingVersions(project: string, version: string): Promise<string[]> {
+    return (await this.store.listVersions(this.name, project)).filter((v) => versionsEqual(v, version));
   }
 
-  private filesOf(project: string, versions: readonly string[]): FileRow[] {
-    return this.store.listFiles(this.name, project).filter((f) => versions.includes(f.version));
+  private async filesOf(project: string, versions: readonly string[]): Promise<FileRow[]> {
+    return (await this.store.listFiles(this.name, project)).filter((f) => versions.includes(f.version));
   }
 
   private async dropBlobIfUnused(sha256: string): Promise<void> {
-    if (!this.store.blobInUse(sha256)) await this.blobs.delete(sha256);
+    if (!(await this.store.blobInUse(sha256))) await this.blobs.delete(sha256);
   }
 }
 

@@ -85,17 +85,19 @@ export class Registry {
   }
 
   /** Upstream files held back by the cooldown right now, by the repository serving the pages. */
-  cooldownHidden(): Map<string, number> {
+  async cooldownHidden(): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     for (const r of this.repos.values()) {
       if (!(r instanceof RemoteRepository)) continue;
-      for (const [label, n] of r.cooldownHidden()) out.set(label, (out.get(label) ?? 0) + n);
+      for (const [label, n] of await r.cooldownHidden()) out.set(label, (out.get(label) ?? 0) + n);
     }
     return out;
   }
 
   async close(): Promise<void> {
     await Promise.all(this.all().map((r) => r.close?.()));
+    // Squats noticed by requests are written in the background: before the database closes.
+    await this.squats.idle();
   }
 
   /** The remote repositories, for their caches (sizes, eviction at start-up). */
@@ -137,9 +139,9 @@ export class Registry {
    * a local repository hosts it, or a virtual repository's `internal`
    * patterns match it. A wheel cache never takes such a name.
    */
-  internalReason(project: string): string | null {
+  async internalReason(project: string): Promise<string | null> {
     for (const repo of this.repos.values()) {
-      if (repo instanceof LocalRepository && repo.hostsProject(project)) return `hosted by local repository '${repo.name}'`;
+      if (repo instanceof LocalRepository && (await repo.hostsProject(project))) return `hosted by local repository '${repo.name}'`;
       if (repo instanceof VirtualRepository && repo.matchesInternalPattern(project)) return `matches the internal patterns of virtual repository '${repo.name}'`;
     }
     return null;

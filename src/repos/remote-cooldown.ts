@@ -59,17 +59,18 @@ export class RemoteCooldown {
   }
 
   /** What the cached page of `project` (at `serial`) lists now. */
-  judge(project: string, serial: number, view: CooldownView): Visibility {
+  async judge(project: string, serial: number, view: CooldownView): Promise<Visibility> {
     const now = this.deps.clock();
     this.judged.set(`${view.label}\u0000${project}`, { project, view });
-    return judge(this.schedule(project, serial), view.ms, this.deps.exemptions.covering(project, view.scopes, now), now);
+    const schedule = await this.schedule(project, serial);
+    return judge(schedule, view.ms, await this.deps.exemptions.covering(project, view.scopes, now), now);
   }
 
   /** The page without the files in their cooldown; null when it has none left. */
-  filter(project: string, serial: number, page: ProjectPage, view: CooldownView): ProjectPage | null {
+  async filter(project: string, serial: number, page: ProjectPage, view: CooldownView): Promise<ProjectPage | null> {
     const now = this.deps.clock();
-    const exemptions = this.deps.exemptions.covering(project, view.scopes, now);
-    const v = visiblePage(page, this.schedule(project, serial, page), view.ms, exemptions, now);
+    const exemptions = await this.deps.exemptions.covering(project, view.scopes, now);
+    const v = visiblePage(page, await this.schedule(project, serial, page), view.ms, exemptions, now);
     if (v.admitted > 0) {
       this.deps.metrics.exemptionUses.inc({ repo: view.label });
       for (const id of v.exemptionsUsed) {
@@ -83,32 +84,35 @@ export class RemoteCooldown {
   }
 
   /** Files held back right now on the pages judged lately, by serving repository. */
-  hiddenNow(): Map<string, number> {
+  async hiddenNow(): Promise<Map<string, number>> {
     const now = this.deps.clock();
     const out = new Map<string, number>();
-    for (const { project, view } of this.judged.values()) {
+    for (const { project, view } of [...this.judged.values()]) {
       const kept = this.schedules.get(project);
       if (!kept) continue;
-      const hidden = judge(kept.schedule, view.ms, this.deps.exemptions.covering(project, view.scopes, now), now).hidden;
+      const hidden = judge(kept.schedule, view.ms, await this.deps.exemptions.covering(project, view.scopes, now), now).hidden;
       out.set(view.label, (out.get(view.label) ?? 0) + hidden);
     }
     return out;
   }
 
-  private schedule(project: string, serial: number, page?: ProjectPage): Schedule {
+  private async schedule(project: string, serial: number, page?: ProjectPage): Promise<Schedule> {
     const kept = this.schedules.get(project);
     if (kept && kept.serial === serial) return kept.schedule;
-    const files = page?.files ?? this.storedFiles(project);
-    const schedule = buildSchedule(files, this.deps.store.firstSeen(this.remote, project), this.deps.clock());
-    this.schedules.set(project, { serial, schedule });
+    // The stored page is read with its serial: the schedule is kept under the
+    // serial of the body it was built from, whichever one is stored by now.
+    const stored = page ? null : await this.storedFiles(project);
+    const files = page?.files ?? stored!.files;
+    const schedule = buildSchedule(files, await this.deps.store.firstSeen(this.remote, project), this.deps.clock());
+    this.schedules.set(project, { serial: stored?.serial ?? serial, schedule });
     return schedule;
   }
 
   /** Every file the stored page may list: the upstream's, and the removed ones keepRemoved may keep (removals.ts). */
-  private storedFiles(project: string): ProjectPage['files'] {
-    const body = this.deps.store.getPageBody(this.remote, project);
-    if (!body) return [];
-    const page = JSON.parse(body) as StoredPage;
-    return page.removed ? [...page.files, ...page.removed.map((k) => k.file)] : page.files;
+  private async storedFiles(project: string): Promise<{ serial: number | undefined; files: ProjectPage['files'] }> {
+    const row = await this.deps.store.getPageWithBody(this.remote, project);
+    if (!row?.body) return { serial: row?.serial, files: [] };
+    const page = JSON.parse(row.body) as StoredPage;
+    return { serial: row.serial, files: page.removed ? [...page.files, ...page.removed.map((k) => k.file)] : page.files };
   }
 }

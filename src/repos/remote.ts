@@ -116,8 +116,8 @@ export class RemoteRepository implements UpstreamRepository {
   }
 
   /** The stored page, without asking upstream whatever its age: the upstream's files, as last seen. */
-  cachedPage(project: string): ProjectPage | null {
-    const body = this.store.getPageBody(this.name, project);
+  async cachedPage(project: string): Promise<ProjectPage | null> {
+    const body = await this.store.getPageBody(this.name, project);
     return body ? visiblePage(JSON.parse(body) as StoredPage, false) : null;
   }
 
@@ -131,7 +131,7 @@ export class RemoteRepository implements UpstreamRepository {
     if (!found) return null;
     const view = this.cooldown.view(via);
     if (!view) return `${found.row.serial}`;
-    const v = this.cooldown.judge(project, found.row.serial, view);
+    const v = await this.cooldown.judge(project, found.row.serial, view);
     if (v.visible === 0 && v.hidden > 0) return null;
     return `${found.row.serial}/${v.key}`;
   }
@@ -145,10 +145,13 @@ export class RemoteRepository implements UpstreamRepository {
   async upstreamPage(project: string, via?: PageView): Promise<ProjectPage | null> {
     // Callers ask projectVersion first, which has just brought the row up to
     // date: asking upstream again would double every revalidation.
-    if (!this.store.getPage(this.name, project)) await this.lookup(project);
-    const row = this.store.getPage(this.name, project);
-    const body = this.store.getPageBody(this.name, project);
-    const page = body ? visiblePage(JSON.parse(body) as StoredPage, this.config.keepRemoved) : null;
+    // One read for the serial and the body, so the cooldown judges the body by its own serial.
+    let row = await this.store.getPageWithBody(this.name, project);
+    if (!row) {
+      await this.lookup(project);
+      row = await this.store.getPageWithBody(this.name, project);
+    }
+    const page = row?.body ? visiblePage(JSON.parse(row.body) as StoredPage, this.config.keepRemoved) : null;
     const view = this.cooldown.view(via);
     if (!page || !row || !view) return page;
     return this.cooldown.filter(project, row.serial, page, view);
@@ -163,14 +166,14 @@ export class RemoteRepository implements UpstreamRepository {
   async pageLifetime(project: string, via?: PageView): Promise<number | null> {
     const view = this.cooldown.view(via);
     if (!view) return null;
-    const row = this.store.getPage(this.name, project);
+    const row = await this.store.getPage(this.name, project);
     if (row?.state !== 'ok') return null;
-    const { changesAt } = this.cooldown.judge(project, row.serial, view);
+    const { changesAt } = await this.cooldown.judge(project, row.serial, view);
     return changesAt === null ? null : Math.max(0, Math.floor((changesAt - this.deps.clock()) / 1000));
   }
 
   /** Files held back by the cooldown right now, by serving repository (for the metrics). */
-  cooldownHidden(): Map<string, number> {
+  cooldownHidden(): Promise<Map<string, number>> {
     return this.cooldown.hiddenNow();
   }
 
@@ -182,7 +185,7 @@ export class RemoteRepository implements UpstreamRepository {
     await this.index.rootSerial();
     let after = '';
     for (;;) {
-      const names = this.store.rootNames(this.name, after, 5000);
+      const names = await this.store.rootNames(this.name, after, 5000);
       if (names.length === 0) return;
       yield names.map((n) => ({ name: n, displayName: n }));
       after = names.at(-1)!;
@@ -190,16 +193,16 @@ export class RemoteRepository implements UpstreamRepository {
   }
 
   /** An upstream cache hosts nothing: its names never become internal. */
-  hostsProject(): boolean {
+  async hostsProject(): Promise<boolean> {
     return false;
   }
 
-  fileProject(sha256: string, filename: string): string | null {
-    return this.store.getFile(this.name, sha256, filename)?.project ?? null;
+  async fileProject(sha256: string, filename: string): Promise<string | null> {
+    return (await this.store.getFile(this.name, sha256, filename))?.project ?? null;
   }
 
-  requiresPythonOf(sha256: string, filename: string): string | null {
-    return this.store.getFile(this.name, sha256, filename)?.requiresPython ?? null;
+  async requiresPythonOf(sha256: string, filename: string): Promise<string | null> {
+    return (await this.store.getFile(this.name, sha256, filename))?.requiresPython ?? null;
   }
 
   /**
@@ -208,7 +211,7 @@ export class RemoteRepository implements UpstreamRepository {
    * null when no page of this remote ever listed it.
    */
   private async servable(sha256: string, filename: string, filtered = true): Promise<RemoteFileRecord | null> {
-    const row = this.store.getFile(this.name, sha256, filename);
+    const row = await this.store.getFile(this.name, sha256, filename);
     if (!row) return null;
     if (row.removedAt !== null && !servesRemoved(row, this.config.keepRemoved, (await this.blobs.stat(sha256)) !== null)) {
       this.deps.metrics.removedRefused.inc({ repo: this.name });
@@ -237,7 +240,10 @@ export class RemoteRepository implements UpstreamRepository {
       if (cached) return hold.serve({ ...blobFileHandle(this.blobs, filename, sha256, cached.size, Number.isNaN(uploaded) ? cached.mtime : new Date(uploaded)), source: 'cache' }, 'hit');
       if (this.config.offline) throw new UpstreamUnavailable(`'${filename}' is not cached in repository '${this.name}', which is offline.`);
       const d = await this.fetcher.join({ url: row.url, filename, sha256, size: row.size });
-      d.done.then(() => this.cachedFiles.filled(sha256, d.size), () => undefined);
+      d.done.then(
+        () => this.cachedFiles.filled(sha256, d.size).catch((err: unknown) => this.deps.logger.error({ repo: this.name, sha256, err }, 'could not record a cached file')),
+        () => undefined,
+      );
       if (row.metadataSha256 === null) d.done.then(() => this.wheelMetadata.downloaded(row), () => undefined);
       const blobs = this.blobs;
       return hold.serve({
@@ -249,6 +255,11 @@ export class RemoteRepository implements UpstreamRepository {
             await d.done;
             yield* blobs.open(sha256, range);
           })());
+        },
+        // Offloaded only once fetched and verified: the proxy sends the committed blob.
+        offload: async () => {
+          await d.done;
+          return blobs.offloadKey(sha256);
         },
       }, 'miss');
     } catch (err) {
@@ -269,7 +280,7 @@ export class RemoteRepository implements UpstreamRepository {
   private async coreMetadata(sha256: string, filename: string, filtered: boolean): Promise<FileHandle | null> {
     const row = await this.servable(sha256, filename, filtered);
     if (!row) return null;
-    const read = this.store.getWheelMetadata(sha256, filename)?.metadataSha256 ?? null;
+    const read = (await this.store.getWheelMetadata(sha256, filename))?.metadataSha256 ?? null;
     if (!row.metadataSha256 || row.metadataSha256 === read) {
       // None from the upstream: read out of the wheel, now if need be (the
       // wheelhouse resolver, or a client asking before the page says so).
@@ -310,16 +321,20 @@ export class RemoteRepository implements UpstreamRepository {
   }
 
   /** The page lists the file with the metadata now stored for it (its serial, hence its ETag, changes). */
-  private advertiseMetadata(project: string, sha256: string, filename: string, metadataSha256: string): void {
+  private async advertiseMetadata(project: string, sha256: string, filename: string, metadataSha256: string): Promise<void> {
     // The common case, on every `.metadata` request: the page says so already.
-    if (this.store.getFile(this.name, sha256, filename)?.metadataSha256 === metadataSha256) return;
-    const body = this.store.getPageBody(this.name, project);
-    if (!body) return;
-    const page = JSON.parse(body) as ProjectPage;
-    const file = page.files.find((f: IndexFile) => f.sha256 === sha256 && f.filename === filename);
-    if (!file || file.metadataSha256 !== null) return;
-    file.metadataSha256 = metadataSha256;
-    this.store.updatePageMetadata(this.name, project, JSON.stringify(page), { sha256, filename, metadataSha256 });
+    if ((await this.store.getFile(this.name, sha256, filename))?.metadataSha256 === metadataSha256) return;
+    // The new body is made from the stored one: written only if no newer page
+    // was saved meanwhile, else made again from that one.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const row = await this.store.getPageWithBody(this.name, project);
+      if (!row?.body) return;
+      const page = JSON.parse(row.body) as ProjectPage;
+      const file = page.files.find((f: IndexFile) => f.sha256 === sha256 && f.filename === filename);
+      if (!file || file.metadataSha256 !== null) return;
+      file.metadataSha256 = metadataSha256;
+      if (await this.store.updatePageMetadata(this.name, project, row.serial, JSON.stringify(page), { sha256, filename, metadataSha256 })) return;
+    }
   }
 
   async close(): Promise<void> {

@@ -82,7 +82,7 @@ async function* inventory(deps: ScrubDeps, repos: readonly string[] | undefined)
     yield* deps.blobs.list();
     return;
   }
-  const shas = new Set(repos.flatMap((r) => deps.store.repoBlobs(r)));
+  const shas = new Set((await Promise.all(repos.map((r) => deps.store.repoBlobs(r)))).flat());
   for (const sha256 of [...shas].sort()) {
     // A remote's listed file that is not cached has no blob: nothing to check.
     const info = await deps.blobs.stat(sha256);
@@ -142,7 +142,7 @@ export async function scrubBlobs(deps: ScrubDeps, opts: ScrubOptions = {}): Prom
     opts.onProgress?.({ ...progress, blobsTotal: Math.max(progress.blobsTotal, progress.blobsDone), bytesTotal: Math.max(progress.bytesTotal, progress.bytesDone) });
   }
   result.ms = Date.now() - started;
-  deps.store.recordRun('scrub', Date.now(), {
+  await deps.store.recordRun('scrub', Date.now(), {
     checked: result.checked, bytes: result.bytes, corrupt: result.corrupt.length, seconds: result.ms / 1000, aborted: result.aborted ? 1 : 0,
   });
   return result;
@@ -150,8 +150,8 @@ export async function scrubBlobs(deps: ScrubDeps, opts: ScrubOptions = {}): Prom
 
 async function quarantine(deps: ScrubDeps, sha256: string, got: { sha256: string; size: number }): Promise<CorruptBlob | null> {
   if (!(await deps.blobs.quarantine(sha256))) return null;
-  const refetch = deps.remoteStore.uncacheEverywhere(sha256);
-  const lost = deps.store.blobReferences(sha256).filter((r) => r.hosted);
+  const refetch = await deps.remoteStore.uncacheEverywhere(sha256);
+  const lost = (await deps.store.blobReferences(sha256)).filter((r) => r.hosted);
   const corrupt: CorruptBlob = { sha256, size: got.size, actual: got.sha256, lost, refetch };
   if (lost.length > 0) {
     deps.logger.error({ sha256, actual: got.sha256, files: lost.map((r) => `${r.repo}/${r.filename}`) },

@@ -30,6 +30,9 @@ export interface CheckResult {
 }
 
 export class SquatWatch {
+  /** Records the events started, not yet written (idle() waits for them). */
+  private readonly pending = new Set<Promise<void>>();
+
   constructor(
     private readonly store: SquatStore,
     private readonly logger: Logger,
@@ -37,26 +40,39 @@ export class SquatWatch {
     private readonly virtuals: readonly VirtualRepository[],
     events: RepositoryEvents,
   ) {
-    events.upstreamPage.on(({ remote, page }) => {
+    events.upstreamPage.on(({ remote, page }) => this.background(async () => {
       for (const v of this.virtuals) {
         if (!v.remoteNames().includes(remote)) continue;
-        const d = v.decide(page.name);
-        if (!d.merge) this.record(remote, page, d.reason);
+        const d = await v.decide(page.name);
+        if (!d.merge) await this.record(remote, page, d.reason);
       }
-    });
+    }));
     // A page cached before the project became internal is a squat already known.
-    events.remotesSkipped.on(({ project, skipped }) => {
+    events.remotesSkipped.on(({ project, skipped }) => this.background(async () => {
       for (const { remote, reason } of skipped) {
-        const page = this.remotes.get(remote)?.cachedPage(project);
-        if (page) this.record(remote, page, reason);
+        const page = await this.remotes.get(remote)?.cachedPage(project);
+        if (page) await this.record(remote, page, reason);
       }
-    });
+    }));
+  }
+
+  /** Runs an event's recording in the background: the request that raised it does not wait; a failure is logged. */
+  private background(task: () => Promise<void>): void {
+    const p = task()
+      .catch((err: unknown) => this.logger.warn({ reason: (err as Error).message }, 'could not record a squatted name'))
+      .finally(() => this.pending.delete(p));
+    this.pending.add(p);
+  }
+
+  /** Resolves once the recordings started by events so far are written (tests). */
+  async idle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
 
   /** `page`: what remote `remote` holds under a name that is internal for `reason`. */
-  private record(remote: string, page: ProjectPage, reason: SkipReason): void {
+  private async record(remote: string, page: ProjectPage, reason: SkipReason): Promise<void> {
     if (page.files.length === 0 && page.versions.length === 0) return;
-    const { newProject, newVersions } = this.store.recordSquat(remote, page.name, reason, page.versions, new Date().toISOString());
+    const { newProject, newVersions } = await this.store.recordSquat(remote, page.name, reason, page.versions, new Date().toISOString());
     if (newProject) {
       this.logger.warn(
         { remote, project: page.name, versions: page.versions, reason },
@@ -76,7 +92,7 @@ export class SquatWatch {
     let checked = 0;
     const failed: string[] = [];
     for (const name of await virtual.hostedNames()) {
-      for (const { remote: remoteName, reason } of virtual.skippedRemotes(name)) {
+      for (const { remote: remoteName, reason } of await virtual.skippedRemotes(name)) {
         const remote = this.remotes.get(remoteName)!;
         try {
           await remote.projectVersion(name);
@@ -86,8 +102,8 @@ export class SquatWatch {
           failed.push(`${remote.name}/${name}: ${err.message}`);
           continue;
         }
-        const page = remote.cachedPage(name);
-        if (page) this.record(remote.name, page, reason);
+        const page = await remote.cachedPage(name);
+        if (page) await this.record(remote.name, page, reason);
       }
     }
     return { repo: virtual.name, checked, failed };
@@ -124,14 +140,14 @@ export class SquatWatch {
   }
 
   /** What was recorded, each project's versions in PEP 440 order. */
-  report(): SquatRecord[] {
-    return this.store.listSquats().map((s) => {
+  async report(): Promise<SquatRecord[]> {
+    return (await this.store.listSquats()).map((s) => {
       const seen = new Map(s.versions.map((v) => [v.version, v.firstSeen]));
       return { ...s, versions: sortVersions(seen.keys()).map((version) => ({ version, firstSeen: seen.get(version)! })) };
     });
   }
 
-  count(): number {
+  count(): Promise<number> {
     return this.store.squatCount();
   }
 }

@@ -24,6 +24,14 @@ export interface FileHandle {
    */
   source?: FileSource;
   open(range?: { start: number; end: number }): Readable;
+  /**
+   * For `sendfileOffload`: resolves once the bytes are in the blob store (a
+   * remote file still downloading is fetched and verified first) with the
+   * blob's key under the blob folder, or null when a proxy cannot send it
+   * (S3, a file held in memory); the caller then streams open() instead.
+   * `range`: what the proxy will send (for byte counters).
+   */
+  offload?(range?: { start: number; end: number }): Promise<string | null>;
 }
 
 export type FileSource = 'hosted' | 'cache' | 'upstream';
@@ -87,11 +95,11 @@ export interface Repository {
   /**
    * Does this repository host the project: do uploads of its own make the
    * name internal? The dependency-confusion rule asks it on every virtual
-   * lookup, so it answers synchronously. An upstream cache hosts nothing.
+   * lookup, so it is one indexed read at most. An upstream cache hosts nothing.
    */
-  hostsProject(project: string): boolean;
+  hostsProject(project: string): Promise<boolean>;
   /** The project whose page lists this exact file, or null: a file URL is served only where its page would be. */
-  fileProject(sha256: string, filename: string): string | null;
+  fileProject(sha256: string, filename: string): Promise<string | null>;
   /**
    * Release details for the legacy JSON API, or null when the project has
    * none here. Absent where the repository keeps no such details (an
@@ -114,7 +122,7 @@ export interface UpstreamRepository extends Repository {
   /** The page with the upstream's removals and the cooldown applied, before the files filter. */
   upstreamPage(project: string, view?: PageView): Promise<ProjectPage | null>;
   /** The Requires-Python its page gives the file (null: none, or no such file). */
-  requiresPythonOf(sha256: string, filename: string): string | null;
+  requiresPythonOf(sha256: string, filename: string): Promise<string | null>;
   /** openCoreMetadata, whatever the files filter says. */
   openUpstreamMetadata(sha256: string, filename: string): Promise<FileHandle | null>;
 }

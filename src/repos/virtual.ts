@@ -94,19 +94,30 @@ export class VirtualRepository implements Repository {
   }
 
   /** Why the filters on the way to a remote member drop its file (a 404's reason), or null. */
-  private filteredOut(repo: LeafRepository, sha256: string, filename: string): string | null {
+  private async filteredOut(repo: LeafRepository, sha256: string, filename: string): Promise<string | null> {
     if (repo.kind !== 'remote') return null;
     const chains = this.filterChains.get(repo.name);
-    return chains ? chainsReason(chains, filename, repo.requiresPythonOf(sha256, filename)) : null;
+    return chains ? chainsReason(chains, filename, await repo.requiresPythonOf(sha256, filename)) : null;
   }
 
   /** The rule for this repository alone; nested ones decide for themselves. */
-  decide(project: string): UpstreamDecision {
-    return decideUpstream(project, this.hostsProject(project), this.policy);
+  async decide(project: string): Promise<UpstreamDecision> {
+    return this.decideWith(project, await this.hostingLeaves(project));
   }
 
-  hostsProject(project: string): boolean {
-    return this.localLeaves.some((l) => l.hostsProject(project));
+  /** The rule, given the local leaves (this repository's, nested ones' included) that host the project. */
+  private decideWith(project: string, hosting: ReadonlySet<string>): UpstreamDecision {
+    return decideUpstream(project, this.localLeaves.some((l) => hosting.has(l.name)), this.policy);
+  }
+
+  async hostsProject(project: string): Promise<boolean> {
+    return (await this.hostingLeaves(project)).size > 0;
+  }
+
+  /** The names of the local leaves that host `project`, asked all at once (the rule needs them on every lookup). */
+  private async hostingLeaves(project: string): Promise<Set<string>> {
+    const hosts = await Promise.all(this.localLeaves.map((l) => l.hostsProject(project)));
+    return new Set(this.localLeaves.filter((_, i) => hosts[i]).map((l) => l.name));
   }
 
   /** Names of the remote members, nested ones included. */
@@ -127,8 +138,8 @@ export class VirtualRepository implements Repository {
   }
 
   /** The remote members the rule keeps out of `project`, and why. */
-  skippedRemotes(project: string): { remote: string; reason: SkipReason }[] {
-    return this.route(project, false).skipped.map(({ remote, reason }) => ({ remote: remote.name, reason }));
+  async skippedRemotes(project: string): Promise<{ remote: string; reason: SkipReason }[]> {
+    return (await this.route(project, false)).skipped.map(({ remote, reason }) => ({ remote: remote.name, reason }));
   }
 
   /** Does the name match this repository's own `internal` patterns? */
@@ -142,11 +153,14 @@ export class VirtualRepository implements Repository {
   }
 
   /** The one place the dependency-confusion rule is applied to serving. */
-  private route(project: string, note = true): Route {
+  private async route(project: string, note = true): Promise<Route> {
+    // Every local leaf, nested repositories' included, is asked once: each
+    // repository on the way decides from the same answers.
+    const hosting = await this.hostingLeaves(project);
     const decisions = new Map<VirtualRepository, UpstreamDecision>();
     const decisionOf = (v: VirtualRepository): UpstreamDecision => {
       let d = decisions.get(v);
-      if (!d) decisions.set(v, (d = v.decide(project)));
+      if (!d) decisions.set(v, (d = v.decideWith(project, hosting)));
       return d;
     };
     const route: Route = { sources: [], skipped: [] };
@@ -208,7 +222,7 @@ export class VirtualRepository implements Repository {
 
   async projectVersion(project: string): Promise<string | null> {
     // A cache's own token: the remote's, asked beside it, covers the upstream's state.
-    const answers = await this.ask(this.route(project).sources, (r) => (r.kind === 'wheelcache' ? r.ownVersion(project) : r.projectVersion(project, this.views.get(r))));
+    const answers = await this.ask((await this.route(project)).sources, (r) => (r.kind === 'wheelcache' ? r.ownVersion(project) : r.projectVersion(project, this.views.get(r))));
     // Cache wheels alone make no project: they only ever complete an upstream one.
     if (answers.every((a) => a.value === null || a.repo.kind === 'wheelcache')) return noneFound(answers);
     // Names the members and their tokens: any member's change, a member
@@ -238,7 +252,7 @@ export class VirtualRepository implements Repository {
     // Not noted again: projectVersion, asked first for every page, did.
     // A remote's page before any files filter: cache wheels are judged
     // against all the upstream has, and filters never hide them.
-    const answers = await this.ask(this.route(project, false).sources, (r) => (r.kind === 'wheelcache' ? r.ownPage(project) : r.kind === 'remote' ? r.upstreamPage(project, this.views.get(r)) : r.projectPage(project, this.views.get(r))));
+    const answers = await this.ask((await this.route(project, false)).sources, (r) => (r.kind === 'wheelcache' ? r.ownPage(project) : r.kind === 'remote' ? r.upstreamPage(project, this.views.get(r)) : r.projectPage(project, this.views.get(r))));
     const pages: { member: string; page: ProjectPage }[] = [];
     for (const a of answers) {
       if (!a.value || a.repo.kind === 'wheelcache') continue;
@@ -254,7 +268,7 @@ export class VirtualRepository implements Repository {
 
   /** The soonest any member's page changes by the clock alone. */
   async pageLifetime(project: string): Promise<number | null> {
-    const answers = await this.ask(this.route(project, false).sources, async (r) => (r.pageLifetime ? r.pageLifetime(project, this.views.get(r)) : null));
+    const answers = await this.ask((await this.route(project, false)).sources, async (r) => (r.pageLifetime ? r.pageLifetime(project, this.views.get(r)) : null));
     const lifetimes = answers.flatMap((a) => (a.value === null ? [] : [a.value]));
     return lifetimes.length === 0 ? null : Math.min(...lifetimes);
   }
@@ -287,36 +301,40 @@ export class VirtualRepository implements Repository {
    * A file is served only by a member that lists it on its page and may
    * answer for its project, so a file URL cannot reach around the rule.
    */
-  private fileSources(sha256: string, filename: string): LeafRepository[] {
-    const out: LeafRepository[] = [];
-    const routes = new Map<string, Route>();
-    for (const { repo } of this.leaves) {
-      const project = repo.fileProject(sha256, filename);
+  private async fileSources(sha256: string, filename: string): Promise<{ repo: LeafRepository; project: string }[]> {
+    // Every member is asked at once (file serving: one wait, not one per member).
+    const projects = await Promise.all(this.leaves.map(({ repo }) => repo.fileProject(sha256, filename)));
+    const out: { repo: LeafRepository; project: string }[] = [];
+    const routes = new Map<string, Promise<Route>>();
+    for (const [i, { repo }] of this.leaves.entries()) {
+      const project = projects[i] ?? null;
       if (project === null) continue;
       let route = routes.get(project);
       if (!route) routes.set(project, (route = this.route(project, false)));
-      if (route.sources.includes(repo)) out.push(repo);
+      if ((await route).sources.includes(repo)) out.push({ repo, project });
     }
     return out;
   }
 
   /** The project of the first member that may serve this file. */
-  fileProject(sha256: string, filename: string): string | null {
-    return this.fileSources(sha256, filename)[0]?.fileProject(sha256, filename) ?? null;
+  async fileProject(sha256: string, filename: string): Promise<string | null> {
+    return (await this.fileSources(sha256, filename))[0]?.project ?? null;
   }
 
   async openFile(sha256: string, filename: string): Promise<FileHandle | null> {
-    return this.firstOf(this.fileSources(sha256, filename), (r) => this.unlessFiltered(r, sha256, filename, () => r.openFile(sha256, filename)));
+    const sources = (await this.fileSources(sha256, filename)).map((s) => s.repo);
+    return this.firstOf(sources, (r) => this.unlessFiltered(r, sha256, filename, () => r.openFile(sha256, filename)));
   }
 
   async openCoreMetadata(sha256: string, filename: string): Promise<FileHandle | null> {
-    return this.firstOf(this.fileSources(sha256, filename), (r) => this.unlessFiltered(r, sha256, filename, () => r.openCoreMetadata(sha256, filename)));
+    const sources = (await this.fileSources(sha256, filename)).map((s) => s.repo);
+    return this.firstOf(sources, (r) => this.unlessFiltered(r, sha256, filename, () => r.openCoreMetadata(sha256, filename)));
   }
 
   /** A file URL is served only where the page lists the file: one the filters drop is a 404 saying which. */
-  private unlessFiltered<T>(r: LeafRepository, sha256: string, filename: string, open: () => Promise<T>): Promise<T> {
-    const reason = this.filteredOut(r, sha256, filename);
-    if (reason !== null) return Promise.reject(new NotFound(`${reason}.`));
+  private async unlessFiltered<T>(r: LeafRepository, sha256: string, filename: string, open: () => Promise<T>): Promise<T> {
+    const reason = await this.filteredOut(r, sha256, filename);
+    if (reason !== null) throw new NotFound(`${reason}.`);
     return open();
   }
 
@@ -342,7 +360,7 @@ export class VirtualRepository implements Repository {
 
   /** The members' release details merged; on the same filename the earlier member wins, as on pages. */
   async releaseFiles(project: string): Promise<ReleaseFiles | null> {
-    const answers = await this.ask(this.route(project).sources, async (r) => (r.releaseFiles ? r.releaseFiles(project) : null));
+    const answers = await this.ask((await this.route(project)).sources, async (r) => (r.releaseFiles ? r.releaseFiles(project) : null));
     const found = answers.flatMap((a) => (a.value ? [a.value] : []));
     if (found.length === 0) return null;
     const seen = new Set<string>();

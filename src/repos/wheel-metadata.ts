@@ -65,7 +65,7 @@ export interface ExtractorDeps {
   /** Newest releases of a fetched page whose wheels are read in the background; 0: on demand only. */
   releases: number;
   /** The METADATA of `row` is stored and recorded: its page may advertise it. */
-  extracted(row: RemoteFileRow, metadataSha256: string): void;
+  extracted(row: RemoteFileRow, metadataSha256: string): Promise<void>;
   now?: () => number;
 }
 
@@ -110,16 +110,37 @@ export class WheelMetadataExtractor {
     });
     if (pending.length === 0) return;
     const wanted = newestReleases(pending.map((p) => p.version), this.deps.releases);
-    for (const { f, version } of pending) {
-      if (!wanted.has(version)) continue;
-      const row = this.deps.store.getFile(this.deps.repo, f.sha256, f.filename);
-      if (row) this.enqueue(row);
-    }
+    // The rows are read in the background; counted as running so that idle() waits for them.
+    this.background(async () => {
+      for (const { f, version } of pending) {
+        if (!wanted.has(version)) continue;
+        const row = await this.deps.store.getFile(this.deps.repo, f.sha256, f.filename);
+        if (row) await this.enqueue(row);
+      }
+    }, 'queueing the wheels of a fetched page failed');
   }
 
   /** A wheel was downloaded and verified: its METADATA from the blob, in the background. */
   downloaded(row: RemoteFileRow): void {
-    if (row.metadataSha256 === null && row.filename.endsWith('.whl')) this.enqueue(row);
+    if (row.metadataSha256 === null && row.filename.endsWith('.whl')) this.background(() => this.enqueue(row), 'queueing a downloaded wheel failed');
+  }
+
+  /** Runs `task` as one of the running jobs (idle() waits for it); its failure is logged. */
+  private background(task: () => Promise<void>, failure: string): void {
+    this.running++;
+    task()
+      .catch((err: unknown) => this.deps.logger.error({ repo: this.deps.repo, err: (err as Error).message }, failure))
+      .finally(() => this.finished());
+  }
+
+  private finished(): void {
+    this.running--;
+    this.pump();
+    if (this.running === 0 && this.queue.length === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
   }
 
   /** Drops the reads waiting; resolves when the running ones are done (before the database closes). */
@@ -135,13 +156,24 @@ export class WheelMetadataExtractor {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private enqueue(row: RemoteFileRow): void {
+  private async enqueue(row: RemoteFileRow): Promise<void> {
     const k = key(row);
     if (this.closed || this.queued.has(k) || this.queued.size >= MAX_QUEUE) return;
-    const known = this.deps.store.getWheelMetadata(row.sha256, row.filename)?.metadataSha256;
-    // Read already (through another remote listing the same file): only the page is behind.
-    if (known) return this.deps.extracted(row, known);
+    // Marked before the read below, so that a second enqueue meanwhile is a no-op.
     this.queued.add(k);
+    let known: string | null | undefined;
+    try {
+      known = (await this.deps.store.getWheelMetadata(row.sha256, row.filename))?.metadataSha256;
+    } catch (err) {
+      this.queued.delete(k);
+      throw err;
+    }
+    // Read already (through another remote listing the same file): only the page is behind.
+    if (known || this.closed) {
+      this.queued.delete(k);
+      if (known) await this.deps.extracted(row, known);
+      return;
+    }
     this.queue.push(row);
     this.pump();
   }
@@ -155,23 +187,17 @@ export class WheelMetadataExtractor {
           this.deps.logger.error({ repo: this.deps.repo, filename: row.filename, err: (err as Error).message }, 'reading core metadata out of an upstream wheel failed');
         })
         .finally(() => {
-          this.running--;
           this.queued.delete(key(row));
-          this.pump();
-          if (this.running === 0 && this.queue.length === 0) {
-            const waiters = this.idleWaiters;
-            this.idleWaiters = [];
-            for (const w of waiters) w();
-          }
+          this.finished();
         });
     }
   }
 
   private async run(row: RemoteFileRow, whole: boolean): Promise<Extraction> {
     const { blobs, store } = this.deps;
-    const known = store.getWheelMetadata(row.sha256, row.filename);
+    const known = await store.getWheelMetadata(row.sha256, row.filename);
     if (known?.metadataSha256 && (await blobs.stat(known.metadataSha256))) {
-      this.deps.extracted(row, known.metadataSha256);
+      await this.deps.extracted(row, known.metadataSha256);
       return { ok: true, metadataSha256: known.metadataSha256 };
     }
     if (!row.filename.endsWith('.whl')) return { ok: false, reason: 'not-a-wheel' };
@@ -221,7 +247,7 @@ export class WheelMetadataExtractor {
         if (method === 'range') throw err;
         return this.failed(row, 'storage', err);
       }
-      store.saveWheelMetadata({ sha256: row.sha256, filename: row.filename, metadataSha256: null, method, failure: err.message, at: new Date(this.now()).toISOString() });
+      await store.saveWheelMetadata({ sha256: row.sha256, filename: row.filename, metadataSha256: null, method, failure: err.message, at: new Date(this.now()).toISOString() });
       metrics.metadataFailures.inc({ repo, reason: 'malformed' });
       logger.warn({ repo, filename: row.filename, method, reason: err.message }, 'upstream wheel has no readable METADATA: no core metadata is served for it');
       return { ok: false, reason: 'malformed' };
@@ -232,10 +258,10 @@ export class WheelMetadataExtractor {
     } catch (err) {
       return this.failed(row, 'storage', err);
     }
-    store.saveWheelMetadata({ sha256: row.sha256, filename: row.filename, metadataSha256, method, failure: null, at: new Date(this.now()).toISOString() });
+    await store.saveWheelMetadata({ sha256: row.sha256, filename: row.filename, metadataSha256, method, failure: null, at: new Date(this.now()).toISOString() });
     metrics.metadataExtracted.inc({ repo, method });
     logger.info({ repo, filename: row.filename, method, metadataSha256 }, 'core metadata read out of an upstream wheel');
-    this.deps.extracted(row, metadataSha256);
+    await this.deps.extracted(row, metadataSha256);
     return { ok: true, metadataSha256 };
   }
 

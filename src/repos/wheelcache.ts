@@ -44,7 +44,7 @@ export interface WheelCacheDeps {
    * repository's `internal` patterns match it), or null: asked at each upload,
    * so a name that became internal since is refused at once.
    */
-  internalReason(project: string): string | null;
+  internalReason(project: string): Promise<string | null>;
 }
 
 export class WheelCacheRepository implements AugmentingRepository, UploadTarget {
@@ -85,12 +85,12 @@ export class WheelCacheRepository implements AugmentingRepository, UploadTarget 
 
   // --- Repository: the cache's own index, with the upstream's state applied ----
 
-  hostsProject(): boolean {
+  async hostsProject(): Promise<boolean> {
     // A cache wheel never makes a name internal: it completes an upstream project.
     return false;
   }
 
-  fileProject(sha256: string, filename: string): string | null {
+  fileProject(sha256: string, filename: string): Promise<string | null> {
     return this.hosted.fileProject(sha256, filename);
   }
 
@@ -140,7 +140,7 @@ export class WheelCacheRepository implements AugmentingRepository, UploadTarget 
    * answer 404 saying why. false: the cache has no such file.
    */
   private async visible(sha256: string, filename: string): Promise<boolean> {
-    const project = this.hosted.fileProject(sha256, filename);
+    const project = await this.hosted.fileProject(sha256, filename);
     if (project === null) return false;
     const reason = (await this.hiddenOf(project)).get(filename);
     if (reason !== undefined) throw new NotFound(`'${filename}' is hidden: ${reason}.`);
@@ -179,7 +179,7 @@ export class WheelCacheRepository implements AugmentingRepository, UploadTarget 
     try {
       const same = await this.check(v);
       if (same) {
-        this.deps.audit.record({
+        await this.deps.audit.record({
           at: new Date().toISOString(), actor: actor.user ?? 'anonymous', tokenId: actor.tokenId, address: actor.address,
           action: 'upload', repo: this.name, project: v.dist.normalizedName, version: v.dist.version, filename: v.dist.filename,
           sha256: v.temp.sha256, detail: `unchanged: identical to the file of upstream '${this.augments}', not stored`,
@@ -212,7 +212,7 @@ export class WheelCacheRepository implements AugmentingRepository, UploadTarget 
       throw this.refuse('sdist', `'${f}' is an sdist; repository '${this.name}' takes wheels only (the sdists of '${dist.name}' are the upstream '${this.augments}''s).`);
     }
     this.checkPortable(dist);
-    const internal = this.deps.internalReason(dist.normalizedName);
+    const internal = await this.deps.internalReason(dist.normalizedName);
     if (internal !== null) {
       throw this.refuse('internal', `'${dist.normalizedName}' is an internal name (${internal}); repository '${this.name}' only adds wheels to upstream projects.`);
     }

@@ -14,11 +14,20 @@ export class SqliteAuditStore implements AuditStore {
                               ORDER BY at, id`);
   }
 
-  record(entry: AuditEntry): void {
+  async record(entry: AuditEntry): Promise<void> {
+    this.recordSync(entry);
+  }
+
+  /**
+   * For the stores that share this database: inside their own synchronous
+   * transaction, the change and its audit entry commit together (no await
+   * may split a better-sqlite3 transaction).
+   */
+  recordSync(entry: AuditEntry): void {
     this.insert.run(entry);
   }
 
-  list(filter: { repo?: string; since?: string }): AuditEntry[] {
+  async list(filter: { repo?: string; since?: string }): Promise<AuditEntry[]> {
     return this.select.all({ repo: filter.repo ?? null, since: filter.since ?? null }) as AuditEntry[];
   }
 }

@@ -104,6 +104,12 @@ export class FsBlobStore implements BlobStore {
     return createReadStream(this.pathOf(sha256), { ...range, highWaterMark: READ_CHUNK });
   }
 
+  offloadKey(sha256: string): string | null {
+    if (!SHA256_HEX.test(sha256)) throw new Error(`not a sha256: ${sha256}`);
+    // Relative to <root>/blobs/, so that the proxy's alias never exposes tmp/ or quarantine/.
+    return `sha256/${sha256.slice(0, 2)}/${sha256.slice(2, 4)}/${sha256}`;
+  }
+
   async delete(sha256: string): Promise<void> {
     await rm(this.pathOf(sha256), { force: true });
   }

@@ -252,6 +252,11 @@ export class S3BlobStore implements BlobStore {
     return this.keyOf(sha256);
   }
 
+  /** No folder a proxy could send from: offloading falls back to streaming. */
+  offloadKey(): string | null {
+    return null;
+  }
+
   async delete(sha256: string): Promise<void> {
     const key = this.keyOf(sha256);
     try {

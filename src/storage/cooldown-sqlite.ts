@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
-import type { Actor, AuditStore, CooldownExemptionRow, CooldownStore } from './types.ts';
+import type { SqliteAuditStore } from './audit-sqlite.ts';
+import type { Actor, CooldownExemptionRow, CooldownStore } from './types.ts';
 
 const COLUMNS = `id, project, version, repo, until, reason, created_at AS createdAt, created_by AS createdBy,
                  revoked_at AS revokedAt, revoked_by AS revokedBy`;
@@ -8,7 +9,7 @@ const COLUMNS = `id, project, version, repo, until, reason, created_at AS create
 export class SqliteCooldownStore implements CooldownStore {
   private readonly q: Record<string, Statement>;
 
-  constructor(private readonly db: Db, private readonly audit: AuditStore) {
+  constructor(private readonly db: Db, private readonly audit: SqliteAuditStore) {
     const p = (sql: string) => db.prepare(sql);
     this.q = {
       serial: p('SELECT serial FROM cooldown_state WHERE id = 1').pluck(),
@@ -21,15 +22,15 @@ export class SqliteCooldownStore implements CooldownStore {
     };
   }
 
-  serial(): number {
+  async serial(): Promise<number> {
     return this.q.serial!.get() as number;
   }
 
-  list(): CooldownExemptionRow[] {
+  async list(): Promise<CooldownExemptionRow[]> {
     return this.q.list!.all() as CooldownExemptionRow[];
   }
 
-  add(row: Omit<CooldownExemptionRow, 'revokedAt' | 'revokedBy'>, actor: Actor): void {
+  async add(row: Omit<CooldownExemptionRow, 'revokedAt' | 'revokedBy'>, actor: Actor): Promise<void> {
     this.db.transaction(() => {
       this.q.insert!.run(row);
       this.q.bump!.run();
@@ -37,7 +38,7 @@ export class SqliteCooldownStore implements CooldownStore {
     }).immediate();
   }
 
-  revoke(id: string, at: string, actor: Actor): CooldownExemptionRow | null {
+  async revoke(id: string, at: string, actor: Actor): Promise<CooldownExemptionRow | null> {
     return this.db.transaction((): CooldownExemptionRow | null => {
       if (this.q.revoke!.run(at, actor.user ?? 'anonymous', id).changes === 0) return null;
       this.q.bump!.run();
@@ -48,7 +49,7 @@ export class SqliteCooldownStore implements CooldownStore {
   }
 
   private record(action: 'cooldown-allow' | 'cooldown-revoke', row: Pick<CooldownExemptionRow, 'project' | 'version' | 'repo'>, actor: Actor, at: string, detail: string): void {
-    this.audit.record({
+    this.audit.recordSync({
       at, actor: actor.user ?? 'anonymous', tokenId: actor.tokenId, address: actor.address, action,
       repo: row.repo ?? '*', project: row.project, version: row.version ?? '', filename: '', sha256: '', detail,
     });

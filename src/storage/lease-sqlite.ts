@@ -24,28 +24,28 @@ export class SqliteLeaseStore implements LeaseStore {
     };
   }
 
-  tryAcquire(key: string, owner: string, ttlMs: number): boolean {
+  async tryAcquire(key: string, owner: string, ttlMs: number): Promise<boolean> {
     const now = this.now();
     return this.q.acquire.run({ key, owner, expires: now + ttlMs, now }).changes > 0;
   }
 
-  renew(key: string, owner: string, ttlMs: number): boolean {
+  async renew(key: string, owner: string, ttlMs: number): Promise<boolean> {
     return this.q.renew.run({ key, owner, expires: this.now() + ttlMs }).changes > 0;
   }
 
-  takeOver(key: string, from: string, owner: string, ttlMs: number): boolean {
+  async takeOver(key: string, from: string, owner: string, ttlMs: number): Promise<boolean> {
     return this.q.takeOver.run({ key, from, owner, expires: this.now() + ttlMs }).changes > 0;
   }
 
-  release(key: string, owner: string): void {
+  async release(key: string, owner: string): Promise<void> {
     this.q.release.run(key, owner);
   }
 
-  live(prefix: string): string[] {
+  async live(prefix: string): Promise<string[]> {
     return this.q.live.all({ prefix, now: this.now() }) as string[];
   }
 
-  holder(key: string): { owner: string; expiresAt: number } | null {
+  async holder(key: string): Promise<{ owner: string; expiresAt: number } | null> {
     return (this.q.holder.get(key, this.now()) as { owner: string; expiresAt: number } | undefined) ?? null;
   }
 }

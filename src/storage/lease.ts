@@ -39,7 +39,7 @@ export async function onceAcrossProcesses<T>(
   for (;;) {
     const before = await steps.result();
     if (before !== null) return before;
-    const held = store.tryAcquire(key, owner, ttlMs) || takeOverDead(store, key, owner, ttlMs);
+    const held = (await store.tryAcquire(key, owner, ttlMs)) || (await takeOverDead(store, key, owner, ttlMs));
     if (held) {
       const renewal = renewEvery(store, key, owner, ttlMs);
       try {
@@ -48,7 +48,7 @@ export async function onceAcrossProcesses<T>(
         return await steps.work();
       } finally {
         clearInterval(renewal);
-        quietly(() => store.release(key, owner));
+        await quietly(() => store.release(key, owner));
       }
     }
     await new Promise((resolve) => setTimeout(resolve, delay));
@@ -56,13 +56,16 @@ export async function onceAcrossProcesses<T>(
   }
 }
 
-/** Holds `key` until the returned function is called, renewing it meanwhile (a crash lets it lapse). */
-export function holdLease({ store, owner, ttlMs }: Leases, key: string): () => void {
-  store.tryAcquire(key, owner, ttlMs);
+/**
+ * Holds `key` until the returned function is called, renewing it meanwhile (a
+ * crash lets it lapse). The stop function resolves once the lease is released.
+ */
+export async function holdLease({ store, owner, ttlMs }: Leases, key: string): Promise<() => Promise<void>> {
+  await store.tryAcquire(key, owner, ttlMs);
   const renewal = renewEvery(store, key, owner, ttlMs);
-  return () => {
+  return async () => {
     clearInterval(renewal);
-    quietly(() => store.release(key, owner));
+    await quietly(() => store.release(key, owner));
   };
 }
 
@@ -72,15 +75,18 @@ export function holdLease({ store, owner, ttlMs }: Leases, key: string): () => v
  * a lease that lapses and work that is done twice, never a crash.
  */
 function renewEvery(store: LeaseStore, key: string, owner: string, ttlMs: number): NodeJS.Timeout {
-  const timer = setInterval(() => quietly(() => store.renew(key, owner, ttlMs)), Math.max(10, Math.floor(ttlMs / 3)));
+  const timer = setInterval(() => void quietly(() => store.renew(key, owner, ttlMs)), Math.max(10, Math.floor(ttlMs / 3)));
   timer.unref();
   return timer;
 }
 
-/** A lease left behind expires by itself: failing to renew or release it is not an error of the work. */
-function quietly(f: () => unknown): void {
+/**
+ * A lease left behind expires by itself: failing to renew or release it is
+ * not an error of the work. Never rejects (a timer fires it and forgets it).
+ */
+async function quietly(f: () => Promise<unknown>): Promise<void> {
   try {
-    f();
+    await f();
   } catch {
     // see above
   }
@@ -106,7 +112,7 @@ export function ownerAlive(owner: string): boolean {
   }
 }
 
-function takeOverDead(store: LeaseStore, key: string, owner: string, ttlMs: number): boolean {
-  const holder = store.holder(key);
-  return holder !== null && !ownerAlive(holder.owner) && store.takeOver(key, holder.owner, owner, ttlMs);
+async function takeOverDead(store: LeaseStore, key: string, owner: string, ttlMs: number): Promise<boolean> {
+  const holder = await store.holder(key);
+  return holder !== null && !ownerAlive(holder.owner) && (await store.takeOver(key, holder.owner, owner, ttlMs));
 }

@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
-import type { Actor, AddFileResult, AuditStore, BlobReference, FileRow, MaintenanceKind, MetadataStore, NewFile, ProjectRow, RepoUsage } from './types.ts';
+import type { SqliteAuditStore } from './audit-sqlite.ts';
+import type { Actor, AddFileResult, BlobReference, FileRow, MaintenanceKind, MetadataStore, NewFile, ProjectRow, RepoUsage } from './types.ts';
 
 interface FileRecord {
   repo: string; project: string; filename: string; version: string; kind: 'wheel' | 'sdist';
@@ -24,7 +25,7 @@ export class SqliteMetadataStore implements MetadataStore {
   private readonly q: Record<string, Statement>;
 
   /** `audit` shares this store's database: an upload and its audit entry commit together. */
-  constructor(private readonly db: Db, private readonly audit: AuditStore) {
+  constructor(private readonly db: Db, private readonly audit: SqliteAuditStore) {
     const p = (sql: string) => db.prepare(sql);
     this.q = {
       repoSerial: p('SELECT serial FROM repo_state WHERE repo = ?'),
@@ -59,6 +60,9 @@ export class SqliteMetadataStore implements MetadataStore {
       setYanked: p(`UPDATE files SET yanked = @yanked, yanked_reason = @reason
                     WHERE project_id = (SELECT id FROM projects WHERE repo = @repo AND name = @project)
                       AND version = @version AND (yanked != @yanked OR IFNULL(yanked_reason, '') != IFNULL(@reason, ''))`),
+      toYank: p(`SELECT ${FILE_COLUMNS} FROM files f JOIN projects p ON p.id = f.project_id
+                 WHERE p.repo = @repo AND p.name = @project AND f.version = @version
+                   AND (f.yanked != @yanked OR IFNULL(f.yanked_reason, '') != IFNULL(@reason, '')) ORDER BY f.filename`),
       filesOfProjectVersion: p(`SELECT f.version FROM files f JOIN projects p ON p.id = f.project_id
                                 WHERE p.repo = ? AND p.name = ?`),
       // A remote repository's cached file may be the same blob; remote pages also
@@ -89,52 +93,57 @@ export class SqliteMetadataStore implements MetadataStore {
     };
   }
 
-  repoSerial(repo: string): number {
+  async repoSerial(repo: string): Promise<number> {
     const row = this.q.repoSerial!.get(repo) as { serial: number } | undefined;
     return row?.serial ?? 0;
   }
 
-  listProjects(repo: string): ProjectRow[] {
+  async listProjects(repo: string): Promise<ProjectRow[]> {
     return this.q.listProjects!.all(repo) as ProjectRow[];
   }
 
-  projectNames(repo: string, after: string, limit: number): { name: string; displayName: string }[] {
+  async projectNames(repo: string, after: string, limit: number): Promise<{ name: string; displayName: string }[]> {
     return this.q.projectNames!.all(repo, after, limit) as { name: string; displayName: string }[];
   }
 
-  projectsChangedSince(repo: string, serial: number): { name: string; displayName: string; present: boolean }[] {
+  async projectsChangedSince(repo: string, serial: number): Promise<{ name: string; displayName: string; present: boolean }[]> {
     return (this.q.projectsChangedSince!.all(repo, serial) as { name: string; displayName: string; present: number }[])
       .map((r) => ({ name: r.name, displayName: r.displayName, present: r.present !== 0 }));
   }
 
-  getProject(repo: string, name: string): ProjectRow | null {
+  async getProject(repo: string, name: string): Promise<ProjectRow | null> {
     return (this.q.getProject!.get(repo, name) as ProjectRow | undefined) ?? null;
   }
 
-  listFiles(repo: string, project: string): FileRow[] {
+  async listFiles(repo: string, project: string): Promise<FileRow[]> {
     return (this.q.listFiles!.all(repo, project) as FileRecord[]).map(toFileRow);
   }
 
-  getFile(repo: string, filename: string): FileRow | null {
+  async getFile(repo: string, filename: string): Promise<FileRow | null> {
+    return this.fileRow(repo, filename);
+  }
+
+  /** Synchronous, for use inside a transaction. */
+  private fileRow(repo: string, filename: string): FileRow | null {
     const r = this.q.getFile!.get(repo, filename) as FileRecord | undefined;
     return r ? toFileRow(r) : null;
   }
 
-  getCoreMetadata(repo: string, filename: string): Buffer | null {
+  async getCoreMetadata(repo: string, filename: string): Promise<Buffer | null> {
     return (this.q.coreMetadata!.get(repo, filename) as { m: Buffer | null } | undefined)?.m ?? null;
   }
 
-  getMetadataJson(repo: string, filename: string): string | null {
+  async getMetadataJson(repo: string, filename: string): Promise<string | null> {
     return (this.q.metadataJson!.get(repo, filename) as { m: string } | undefined)?.m ?? null;
   }
 
-  addFile(file: NewFile, opts: { overwrite: boolean; actor: Actor }): AddFileResult {
-    const audit = (detail: 'created' | 'replaced' | 'unchanged'): void => this.audit.record({
+  async addFile(file: NewFile, opts: { overwrite: boolean; actor: Actor }): Promise<AddFileResult> {
+    const audit = (detail: 'created' | 'replaced' | 'unchanged'): void => this.audit.recordSync({
       at: file.uploadTime, actor: opts.actor.user ?? 'anonymous', tokenId: opts.actor.tokenId, address: opts.actor.address,
       action: 'upload', repo: file.repo, project: file.project, version: file.version, filename: file.filename, sha256: file.sha256, detail,
     });
     return this.db.transaction((): AddFileResult => {
-      const existing = this.getFile(file.repo, file.filename);
+      const existing = this.fileRow(file.repo, file.filename);
       if (existing) {
         if (existing.sha256 === file.sha256) {
           audit('unchanged');
@@ -154,21 +163,24 @@ export class SqliteMetadataStore implements MetadataStore {
         metadataJson: file.metadataJson, uploadTime: file.uploadTime, uploader: file.uploader,
       });
       audit(existing ? 'replaced' : 'created');
-      return { outcome: 'added', replaced: existing };
+      return { outcome: 'added', file: this.fileRow(file.repo, file.filename)!, replaced: existing };
     }).immediate();
   }
 
-  setYanked(repo: string, project: string, version: string, yanked: boolean, reason: string | null): number {
-    return this.db.transaction((): number => {
-      const changes = this.q.setYanked!.run({ repo, project, version, yanked: yanked ? 1 : 0, reason: yanked ? reason : null }).changes;
-      if (changes > 0) this.bumpProject(repo, project);
-      return changes;
+  async setYanked(repo: string, project: string, version: string, yanked: boolean, reason: string | null): Promise<FileRow[]> {
+    return this.db.transaction((): FileRow[] => {
+      const args = { repo, project, version, yanked: yanked ? 1 : 0, reason: yanked ? reason : null };
+      const changed = (this.q.toYank!.all(args) as FileRecord[]).map(toFileRow);
+      if (changed.length === 0) return [];
+      this.q.setYanked!.run(args);
+      this.bumpProject(repo, project);
+      return changed.map((f) => ({ ...f, yanked, yankedReason: args.reason }));
     }).immediate();
   }
 
-  deleteFile(repo: string, filename: string): FileRow | null {
+  async deleteFile(repo: string, filename: string): Promise<FileRow | null> {
     return this.db.transaction((): FileRow | null => {
-      const existing = this.getFile(repo, filename);
+      const existing = this.fileRow(repo, filename);
       if (!existing) return null;
       this.q.deleteFile!.run(repo, filename);
       this.bumpProject(repo, existing.project);
@@ -182,45 +194,45 @@ export class SqliteMetadataStore implements MetadataStore {
     this.q.touchProject!.run(serial, new Date().toISOString(), repo, project);
   }
 
-  listVersions(repo: string, project: string): string[] {
+  async listVersions(repo: string, project: string): Promise<string[]> {
     return [...new Set((this.q.filesOfProjectVersion!.all(repo, project) as { version: string }[]).map((r) => r.version))];
   }
 
-  repoUsage(repo: string): RepoUsage {
+  async repoUsage(repo: string): Promise<RepoUsage> {
     return this.q.repoUsage!.get(repo) as RepoUsage;
   }
 
-  blobInUse(sha256: string): boolean {
+  async blobInUse(sha256: string): Promise<boolean> {
     return this.q.blobInUse!.get({ sha: sha256 }) !== undefined;
   }
 
-  blobReferences(sha256: string): BlobReference[] {
+  async blobReferences(sha256: string): Promise<BlobReference[]> {
     return (this.q.blobReferences!.all({ sha: sha256 }) as { repo: string; filename: string; hosted: number; metadata: number }[])
       .map((r) => ({ repo: r.repo, filename: r.filename, hosted: r.hosted === 1, metadata: r.metadata === 1 }));
   }
 
-  repoBlobs(repo: string): string[] {
+  async repoBlobs(repo: string): Promise<string[]> {
     return this.q.repoBlobs!.all({ repo }) as string[];
   }
 
-  recordRun(kind: MaintenanceKind, at: number, summary: Record<string, number>): void {
+  async recordRun(kind: MaintenanceKind, at: number, summary: Record<string, number>): Promise<void> {
     this.q.recordRun!.run(kind, at, JSON.stringify(summary));
   }
 
-  lastRun(kind: MaintenanceKind): { at: number; summary: Record<string, number> } | null {
+  async lastRun(kind: MaintenanceKind): Promise<{ at: number; summary: Record<string, number> } | null> {
     const r = this.q.lastRun!.get(kind) as { at: number; summary: string } | undefined;
     return r ? { at: r.at, summary: JSON.parse(r.summary) as Record<string, number> } : null;
   }
 
-  instanceId(): string {
+  async instanceId(): Promise<string> {
     return this.q.instanceId!.get() as string;
   }
 
-  check(): void {
+  async check(): Promise<void> {
     this.q.check!.get();
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 }

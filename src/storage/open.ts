@@ -69,7 +69,7 @@ export const SERVER_LEASE = 'server:';
  * only the ones untouched for an hour go, as with `pydepot gc`.
  */
 export async function removeLeftovers(storage: Storage): Promise<{ count: number; all: boolean }> {
-  if (storage.leases.live(SERVER_LEASE).some((key) => ownerAlive(key.slice(SERVER_LEASE.length)))) {
+  if ((await storage.leases.live(SERVER_LEASE)).some((key) => ownerAlive(key.slice(SERVER_LEASE.length)))) {
     const { count } = await storage.blobs.removeStaleTemp(new Date(Date.now() - STALE_TEMP_MS));
     return { count, all: false };
   }

@@ -22,6 +22,7 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
     this.q = {
       getPage: p('SELECT state, checked_at, etag, last_modified, serial FROM remote_pages WHERE repo = ? AND project = ?'),
       getPageBody: p('SELECT page FROM remote_pages WHERE repo = ? AND project = ?').pluck(),
+      getPageWithBody: p('SELECT state, checked_at, etag, last_modified, serial, page FROM remote_pages WHERE repo = ? AND project = ?'),
       getDigest: p('SELECT state, digest, serial FROM remote_pages WHERE repo = ? AND project = ?'),
       upsertPage: p(`INSERT INTO remote_pages (repo, project, state, checked_at, etag, last_modified, page, digest, serial)
                      VALUES (@repo, @project, @state, @now, @etag, @lastModified, @page, @digest, @serial)
@@ -60,7 +61,7 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
       setFileMetadata: p('UPDATE remote_files SET metadata_sha256 = ? WHERE repo = ? AND sha256 = ? AND filename = ?'),
       setPageBody: p(`UPDATE remote_pages SET page = @page, digest = @digest, serial = serial + 1
                       WHERE repo = @repo AND project = @project AND state = 'ok' AND digest IS NOT @digest`),
-      pageExists: p(`SELECT 1 FROM remote_pages WHERE repo = ? AND project = ? AND state = 'ok'`).pluck(),
+      pageExists: p(`SELECT 1 FROM remote_pages WHERE repo = ? AND project = ? AND state = 'ok' AND serial = ?`).pluck(),
       getWheelMetadata: p(`SELECT sha256, filename, metadata_sha256 AS metadataSha256, method, failure, at
                            FROM wheel_metadata WHERE sha256 = ? AND filename = ?`),
       saveWheelMetadata: p(`INSERT OR REPLACE INTO wheel_metadata (sha256, filename, metadata_sha256, method, failure, at)
@@ -98,25 +99,30 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
     };
   }
 
-  getPage(repo: string, project: string): CachedPage | null {
+  async getPage(repo: string, project: string): Promise<CachedPage | null> {
     const r = this.q.getPage!.get(repo, project) as PageRecord | undefined;
     return r ? toPage(r) : null;
   }
 
-  pruneMissing(repo: string, before: number, keep: number): number {
+  async pruneMissing(repo: string, before: number, keep: number): Promise<number> {
     return this.db.transaction((): number =>
       this.q.pruneExpired!.run(repo, before).changes + this.q.pruneOldest!.run(repo, keep).changes)();
   }
 
-  getPageBody(repo: string, project: string): string | null {
+  async getPageBody(repo: string, project: string): Promise<string | null> {
     return (this.q.getPageBody!.get(repo, project) as string | null | undefined) ?? null;
   }
 
-  savePage(
+  async getPageWithBody(repo: string, project: string): Promise<(CachedPage & { body: string | null }) | null> {
+    const r = this.q.getPageWithBody!.get(repo, project) as (PageRecord & { page: string | null }) | undefined;
+    return r ? { ...toPage(r), body: r.page } : null;
+  }
+
+  async savePage(
     repo: string, project: string,
     a: { state: 'ok' | 'missing'; etag: string | null; lastModified: string | null; page: string | null; files: RemoteFileRow[]; removedCause?: RemovalCause },
     now: number,
-  ): CachedPage & { removed: number } {
+  ): Promise<CachedPage & { removed: number }> {
     return this.db.transaction((): CachedPage & { removed: number } => {
       const old = this.q.getDigest!.get(repo, project) as { state: string; digest: string | null; serial: number } | undefined;
       const digest = a.page === null ? null : createHash('sha256').update(a.page).digest('hex');
@@ -145,42 +151,42 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
     return removed;
   }
 
-  touchPage(repo: string, project: string, now: number): void {
+  async touchPage(repo: string, project: string, now: number): Promise<void> {
     this.q.touchPage!.run(now, repo, project);
   }
 
-  getFile(repo: string, sha256: string, filename: string): RemoteFileRecord | null {
+  async getFile(repo: string, sha256: string, filename: string): Promise<RemoteFileRecord | null> {
     return (this.q.getFile!.get(repo, sha256, filename) as RemoteFileRecord | undefined) ?? null;
   }
 
-  listRemoved(filter: { repo?: string; since?: number }): RemovedFileRow[] {
+  async listRemoved(filter: { repo?: string; since?: number }): Promise<RemovedFileRow[]> {
     return this.q.listRemoved!.all({ repo: filter.repo ?? null, since: filter.since ?? 0 }) as RemovedFileRow[];
   }
 
-  firstSeen(repo: string, project: string): Map<string, number> {
+  async firstSeen(repo: string, project: string): Promise<Map<string, number>> {
     const rows = this.q.firstSeen!.all(repo, project) as { filename: string; firstSeen: number }[];
     return new Map(rows.map((r) => [r.filename, r.firstSeen]));
   }
 
-  pageUsage(repo: string): { projects: number; files: number } {
+  async pageUsage(repo: string): Promise<{ projects: number; files: number }> {
     return { projects: this.q.pageCount!.get(repo) as number, files: this.q.listedCount!.get(repo) as number };
   }
 
-  cachedProjects(repo: string, after: string, limit: number): string[] {
+  async cachedProjects(repo: string, after: string, limit: number): Promise<string[]> {
     return this.q.cachedProjects!.all(repo, after, limit) as string[];
   }
 
-  getWheelMetadata(sha256: string, filename: string): WheelMetadataRecord | null {
+  async getWheelMetadata(sha256: string, filename: string): Promise<WheelMetadataRecord | null> {
     return (this.q.getWheelMetadata!.get(sha256, filename) as WheelMetadataRecord | undefined) ?? null;
   }
 
-  saveWheelMetadata(record: WheelMetadataRecord): void {
+  async saveWheelMetadata(record: WheelMetadataRecord): Promise<void> {
     this.q.saveWheelMetadata!.run(record);
   }
 
-  updatePageMetadata(repo: string, project: string, page: string, file: { sha256: string; filename: string; metadataSha256: string }): boolean {
+  async updatePageMetadata(repo: string, project: string, serial: number, page: string, file: { sha256: string; filename: string; metadataSha256: string }): Promise<boolean> {
     return this.db.transaction((): boolean => {
-      if (this.q.pageExists!.get(repo, project) === undefined) return false;
+      if (this.q.pageExists!.get(repo, project, serial) === undefined) return false;
       const digest = createHash('sha256').update(page).digest('hex');
       this.q.setPageBody!.run({ repo, project, page, digest });
       this.q.setFileMetadata!.run(file.metadataSha256, repo, file.sha256, file.filename);
@@ -188,11 +194,11 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
     }).immediate();
   }
 
-  getRoot(repo: string): CachedRoot | null {
+  async getRoot(repo: string): Promise<CachedRoot | null> {
     return (this.q.getRoot!.get(repo) as CachedRoot | undefined) ?? null;
   }
 
-  saveRoot(repo: string, names: string[], etag: string | null, lastModified: string | null, now: number): void {
+  async saveRoot(repo: string, names: string[], etag: string | null, lastModified: string | null, now: number): Promise<void> {
     this.db.transaction(() => {
       this.q.deleteNames!.run(repo);
       for (const n of names) this.q.insertName!.run(repo, n);
@@ -200,36 +206,36 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
     }).immediate();
   }
 
-  touchRoot(repo: string, now: number): void {
+  async touchRoot(repo: string, now: number): Promise<void> {
     this.q.touchRoot!.run(now, repo);
   }
 
-  rootNames(repo: string, after: string, limit: number): string[] {
+  async rootNames(repo: string, after: string, limit: number): Promise<string[]> {
     return this.q.rootNames!.all(repo, after, limit) as string[];
   }
 
-  recordCached(repo: string, file: { sha256: string; size: number }, now: number, by: string): void {
+  async recordCached(repo: string, file: { sha256: string; size: number }, now: number, by: string): Promise<void> {
     this.q.recordCached!.run({ repo, sha256: file.sha256, size: file.size, now, by });
   }
 
-  touchCached(repo: string, touches: readonly { sha256: string; at: number }[], by: string): void {
+  async touchCached(repo: string, touches: readonly { sha256: string; at: number }[], by: string): Promise<void> {
     if (touches.length === 0) return;
     this.db.transaction(() => {
       for (const t of touches) this.q.touchCached!.run({ repo, sha256: t.sha256, at: t.at, by });
     })();
   }
 
-  cacheUsage(repo: string): { files: number; bytes: number } {
+  async cacheUsage(repo: string): Promise<{ files: number; bytes: number }> {
     return this.q.cacheUsage!.get(repo) as { files: number; bytes: number };
   }
 
-  leastRecentlyUsed(repo: string, after: { lastAccess: number; sha256: string } | null, limit: number): CachedFileRow[] {
+  async leastRecentlyUsed(repo: string, after: { lastAccess: number; sha256: string } | null, limit: number): Promise<CachedFileRow[]> {
     return (after === null
       ? this.q.lruFirst!.all(repo, limit)
       : this.q.lruAfter!.all({ repo, lastAccess: after.lastAccess, sha256: after.sha256, limit })) as CachedFileRow[];
   }
 
-  uncache(repo: string, sha256: string): { heldElsewhere: boolean } {
+  async uncache(repo: string, sha256: string): Promise<{ heldElsewhere: boolean }> {
     return this.db.transaction(() => {
       this.q.keepLastDownload!.run({ repo, sha256 });
       this.q.uncache!.run(repo, sha256);
@@ -237,14 +243,14 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
     }).immediate();
   }
 
-  uncacheEverywhere(sha256: string): string[] {
+  async uncacheEverywhere(sha256: string): Promise<string[]> {
     return this.db.transaction(() => {
       this.q.keepLastDownload!.run({ repo: null, sha256 });
       return this.q.holders!.all(sha256) as string[];
     })();
   }
 
-  adoptCached(sha256: string, size: number, at: number): number {
+  async adoptCached(sha256: string, size: number, at: number): Promise<number> {
     return this.q.adopt!.run({ sha256, size, at }).changes;
   }
 }

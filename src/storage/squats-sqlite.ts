@@ -18,7 +18,7 @@ export class SqliteSquatStore implements SquatStore {
     };
   }
 
-  recordSquat(remote: string, project: string, reason: string, versions: readonly string[], now: string): { newProject: boolean; newVersions: string[] } {
+  async recordSquat(remote: string, project: string, reason: string, versions: readonly string[], now: string): Promise<{ newProject: boolean; newVersions: string[] }> {
     return this.db.transaction(() => {
       const newProject = !this.q.exists!.get(remote, project);
       this.q.upsert!.run(remote, project, reason, now, now);
@@ -27,14 +27,14 @@ export class SqliteSquatStore implements SquatStore {
     })();
   }
 
-  listSquats(): SquatRecord[] {
+  async listSquats(): Promise<SquatRecord[]> {
     return (this.q.list!.all() as Omit<SquatRecord, 'versions'>[]).map((r) => ({
       ...r,
       versions: this.q.versions!.all(r.remote, r.project) as SquatRecord['versions'],
     }));
   }
 
-  squatCount(): number {
+  async squatCount(): Promise<number> {
     return this.q.count!.get() as number;
   }
 }

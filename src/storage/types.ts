@@ -1,7 +1,11 @@
 /**
- * The two storage interfaces. The filesystem and SQLite implementations are
+ * The storage interfaces. The filesystem and SQLite implementations are
  * the embedded default; an S3 blob store or a PostgreSQL metadata store
- * implements the same contracts.
+ * implements the same contracts. Every method of the metadata stores returns
+ * a promise (a networked database answers later): where callers need two
+ * facts to agree, one method returns both (getPageWithBody), or a change
+ * says what it changed (setYanked, addFile), since nothing holds between two
+ * awaits.
  */
 import type { Readable, Writable } from 'node:stream';
 
@@ -81,6 +85,14 @@ export interface BlobStore {
   stat(sha256: string): Promise<BlobInfo | null>;
   /** `end` is inclusive, like HTTP ranges. */
   open(sha256: string, range?: { start: number; end: number }): Readable;
+  /**
+   * The blob's key under the store's blob folder (`<storage>/blobs/`), e.g.
+   * `sha256/ab/cd/abcd…`, for a reverse proxy to send it from disk
+   * (`sendfileOffload`); null when the store keeps no such folder (S3), and
+   * the bytes are streamed instead. A relative key, never a filesystem path:
+   * where the folder is mounted is the proxy's configuration.
+   */
+  offloadKey(sha256: string): string | null;
   delete(sha256: string): Promise<void>;
   /** Every stored blob, in no particular order (scrub and gc walk them all). */
   list(): AsyncIterable<StoredBlob>;
@@ -155,57 +167,63 @@ export interface RepoUsage {
 }
 
 export type AddFileResult =
-  | { outcome: 'added'; replaced: FileRow | null }
+  /** `file`: the row as added, read in the same transaction. */
+  | { outcome: 'added'; file: FileRow; replaced: FileRow | null }
   | { outcome: 'identical'; existing: FileRow }
   | { outcome: 'conflict'; existing: FileRow };
 
 export interface MetadataStore {
-  repoSerial(repo: string): number;
-  listProjects(repo: string): ProjectRow[];
+  repoSerial(repo: string): Promise<number>;
+  listProjects(repo: string): Promise<ProjectRow[]>;
   /** Up to `limit` projects with files after the normalized name `after`, in name order (keyset pages). */
-  projectNames(repo: string, after: string, limit: number): { name: string; displayName: string }[];
+  projectNames(repo: string, after: string, limit: number): Promise<{ name: string; displayName: string }[]>;
   /**
    * The projects whose page changed since the repository's serial was
    * `serial` (a file added, yanked or deleted), each with whether it still
    * has files.
    */
-  projectsChangedSince(repo: string, serial: number): { name: string; displayName: string; present: boolean }[];
-  getProject(repo: string, name: string): ProjectRow | null;
-  listFiles(repo: string, project: string): FileRow[];
-  getFile(repo: string, filename: string): FileRow | null;
+  projectsChangedSince(repo: string, serial: number): Promise<{ name: string; displayName: string; present: boolean }[]>;
+  getProject(repo: string, name: string): Promise<ProjectRow | null>;
+  listFiles(repo: string, project: string): Promise<FileRow[]>;
+  getFile(repo: string, filename: string): Promise<FileRow | null>;
   /** Distinct version strings as uploaded (callers match them with PEP 440 rules). */
-  listVersions(repo: string, project: string): string[];
-  getCoreMetadata(repo: string, filename: string): Buffer | null;
-  getMetadataJson(repo: string, filename: string): string | null;
+  listVersions(repo: string, project: string): Promise<string[]>;
+  getCoreMetadata(repo: string, filename: string): Promise<Buffer | null>;
+  getMetadataJson(repo: string, filename: string): Promise<string | null>;
   /**
    * Atomic: the duplicate check, the insert and the upload's audit entry
    * (created, replaced, or unchanged for identical bytes) are one transaction.
    */
-  addFile(file: NewFile, opts: { overwrite: boolean; actor: Actor }): AddFileResult;
-  /** Returns how many files changed. */
-  setYanked(repo: string, project: string, version: string, yanked: boolean, reason: string | null): number;
+  addFile(file: NewFile, opts: { overwrite: boolean; actor: Actor }): Promise<AddFileResult>;
+  /**
+   * Yanks or un-yanks the files of one exact version string. Returns the
+   * files whose state changed, as they are now: read in the same transaction
+   * as the change, so a concurrent yank's changes are never counted as this
+   * one's.
+   */
+  setYanked(repo: string, project: string, version: string, yanked: boolean, reason: string | null): Promise<FileRow[]>;
   /** Removes one file (its project's page changes); returns what it was, or null. */
-  deleteFile(repo: string, filename: string): FileRow | null;
+  deleteFile(repo: string, filename: string): Promise<FileRow | null>;
   /** A hosted repository's projects (with files), files and their bytes. */
-  repoUsage(repo: string): RepoUsage;
+  repoUsage(repo: string): Promise<RepoUsage>;
   /**
    * Does any row name this blob: a hosted file, a file or PEP 658 metadata
    * file listed on a remote's page, METADATA read out of an upstream wheel, a
    * remote's cached copy? Garbage collection deletes only blobs for which
    * this is false: a table that starts naming blobs must be added to it.
    */
-  blobInUse(sha256: string): boolean;
+  blobInUse(sha256: string): Promise<boolean>;
   /** The rows that name this blob (hosted files; remote listings), for a scrub's report. */
-  blobReferences(sha256: string): BlobReference[];
+  blobReferences(sha256: string): Promise<BlobReference[]>;
   /** The blobs a repository's rows name: its hosted files; a remote's listed files and their metadata files. */
-  repoBlobs(repo: string): string[];
+  repoBlobs(repo: string): Promise<string[]>;
   /** Remembers how the last scrub or gc went (the metrics show it, whichever process ran it). */
-  recordRun(kind: MaintenanceKind, at: number, summary: Record<string, number>): void;
-  lastRun(kind: MaintenanceKind): { at: number; summary: Record<string, number> } | null;
+  recordRun(kind: MaintenanceKind, at: number, summary: Record<string, number>): Promise<void>;
+  lastRun(kind: MaintenanceKind): Promise<{ at: number; summary: Record<string, number> } | null>;
   /** A random id made with the database. */
-  instanceId(): string;
-  check(): void;
-  close(): void;
+  instanceId(): Promise<string>;
+  check(): Promise<void>;
+  close(): Promise<void>;
 }
 
 export type MaintenanceKind = 'scrub' | 'gc';
@@ -300,9 +318,14 @@ export interface CachedFileRow {
 /** Cache state of remote repositories (pages, the files they list, root lists, the files they hold). */
 export interface RemoteCacheStore {
   /** Freshness state only: read on every request, so it never carries the page. */
-  getPage(repo: string, project: string): CachedPage | null;
+  getPage(repo: string, project: string): Promise<CachedPage | null>;
   /** JSON of the ProjectPage served for the project (null when missing or unknown). */
-  getPageBody(repo: string, project: string): string | null;
+  getPageBody(repo: string, project: string): Promise<string | null>;
+  /**
+   * The freshness state and the body in one read: the body is the one the
+   * serial names (two reads could pair a serial with a body saved after it).
+   */
+  getPageWithBody(repo: string, project: string): Promise<(CachedPage & { body: string | null }) | null>;
   /**
    * Stores a fresh answer; the serial changes only when the page's content
    * does. Files of the project that the answer no longer lists are kept,
@@ -311,60 +334,62 @@ export interface RemoteCacheStore {
    * A file listed again is no longer removed. 'quarantined' also marks the
    * files removed before.
    */
-  savePage(repo: string, project: string, answer: { state: 'ok' | 'missing'; etag: string | null; lastModified: string | null; page: string | null; files: RemoteFileRow[]; removedCause?: RemovalCause }, now: number): CachedPage & { removed: number };
+  savePage(repo: string, project: string, answer: { state: 'ok' | 'missing'; etag: string | null; lastModified: string | null; page: string | null; files: RemoteFileRow[]; removedCause?: RemovalCause }, now: number): Promise<CachedPage & { removed: number }>;
   /** A 304: the cached page is current as of `now`. */
-  touchPage(repo: string, project: string, now: number): void;
+  touchPage(repo: string, project: string, now: number): Promise<void>;
   /**
    * Forgets remembered upstream 404s checked before `before`, and all but the
    * newest `keep` of the rest. Returns how many were forgotten.
    */
-  pruneMissing(repo: string, before: number, keep: number): number;
-  getFile(repo: string, sha256: string, filename: string): RemoteFileRecord | null;
+  pruneMissing(repo: string, before: number, keep: number): Promise<number>;
+  getFile(repo: string, sha256: string, filename: string): Promise<RemoteFileRecord | null>;
   /** Files removed upstream (all repositories, or one), removed at or after `since` (ms), newest removal first. */
-  listRemoved(filter: { repo?: string; since?: number }): RemovedFileRow[];
+  listRemoved(filter: { repo?: string; since?: number }): Promise<RemovedFileRow[]>;
   /**
    * When pydepot first listed each file of the project's page (ms since epoch,
    * by filename); kept across page changes for as long as the upstream lists
    * the file (listed again after a removal, it is new again). 0: listed
    * before pydepot recorded it.
    */
-  firstSeen(repo: string, project: string): Map<string, number>;
+  firstSeen(repo: string, project: string): Promise<Map<string, number>>;
   /** Projects whose pages are cached (found upstream), and the files those pages list. */
-  pageUsage(repo: string): { projects: number; files: number };
+  pageUsage(repo: string): Promise<{ projects: number; files: number }>;
   /** Normalized names of the projects whose pages are cached (found upstream), after `after`, in order. */
-  cachedProjects(repo: string, after: string, limit: number): string[];
-  getWheelMetadata(sha256: string, filename: string): WheelMetadataRecord | null;
-  saveWheelMetadata(record: WheelMetadataRecord): void;
+  cachedProjects(repo: string, after: string, limit: number): Promise<string[]>;
+  getWheelMetadata(sha256: string, filename: string): Promise<WheelMetadataRecord | null>;
+  saveWheelMetadata(record: WheelMetadataRecord): Promise<void>;
   /**
    * A page that now serves core metadata for one more of its files: its new
    * body, and that file's metadata hash. Bumps the serial when the body
-   * changed; leaves the freshness state alone. false when the page is gone.
+   * changed; leaves the freshness state alone. `serial`: the serial of the
+   * body the new one was made from; false when the page is gone or its
+   * serial moved on since (a newer page was saved: the caller reads it again).
    */
-  updatePageMetadata(repo: string, project: string, page: string, file: { sha256: string; filename: string; metadataSha256: string }): boolean;
-  getRoot(repo: string): CachedRoot | null;
-  saveRoot(repo: string, names: string[], etag: string | null, lastModified: string | null, now: number): void;
-  touchRoot(repo: string, now: number): void;
+  updatePageMetadata(repo: string, project: string, serial: number, page: string, file: { sha256: string; filename: string; metadataSha256: string }): Promise<boolean>;
+  getRoot(repo: string): Promise<CachedRoot | null>;
+  saveRoot(repo: string, names: string[], etag: string | null, lastModified: string | null, now: number): Promise<void>;
+  touchRoot(repo: string, now: number): Promise<void>;
   /** Up to `limit` names after `after`, in order (keyset pages: no open cursor between calls). */
-  rootNames(repo: string, after: string, limit: number): string[];
+  rootNames(repo: string, after: string, limit: number): Promise<string[]>;
   /** The remote holds this blob (fetched, or found stored): a new row, or its last access renewed. */
-  recordCached(repo: string, file: { sha256: string; size: number }, now: number, by: string): void;
+  recordCached(repo: string, file: { sha256: string; size: number }, now: number, by: string): Promise<void>;
   /** Renews the last access of rows that exist (one evicted meanwhile stays gone). */
-  touchCached(repo: string, touches: readonly { sha256: string; at: number }[], by: string): void;
-  cacheUsage(repo: string): { files: number; bytes: number };
+  touchCached(repo: string, touches: readonly { sha256: string; at: number }[], by: string): Promise<void>;
+  cacheUsage(repo: string): Promise<{ files: number; bytes: number }>;
   /** Least recently used first, after `after` (keyset pages). */
-  leastRecentlyUsed(repo: string, after: { lastAccess: number; sha256: string } | null, limit: number): CachedFileRow[];
+  leastRecentlyUsed(repo: string, after: { lastAccess: number; sha256: string } | null, limit: number): Promise<CachedFileRow[]>;
   /**
    * Forgets that the remote holds the blob. Returns whether the blob must
    * stay: a hosted file or another remote's cached copy still uses it.
    */
-  uncache(repo: string, sha256: string): { heldElsewhere: boolean };
+  uncache(repo: string, sha256: string): Promise<{ heldElsewhere: boolean }>;
   /** Every remote forgets the blob (a scrub quarantined it); returns the remotes that held it. */
-  uncacheEverywhere(sha256: string): string[];
+  uncacheEverywhere(sha256: string): Promise<string[]>;
   /**
    * Rows for the remotes that list this stored blob but hold no row for it
    * (files cached before pydepot counted them); returns how many were added.
    */
-  adoptCached(sha256: string, size: number, at: number): number;
+  adoptCached(sha256: string, size: number, at: number): Promise<number>;
 }
 
 /** An upstream project whose name is internal to a virtual repository. */
@@ -381,9 +406,9 @@ export interface SquatRecord {
 /** What the dependency-confusion watch has seen upstream. */
 export interface SquatStore {
   /** Returns whether the project is new to the record, and which versions are. */
-  recordSquat(remote: string, project: string, reason: string, versions: readonly string[], now: string): { newProject: boolean; newVersions: string[] };
-  listSquats(): SquatRecord[];
-  squatCount(): number;
+  recordSquat(remote: string, project: string, reason: string, versions: readonly string[], now: string): Promise<{ newProject: boolean; newVersions: string[] }>;
+  listSquats(): Promise<SquatRecord[]>;
+  squatCount(): Promise<number>;
 }
 
 export interface UserRow {
@@ -410,26 +435,26 @@ export interface TokenRow {
 
 /** Users and their API tokens. Tokens are found by the sha256 of their text. */
 export interface UserStore {
-  getUser(name: string): UserRow | null;
-  listUsers(): UserRow[];
+  getUser(name: string): Promise<UserRow | null>;
+  listUsers(): Promise<UserRow[]>;
   /** false when the name is taken. */
-  addUser(name: string, passwordHash: string, now: string): boolean;
+  addUser(name: string, passwordHash: string, now: string): Promise<boolean>;
   /** false when there is no such user. */
-  setPassword(name: string, passwordHash: string, now: string): boolean;
+  setPassword(name: string, passwordHash: string, now: string): Promise<boolean>;
   /** Removes the user and every token of theirs; false when there is no such user. */
-  removeUser(name: string): boolean;
-  addToken(token: TokenRow & { hash: string }): void;
-  tokenByHash(hash: string): TokenRow | null;
-  listTokens(user?: string): TokenRow[];
+  removeUser(name: string): Promise<boolean>;
+  addToken(token: TokenRow & { hash: string }): Promise<void>;
+  tokenByHash(hash: string): Promise<TokenRow | null>;
+  listTokens(user?: string): Promise<TokenRow[]>;
   /** false when there is no such token or it was already revoked. */
-  revokeToken(id: string, now: string): boolean;
-  touchToken(id: string, now: string): void;
+  revokeToken(id: string, now: string): Promise<boolean>;
+  touchToken(id: string, now: string): Promise<void>;
   /**
    * A random 32-byte key named `name`, made on first use and the same from
    * then on for every process that shares this storage (the web UI signs its
    * session cookies with one).
    */
-  secret(name: string): Buffer;
+  secret(name: string): Promise<Buffer>;
 }
 
 export type AuditAction = 'upload' | 'yank' | 'unyank' | 'delete' | 'cooldown-allow' | 'cooldown-revoke';
@@ -450,8 +475,8 @@ export interface AuditEntry {
 
 /** Who changed what a repository serves: append only. */
 export interface AuditStore {
-  record(entry: AuditEntry): void;
-  list(filter: { repo?: string; since?: string }): AuditEntry[];
+  record(entry: AuditEntry): Promise<void>;
+  list(filter: { repo?: string; since?: string }): Promise<AuditEntry[]>;
 }
 
 /** An admin's exception to the cooldown: matching upstream files are listed however young. */
@@ -475,11 +500,11 @@ export interface CooldownExemptionRow {
 /** Cooldown exemptions. Each change is written to the audit trail in the same transaction. */
 export interface CooldownStore {
   /** Changes with every addition and revocation: readers re-read the list when it moves. */
-  serial(): number;
-  list(): CooldownExemptionRow[];
-  add(row: Omit<CooldownExemptionRow, 'revokedAt' | 'revokedBy'>, actor: Actor): void;
+  serial(): Promise<number>;
+  list(): Promise<CooldownExemptionRow[]>;
+  add(row: Omit<CooldownExemptionRow, 'revokedAt' | 'revokedBy'>, actor: Actor): Promise<void>;
   /** The exemption as revoked, or null when there is none by that id or it was revoked already. */
-  revoke(id: string, at: string, actor: Actor): CooldownExemptionRow | null;
+  revoke(id: string, at: string, actor: Actor): Promise<CooldownExemptionRow | null>;
 }
 
 /**
@@ -489,15 +514,15 @@ export interface CooldownStore {
  */
 export interface LeaseStore {
   /** Takes the lease if nobody holds it, it has expired, or `owner` holds it already. */
-  tryAcquire(key: string, owner: string, ttlMs: number): boolean;
+  tryAcquire(key: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Extends `owner`'s lease; false when it lapsed and someone else took it. */
-  renew(key: string, owner: string, ttlMs: number): boolean;
+  renew(key: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Takes the lease over from `from` (a holder known to be dead); false when someone else has it by now. */
-  takeOver(key: string, from: string, owner: string, ttlMs: number): boolean;
+  takeOver(key: string, from: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Gives the lease up (nothing when `owner` does not hold it). */
-  release(key: string, owner: string): void;
+  release(key: string, owner: string): Promise<void>;
   /** The keys of the unexpired leases that start with `prefix` (the live servers: `server:`). */
-  live(prefix: string): string[];
+  live(prefix: string): Promise<string[]>;
   /** Who holds the lease now, if anyone. */
-  holder(key: string): { owner: string; expiresAt: number } | null;
+  holder(key: string): Promise<{ owner: string; expiresAt: number } | null>;
 }

@@ -38,49 +38,49 @@ export class SqliteUserStore implements UserStore {
     };
   }
 
-  getUser(name: string): UserRow | null {
+  async getUser(name: string): Promise<UserRow | null> {
     return (this.q.getUser!.get(name) as UserRow | undefined) ?? null;
   }
 
-  listUsers(): UserRow[] {
+  async listUsers(): Promise<UserRow[]> {
     return this.q.listUsers!.all() as UserRow[];
   }
 
-  addUser(name: string, passwordHash: string, now: string): boolean {
+  async addUser(name: string, passwordHash: string, now: string): Promise<boolean> {
     return this.q.addUser!.run(name, passwordHash, now, now).changes > 0;
   }
 
-  setPassword(name: string, passwordHash: string, now: string): boolean {
+  async setPassword(name: string, passwordHash: string, now: string): Promise<boolean> {
     return this.q.setPassword!.run(passwordHash, now, name).changes > 0;
   }
 
-  removeUser(name: string): boolean {
+  async removeUser(name: string): Promise<boolean> {
     // Tokens go with it (ON DELETE CASCADE).
     return this.q.removeUser!.run(name).changes > 0;
   }
 
-  addToken(token: TokenRow & { hash: string }): void {
+  async addToken(token: TokenRow & { hash: string }): Promise<void> {
     this.q.addToken!.run({ ...token, repos: token.repos === null ? null : JSON.stringify(token.repos) });
   }
 
-  tokenByHash(hash: string): TokenRow | null {
+  async tokenByHash(hash: string): Promise<TokenRow | null> {
     const row = this.q.tokenByHash!.get(hash) as TokenDbRow | undefined;
     return row ? toToken(row) : null;
   }
 
-  listTokens(user?: string): TokenRow[] {
+  async listTokens(user?: string): Promise<TokenRow[]> {
     return (this.q.listTokens!.all({ user: user ?? null }) as TokenDbRow[]).map(toToken);
   }
 
-  revokeToken(id: string, now: string): boolean {
+  async revokeToken(id: string, now: string): Promise<boolean> {
     return this.q.revokeToken!.run(now, id).changes > 0;
   }
 
-  touchToken(id: string, now: string): void {
+  async touchToken(id: string, now: string): Promise<void> {
     this.q.touchToken!.run(now, id);
   }
 
-  secret(name: string): Buffer {
+  async secret(name: string): Promise<Buffer> {
     const found = this.q.secret!.get(name) as Buffer | undefined;
     if (found) return found;
     this.q.makeSecret!.run(name, randomBytes(32), new Date().toISOString());

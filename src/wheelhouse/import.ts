@@ -474,7 +474,7 @@ async function importOne(member: WheelhouseMember, expected: readonly Expectatio
     if (wrong !== null) return outcome('refused', wrong);
 
     // Never replaced, even where `overwrite` would let an upload replace it: an import adds.
-    const existing = repo.storedFile(dist.filename);
+    const existing = await repo.storedFile(dist.filename);
     if (existing && existing.sha256 !== temp.sha256) {
       return outcome('conflict', `'${repo.name}' already has ${dist.filename} with other bytes (sha256 ${existing.sha256}); kept`);
     }
@@ -544,7 +544,7 @@ export async function shadowedNames(projects: readonly string[], local: LocalRep
   const servedBy = new Map<string, string[]>();
 
   const serves = async (remote: RemoteRepository, project: string): Promise<boolean> => {
-    if (!opts.ask) return (remote.cachedPage(project)?.files.length ?? 0) > 0;
+    if (!opts.ask) return ((await remote.cachedPage(project))?.files.length ?? 0) > 0;
     try {
       if ((await remote.projectVersion(project)) === null) return false;
       return ((await remote.projectPage(project))?.files.length ?? 0) > 0;
@@ -570,16 +570,16 @@ export async function shadowedNames(projects: readonly string[], local: LocalRep
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, tasks.length) }, worker));
 
-  const shadowed: ShadowedName[] = [...servedBy].sort((a, b) => byString(a[0], b[0])).map(([project, names]) => {
+  const shadowed: ShadowedName[] = await Promise.all([...servedBy].sort((a, b) => byString(a[0], b[0])).map(async ([project, names]) => {
     const sorted = remotes.map((r) => r.name).filter((n) => names.includes(n));
     return {
       project,
       remotes: sorted,
-      virtuals: virtuals
+      virtuals: await Promise.all(virtuals
         .filter((v) => v.localNames().includes(local.name) && v.remoteNames().some((n) => sorted.includes(n)))
-        .map((v) => ({ name: v.name, hidden: v.skippedRemotes(project).some((s) => sorted.includes(s.remote)) })),
+        .map(async (v) => ({ name: v.name, hidden: (await v.skippedRemotes(project)).some((s) => sorted.includes(s.remote)) }))),
     };
-  });
+  }));
   return {
     remotes: remotes.map((r) => r.name),
     shadowed,

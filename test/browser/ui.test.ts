@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { optionalClients } from '../helpers/clients.ts';
+import { missingClient } from '../helpers/clients.ts';
 import { ALICE, basic, CI, sharedUiDepot } from '../helpers/ui-fixture.ts';
 
 const CHROMIUM = process.env.PYDEPOT_CHROMIUM ?? '/usr/bin/chromium';
@@ -27,14 +27,7 @@ async function open(t: ExecutionContext): Promise<BrowserContext | false> {
   try {
     await access(CHROMIUM);
   } catch {
-    const message = `Chromium is not installed at ${CHROMIUM}: apt-get install -y chromium (or set PYDEPOT_CHROMIUM)`;
-    if (optionalClients()) {
-      t.log(`SKIPPED: ${message} [PYDEPOT_OPTIONAL_CLIENTS=1]`);
-      t.pass();
-    } else {
-      t.fail(`${message} (or set PYDEPOT_OPTIONAL_CLIENTS=1 to skip tests that need it)`);
-    }
-    return false;
+    return missingClient(t, `Chromium is not installed at ${CHROMIUM}: apt-get install -y chromium (or set PYDEPOT_CHROMIUM)`);
   }
   browser ??= chromium.launch({ executablePath: CHROMIUM });
   const context = await (await browser).newContext({ viewport: { width: 1200, height: 900 } });

@@ -68,13 +68,13 @@ async function addExpiredToken(storage: string, user: string, text: string): Pro
   try {
     const id = `e${user.slice(0, 1)}`.padEnd(12, '0');
     const expiresAt = new Date(Date.now() - 86_400_000).toISOString();
-    st.users.addToken({
+    await st.users.addToken({
       id, hash: tokenHash(text), user, repos: null, scope: 'read', description: null,
       createdAt: new Date(Date.now() - 2 * 86_400_000).toISOString(), expiresAt, revokedAt: null, lastUsedAt: null,
     });
     return { id, expiresAt };
   } finally {
-    st.store.close();
+    await st.store.close();
   }
 }
 

@@ -22,7 +22,7 @@ interface Finding { level: string; check: string; message: string; fix?: string 
 async function install(t: ExecutionContext, extra: Record<string, unknown>): Promise<{ storage: string; config: string }> {
   const dir = await tempDir(t);
   const storage = join(dir, 'storage');
-  (await openStorage(storage)).store.close();
+  await (await openStorage(storage)).store.close();
   const config = join(dir, 'pydepot.yaml');
   await writeFile(config, stringifyYaml({ storage, ...extra }));
   return { storage, config };

@@ -86,10 +86,10 @@ async function stored(storage: string, repo = 'internal'): Promise<Map<string, s
   const s = await openStorage(storage);
   try {
     const out = new Map<string, string>();
-    for (const p of s.store.listProjects(repo)) for (const f of s.store.listFiles(repo, p.name)) out.set(f.filename, f.sha256);
+    for (const p of await s.store.listProjects(repo)) for (const f of await s.store.listFiles(repo, p.name)) out.set(f.filename, f.sha256);
     return out;
   } finally {
-    s.store.close();
+    await s.store.close();
   }
 }
 
@@ -403,7 +403,7 @@ test('importWheelhouse: a storage failure stops the import, naming the file; the
   const registry = new Registry(parseConfig({ ...LOCAL_ONLY, storage: d.storage }), { ...st, blobs: full, logger: pino({ level: 'silent' }), metrics: createMetrics() });
   t.teardown(async () => {
     await registry.close();
-    st.store.close();
+    await st.store.close();
   });
   const input = await openWheelhouse(f.zip);
   t.teardown(() => input.close());

@@ -386,7 +386,7 @@ async function internalRepo(t: ExecutionContext, storage: string): Promise<Repos
   });
   t.teardown(async () => {
     await registry.close();
-    st.store.close();
+    await st.store.close();
   });
   return registry.get('internal');
 }

@@ -298,7 +298,7 @@ const fixture = once(async (): Promise<Fixture> => {
   const registry = new Registry(server.config, { ...storage, logger: createLogger('silent'), metrics: createMetrics() });
   scope.t.teardown(async () => {
     await registry.close();
-    storage.store.close();
+    await storage.store.close();
   });
   return { server, registry, dir };
 });

@@ -8,12 +8,12 @@ import { newToken } from '../../src/auth/tokens.ts';
 import { openStorage, type Storage } from '../../src/storage/open.ts';
 import type { TokenScope } from '../../src/storage/types.ts';
 
-async function withStorage<T>(storage: string, f: (s: Storage) => T): Promise<T> {
+async function withStorage<T>(storage: string, f: (s: Storage) => Promise<T> | T): Promise<T> {
   const s = await openStorage(storage);
   try {
-    return f(s);
+    return await f(s);
   } finally {
-    s.store.close();
+    await s.store.close();
   }
 }
 

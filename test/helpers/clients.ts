@@ -6,7 +6,8 @@
  * and find-links, and a stray TWINE_* or PIP_* variable would make a test
  * pass or fail for reasons that have nothing to do with pydepot.
  *
- * Missing clients: a test that needs one calls `requireClient(t, ...)` first.
+ * Missing clients: a test that needs one calls `requireClient(t, ...)` first
+ * (`missingClient` for another program, such as the browser tests' Chromium).
  * It fails the test with the install command, unless PYDEPOT_OPTIONAL_CLIENTS=1,
  * in which case it logs "SKIPPED: ..." and passes.
  */
@@ -136,16 +137,11 @@ export function optionalClients(): boolean {
 }
 
 /**
- * true when the client works. Otherwise the test fails with the install
- * command, or, with PYDEPOT_OPTIONAL_CLIENTS=1, logs "SKIPPED: ..." and
- * passes; either way the caller must return at once when this is false.
+ * A program the test drives is missing (`message`: which, and how to install
+ * it): the test fails, or, with PYDEPOT_OPTIONAL_CLIENTS=1, logs
+ * "SKIPPED: ..." and passes. Returns false: the caller returns at once.
  */
-export async function requireClient(t: ExecutionContext, client: Client): Promise<boolean> {
-  const why = await probe(client);
-  if (why === null) return true;
-  const what = client === 'twine' || client === 'poetry' ? client : `${client} with venv/ensurepip`;
-  const hint = INSTALL_HINTS[client] ?? `install ${client}`;
-  const message = `${what} is not installed or does not work (${why}): ${hint}`;
+export function missingClient(t: ExecutionContext, message: string): false {
   if (optionalClients()) {
     t.log(`SKIPPED: ${message} [PYDEPOT_OPTIONAL_CLIENTS=1]`);
     t.pass();
@@ -153,6 +149,18 @@ export async function requireClient(t: ExecutionContext, client: Client): Promis
     t.fail(`${message} (or set PYDEPOT_OPTIONAL_CLIENTS=1 to skip tests that need it)`);
   }
   return false;
+}
+
+/**
+ * true when the client works. Otherwise `missingClient` with the install
+ * command: the caller must return at once when this is false.
+ */
+export async function requireClient(t: ExecutionContext, client: Client): Promise<boolean> {
+  const why = await probe(client);
+  if (why === null) return true;
+  const what = client === 'twine' || client === 'poetry' ? client : `${client} with venv/ensurepip`;
+  const hint = INSTALL_HINTS[client] ?? `install ${client}`;
+  return missingClient(t, `${what} is not installed or does not work (${why}): ${hint}`);
 }
 
 // --- pip in a venv -----------------------------------------------------------

@@ -43,15 +43,15 @@ export async function seedCi(storage: string): Promise<void> {
   const hash = await ciHash;
   const s = await openStorage(storage);
   try {
-    s.users.addUser(CI.user, hash, new Date().toISOString());
-    if (!s.users.tokenByHash(tokenHash(CI.token))) {
-      s.users.addToken({
+    await s.users.addUser(CI.user, hash, new Date().toISOString());
+    if (!await s.users.tokenByHash(tokenHash(CI.token))) {
+      await s.users.addToken({
         id: 'c1c1c1c1c1c1', hash: tokenHash(CI.token), user: CI.user, repos: null, scope: 'upload', description: 'tests',
         createdAt: new Date().toISOString(), expiresAt: null, revokedAt: null, lastUsedAt: null,
       });
     }
   } finally {
-    s.store.close();
+    await s.store.close();
   }
 }
 

@@ -87,9 +87,9 @@ export async function startUiDepot(t: ExecutionContext, config: Record<string, u
   // 1.10 is newer than 1.9 but yanked: the page shows 1.9 by default.
   const st = await openStorage(s.storage);
   try {
-    st.store.setYanked('internal', 'acme-utils', '1.10', true, 'broken <b>build</b>');
+    await st.store.setYanked('internal', 'acme-utils', '1.10', true, 'broken <b>build</b>');
   } finally {
-    st.store.close();
+    await st.store.close();
   }
   return { s, up, dists };
 }

@@ -145,7 +145,7 @@ test('soak: 50 pip-like clients on local, remote and virtual repositories during
       const { name, version } = pick(candidates);
       const key = `${name} ${version}`;
       const yank = !(yanked.get(key) ?? false);
-      st.store.setYanked('internal', name, version, yank, yank ? 'soak test' : null);
+      await st.store.setYanked('internal', name, version, yank, yank ? 'soak test' : null);
       yanked.set(key, yank);
       yanks[yank ? 'yank' : 'unyank']++;
       await sleep(100);

@@ -252,8 +252,8 @@ test('a yank in a member changes the merged page', async (t) => {
   const before = await page(s, '/simple/acme-core/');
   // As `pydepot yank` does it: another connection to the same database.
   const st = await openStorage(s.storage);
-  st.store.setYanked('internal', 'acme-core', '1.0', true, 'broken');
-  st.store.close();
+  await st.store.setYanked('internal', 'acme-core', '1.0', true, 'broken');
+  await st.store.close();
   const after = await page(s, '/simple/acme-core/');
   t.not(after.etag, before.etag);
   t.is(after.body!.files[0]!.yanked, 'broken');

@@ -192,7 +192,7 @@ test('the wheelhouse resolver reads the metadata of an HTML-only upstream by Ran
   const registry = new Registry(config, { ...storage, logger: createLogger('silent'), metrics: createMetrics() });
   t.teardown(async () => {
     await registry.close();
-    storage.store.close();
+    await storage.store.close();
   });
   const reqs = parseRequirementsFile({ name: 'requirements.txt', text: 'acme-app\n' });
   const plan = await planWheelhouse(registry.get('pypi'), reqs, [parseTargetShorthand('cp311-manylinux_2_17_x86_64')]);

@@ -74,9 +74,9 @@ function blobPath(s: TestServer, sha256: string): string {
 async function auditOf(s: TestServer, repo: string) {
   const st = await openStorage(s.storage);
   try {
-    return st.audit.list({ repo });
+    return await st.audit.list({ repo });
   } finally {
-    st.store.close();
+    await st.store.close();
   }
 }
 

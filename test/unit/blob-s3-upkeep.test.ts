@@ -41,7 +41,7 @@ async function listed(storage: Storage): Promise<string[]> {
 test('gc on a bucket: an unnamed blob past the grace period goes; a named one and a young one stay', async (t) => {
   const { storage, put } = await setup(t, 'gc');
   const named = await put(randomBytes(1000));
-  storage.remoteStore.savePage('pypi', 'acme', {
+  await storage.remoteStore.savePage('pypi', 'acme', {
     state: 'ok', etag: null, lastModified: null, page: '{}',
     files: [{ sha256: named, filename: 'acme-1.0-py3-none-any.whl', project: 'acme', url: 'http://up/a.whl', size: 1000, metadataSha256: null, uploadTime: null }],
   }, Date.now());

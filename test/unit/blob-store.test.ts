@@ -8,7 +8,9 @@
  * addressing styles, and failures that name the bucket.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
+import { join } from 'node:path';
 import { buffer as readAll } from 'node:stream/consumers';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
@@ -102,6 +104,17 @@ for (const [kind, make] of Object.entries(KINDS)) {
     for (const [start, end] of [[0, 0], [0, 99_999], [1, 10], [50_000, 99_999], [99_999, 99_999], [12_345, 67_890]] as const) {
       t.true((await readAll(blobs.open(sha, { start, end }))).equals(bytes.subarray(start, end + 1)), `${start}-${end}`);
     }
+  });
+
+  test(`${kind}: offloadKey is the blob's key under <storage>/blobs/ on a filesystem, null on S3 (streamed instead)`, async (t) => {
+    const { blobs, root } = await make(t);
+    const bytes = randomBytes(1000);
+    const sha = await stored(blobs, bytes);
+    const key = blobs.offloadKey(sha);
+    if (kind === 's3') return void t.is(key, null);
+    t.is(key, `sha256/${sha.slice(0, 2)}/${sha.slice(2, 4)}/${sha}`);
+    t.true((await readFile(join(root, 'blobs', key!))).equals(bytes));
+    t.throws(() => blobs.offloadKey('../../etc/passwd'), { message: /not a sha256/ });
   });
 
   test(`${kind}: an empty file is a blob too`, async (t) => {

@@ -79,16 +79,16 @@ test('the least recently used file goes first, down to 90% of the limit; the res
   const s = await setup(t);
   const cache = s.cache(350);
   const [a, b, c, d] = [await s.put('a', 100), await s.put('b', 100), await s.put('c', 100), await s.put('d', 100)];
-  cache.filled(a!, 100);
-  cache.filled(b!, 100);
-  cache.filled(c!, 100);
+  await cache.filled(a!, 100);
+  await cache.filled(b!, 100);
+  await cache.filled(c!, 100);
   await cache.settled();
   t.is(await serve(s, cache, a!), a, 'a is used again: b is now the oldest');
-  cache.filled(d!, 100);
+  await cache.filled(d!, 100);
   await cache.settled();
   t.false(await s.exists(b!), 'b was evicted');
   for (const kept of [a, c, d]) t.true(await s.exists(kept!));
-  t.deepEqual(cache.usage(), { files: 3, bytes: 300 });
+  t.deepEqual(await cache.usage(), { files: 3, bytes: 300 });
   const evictions = await s.metrics.registry.getSingleMetricAsString('pydepot_cache_evictions_total');
   t.regex(evictions, /pydepot_cache_evictions_total\{repo="pypi"\} 1/);
   t.true(s.logs.some((l) => l.msg === 'evicted a cached file (maxCacheSize); it is fetched again when asked for' && l.sha256 === b));
@@ -99,15 +99,15 @@ test('a file held open is never evicted; it goes once its reader is done', async
   const cache = s.cache(150);
   const a = await s.put('a', 100);
   const b = await s.put('b', 100);
-  cache.filled(a, 100);
+  await cache.filled(a, 100);
   const hold = await cache.hold(a);
   // `a` is the least recently used, but held: eviction passes it by and takes `b`.
-  cache.filled(b, 100);
+  await cache.filled(b, 100);
   await cache.settled();
   t.true(await s.exists(a), 'a is held: eviction passes it by');
   t.false(await s.exists(b), 'b, not held, was evicted instead');
   hold.release();
-  t.deepEqual(cache.usage(), { files: 1, bytes: 100 });
+  t.deepEqual(await cache.usage(), { files: 1, bytes: 100 });
 });
 
 test('a limit smaller than one file: the file is served whole, with a warning, and evicted once nobody reads it', async (t) => {
@@ -115,7 +115,7 @@ test('a limit smaller than one file: the file is served whole, with a warning, a
   const cache = s.cache(10);
   const a = await s.put('a', 100);
   const hold = await cache.hold(a);
-  cache.filled(a, 100);
+  await cache.filled(a, 100);
   await cache.settled();
   t.true(await s.exists(a), 'held while it is needed');
   t.true(s.logs.some((l) => l.level === 40 && String(l.msg).includes('larger than maxCacheSize')));
@@ -127,7 +127,7 @@ test('a limit smaller than one file: the file is served whole, with a warning, a
   await new Promise<void>((resolve) => setImmediate(resolve));
   await cache.settled();
   t.false(await s.exists(a));
-  t.deepEqual(cache.usage(), { files: 0, bytes: 0 });
+  t.deepEqual(await cache.usage(), { files: 0, bytes: 0 });
 });
 
 test('a blob a hosted file or another remote also uses keeps its bytes: only this remote forgets it', async (t) => {
@@ -135,10 +135,10 @@ test('a blob a hosted file or another remote also uses keeps its bytes: only thi
   const one = s.cache(50, 'one');
   const two = s.cache(null, 'two');
   const shared = await s.put('shared', 100);
-  two.filled(shared, 100);
-  one.filled(shared, 100);
+  await two.filled(shared, 100);
+  await one.filled(shared, 100);
   await one.settled();
-  t.deepEqual(one.usage(), { files: 0, bytes: 0 }, "'one' no longer counts it");
+  t.deepEqual(await one.usage(), { files: 0, bytes: 0 }, "'one' no longer counts it");
   t.true(await s.exists(shared), "'two' still holds it");
   t.true(s.logs.some((l) => l.sha256 === shared && l.blobKept === true));
 });
@@ -151,8 +151,8 @@ test("a file another process used within the grace period is left alone; an olde
   const longAgo = s.clock.t - OTHER_PROCESS_GRACE_MS - 1000;
   // Its bytes were stored when it was cached, long ago.
   await utimes(join(s.root, 'blobs', 'sha256', old.slice(0, 2), old.slice(2, 4), old), new Date(longAgo - 1000), new Date(longAgo - 1000));
-  s.storage.remoteStore.recordCached('pypi', { sha256: old, size: 100 }, longAgo, 'other');
-  s.storage.remoteStore.recordCached('pypi', { sha256: recent, size: 100 }, s.clock.t - 1000, 'other');
+  await s.storage.remoteStore.recordCached('pypi', { sha256: old, size: 100 }, longAgo, 'other');
+  await s.storage.remoteStore.recordCached('pypi', { sha256: recent, size: 100 }, s.clock.t - 1000, 'other');
   cache.check();
   await cache.settled();
   t.false(await s.exists(old));
@@ -197,8 +197,8 @@ test('a blob committed again after it was cached (an upload of the same bytes ab
   // than the row that the remote makes now.
   const later = new Date(s.clock.t + 10_000);
   await utimes(join(s.root, 'blobs', 'sha256', a.slice(0, 2), a.slice(2, 4), a), later, later);
-  cache.filled(a, 100);
+  await cache.filled(a, 100);
   await cache.settled();
-  t.deepEqual(cache.usage(), { files: 0, bytes: 0 });
+  t.deepEqual(await cache.usage(), { files: 0, bytes: 0 });
   t.true(await s.exists(a), 'left for gc, which spares young blobs');
 });

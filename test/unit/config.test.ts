@@ -189,6 +189,21 @@ test('workers: 1 by default, a count, or auto (one per core); leaseTtl 30 s by d
   t.throws(() => parseConfig({ leaseTtl: 0 }), { message: /config key 'leaseTtl': must be more than 0/ });
 });
 
+test('sendfileOffload: off by default; nginx or a mapping with a prefix; with S3 blobs a ConfigError', (t) => {
+  t.is(parseConfig({}).sendfileOffload, null);
+  t.is(parseConfig({ sendfileOffload: 'off' }).sendfileOffload, null);
+  t.is(parseConfig({ sendfileOffload: false }).sendfileOffload, null);
+  t.deepEqual(parseConfig({ sendfileOffload: 'nginx' }).sendfileOffload, { type: 'nginx', prefix: '/_pydepot_blobs/' });
+  t.deepEqual(parseConfig({ sendfileOffload: { type: 'nginx', prefix: '/internal/blobs/' } }).sendfileOffload, { type: 'nginx', prefix: '/internal/blobs/' });
+  t.is(parseConfig({ sendfileOffload: { type: 'off' } }).sendfileOffload, null);
+  t.throws(() => parseConfig({ sendfileOffload: 'apache' }), { message: /config key 'sendfileOffload': expected nginx, off or a mapping/ });
+  t.throws(() => parseConfig({ sendfileOffload: true }), { message: /config key 'sendfileOffload': expected nginx, off or a mapping/ });
+  t.throws(() => parseConfig({ sendfileOffload: { prefix: 'blobs' } }), { message: /config key 'sendfileOffload\.prefix': expected a URI path starting and ending with '\/'/ });
+  t.throws(() => parseConfig({ sendfileOffload: { prefix: '/a b/' } }), { message: /'sendfileOffload\.prefix'/ });
+  t.throws(() => parseConfig({ sendfileOffload: { type: 'nginx', root: '/x' } }), { message: /sendfileOffload\.root/ });
+  t.throws(() => parseConfig({ sendfileOffload: 'nginx', blobs: 's3://bucket/prefix' }), { message: /config key 'sendfileOffload': needs `blobs: \{type: fs\}`/ });
+});
+
 test('PYDEPOT_LISTEN and PYDEPOT_STORAGE override the file; flags override both', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'pydepot-config-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -208,4 +223,17 @@ test('a file that is not YAML, or missing, fails with its name', async (t) => {
   await writeFile(file, 'listen: [unclosed\n');
   t.throws(() => loadConfig(file, {}, {}), { message: /bad\.yaml is not valid YAML/ });
   t.throws(() => loadConfig(join(dir, 'missing.yaml'), {}, {}), { message: /cannot read config file .*missing\.yaml/ });
+});
+
+test('database: SQLite in the storage folder by default; a postgres:// URL with its pool size; anything else names the key', (t) => {
+  t.is(parseConfig({}).database, null);
+  t.is(parseConfig({ database: 'sqlite' }).database, null);
+  t.deepEqual(parseConfig({ database: 'postgres://pydepot@db:5432/pydepot' }).database, { url: 'postgres://pydepot@db:5432/pydepot', poolSize: 10 });
+  t.deepEqual(parseConfig({ database: 'postgresql://db/p', databasePoolSize: 4 }).database, { url: 'postgresql://db/p', poolSize: 4 });
+  t.throws(() => parseConfig({ database: 'mysql://db/p' }), { message: /'database': expected sqlite or a postgres:\/\/ URL/ });
+  // The password never reaches the message.
+  const bad = t.throws(() => parseConfig({ database: 'postgres://u:secret@ host/p' }));
+  t.notRegex(bad!.message, /secret/);
+  t.throws(() => parseConfig({ databasePoolSize: 4 }), { message: /'databasePoolSize': applies only with `database: postgres/ });
+  t.throws(() => parseConfig({ database: 'postgres://db/p', databasePoolSize: 0 }), { message: /databasePoolSize/ });
 });

@@ -17,15 +17,15 @@ const actor = { user: 'cli:ops', tokenId: null, address: null };
 test('exemptions: each addition and revocation moves the serial and is in the audit trail; a revoked one cannot be revoked again', async (t) => {
   const s = await openStorage(await dir(t));
   t.teardown(() => s.store.close());
-  const before = s.cooldown.serial();
-  s.cooldown.add({ id: 'e1', project: 'acme-*', version: null, repo: 'pypi', until: '2027-01-01T00:00:00.000Z', reason: 'hotfix', createdAt: '2026-12-01T00:00:00.000Z', createdBy: 'cli:ops' }, actor);
-  t.is(s.cooldown.serial(), before + 1);
-  t.like(s.cooldown.list()[0], { id: 'e1', project: 'acme-*', version: null, repo: 'pypi', revokedAt: null });
-  t.like(s.cooldown.revoke('e1', '2026-12-02T00:00:00.000Z', actor), { id: 'e1', revokedAt: '2026-12-02T00:00:00.000Z', revokedBy: 'cli:ops' });
-  t.is(s.cooldown.serial(), before + 2);
-  t.is(s.cooldown.revoke('e1', '2026-12-03T00:00:00.000Z', actor), null);
-  t.is(s.cooldown.revoke('nope', '2026-12-03T00:00:00.000Z', actor), null);
-  t.deepEqual(s.audit.list({}).map((e) => [e.action, e.repo, e.project, e.actor]), [
+  const before = await s.cooldown.serial();
+  await s.cooldown.add({ id: 'e1', project: 'acme-*', version: null, repo: 'pypi', until: '2027-01-01T00:00:00.000Z', reason: 'hotfix', createdAt: '2026-12-01T00:00:00.000Z', createdBy: 'cli:ops' }, actor);
+  t.is(await s.cooldown.serial(), before + 1);
+  t.like((await s.cooldown.list())[0], { id: 'e1', project: 'acme-*', version: null, repo: 'pypi', revokedAt: null });
+  t.like(await s.cooldown.revoke('e1', '2026-12-02T00:00:00.000Z', actor), { id: 'e1', revokedAt: '2026-12-02T00:00:00.000Z', revokedBy: 'cli:ops' });
+  t.is(await s.cooldown.serial(), before + 2);
+  t.is(await s.cooldown.revoke('e1', '2026-12-03T00:00:00.000Z', actor), null);
+  t.is(await s.cooldown.revoke('nope', '2026-12-03T00:00:00.000Z', actor), null);
+  t.deepEqual((await s.audit.list({})).map((e) => [e.action, e.repo, e.project, e.actor]), [
     ['cooldown-allow', 'pypi', 'acme-*', 'cli:ops'],
     ['cooldown-revoke', 'pypi', 'acme-*', 'cli:ops'],
   ]);
@@ -42,7 +42,7 @@ test('migration 6 keeps the audit trail and marks files cached before it as seen
   db.close();
   const s = await openStorage(d);
   t.teardown(() => s.store.close());
-  t.like(s.audit.list({})[0], { actor: 'alice', action: 'upload', filename: 'acme-1.0.tar.gz' });
-  t.deepEqual(s.remoteStore.firstSeen('pypi', 'x'), new Map([['x-1.0.tar.gz', 0]]));
-  t.like(s.remoteStore.getFile('pypi', 'cd', 'x-1.0.tar.gz'), { uploadTime: null });
+  t.like((await s.audit.list({}))[0], { actor: 'alice', action: 'upload', filename: 'acme-1.0.tar.gz' });
+  t.deepEqual(await s.remoteStore.firstSeen('pypi', 'x'), new Map([['x-1.0.tar.gz', 0]]));
+  t.like(await s.remoteStore.getFile('pypi', 'cd', 'x-1.0.tar.gz'), { uploadTime: null });
 });

@@ -15,25 +15,25 @@ async function store(t: Parameters<typeof tempDir>[0], now: () => number = Date.
 test('a lease has one holder until it is released or expires; renew extends only the holder\'s', async (t) => {
   let now = 1_000;
   const leases = await store(t, () => now);
-  t.true(leases.tryAcquire('file:a', 'p1', 100));
-  t.false(leases.tryAcquire('file:a', 'p2', 100));
-  t.true(leases.tryAcquire('file:a', 'p1', 100), 'the holder may take it again');
-  t.true(leases.tryAcquire('file:b', 'p2', 100), 'keys are independent');
-  t.deepEqual(leases.holder('file:a'), { owner: 'p1', expiresAt: 1_100 });
+  t.true(await leases.tryAcquire('file:a', 'p1', 100));
+  t.false(await leases.tryAcquire('file:a', 'p2', 100));
+  t.true(await leases.tryAcquire('file:a', 'p1', 100), 'the holder may take it again');
+  t.true(await leases.tryAcquire('file:b', 'p2', 100), 'keys are independent');
+  t.deepEqual(await leases.holder('file:a'), { owner: 'p1', expiresAt: 1_100 });
   now = 1_050;
-  t.true(leases.renew('file:a', 'p1', 100));
-  t.false(leases.renew('file:a', 'p2', 100));
+  t.true(await leases.renew('file:a', 'p1', 100));
+  t.false(await leases.renew('file:a', 'p2', 100));
   now = 1_149;
-  t.false(leases.tryAcquire('file:a', 'p2', 100), 'renewed: not expired yet');
+  t.false(await leases.tryAcquire('file:a', 'p2', 100), 'renewed: not expired yet');
   now = 1_150;
-  t.is(leases.holder('file:a'), null);
-  t.true(leases.tryAcquire('file:a', 'p2', 100), 'expired: another takes over');
-  t.false(leases.renew('file:a', 'p1', 100), 'the old holder has lost it');
-  leases.release('file:a', 'p1');
-  t.is(leases.holder('file:a')?.owner, 'p2', 'a release by a non-holder does nothing');
-  leases.release('file:a', 'p2');
-  t.true(leases.tryAcquire('file:a', 'p3', 100));
-  t.deepEqual(leases.live('file:'), ['file:a'], 'file:b has expired');
+  t.is(await leases.holder('file:a'), null);
+  t.true(await leases.tryAcquire('file:a', 'p2', 100), 'expired: another takes over');
+  t.false(await leases.renew('file:a', 'p1', 100), 'the old holder has lost it');
+  await leases.release('file:a', 'p1');
+  t.is((await leases.holder('file:a'))?.owner, 'p2', 'a release by a non-holder does nothing');
+  await leases.release('file:a', 'p2');
+  t.true(await leases.tryAcquire('file:a', 'p3', 100));
+  t.deepEqual(await leases.live('file:'), ['file:a'], 'file:b has expired');
 });
 
 test('onceAcrossProcesses: one of several owners works, the others get its result; a lapsed holder is taken over', async (t) => {
@@ -57,10 +57,10 @@ test('onceAcrossProcesses: one of several owners works, the others get its resul
   finish();
   t.deepEqual(await Promise.all(runs), ['done', 'done', 'done']);
   t.is(works, 1);
-  t.is(leases.holder('page:x'), null, 'released after the work');
+  t.is(await leases.holder('page:x'), null, 'released after the work');
 
   // A holder that died: its lease lapses after the ttl and the waiter does the work.
-  t.true(leases.tryAcquire('file:y', 'dead', 50));
+  t.true(await leases.tryAcquire('file:y', 'dead', 50));
   let tookOver = 0;
   const got = await onceAcrossProcesses({ store: leases, owner: 'p1', ttlMs: 50 }, 'file:y', {
     result: () => null,
@@ -77,11 +77,11 @@ test('a holder on this machine whose process is gone is taken over at once, befo
   t.false(ownerAlive(dead));
   t.true(ownerAlive(newOwner()), 'this process');
   t.true(ownerAlive(`elsewhere/${2 ** 22 + 1}/x`), 'another machine: known only by its lease');
-  t.true(leases.tryAcquire('page:r/p', dead, 60_000));
+  t.true(await leases.tryAcquire('page:r/p', dead, 60_000));
   const me = newOwner();
   const got = await onceAcrossProcesses({ store: leases, owner: me, ttlMs: 60_000 }, 'page:r/p', {
     result: () => null,
-    work: async () => leases.holder('page:r/p')?.owner,
+    work: async () => (await leases.holder('page:r/p'))?.owner,
   });
   t.is(got, me);
 });

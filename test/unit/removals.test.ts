@@ -88,38 +88,38 @@ test('store: files left off a saved page are marked removed once, with their cau
   const save = (files: UpstreamFile[], now: number, extra: { state?: 'ok' | 'missing'; removedCause?: 'quarantined' | 'project-deleted' } = {}) =>
     store.savePage('pypi', 'acme', { state: extra.state ?? 'ok', etag: null, lastModified: null, page: extra.state === 'missing' ? null : JSON.stringify(files.map((f) => f.filename)), files: files.map(row), ...(extra.removedCause ? { removedCause: extra.removedCause } : {}) }, now);
 
-  t.is(save([A, B, C], 1000).removed, 0);
-  store.recordCached('pypi', { sha256: sha('a'), size: 10 }, 1500, 'test');
-  t.like(store.getFile('pypi', sha('a'), A.filename), { removedAt: null, requiresPython: '>=3.9' });
-  t.is(store.firstSeen('pypi', 'acme').get(A.filename), 1000);
+  t.is((await save([A, B, C], 1000)).removed, 0);
+  await store.recordCached('pypi', { sha256: sha('a'), size: 10 }, 1500, 'test');
+  t.like(await store.getFile('pypi', sha('a'), A.filename), { removedAt: null, requiresPython: '>=3.9' });
+  t.is((await store.firstSeen('pypi', 'acme')).get(A.filename), 1000);
 
-  t.is(save([C], 2000).removed, 2);
-  t.like(store.getFile('pypi', sha('a'), A.filename), { removedAt: 2000, removedCause: 'deleted' });
-  t.is(store.listRemoved({}).find((r) => r.filename === A.filename)?.lastAccess, 1500, 'the last download: remote_cached');
+  t.is((await save([C], 2000)).removed, 2);
+  t.like(await store.getFile('pypi', sha('a'), A.filename), { removedAt: 2000, removedCause: 'deleted' });
+  t.is((await store.listRemoved({})).find((r) => r.filename === A.filename)?.lastAccess, 1500, 'the last download: remote_cached');
   // Evicted: the last download stays on the file's record.
-  store.uncache('pypi', sha('a'));
-  t.is(store.listRemoved({}).find((r) => r.filename === A.filename)?.lastAccess, 1500, 'kept after eviction');
-  t.is(store.listRemoved({}).find((r) => r.filename === B.filename)?.lastAccess, null);
-  t.is(save([C], 2500).removed, 0, 'unchanged page: nothing new');
-  t.is(save([C, upFile('acme-2.0.tar.gz', 'd')], 3000).removed, 0);
-  t.is(store.getFile('pypi', sha('a'), A.filename)?.removedAt, 2000, 'the first removal time stands');
+  await store.uncache('pypi', sha('a'));
+  t.is((await store.listRemoved({})).find((r) => r.filename === A.filename)?.lastAccess, 1500, 'kept after eviction');
+  t.is((await store.listRemoved({})).find((r) => r.filename === B.filename)?.lastAccess, null);
+  t.is((await save([C], 2500)).removed, 0, 'unchanged page: nothing new');
+  t.is((await save([C, upFile('acme-2.0.tar.gz', 'd')], 3000)).removed, 0);
+  t.is((await store.getFile('pypi', sha('a'), A.filename))?.removedAt, 2000, 'the first removal time stands');
 
   // A quarantine covers the files removed before it too.
-  t.is(save([], 4000, { removedCause: 'quarantined' }).removed, 2);
-  t.like(store.getFile('pypi', sha('a'), A.filename), { removedAt: 2000, removedCause: 'quarantined' });
-  t.like(store.getFile('pypi', sha('c'), C.filename), { removedAt: 4000, removedCause: 'quarantined' });
+  t.is((await save([], 4000, { removedCause: 'quarantined' })).removed, 2);
+  t.like(await store.getFile('pypi', sha('a'), A.filename), { removedAt: 2000, removedCause: 'quarantined' });
+  t.like(await store.getFile('pypi', sha('c'), C.filename), { removedAt: 4000, removedCause: 'quarantined' });
 
   // Listed again: served again, new again for the cooldown.
-  t.is(save([A], 5000).removed, 0);
-  t.like(store.getFile('pypi', sha('a'), A.filename), { removedAt: null, removedCause: null });
-  t.is(store.firstSeen('pypi', 'acme').get(A.filename), 5000);
-  t.is(save([], 6000, { state: 'missing', removedCause: 'project-deleted' }).removed, 1);
-  t.like(store.getFile('pypi', sha('a'), A.filename), { removedAt: 6000, removedCause: 'project-deleted' });
+  t.is((await save([A], 5000)).removed, 0);
+  t.like(await store.getFile('pypi', sha('a'), A.filename), { removedAt: null, removedCause: null });
+  t.is((await store.firstSeen('pypi', 'acme')).get(A.filename), 5000);
+  t.is((await save([], 6000, { state: 'missing', removedCause: 'project-deleted' })).removed, 1);
+  t.like(await store.getFile('pypi', sha('a'), A.filename), { removedAt: 6000, removedCause: 'project-deleted' });
 
-  const listed = store.listRemoved({});
+  const listed = await store.listRemoved({});
   t.deepEqual(listed.map((r) => [r.filename, r.removedAt]), [[A.filename, 6000], [C.filename, 4000], ['acme-2.0.tar.gz', 4000], [B.filename, 2000]]);
-  t.deepEqual(store.listRemoved({ since: 4500 }).map((r) => r.filename), [A.filename]);
-  t.deepEqual(store.listRemoved({ repo: 'other' }), []);
+  t.deepEqual((await store.listRemoved({ since: 4500 })).map((r) => r.filename), [A.filename]);
+  t.deepEqual(await store.listRemoved({ repo: 'other' }), []);
 });
 
 test('servesRemoved and goneReason', (t) => {
@@ -158,6 +158,6 @@ test('migration 10 keeps existing remote files listed and fills their Requires-P
   db.close();
   const { remoteStore, store } = await openStorage(dir);
   t.teardown(() => store.close());
-  t.like(remoteStore.getFile('pypi', sha('a'), A.filename), { requiresPython: '>=3.9', removedAt: null });
-  t.like(remoteStore.getFile('pypi', sha('b'), B.filename), { requiresPython: null, removedAt: null });
+  t.like(await remoteStore.getFile('pypi', sha('a'), A.filename), { requiresPython: '>=3.9', removedAt: null });
+  t.like(await remoteStore.getFile('pypi', sha('b'), B.filename), { requiresPython: null, removedAt: null });
 });

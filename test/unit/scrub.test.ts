@@ -47,14 +47,14 @@ test('a scrub stops when its signal is aborted, and says so', async (t) => {
   t.true(r.aborted);
   t.true(r.checked < 5);
   t.deepEqual(r.corrupt, []);
-  t.is(storage.store.lastRun('scrub')?.summary.aborted, 1);
+  t.is((await storage.store.lastRun('scrub'))?.summary.aborted, 1);
 });
 
 test('--repo covers the blobs its rows name that are stored; a listed file not cached is not an error', async (t) => {
   const { root, storage, put } = await setup(t);
   const cached = await put(Buffer.from('cached wheel'));
   const other = await put(Buffer.from('someone else\'s'));
-  storage.remoteStore.savePage('pypi', 'acme', {
+  await storage.remoteStore.savePage('pypi', 'acme', {
     state: 'ok', etag: null, lastModified: null, page: '{}',
     files: [
       { sha256: cached, filename: 'acme-1.0-py3-none-any.whl', project: 'acme', url: 'http://up/a.whl', size: 12, metadataSha256: null, uploadTime: null },

@@ -102,29 +102,29 @@ test('blobInUse and blobReferences see hosted files, remote listings, their meta
   const meta = await put('metadata');
   const cachedOnly = await put('cached');
   const orphan = await put('orphan');
-  store.addFile(hosted('internal', 'acme-1.0-py3-none-any.whl', wheel), { overwrite: false, actor: { user: null, tokenId: null, address: null } });
-  remoteStore.savePage('pypi', 'acme', {
+  await store.addFile(hosted('internal', 'acme-1.0-py3-none-any.whl', wheel), { overwrite: false, actor: { user: null, tokenId: null, address: null } });
+  await remoteStore.savePage('pypi', 'acme', {
     state: 'ok', etag: null, lastModified: null, page: '{}',
     files: [{ sha256: wheel, filename: 'acme-1.0-py3-none-any.whl', project: 'acme', url: 'http://up/acme.whl', size: 5, metadataSha256: meta, uploadTime: null }],
   }, 0);
-  remoteStore.recordCached('other', { sha256: cachedOnly, size: 6 }, 0, 'me');
-  for (const sha of [wheel, meta, cachedOnly]) t.true(store.blobInUse(sha));
-  t.false(store.blobInUse(orphan));
-  t.deepEqual(store.blobReferences(wheel), [
+  await remoteStore.recordCached('other', { sha256: cachedOnly, size: 6 }, 0, 'me');
+  for (const sha of [wheel, meta, cachedOnly]) t.true(await store.blobInUse(sha));
+  t.false(await store.blobInUse(orphan));
+  t.deepEqual(await store.blobReferences(wheel), [
     { repo: 'internal', filename: 'acme-1.0-py3-none-any.whl', hosted: true, metadata: false },
     { repo: 'pypi', filename: 'acme-1.0-py3-none-any.whl', hosted: false, metadata: false },
   ]);
-  t.deepEqual(store.blobReferences(meta), [{ repo: 'pypi', filename: 'acme-1.0-py3-none-any.whl', hosted: false, metadata: true }]);
-  t.deepEqual(store.repoBlobs('pypi').sort(), [wheel, meta].sort());
-  t.deepEqual(store.repoBlobs('internal'), [wheel]);
+  t.deepEqual(await store.blobReferences(meta), [{ repo: 'pypi', filename: 'acme-1.0-py3-none-any.whl', hosted: false, metadata: true }]);
+  t.deepEqual((await store.repoBlobs('pypi')).sort(), [wheel, meta].sort());
+  t.deepEqual(await store.repoBlobs('internal'), [wheel]);
 
   // METADATA read out of an upstream wheel is a blob its wheel's remotes name.
   const extracted = await put('extracted metadata');
-  t.false(store.blobInUse(extracted));
-  remoteStore.saveWheelMetadata({ sha256: wheel, filename: 'acme-1.0-py3-none-any.whl', metadataSha256: extracted, method: 'range', failure: null, at: new Date().toISOString() });
-  t.true(store.blobInUse(extracted));
-  t.deepEqual(store.blobReferences(extracted), [{ repo: 'pypi', filename: 'acme-1.0-py3-none-any.whl', hosted: false, metadata: true }]);
-  t.true(store.repoBlobs('pypi').includes(extracted));
+  t.false(await store.blobInUse(extracted));
+  await remoteStore.saveWheelMetadata({ sha256: wheel, filename: 'acme-1.0-py3-none-any.whl', metadataSha256: extracted, method: 'range', failure: null, at: new Date().toISOString() });
+  t.true(await store.blobInUse(extracted));
+  t.deepEqual(await store.blobReferences(extracted), [{ repo: 'pypi', filename: 'acme-1.0-py3-none-any.whl', hosted: false, metadata: true }]);
+  t.true((await store.repoBlobs('pypi')).includes(extracted));
 });
 
 test('the cache rows: uncache says when another repository keeps the blob; adoption counts files cached before; runs are remembered', async (t) => {
@@ -132,28 +132,43 @@ test('the cache rows: uncache says when another repository keeps the blob; adopt
   const { store, remoteStore } = storage;
   const a = await put('a');
   const b = await put('b');
-  remoteStore.recordCached('one', { sha256: a, size: 1 }, 10, 'me');
-  remoteStore.recordCached('two', { sha256: a, size: 1 }, 20, 'me');
-  remoteStore.recordCached('one', { sha256: b, size: 1 }, 30, 'me');
-  t.deepEqual(remoteStore.leastRecentlyUsed('one', null, 10).map((r) => r.sha256), [a, b]);
-  remoteStore.touchCached('one', [{ sha256: a, at: 40 }], 'me');
-  t.deepEqual(remoteStore.leastRecentlyUsed('one', null, 10).map((r) => r.sha256), [b, a], 'a was used since');
-  t.deepEqual(remoteStore.leastRecentlyUsed('one', { lastAccess: 30, sha256: b }, 10).map((r) => r.sha256), [a], 'keyset paging');
-  t.deepEqual(remoteStore.uncache('one', a), { heldElsewhere: true }, "'two' holds a too");
-  t.deepEqual(remoteStore.uncache('one', b), { heldElsewhere: false });
-  t.deepEqual(remoteStore.cacheUsage('one'), { files: 0, bytes: 0 });
-  t.deepEqual(remoteStore.uncacheEverywhere(a), ['two']);
+  await remoteStore.recordCached('one', { sha256: a, size: 1 }, 10, 'me');
+  await remoteStore.recordCached('two', { sha256: a, size: 1 }, 20, 'me');
+  await remoteStore.recordCached('one', { sha256: b, size: 1 }, 30, 'me');
+  t.deepEqual((await remoteStore.leastRecentlyUsed('one', null, 10)).map((r) => r.sha256), [a, b]);
+  await remoteStore.touchCached('one', [{ sha256: a, at: 40 }], 'me');
+  t.deepEqual((await remoteStore.leastRecentlyUsed('one', null, 10)).map((r) => r.sha256), [b, a], 'a was used since');
+  t.deepEqual((await remoteStore.leastRecentlyUsed('one', { lastAccess: 30, sha256: b }, 10)).map((r) => r.sha256), [a], 'keyset paging');
+  t.deepEqual(await remoteStore.uncache('one', a), { heldElsewhere: true }, "'two' holds a too");
+  t.deepEqual(await remoteStore.uncache('one', b), { heldElsewhere: false });
+  t.deepEqual(await remoteStore.cacheUsage('one'), { files: 0, bytes: 0 });
+  t.deepEqual(await remoteStore.uncacheEverywhere(a), ['two']);
 
-  remoteStore.savePage('pypi', 'acme', {
+  await remoteStore.savePage('pypi', 'acme', {
     state: 'ok', etag: null, lastModified: null, page: '{}',
     files: [{ sha256: b, filename: 'acme-1.0.tar.gz', project: 'acme', url: 'http://up/acme.tar.gz', size: 1, metadataSha256: null, uploadTime: null }],
   }, 0);
-  t.is(remoteStore.adoptCached(b, 1, 5), 1);
-  t.is(remoteStore.adoptCached(b, 1, 5), 0, 'once');
-  t.deepEqual(remoteStore.cacheUsage('pypi'), { files: 1, bytes: 1 });
+  t.is(await remoteStore.adoptCached(b, 1, 5), 1);
+  t.is(await remoteStore.adoptCached(b, 1, 5), 0, 'once');
+  t.deepEqual(await remoteStore.cacheUsage('pypi'), { files: 1, bytes: 1 });
 
-  t.is(store.lastRun('gc'), null);
-  store.recordRun('gc', 1234, { freedBytes: 99 });
-  store.recordRun('gc', 5678, { freedBytes: 7 });
-  t.deepEqual(store.lastRun('gc'), { at: 5678, summary: { freedBytes: 7 } });
+  t.is(await store.lastRun('gc'), null);
+  await store.recordRun('gc', 1234, { freedBytes: 99 });
+  await store.recordRun('gc', 5678, { freedBytes: 7 });
+  t.deepEqual(await store.lastRun('gc'), { at: 5678, summary: { freedBytes: 7 } });
+});
+
+test('setYanked returns the files it changed, read in its transaction, and nothing when they were so already; addFile returns the row added', async (t) => {
+  const { storage } = await setup(t);
+  const { store } = storage;
+  const actor = { user: null, tokenId: null, address: null };
+  const added = await store.addFile(hosted('internal', 'acme-1.0-py3-none-any.whl', 'a'.repeat(64)), { overwrite: false, actor });
+  t.like(added, { outcome: 'added', replaced: null, file: { filename: 'acme-1.0-py3-none-any.whl', yanked: false } });
+  await store.addFile({ ...hosted('internal', 'acme-1.0.tar.gz', 'b'.repeat(64)), kind: 'sdist' }, { overwrite: false, actor });
+  const serial = await store.repoSerial('internal');
+  const yanked = await store.setYanked('internal', 'acme', '1.0', true, 'broken');
+  t.deepEqual(yanked.map((f) => [f.filename, f.yanked, f.yankedReason]), [['acme-1.0-py3-none-any.whl', true, 'broken'], ['acme-1.0.tar.gz', true, 'broken']]);
+  t.deepEqual(await store.setYanked('internal', 'acme', '1.0', true, 'broken'), [], 'already so: no change');
+  t.is(await store.repoSerial('internal'), serial + 1, 'one change, one serial');
+  t.deepEqual((await store.setYanked('internal', 'acme', '1.0', false, 'ignored')).map((f) => [f.yanked, f.yankedReason]), [[false, null], [false, null]]);
 });

@@ -15,7 +15,7 @@ test('html escapes every interpolated value, joins arrays, drops null and false,
   t.is(safeHttpUrl(' https://example.org/a?b=1 '), 'https://example.org/a?b=1');
   for (const bad of ['javascript:alert(1)', 'JaVaScRiPt:alert(1)', 'data:text/html,x', 'vbscript:x', '//evil.example', 'not a url']) t.is(safeHttpUrl(bad), null, bad);
   t.is(formatBytes(512), '512 B');
-  t.is(formatBytes(1536), '1.5 KiB');
+  t.is(formatBytes(1536), '1.50 KiB');
   t.is(formatBytes(300 * 1024 * 1024), '300 MiB');
 });
 
@@ -26,12 +26,12 @@ function source(lists: Record<string, string[]>, tokens: Record<string, string |
   return {
     loads,
     changed,
-    token: (repo) => tokens[repo] ?? null,
-    page: (repo, after, limit) => {
+    token: async (repo) => tokens[repo] ?? null,
+    page: async (repo, after, limit) => {
       if (after === '') loads.push(repo);
       return (lists[repo] ?? []).map((n) => ({ name: norm(n), displayName: n })).sort((a, b) => (a.name < b.name ? -1 : 1)).filter((p) => p.name > after).slice(0, limit);
     },
-    changes: (repo) => (changed.get(repo) ?? []).map((c) => ({ ...c, displayName: c.name })),
+    changes: async (repo) => (changed.get(repo) ?? []).map((c) => ({ ...c, displayName: c.name })),
   };
 }
 
@@ -97,28 +97,28 @@ test('a hosted list follows the projects changed since its token; an untokened o
   t.is(index.search(['remote'], 'down', 10)[0]!.name, 'down');
 });
 
-test('a session cookie is accepted until it expires, and never once forged, altered, or its user\'s password changed or user removed', (t) => {
+test('a session cookie is accepted until it expires, and never once forged, altered, or its user\'s password changed or user removed', async (t) => {
   let now = 1_700_000_000_000;
   const hashes = new Map([['alice', 'scrypt$hash-1']]);
-  const lookup = (u: string) => hashes.get(u) ?? null;
+  const lookup = async (u: string) => hashes.get(u) ?? null;
   const signer = new SessionSigner(Buffer.alloc(32, 7), 3600_000, () => now);
   const { value, maxAgeSeconds } = signer.issue('alice', 'scrypt$hash-1');
   t.is(maxAgeSeconds, 3600);
-  t.is(signer.read(value, lookup)?.user, 'alice');
+  t.is((await signer.read(value, lookup))?.user, 'alice');
   const other = new SessionSigner(Buffer.alloc(32, 8), 3600_000, () => now);
-  t.is(other.read(value, lookup), null);
+  t.is(await other.read(value, lookup), null);
   const [payload, sig] = value.split('.') as [string, string];
   const forged = Buffer.from(JSON.stringify({ u: 'admin', e: now + 1e9, p: 'x' })).toString('base64url');
   for (const bad of [`${forged}.${sig}`, `${payload}x.${sig}`, `${payload}.`, payload, '', 'a'.repeat(5000), `${payload}.${sig}.x`]) {
-    t.is(signer.read(bad, lookup), null, bad.slice(0, 40));
+    t.is(await signer.read(bad, lookup), null, bad.slice(0, 40));
   }
   now += 3600_000;
-  t.is(signer.read(value, lookup), null);
+  t.is(await signer.read(value, lookup), null);
   now -= 1000;
   hashes.set('alice', 'scrypt$hash-2');
-  t.is(signer.read(value, lookup), null);
+  t.is(await signer.read(value, lookup), null);
   hashes.delete('alice');
-  t.is(signer.read(signer.issue('alice', 'scrypt$hash-2').value, lookup), null);
+  t.is(await signer.read(signer.issue('alice', 'scrypt$hash-2').value, lookup), null);
 });
 
 test('a CSRF token is bound to the browser cookie and to who is signed in', (t) => {

@@ -14,7 +14,7 @@ export function opsRoutes(deps: AppDeps) {
       ctx.set('Cache-Control', 'no-store');
       const checks: Record<string, string> = {};
       try {
-        deps.store.check();
+        await deps.store.check();
         checks.database = 'ok';
       } catch (err) {
         checks.database = (err as Error).message;

@@ -40,11 +40,11 @@ export function accountHandlers(ui: Ui) {
     });
   };
 
-  const tokensView = (req: UiRequest, user: string, extra: Pick<TokensView, 'created' | 'message'>): TokensView => {
+  const tokensView = async (req: UiRequest, user: string, extra: Pick<TokensView, 'created' | 'message'>): Promise<TokensView> => {
     const now = new Date();
     return {
       root: '', csrf: req.csrf, user,
-      tokens: ui.deps.users.listTokens(user).map((t) => ({ ...t, status: tokenState(t, now) })).reverse(),
+      tokens: (await ui.deps.users.listTokens(user)).map((t) => ({ ...t, status: tokenState(t, now) })).reverse(),
       repos: Object.keys(ui.config.repositories).filter((r) => req.canRead(r) || req.uploadable.includes(r)),
       ...extra,
     };
@@ -74,7 +74,7 @@ export function accountHandlers(ui: Ui) {
       if (identity.token !== null) {
         return showLogin(ctx, req, { status: 401, message: 'API tokens cannot log in here: give the password of the account.', user: username, next });
       }
-      requests.startSession(ctx, identity.user);
+      await requests.startSession(ctx, identity.user);
       ui.deps.logger.info({ user: identity.user, address: ctx.ip }, 'web UI login');
       ctx.status = 303;
       ctx.set('Location', `./${safeNext(next)}`);
@@ -98,9 +98,9 @@ export function accountHandlers(ui: Ui) {
       ctx.set('Cache-Control', 'no-store');
     },
 
-    tokens(ctx: Context, req: UiRequest): void {
+    async tokens(ctx: Context, req: UiRequest): Promise<void> {
       const user = requireMaintainer(req);
-      sendPage(ctx, req, { title: 'API tokens', root: '', section: 'tokens', body: tokensPage(tokensView(req, user, { created: null, message: null })) });
+      sendPage(ctx, req, { title: 'API tokens', root: '', section: 'tokens', body: tokensPage(await tokensView(req, user, { created: null, message: null })) });
     },
 
     async tokenAction(ctx: Context, req: UiRequest): Promise<void> {
@@ -110,13 +110,13 @@ export function accountHandlers(ui: Ui) {
       const now = new Date();
       if (form.get('action') === 'revoke') {
         const id = form.get('id') ?? '';
-        const token = users.listTokens(user).find((t) => t.id === id);
+        const token = (await users.listTokens(user)).find((t) => t.id === id);
         if (!token) throw new NotFound(`You have no token '${id}'.`);
-        const revoked = users.revokeToken(id, now.toISOString());
+        const revoked = await users.revokeToken(id, now.toISOString());
         if (revoked) ui.deps.logger.info({ user, token: id, address: ctx.ip }, 'API token revoked in the web UI');
         return sendPage(ctx, req, {
           title: 'API tokens', root: '', section: 'tokens',
-          body: tokensPage(tokensView(req, user, { created: null, message: revoked ? `Token ${id} revoked: it stops working with the next request.` : `Token ${id} was already revoked.` })),
+          body: tokensPage(await tokensView(req, user, { created: null, message: revoked ? `Token ${id} revoked: it stops working with the next request.` : `Token ${id} was already revoked.` })),
         });
       }
       if (form.get('action') !== 'create') throw new BadRequest("The form's action must be create or revoke.");
@@ -128,18 +128,18 @@ export function accountHandlers(ui: Ui) {
       for (const r of repos) if (!ui.config.repositories[r]) throw new BadRequest(`No repository named '${r}'.`);
       const description = (form.get('description') ?? '').replace(/[\x00-\x1f\x7f]/g, ' ').trim().slice(0, 200);
       const { text, hash, id } = newToken();
-      users.addToken({
+      await users.addToken({
         id, hash, user, repos: repos.length > 0 ? repos : null, scope: scope as TokenScope, description: description || null,
         createdAt: now.toISOString(), expiresAt: parseExpiry(expires, now) ?? null, revokedAt: null, lastUsedAt: null,
       });
       ui.deps.logger.info({ user, token: id, scope, repos, address: ctx.ip }, 'API token created in the web UI');
       // The token is in this response alone: no cache may keep it.
-      sendPage(ctx, req, { title: 'API tokens', root: '', section: 'tokens', noStore: true, body: tokensPage(tokensView(req, user, { created: { id, text }, message: null })) });
+      sendPage(ctx, req, { title: 'API tokens', root: '', section: 'tokens', noStore: true, body: tokensPage(await tokensView(req, user, { created: { id, text }, message: null })) });
     },
 
-    audit(ctx: Context, req: UiRequest): void {
+    async audit(ctx: Context, req: UiRequest): Promise<void> {
       requireMaintainer(req);
-      const entries: AuditEntry[] = req.uploadable.flatMap((repo) => ui.deps.audit.list({ repo }));
+      const entries: AuditEntry[] = (await Promise.all(req.uploadable.map((repo) => ui.deps.audit.list({ repo })))).flat();
       entries.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
       sendPage(ctx, req, { title: 'Audit log', root: '', section: 'audit', body: auditPage({ repos: req.uploadable, entries: entries.slice(0, AUDIT_SHOWN), total: entries.length }) });
     },

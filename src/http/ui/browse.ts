@@ -54,7 +54,7 @@ export function browseHandlers(ui: Ui) {
       const q = searchText(ctx);
       const leaves = [...new Set(repoNames(ui).flatMap((r) => (req.canRead(r) ? leavesOf(ui.config, r) : [])))];
       await ui.names.refresh(leaves);
-      const repos = repoNames(ui).map((name) => repoRow(ui, name, req.canRead(name)));
+      const repos = await Promise.all(repoNames(ui).map((name) => repoRow(ui, name, req.canRead(name))));
       sendPage(ctx, req, { title: q ? `Search: ${q}` : 'Repositories', root: '', section: 'repos', body: homePage({ repos, q, results: results(ctx, req, q, repoNames(ui)), signedIn: req.identity !== null }) });
     },
 
@@ -69,7 +69,7 @@ export function browseHandlers(ui: Ui) {
       sendPage(ctx, req, {
         title: repo, root: '../', section: 'repos',
         body: repoPage({
-          row: repoRow(ui, repo, true), indexUrl: indexUrl(ctx, ui, repo), isPublic: ui.deps.access.isPublic(repo), q,
+          row: await repoRow(ui, repo, true), indexUrl: indexUrl(ctx, ui, repo), isPublic: ui.deps.access.isPublic(repo), q,
           results: results(ctx, req, q, [repo]), names: listed.names, next: listed.more ? listed.names.at(-1)!.name : null,
           remote: rc.type === 'remote' ? { url: rc.url, offline: rc.offline } : null,
         }),
@@ -122,25 +122,25 @@ export function browseHandlers(ui: Ui) {
     async stats(ctx: Context, req: UiRequest): Promise<void> {
       const s = ui.deps.serveStats;
       const visible = (repo: string) => req.canRead(repo);
-      const caches = Object.entries(ui.config.repositories)
+      const caches = await Promise.all(Object.entries(ui.config.repositories)
         .filter(([name, rc]) => rc.type === 'remote' && visible(name))
-        .map(([name]) => {
-          const u = ui.usage.remote(name);
+        .map(async ([name]) => {
+          const u = await ui.usage.remote(name);
           return { repo: name, pages: u.projects, listed: u.listed, held: u.heldFiles, bytes: u.bytes };
-        });
+        }));
       sendPage(ctx, req, {
         title: 'Cache statistics', root: '', section: 'stats',
         body: statsPage({ since: s.since, bySource: s.bySource(visible), byRepo: s.byRepo(visible), top: s.top(10, visible), caches }),
       });
     },
 
-    squats(ctx: Context, req: UiRequest): void {
+    async squats(ctx: Context, req: UiRequest): Promise<void> {
       // The report names internal projects: for those who may read every hosted repository anyway.
       const locals = Object.entries(ui.config.repositories).filter(([, rc]) => rc.type === 'local').map(([name]) => name);
       const visible = locals.every((r) => req.canRead(r));
       sendPage(ctx, req, {
         title: 'Squatted names', root: '', section: 'squats', status: visible ? 200 : req.identity ? 403 : 401,
-        body: squatsPage({ records: visible ? ui.deps.squats.listSquats() : [], visible }),
+        body: squatsPage({ records: visible ? await ui.deps.squats.listSquats() : [], visible }),
       });
     },
   };

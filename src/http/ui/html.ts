@@ -52,17 +52,8 @@ export function safeHttpUrl(s: string): string | null {
   }
 }
 
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-export function formatBytes(n: number): string {
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < UNITS.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v < 10 ? v.toFixed(1) : Math.round(v)} ${UNITS[i]}`;
-}
+/** Sizes in the units the config takes (KiB, MiB, GiB), as maxCacheSize and maxFileSize are written. */
+export { formatBytes } from '../../format.ts';
 
 export function formatCount(n: number): string {
   return n.toLocaleString('en-US');

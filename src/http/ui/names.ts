@@ -18,11 +18,11 @@ import type { ProjectSummary } from '../../pypi/pages.ts';
 
 export interface NameSource {
   /** Changes whenever the repository's names may have; null: no cheap token (reloaded by age). */
-  token(repo: string): string | null;
+  token(repo: string): Promise<string | null>;
   /** Up to `limit` names after `after`, in normalized-name order. */
-  page(repo: string, after: string, limit: number): ProjectSummary[];
+  page(repo: string, after: string, limit: number): Promise<ProjectSummary[]>;
   /** The projects changed since the list at `since` was read, each with whether it still has files; null: reload instead. */
-  changes(repo: string, since: string): (ProjectSummary & { present: boolean })[] | null;
+  changes(repo: string, since: string): Promise<(ProjectSummary & { present: boolean })[] | null>;
 }
 
 export type MatchKind = 'exact' | 'prefix' | 'substring';
@@ -125,7 +125,7 @@ export class NameIndex {
     // The token is one indexed query, read on every search, so an upload is
     // searchable the moment it is accepted (a time-based throttle here hid
     // fresh uploads for up to a second).
-    const token = this.source.token(repo);
+    const token = await this.source.token(repo);
     n.checkedAt = now;
     if (token === null) {
       // Served as it is meanwhile: the reload swaps in a new list when done.
@@ -133,7 +133,11 @@ export class NameIndex {
       return n;
     }
     if (token === n.token || n.token === null) return n;
-    const changes = this.source.changes(repo, n.token);
+    const base = n.token;
+    const changes = await this.source.changes(repo, base);
+    // Another search applied changes meanwhile: its token stands (these are
+    // applied again by the next search if they were newer: adds and removes repeat safely).
+    if (n.token !== base || this.lists.get(repo) !== n) return n;
     if (changes === null) return this.load(repo);
     for (const c of changes) {
       if (c.present) n.add(c.name, c.displayName);
@@ -148,9 +152,9 @@ export class NameIndex {
     if (!p) {
       p = (async () => {
         const n = new Names();
-        n.token = this.source.token(repo);
+        n.token = await this.source.token(repo);
         for (let after = ''; ;) {
-          const batch = this.source.page(repo, after, PAGE);
+          const batch = await this.source.page(repo, after, PAGE);
           for (const s of batch) {
             n.names.push(s.name);
             if (s.displayName !== s.name) n.display.set(s.name, s.displayName);

@@ -56,7 +56,7 @@ export class UiRequests {
   async of(ctx: Context): Promise<UiRequest> {
     const basic = await this.access.identify(ctx);
     if (basic) return this.build(ctx, basic, 'basic');
-    const session = this.signer.read(ctx.cookies.get(this.cookieName(ctx, SESSION)), (u) => this.users.getUser(u)?.passwordHash ?? null);
+    const session = await this.signer.read(ctx.cookies.get(this.cookieName(ctx, SESSION)), async (u) => (await this.users.getUser(u))?.passwordHash ?? null);
     if (!session) return this.build(ctx, null, null);
     ctx.state.log = { ...ctx.state.log, user: session.user, session: true };
     return this.build(ctx, { user: session.user, token: null }, 'session');
@@ -86,8 +86,8 @@ export class UiRequests {
     };
   }
 
-  startSession(ctx: Context, user: string): void {
-    const passwordHash = this.users.getUser(user)?.passwordHash;
+  async startSession(ctx: Context, user: string): Promise<void> {
+    const passwordHash = (await this.users.getUser(user))?.passwordHash;
     if (!passwordHash) return;
     const { value, maxAgeSeconds } = this.signer.issue(user, passwordHash);
     this.setCookie(ctx, SESSION, value, maxAgeSeconds);

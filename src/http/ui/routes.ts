@@ -38,17 +38,17 @@ function checkPath(path: string): void {
   }
 }
 
-export function uiRoutes(deps: AppDeps): UiRoute[] {
+export async function uiRoutes(deps: AppDeps): Promise<UiRoute[]> {
   const config = deps.registry.config;
   if (!config.ui.enabled) return [];
-  const secret = config.ui.sessionSecret !== null ? Buffer.from(config.ui.sessionSecret, 'utf8') : deps.users.secret('ui-session');
+  const secret = config.ui.sessionSecret !== null ? Buffer.from(config.ui.sessionSecret, 'utf8') : await deps.users.secret('ui-session');
   const isRemote = (repo: string): boolean => config.repositories[repo]?.type === 'remote';
   const names = new NameIndex({
-    token: (repo) => (isRemote(repo) ? null : String(deps.store.repoSerial(repo))),
-    page: (repo, after, limit) => (isRemote(repo)
-      ? deps.remoteStore.cachedProjects(repo, after, limit).map((name) => ({ name, displayName: name }))
+    token: async (repo) => (isRemote(repo) ? null : String(await deps.store.repoSerial(repo))),
+    page: async (repo, after, limit) => (isRemote(repo)
+      ? (await deps.remoteStore.cachedProjects(repo, after, limit)).map((name) => ({ name, displayName: name }))
       : deps.store.projectNames(repo, after, limit)),
-    changes: (repo, since) => (isRemote(repo) ? null : deps.store.projectsChangedSince(repo, Number(since))),
+    changes: async (repo, since) => (isRemote(repo) ? null : deps.store.projectsChangedSince(repo, Number(since))),
   });
   deps.registry.events.upstreamPage.on(({ remote, page }) => names.note(remote, normalizeName(page.name)));
   // Loaded in the background from the start (a page of names at a time), so the first search does not wait for it.

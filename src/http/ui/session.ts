@@ -60,7 +60,7 @@ export class SessionSigner {
    * its user's password changed or user removed since). `passwordHashOf`
    * looks the user up now.
    */
-  read(value: string | undefined, passwordHashOf: (user: string) => string | null): Session | null {
+  async read(value: string | undefined, passwordHashOf: (user: string) => Promise<string | null>): Promise<Session | null> {
     if (!value || value.length > MAX_COOKIE) return null;
     const dot = value.indexOf('.');
     if (dot < 0) return null;
@@ -76,7 +76,8 @@ export class SessionSigner {
     const { u, e, p } = (data ?? {}) as { u?: unknown; e?: unknown; p?: unknown };
     if (typeof u !== 'string' || typeof e !== 'number' || typeof p !== 'string') return null;
     if (e <= this.now()) return null;
-    const hash = passwordHashOf(u);
+    // Only a cookie this server signed gets this far: forged ones cost no lookup.
+    const hash = await passwordHashOf(u);
     if (hash === null || this.fingerprint(hash) !== p) return null;
     return { user: u, expires: e };
   }

@@ -61,23 +61,23 @@ export function repoNames(ui: Ui): string[] {
   return [ui.config.defaultRepository, ...all.filter((n) => n !== ui.config.defaultRepository)];
 }
 
-export function repoRow(ui: Ui, name: string, readable: boolean): RepoRow {
+export async function repoRow(ui: Ui, name: string, readable: boolean): Promise<RepoRow> {
   const rc = ui.config.repositories[name]!;
   const members = rc.type === 'virtual' ? rc.members : rc.type === 'wheelcache' ? [rc.augments] : [];
   let usage: RepoRow['usage'] = null;
   let note: string | null = null;
   if (readable) {
     if (rc.type === 'virtual') {
-      const leaves = leavesOf(ui.config, name).map((l) => ui.usage.leaf(l));
+      const leaves = await Promise.all(leavesOf(ui.config, name).map((l) => ui.usage.leaf(l)));
       usage = {
         projects: ui.names.count(leavesOf(ui.config, name)),
         files: leaves.reduce((n, u) => n + u.files, 0),
         bytes: leaves.reduce((n, u) => n + u.bytes, 0),
       };
     } else {
-      usage = ui.usage.leaf(name);
+      usage = await ui.usage.leaf(name);
       if (rc.type === 'remote') {
-        const r = ui.usage.remote(name);
+        const r = await ui.usage.remote(name);
         note = `${r.projects.toLocaleString('en-US')} project pages cached, listing ${r.listed.toLocaleString('en-US')} files, of which it holds ${r.heldFiles.toLocaleString('en-US')}`;
       }
     }

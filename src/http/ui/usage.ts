@@ -46,27 +46,27 @@ export class UsageCounter {
   ) {}
 
   /** A local or wheelcache repository's projects and files, or a remote's pages and the files it holds. */
-  leaf(repo: string): Usage {
+  async leaf(repo: string): Promise<Usage> {
     const rc = this.deps.config.repositories[repo]!;
     if (rc.type === 'remote') {
-      const r = this.remote(repo);
+      const r = await this.remote(repo);
       return { projects: r.projects, files: r.heldFiles, bytes: r.bytes };
     }
-    const serial = this.deps.store.repoSerial(repo);
+    const serial = await this.deps.store.repoSerial(repo);
     const cached = this.hosted.get(repo);
     // A burst of uploads costs one count every few seconds, not one per page view.
     if (cached && (cached.serial === serial || this.now() - cached.at < HOSTED_RECOUNT_MS)) return cached.usage;
-    const usage = this.deps.store.repoUsage(repo);
+    // Counted after the serial was read: at worst newer than it, and counted again next time.
+    const usage = await this.deps.store.repoUsage(repo);
     this.hosted.set(repo, { serial, usage, at: this.now() });
     return usage;
   }
 
-  remote(repo: string): RemoteUsage {
+  async remote(repo: string): Promise<RemoteUsage> {
     const now = this.now();
     const cached = this.remotes.get(repo);
     if (cached && now - cached.at < REMOTE_FRESH_MS) return cached.usage;
-    const pages = this.deps.remoteStore.pageUsage(repo);
-    const held = this.deps.remoteStore.cacheUsage(repo);
+    const [pages, held] = await Promise.all([this.deps.remoteStore.pageUsage(repo), this.deps.remoteStore.cacheUsage(repo)]);
     const usage = { projects: pages.projects, files: pages.files, listed: pages.files, heldFiles: held.files, bytes: held.bytes };
     this.remotes.set(repo, { at: now, usage });
     return usage;

@@ -1,0 +1,130 @@
+/**
+ * One pg.Pool shared by every PostgreSQL store, with the two things each of
+ * them needs: a query that turns "the database is not there" into
+ * StorageUnavailable, and a transaction on one pooled connection.
+ *
+ * Only types are imported from `pg` here: open.ts loads the module itself
+ * (dynamically), so the embedded default never pays for it.
+ */
+import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import { StorageUnavailable } from '../../errors.ts';
+
+/** What a store runs its statements on: the pool, or a transaction's connection. */
+export interface Queryable {
+  query<R extends QueryResultRow = QueryResultRow>(sql: string, params?: unknown[]): Promise<{ rows: R[]; rowCount: number | null }>;
+}
+
+const UNAVAILABLE_MESSAGE = 'The metadata database is unavailable. Try again later or tell the operator.';
+
+// SQLSTATE classes and codes that mean the server is gone or not accepting
+// work, as opposed to a statement it rejected (a bug, a constraint):
+// 08 connection exception, 57P01-57P03 shutdown / cannot connect now,
+// 53300 too many connections, 3D000 no such database (dropped under us).
+const UNAVAILABLE_SQLSTATE = /^(08|57P0[123]$|53300$|3D000$)/;
+// Errors of the socket or of node-postgres itself, which carry no SQLSTATE.
+const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOENT']);
+const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection terminated unexpectedly|the database system is (starting up|shutting down|in recovery mode)/;
+
+/** Whether an error from node-postgres means the database cannot be reached (rather than a bad statement). */
+export function isUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_NODE_CODES.has(code))) return true;
+  // AggregateError: every address of a host name refused.
+  if (err instanceof AggregateError && err.errors.some(isUnavailable)) return true;
+  return UNAVAILABLE_MESSAGES.test(err.message);
+}
+
+function mapError(err: unknown): unknown {
+  return isUnavailable(err) ? new StorageUnavailable(err, UNAVAILABLE_MESSAGE) : err;
+}
+
+const DEADLOCK = '40P01';
+const SERIALIZATION_FAILURE = '40001';
+const TX_ATTEMPTS = 3;
+
+export class PgDb implements Queryable {
+  private ended = false;
+
+  constructor(readonly pool: Pool) {
+    // An idle connection whose server went away (PostgreSQL restarted) emits
+    // 'error' on the pool; without a listener that would crash the process.
+    // The pool drops that connection and the next query opens a new one.
+    pool.on('error', () => {});
+  }
+
+  async query<R extends QueryResultRow = QueryResultRow>(sql: string, params: unknown[] = []): Promise<{ rows: R[]; rowCount: number | null }> {
+    try {
+      return await this.pool.query<R>(sql, params);
+    } catch (err) {
+      throw mapError(err);
+    }
+  }
+
+  /**
+   * Runs `fn` in one transaction on one connection: committed when it
+   * returns, rolled back when it throws. A connection that failed is
+   * destroyed rather than given back to the pool.
+   *
+   * SQLite runs one writer at a time; PostgreSQL runs them side by side and
+   * breaks the rare deadlock between two (a page saved while a cached copy
+   * of one of its files is forgotten) by failing one of them: that one is
+   * run again, from the start, as SQLite would have run it after the other.
+   * `fn` must therefore have no effect outside the database.
+   */
+  async tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.txOnce(fn);
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (attempt >= TX_ATTEMPTS || (code !== DEADLOCK && code !== SERIALIZATION_FAILURE)) throw err;
+      }
+    }
+  }
+
+  private async txOnce<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
+    let client: PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw mapError(err);
+    }
+    const q: Queryable = {
+      query: async <R extends QueryResultRow>(sql: string, params: unknown[] = []) => client.query<R>(sql, params),
+    };
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(q);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      if (isUnavailable(err)) broken = err as Error;
+      else await client.query('ROLLBACK').catch((e: unknown) => { broken = e as Error; });
+      throw mapError(err);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async end(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    await this.pool.end();
+  }
+}
+
+/** ms since epoch by the database's clock: replicas on other machines read the same one. */
+export const DB_NOW_MS = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+
+/**
+ * Keys of pg_advisory_xact_lock(namespace, key): writers that read before
+ * they write (the duplicate check of an upload, a page's serial) take one,
+ * as SQLite's BEGIN IMMEDIATE serialises them.
+ */
+export const LOCK_NAMESPACE = { migrations: 0x70796470, repo: 1, page: 2, root: 3, cooldown: 4 } as const;
+
+export async function lockKey(q: Queryable, namespace: number, key: string): Promise<void> {
+  await q.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [namespace, key]);
+}
