@@ -52,9 +52,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   const stopHeartbeat = await holdLease({ store: storage.leases, owner: serverId, ttlMs: config.leaseTtl * 1000 }, `${SERVER_LEASE}${serverId}`);
 
   // The gauges are read when scraped, after the registry exists.
-  const metrics = createMetrics(() => storage.squats.squatCount(), () => registry.cooldownHidden());
-  // /-/metrics answers for the worker that took the request: say which.
-  if (opts.worker !== undefined) metrics.registry.setDefaultLabels({ worker: String(opts.worker) });
+  const metrics = createMetrics(() => storage.squats.squatCount(), () => registry.cooldownHidden(), opts.worker);
   const registry: Registry = new Registry(config, { ...storage, logger, metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   const stopSquatChecks = jobs ? registry.squats.schedule() : () => undefined;
   storageGauges(metrics, {
