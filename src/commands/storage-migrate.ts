@@ -32,7 +32,7 @@ function parseTargets(opts: StorageMigrateOptions): { url: string; blobs: BlobsC
     return { url: parsed.database.url, blobs: opts.blobs !== undefined ? parsed.blobs : null };
   } catch (err) {
     // The config's message names its keys; here they are the flags.
-    if (err instanceof ConfigError) throw new UsageError(err.message.replace(/^config: database/, '--to').replace(/^config: blobs/, '--blobs'));
+    if (err instanceof ConfigError) throw new UsageError(err.message.replace(/^config key 'database'/, '--to').replace(/^config key 'blobs(\.\w+)?'/, '--blobs'));
     throw err;
   }
 }
