@@ -245,7 +245,11 @@ export async function migrateToPg(opts: MigrateOptions): Promise<MigrateResult> 
     if (problems.length > 0) throw new Error(`this pydepot cannot migrate its own SQLite schema (a bug): ${problems.join('; ')}`);
 
     // One migration into a database at a time: a session lock, held to the end.
-    lock = await opts.target.pool.connect();
+    try {
+      lock = await opts.target.pool.connect();
+    } catch (err) {
+      throw new MigrationRefused(`cannot connect to the target database: ${(err as Error).message}`);
+    }
     const { rows: [got] } = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [...LOCK]);
     if (!got?.ok) throw new MigrationRefused('another storage migrate is copying into this database now');
     await migratePg(opts.target);
@@ -293,7 +297,7 @@ function checkSource(db: Database.Database): void {
   const latest = MIGRATIONS.at(-1)!.version;
   if (version > latest) throw new MigrationRefused(`the SQLite database's schema (version ${version}) is newer than this pydepot understands (${latest}); migrate with the pydepot that wrote it`);
   if (version < latest) {
-    throw new MigrationRefused(`the SQLite database's schema is at version ${version}, this pydepot's at ${latest}: run any command that opens it (pydepot doctor) or start the server once to bring it up to date (the source is opened read-only here)`);
+    throw new MigrationRefused(`the SQLite database's schema is at version ${version}, this pydepot's at ${latest}: start this pydepot's server on it once (or run pydepot user list, which opens and migrates it) to bring it up to date: the source is only read here`);
   }
   const now = Date.now();
   const servers = (db.prepare("SELECT key FROM leases WHERE key LIKE 'server:%' AND expires_at > ?").all(now) as { key: string }[])
@@ -328,13 +332,13 @@ async function claimTarget(db: PgDb, instance: string): Promise<{ started: boole
       started_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
       rows_finished_at TIMESTAMPTZ
     )`);
+    const live = await t.query<{ key: string }>(`SELECT key FROM leases WHERE key LIKE 'server:%' AND expires_at > (extract(epoch from clock_timestamp()) * 1000)::bigint`);
+    if (live.rows.length > 0) throw new MigrationRefused('a pydepot server is running on the target database: stop it first');
     const { rows: [current] } = await t.query<{ id: string }>('SELECT id FROM instance FOR UPDATE');
     if (current?.id === instance) {
       const { rows: [mark] } = await t.query<{ done: boolean }>(`SELECT rows_finished_at IS NOT NULL AS done FROM ${MARKER_TABLE} WHERE source_instance = $1`, [instance]);
       return { started: false, rowsDone: mark?.done ?? false };
     }
-    const live = await t.query<{ key: string }>(`SELECT key FROM leases WHERE key LIKE 'server:%' AND expires_at > (extract(epoch from clock_timestamp()) * 1000)::bigint`);
-    if (live.rows.length > 0) throw new MigrationRefused('a pydepot server is running on the target database: stop it first');
     const held: string[] = [];
     for (const rule of COPY_RULES) {
       if (rule.replace || rule.table === 'secrets' || rule.table === 'maintenance_runs') continue;

@@ -284,7 +284,7 @@ test.serial('without --blobs only the metadata moves; a server on it reads the b
   t.is(await sha256Of(`${s.url}/internal/files/${depot.hosted[0]!.sha256}/${depot.hosted[0]!.filename}`), depot.hosted[0]!.sha256);
 });
 
-test.serial('refuses bad flags and a config already on PostgreSQL', async (t) => {
+test.serial('refuses bad flags, a missing source, a source a server runs on, a target schema from a newer pydepot', async (t) => {
   const r = await pydepot(['storage', 'migrate', '--to', 'mysql://x/y', '--storage', await tempDir(t)]);
   t.is(r.code, 1);
   t.regex(r.stderr, /--to: expected sqlite or a postgres:\/\/ URL/);
@@ -295,4 +295,20 @@ test.serial('refuses bad flags and a config already on PostgreSQL', async (t) =>
   const none = await pydepot(['storage', 'migrate', '--to', 'postgres://127.0.0.1:1/x', '--storage', await tempDir(t)]);
   t.is(none.code, 1);
   t.regex(none.stderr, /no embedded database at/);
+
+  // A server running on the source; a target whose schema a newer pydepot made.
+  const depot = await populate(t, { small: true });
+  const running = await startTestServer(t, depot.raw, depot.storage);
+  const busy = await depot.run(['storage', 'migrate', '--to', await pgDatabase(t)]);
+  t.is(busy.code, 1);
+  t.regex(busy.stderr, /a pydepot server is running on this storage/);
+  await running.stop(1000);
+  const newer = await pgDatabase(t);
+  const client = new pg.Client({ connectionString: newer });
+  await client.connect();
+  await client.query('CREATE TABLE pydepot_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now()); INSERT INTO pydepot_migrations VALUES (99, $$from the future$$)');
+  await client.end();
+  const tooNew = await depot.run(['storage', 'migrate', '--to', newer]);
+  t.is(tooNew.code, 78);
+  t.regex(tooNew.stderr, /schema \(version 99\) is newer than this pydepot understands/);
 });
