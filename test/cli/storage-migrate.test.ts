@@ -74,7 +74,9 @@ async function populate(t: ExecutionContext, opts: { small?: boolean } = {}): Pr
       all: { type: 'virtual', members: ['internal', 'pypi'] },
     },
     defaultRepository: 'all',
+    // The embedded default, whatever back end the test run picks for other tests.
     blobs: { type: 'fs' },
+    database: 'sqlite',
   };
   const s = await startTestServer(t, raw);
   const specs: [string, string, 'wheel' | 'sdist', string?][] = opts.small

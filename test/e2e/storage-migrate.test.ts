@@ -28,7 +28,9 @@ test('pip installs the same packages from the migrated depot, the upstream gone'
       all: { type: 'virtual', members: ['internal', 'pypi'] },
     },
     defaultRepository: 'all',
+    // The embedded default, whatever back end the test run picks for other tests.
     blobs: { type: 'fs' },
+    database: 'sqlite',
   };
   const s = await startTestServer(t, raw);
   const app = await buildWheel({ name: 'acme-app', version: '1.0', requiresDist: ['acme-dep>=2'] });
