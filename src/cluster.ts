@@ -43,7 +43,7 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Prim
   // Once, before any worker opens the database: migrations never race.
   const storage = await openStorage(config.storage, config.blobs, config.database);
   try {
-    const { count } = await removeLeftovers(storage);
+    const { count } = await removeLeftovers(storage, { root: config.storage, sharedDatabase: config.database !== null });
     if (count > 0) log.warn({ count }, 'removed unfinished transfers from tmp/');
   } finally {
     await storage.store.close();
