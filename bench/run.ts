@@ -3,7 +3,7 @@
  * in the same run. Servers run in child processes (their RSS is measured
  * alone, and the load client does not share their event loop); clients run here.
  *   BENCH_ONLY          comma-separated scenario groups to run: transfers, pages,
- *                       remote, virtual, wheelcache, policies, auth, soak, metadata, cacheops, workers, ui, wheelhouse, nginx, replicas (default: all fifteen)
+ *                       remote, herd, scale, virtual, wheelcache, policies, auth, soak, metadata, cacheops, workers, ui, wheelhouse, nginx, replicas (default: all seventeen)
  *   BENCH_FILE_MB       size of the big wheel's data file in MiB (default 1024)
  *   BENCH_RUNS          big-file transfers per server (default 3; 7 below 512 MiB, where one run is noisy)
  * Remote repositories (bench/remote.ts), against bench/upstream-child.ts:
@@ -12,6 +12,17 @@
  *   BENCH_HERD_CLIENTS  clients in the herd (default 50)
  *   BENCH_HERD_RUNS     herds, each against a fresh pydepot (default 3)
  *   BENCH_HERD_HASH     0: count the herd's bodies without hashing them (default: sha256 each)
+ * Herd at fan-out speed (bench/fanout.ts): 50 clients of one uncached file from an
+ * unpaced upstream (cold) against the same 50 clients once it is cached (warm).
+ *   BENCH_FANOUT_MB     size of its wheel's data file in MiB (default 50)
+ *   BENCH_FANOUT_RUNS   cold + warm pairs, each against a fresh pydepot (default 5)
+ * How cost grows (bench/scale.ts): page latency p50/p99 for projects of 10 to
+ * 10,000 files (local and remote); a remote root list of 500,000 names (time, peak
+ * RSS); upload and page latency in a local repository of 1,000 then 100,000
+ * projects (seeded through the metadata store, not over HTTP).
+ *   BENCH_SCALE_FILES       the project sizes (default 10,100,1000,10000)
+ *   BENCH_SCALE_ROOT_NAMES  names in the remote root list (default 500000)
+ *   BENCH_SCALE_PROJECTS    projects of the big local repository (default 100000)
  * Virtual repositories (bench/virtual.ts): a merged 2,000-file page (local +
  * remote member) against the same page from one local repository.
  * Wheel caches (bench/wheelcache.ts): a merged 2,000-file page, 100 of its files
@@ -63,6 +74,8 @@ import { measurePage, type PageResult } from './load.ts';
 import { makeBigWheel } from './make-wheel.ts';
 import { buildPageProject, PAGE_PROJECT, uploadFields, uploadPageProject, type PageProject } from './page-project.ts';
 import { remoteScenarios } from './remote.ts';
+import { fanoutScenarios } from './fanout.ts';
+import { scaleScenarios } from './scale.ts';
 import { virtualScenarios } from './virtual.ts';
 import { wheelcacheScenarios } from './wheelcache.ts';
 import { policyScenarios } from './policies.ts';
@@ -81,7 +94,7 @@ import { cpuSeconds, download, multipart, sampleRss, upload, type Transfer } fro
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 1024);
 // Big transfers: the median of RUNS, alternating pydepot and baseline.
 const RUNS = Number(process.env.BENCH_RUNS ?? (FILE_MB >= 512 ? 3 : 7));
-const GROUPS = ['transfers', 'pages', 'remote', 'virtual', 'wheelcache', 'policies', 'auth', 'soak', 'metadata', 'cacheops', 'workers', 'ui', 'wheelhouse', 'nginx', 'replicas'] as const;
+const GROUPS = ['transfers', 'pages', 'remote', 'herd', 'scale', 'virtual', 'wheelcache', 'policies', 'auth', 'soak', 'metadata', 'cacheops', 'workers', 'ui', 'wheelhouse', 'nginx', 'replicas'] as const;
 type Group = (typeof GROUPS)[number];
 const ONLY = (process.env.BENCH_ONLY ?? GROUPS.join(',')).split(',').map((g) => g.trim()).filter(Boolean);
 for (const g of ONLY) {
@@ -117,6 +130,12 @@ async function main(work: string): Promise<void> {
   }
   if (want('remote')) {
     await remoteScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
+  }
+  if (want('herd')) {
+    await fanoutScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
+  }
+  if (want('scale')) {
+    await scaleScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
   }
   if (want('virtual')) {
     await virtualScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });

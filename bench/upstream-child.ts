@@ -12,6 +12,9 @@
  *                         tens of KiB; pacing them would time latency, not bytes)
  * GET /files/<project>/<filename>.metadata  its PEP 658 metadata from disk, if the
  *                         manifest gives a metadataPath (unpaced)
+ * GET /simple/            with --root-names N: a root list of N synthetic names
+ *                         (bench-root-0000001...), PEP 691 JSON or PEP 503 HTML as
+ *                         the Accept header prefers, built at the first request
  * Prints {"url": ...} once listening, then one JSON line per event, which the
  * benchmark counts: {"event":"page"|"file-start"|"file-end"|"file-range", ...}.
  */
@@ -50,7 +53,7 @@ export type UpstreamEvent =
 const JSON_TYPE = 'application/vnd.pypi.simple.v1+json';
 const CHUNK = 256 * 1024;
 
-const { values: args } = parseArgs({ options: { manifest: { type: 'string' }, mbps: { type: 'string', default: '100' } } });
+const { values: args } = parseArgs({ options: { manifest: { type: 'string' }, mbps: { type: 'string', default: '100' }, 'root-names': { type: 'string', default: '0' } } });
 if (!args.manifest) {
   console.error('usage: upstream-child.ts --manifest M.json [--mbps 100]');
   process.exit(2);
@@ -151,8 +154,26 @@ for (const [project, entries] of Object.entries(manifest.projects)) {
   }
 }
 
+const rootNames = Number(args['root-names']);
+let roots: { json: Buffer; html: Buffer } | null = null;
+function rootPages(): { json: Buffer; html: Buffer } {
+  if (roots) return roots;
+  const names = Array.from({ length: rootNames }, (_, i) => `bench-root-${String(i + 1).padStart(7, '0')}`);
+  roots = {
+    json: Buffer.from(JSON.stringify({ meta: { 'api-version': '1.1' }, projects: names.map((name) => ({ name })) })),
+    html: Buffer.from(`<!DOCTYPE html><html><body>\n${names.map((n) => `<a href="/simple/${n}/">${n}</a><br/>`).join('\n')}\n</body></html>\n`),
+  };
+  return roots;
+}
+
 const server = createServer((req, res) => {
   const path = (req.url ?? '/').split('?')[0]!;
+  if (req.method === 'GET' && path === '/simple/' && rootNames > 0) {
+    const json = (req.headers.accept ?? '').includes(JSON_TYPE);
+    const body = json ? rootPages().json : rootPages().html;
+    emit({ event: 'page', project: '' });
+    return void res.writeHead(200, { 'Content-Type': json ? JSON_TYPE : 'text/html', 'Content-Length': body.length }).end(body);
+  }
   const page = /^\/simple\/([^/]+)\/$/.exec(path);
   if (req.method === 'GET' && page && pages.has(page[1]!)) {
     const { body, etag } = pages.get(page[1]!)!;

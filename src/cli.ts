@@ -1,5 +1,5 @@
 /**
- * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | removed report | cooldown … | wheelhouse export | wheelhouse import | prefetch | wheels build | scrub | gc | doctor`.
+ * `pydepot serve | yank | unyank | delete | audit | user … | token … | confusion report | removed report | cooldown … | wheelhouse export | wheelhouse import | prefetch | wheels build | scrub | gc | doctor | storage migrate`.
  * Each command loads the config, does one thing, and prints what a person needs to know.
  */
 import { Command, CommanderError } from 'commander';
@@ -11,6 +11,7 @@ import { gc, scrub } from './commands/maintenance.ts';
 import { auditReport, deleteRelease, yank } from './commands/repository-admin.ts';
 import { prefetch } from './commands/prefetch.ts';
 import { removedReport } from './commands/removed-report.ts';
+import { storageMigrate } from './commands/storage-migrate.ts';
 import { wheelhouseExport } from './commands/wheelhouse.ts';
 import { wheelhouseImport } from './commands/wheelhouse-import.ts';
 import { wheelsBuild } from './commands/wheels.ts';
@@ -252,6 +253,14 @@ export function buildCli(io: Io): Command {
     .option('--min-free-percent <n>', 'warn with less free space than this share of the filesystem', '5')
     .option('--json', 'print JSON')
     .action((opts) => doctor(opts, io));
+
+  const storage = program.command('storage').description('the depot\'s storage as a whole');
+  common(storage.command('migrate').description("copy this embedded depot (the storage folder's SQLite database, and its blobs with --blobs) into PostgreSQL (and S3), verified and resumable; the source is only read"))
+    .requiredOption('--to <url>', 'the PostgreSQL database: postgres://user@host:5432/dbname (empty, or the one an interrupted run was copying into)')
+    .option('--blobs <url>', 'also copy every blob, its sha256 checked, into s3://BUCKET/PREFIX?endpoint=…&region=…&forcePathStyle=true (default: the blobs stay where they are)')
+    .option('--batch-size <rows>', 'rows per transaction', '500')
+    .option('--json', 'print a JSON summary instead of the table')
+    .action((opts) => storageMigrate(opts, io));
 
   return program;
 }

@@ -7,10 +7,12 @@
  * Worker 1 alone runs the timed jobs. A worker that exits is forked again,
  * after a back-off that doubles while it keeps dying young. SIGTERM or
  * SIGINT to the primary stops every worker gracefully, then the primary.
+ * The primary also gathers the workers' metrics for /-/metrics (metrics.ts).
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from './config/schema.ts';
 import type { Logger } from './log.ts';
+import { serveClusterMetrics } from './metrics.ts';
 import { openStorage, removeLeftovers } from './storage/open.ts';
 
 /** The environment variable that tells a forked worker its number (1..n). */
@@ -41,7 +43,7 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Prim
   // Once, before any worker opens the database: migrations never race.
   const storage = await openStorage(config.storage, config.blobs, config.database);
   try {
-    const { count } = await removeLeftovers(storage);
+    const { count } = await removeLeftovers(storage, { root: config.storage, sharedDatabase: config.database !== null });
     if (count > 0) log.warn({ count }, 'removed unfinished transfers from tmp/');
   } finally {
     await storage.store.close();
@@ -83,6 +85,8 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Prim
       setTimeout(() => { if (!stopping) fork(n); }, delay);
     });
   };
+  // /-/metrics in any worker answers for all of them: the primary gathers them.
+  serveClusterMetrics();
   log.info({ workers: config.workers }, `starting ${config.workers} workers`);
   for (let n = 1; n <= config.workers; n++) fork(n);
 

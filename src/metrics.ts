@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import cluster, { type Worker } from 'node:cluster';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface UpstreamMetrics {
   requests: Counter<'repo' | 'kind' | 'status'>;
@@ -67,6 +68,8 @@ export interface ServedMetrics {
 
 export interface Metrics {
   registry: Registry;
+  /** In a worker of a cluster: the whole server's metrics, from every worker (what /-/metrics answers). */
+  cluster?: () => Promise<string>;
   served: ServedMetrics;
   requests: Counter<'method' | 'route' | 'status'>;
   duration: Histogram<'method' | 'route'>;
@@ -84,14 +87,20 @@ export interface Metrics {
  * `squatCount`: read when scraped, so names found by the CLI's check count too.
  * `cooldownHidden`: files held back by the cooldown right now, by repository,
  * also read when scraped (the count changes with the clock alone).
+ * `worker`: this process is worker n of a cluster (`workers: n`). /-/metrics
+ * then answers for the whole server (clusterMetrics): counters and histograms
+ * are summed over the workers, the process metrics (prom-client's defaults:
+ * memory, CPU, event loop) stay per worker, labelled `worker`, and the gauges
+ * read from the storage, which every worker reads alike, take the largest
+ * worker's value (aggregator 'max') rather than a sum that counts them n times.
  */
-export function createMetrics(squatCount?: () => Promise<number>, cooldownHidden?: () => Promise<ReadonlyMap<string, number>>): Metrics {
+export function createMetrics(squatCount?: () => Promise<number>, cooldownHidden?: () => Promise<ReadonlyMap<string, number>>, worker?: number): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'pydepot_' });
+  collectDefaultMetrics({ register: registry, prefix: 'pydepot_', ...(worker === undefined ? {} : { labels: { worker: String(worker) } }) });
   if (squatCount) {
     new Gauge({
       name: 'pydepot_confusion_squatted_projects', help: 'Internal project names that an upstream also holds (see `pydepot confusion report`)',
-      registers: [registry],
+      registers: [registry], aggregator: 'max',
       // prom-client awaits a collect that returns a promise.
       async collect() { this.set(await squatCount()); },
     });
@@ -100,7 +109,8 @@ export function createMetrics(squatCount?: () => Promise<number>, cooldownHidden
     new Gauge({
       name: 'pydepot_cooldown_hidden_files',
       help: 'Upstream files left out of project pages because they are younger than the cooldown, by the repository serving the pages (pages served in the last while)',
-      labelNames: ['repo'], registers: [registry],
+      // Each worker counts the pages it served lately: the largest count is the closest to the truth.
+      labelNames: ['repo'], registers: [registry], aggregator: 'max',
       async collect() {
         const hidden = await cooldownHidden();
         this.reset();
@@ -110,6 +120,7 @@ export function createMetrics(squatCount?: () => Promise<number>, cooldownHidden
   }
   return {
     registry,
+    ...(worker !== undefined && cluster.isWorker && process.send ? { cluster: clusterMetrics(registry) } : {}),
     served: {
       files: new Counter({
         name: 'pydepot_files_served_total',
@@ -257,11 +268,13 @@ export function storageGauges(metrics: Metrics, source: StorageGaugeSource): voi
       if (v !== null) this.set({ repo: c.repo }, v);
     }
   };
-  new Gauge({ name: 'pydepot_cache_size_bytes', help: 'Bytes of the files each remote repository holds (what maxCacheSize limits)', labelNames: ['repo'], registers, collect: caches((c) => c.bytes) });
-  new Gauge({ name: 'pydepot_cache_files', help: 'Files each remote repository holds', labelNames: ['repo'], registers, collect: caches((c) => c.files) });
-  new Gauge({ name: 'pydepot_cache_limit_bytes', help: 'maxCacheSize of each remote repository that has one', labelNames: ['repo'], registers, collect: caches((c) => c.limit) });
+  // Read from the storage, alike in every worker: across workers, one value (not their sum).
+  const aggregator = 'max';
+  new Gauge({ name: 'pydepot_cache_size_bytes', help: 'Bytes of the files each remote repository holds (what maxCacheSize limits)', labelNames: ['repo'], registers, aggregator, collect: caches((c) => c.bytes) });
+  new Gauge({ name: 'pydepot_cache_files', help: 'Files each remote repository holds', labelNames: ['repo'], registers, aggregator, collect: caches((c) => c.files) });
+  new Gauge({ name: 'pydepot_cache_limit_bytes', help: 'maxCacheSize of each remote repository that has one', labelNames: ['repo'], registers, aggregator, collect: caches((c) => c.limit) });
   const last = (kind: 'scrub' | 'gc', name: string, help: string, pick: (r: { at: number; summary: Record<string, number> }) => number | undefined) => new Gauge({
-    name, help, registers,
+    name, help, registers, aggregator,
     async collect() {
       const run = await source.lastRun(kind);
       const v = run ? pick(run) : undefined;
@@ -273,4 +286,68 @@ export function storageGauges(metrics: Metrics, source: StorageGaugeSource): voi
   last('scrub', 'pydepot_scrub_last_corrupt_blobs', 'Blobs the last scrub found corrupt and quarantined', (r) => r.summary.corrupt);
   last('gc', 'pydepot_gc_last_run_timestamp_seconds', 'When the last gc finished', (r) => r.at / 1000);
   last('gc', 'pydepot_gc_last_freed_bytes', 'Bytes the last gc freed (unreferenced blobs and stale temp files)', (r) => r.summary.freedBytes);
+}
+
+// --- /-/metrics across the workers of a cluster --------------------------------------
+//
+// The worker that takes the request asks the primary; the primary asks every
+// worker for its registry (prom-client's AggregatorRegistry, over the cluster's
+// IPC channel), aggregates them and answers the worker that asked.
+
+const METRICS_REQ = 'pydepot:metrics-req';
+const METRICS_RES = 'pydepot:metrics-res';
+/** Beyond prom-client's own 5 s wait for the workers. */
+const CLUSTER_METRICS_TIMEOUT_MS = 10_000;
+
+interface MetricsRequest { type: typeof METRICS_REQ; id: number }
+interface MetricsResponse { type: typeof METRICS_RES; id: number; text?: string; error?: string }
+
+let serving = false;
+
+/** In the primary: answers the workers' requests for the whole cluster's metrics. */
+export function serveClusterMetrics(): void {
+  if (serving) return;
+  serving = true;
+  const aggregator = new AggregatorRegistry();
+  cluster.on('message', (worker: Worker, message: Partial<MetricsRequest> | null) => {
+    if (message?.type !== METRICS_REQ) return;
+    const reply = (r: Omit<MetricsResponse, 'type' | 'id'>): void => {
+      if (worker.isConnected()) worker.send({ type: METRICS_RES, id: message.id, ...r });
+    };
+    aggregator.clusterMetrics().then((text) => reply({ text }), (err: Error) => reply({ error: err.message }));
+  });
+}
+
+/** The Prometheus content type of the aggregated text. */
+export const CLUSTER_METRICS_TYPE = AggregatorRegistry.PROMETHEUS_CONTENT_TYPE;
+
+let nextRequest = 0;
+const pending = new Map<number, (r: MetricsResponse) => void>();
+
+/**
+ * In a worker: answers the primary's requests with this registry, and
+ * returns how to ask the primary for every worker's metrics, aggregated.
+ */
+export function clusterMetrics(registry: Registry): () => Promise<string> {
+  AggregatorRegistry.setRegistries([registry]);
+  // Its constructor, in a worker, answers the primary's requests for the registries set above.
+  new AggregatorRegistry();
+  process.on('message', (message: Partial<MetricsResponse> | null) => {
+    if (message?.type !== METRICS_RES || typeof message.id !== 'number') return;
+    pending.get(message.id)?.(message as MetricsResponse);
+  });
+  return () => new Promise<string>((resolve, reject) => {
+    const id = nextRequest++;
+    const timer = setTimeout(() => {
+      pending.delete(id);
+      reject(new Error(`the primary did not answer with the workers' metrics within ${CLUSTER_METRICS_TIMEOUT_MS / 1000} s`));
+    }, CLUSTER_METRICS_TIMEOUT_MS);
+    pending.set(id, (r) => {
+      clearTimeout(timer);
+      pending.delete(id);
+      if (r.text !== undefined) resolve(r.text);
+      else reject(new Error(`the workers' metrics could not be gathered: ${r.error ?? 'no answer'}`));
+    });
+    process.send!({ type: METRICS_REQ, id } satisfies MetricsRequest);
+  });
 }

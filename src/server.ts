@@ -20,7 +20,7 @@ import { createMetrics, storageGauges } from './metrics.ts';
 import { Registry } from './repos/registry.ts';
 import { scheduleScrubs } from './repos/scrub.ts';
 import { holdLease, newOwner } from './storage/lease.ts';
-import { openStorage, removeLeftovers, SERVER_LEASE } from './storage/open.ts';
+import { openStorage, removeLeftovers, serverLease } from './storage/open.ts';
 import type { Clock } from './time.ts';
 import { loadTlsFiles } from './tls.ts';
 
@@ -35,7 +35,11 @@ export interface RunningServer {
  * `clock`: for tests, which move time instead of waiting (cooldowns, page
  * freshness). `worker`: this process's number among the workers of
  * `workers: n` (cluster.ts): it is on every log line, and only worker 1 runs
- * the timed jobs (squatting checks, scrubs), so they run once per storage.
+ * the timed jobs (squatting checks, scrubs). Each round of those also takes a
+ * lease in the database (jobRound), which is what keeps replicas (other
+ * processes, other machines on one `database: postgres://…`) from running
+ * the same round; the worker-1 rule stays so that the other workers do not
+ * keep timers that would only find the lease taken.
  */
 export async function startServer(config: Config, opts: { logger?: Logger; clock?: Clock; worker?: number; cleanTemp?: boolean } = {}): Promise<RunningServer> {
   const base = opts.logger ?? createLogger(config.log.level);
@@ -46,24 +50,22 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   const storage = await openStorage(config.storage, config.blobs, config.database);
   const { blobs, store } = storage;
   // A worker's primary cleaned up before forking: another worker may be writing to tmp/ by now.
-  if (opts.cleanTemp ?? true) logLeftovers(await removeLeftovers(storage), logger);
+  if (opts.cleanTemp ?? true) logLeftovers(await removeLeftovers(storage, { root: config.storage, sharedDatabase: config.database !== null }), logger);
   // Says "a server is running on this storage" to the next one that starts (see removeLeftovers).
   const serverId = newOwner();
-  const stopHeartbeat = await holdLease({ store: storage.leases, owner: serverId, ttlMs: config.leaseTtl * 1000 }, `${SERVER_LEASE}${serverId}`);
+  const stopHeartbeat = await holdLease({ store: storage.leases, owner: serverId, ttlMs: config.leaseTtl * 1000 }, serverLease(config.storage, serverId));
 
   // The gauges are read when scraped, after the registry exists.
-  const metrics = createMetrics(() => storage.squats.squatCount(), () => registry.cooldownHidden());
-  // /-/metrics answers for the worker that took the request: say which.
-  if (opts.worker !== undefined) metrics.registry.setDefaultLabels({ worker: String(opts.worker) });
+  const metrics = createMetrics(() => storage.squats.squatCount(), () => registry.cooldownHidden(), opts.worker);
   const registry: Registry = new Registry(config, { ...storage, logger, metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
-  const stopSquatChecks = jobs ? registry.squats.schedule() : () => undefined;
+  const stopSquatChecks = jobs ? registry.squats.schedule(registry.leases) : () => undefined;
   storageGauges(metrics, {
     caches: () => Promise.all(registry.remotes().map(async (r) => ({ repo: r.name, ...(await r.cachedFiles.usage()), limit: r.cachedFiles.limit }))),
     lastRun: (kind) => store.lastRun(kind),
   });
   // A maxCacheSize lowered since the last start applies now, not at the next download.
   for (const r of registry.remotes()) r.cachedFiles.check();
-  const scrubs = scheduleScrubs(jobs ? config.scrub.interval : 0, config.scrub.rate, { ...storage, logger }, metrics.scrub);
+  const scrubs = scheduleScrubs(jobs ? config.scrub.interval : 0, config.scrub.rate, { ...storage, logger }, metrics.scrub, registry.leases);
   const authenticator = new Authenticator(storage.users, {
     failures: new FailedLogins(config.auth.failedLoginsPerMinute),
     passwordChecks: metrics.auth.passwordChecks,

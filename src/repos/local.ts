@@ -15,6 +15,9 @@ import type { ValidatedUpload } from '../upload/pipeline.ts';
 import { blobFileHandle, bufferFileHandle } from './file-handles.ts';
 import type { FileHandle, ReleaseFiles, Repository, UploadResult, UploadTarget } from './types.ts';
 
+/** Names per page of the project list. */
+const LIST_BATCH = 5000;
+
 export class LocalRepository implements Repository, UploadTarget {
   readonly kind = 'local' as const;
   readonly indexMaxAge: number;
@@ -68,8 +71,15 @@ export class LocalRepository implements Repository, UploadTarget {
     return String(await this.store.repoSerial(this.name));
   }
 
+  /** In keyset pages of names: a repository of 100,000 projects is listed in flat memory, as a remote's root is. */
   async *listProjects(): AsyncIterable<ProjectSummary[]> {
-    yield (await this.store.listProjects(this.name)).map((p) => ({ name: p.name, displayName: p.displayName }));
+    let after = '';
+    for (;;) {
+      const batch = await this.store.projectNames(this.name, after, LIST_BATCH);
+      if (batch.length === 0) return;
+      yield batch;
+      after = batch.at(-1)!.name;
+    }
   }
 
   async openFile(sha256: string, filename: string): Promise<FileHandle | null> {

@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.ts';
 import { MethodNotAllowed, NotFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { newOwner } from '../storage/lease.ts';
+import { newOwner, type Leases } from '../storage/lease.ts';
 import type { AuditStore, BlobStore, CooldownStore, LeaseStore, MetadataStore, RemoteCacheStore, SquatStore } from '../storage/types.ts';
 import { systemClock, type Clock } from '../time.ts';
 import { BlobPins } from './blob-pins.ts';
@@ -42,6 +42,8 @@ export class Registry {
   private readonly repos = new Map<string, LocalRepository | RemoteRepository | VirtualRepository | WheelCacheRepository>();
   readonly events: RepositoryEvents;
   readonly squats: SquatWatch;
+  /** This process's hold on the leases shared with every process on the database (null: none shared). */
+  readonly leases: Leases | null;
 
   constructor(readonly config: Config, deps: RegistryDeps) {
     this.events = new RepositoryEvents(deps.logger);
@@ -51,6 +53,7 @@ export class Registry {
     const pins = new BlobPins();
     const processId = randomUUID();
     const leases = deps.leases ? { store: deps.leases, owner: newOwner(), ttlMs: config.leaseTtl * 1000 } : null;
+    this.leases = leases;
     const build = (name: string): Member => {
       const built = this.repos.get(name);
       if (built) return built;

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.ts';
 import type { ScrubMetrics } from '../metrics.ts';
+import { jobRound, type Leases } from '../storage/lease.ts';
 import type { BlobReference, BlobStore, MetadataStore, RemoteCacheStore, StoredBlob } from '../storage/types.ts';
 
 export interface ScrubDeps {
@@ -162,12 +163,18 @@ async function quarantine(deps: ScrubDeps, sha256: string, got: { sha256: string
   return corrupt;
 }
 
+/** The lease of the scheduled scrub's rounds. */
+export const SCRUB_JOB = 'job:scrub';
+
 /**
  * The server's scrub every `intervalSeconds` (from the end of one to the
  * start of the next), at most `rate` bytes per second. stop() aborts a
- * running one and waits for it.
+ * running one and waits for it. With `leases` (shared with the other processes
+ * and replicas on the database), each round runs on the
+ * process that takes the lease `job:scrub` (jobRound): one replica (or
+ * worker) scrubs the shared store per round, the others skip it.
  */
-export function scheduleScrubs(intervalSeconds: number, rate: number, deps: ScrubDeps, metrics: ScrubMetrics): { stop(): Promise<void> } {
+export function scheduleScrubs(intervalSeconds: number, rate: number, deps: ScrubDeps, metrics: ScrubMetrics, leases?: Leases | null): { stop(): Promise<void> } {
   if (intervalSeconds <= 0) return { stop: async () => undefined };
   const controller = new AbortController();
   let running: Promise<void> | null = null;
@@ -184,17 +191,20 @@ export function scheduleScrubs(intervalSeconds: number, rate: number, deps: Scru
   const runOnce = async (): Promise<void> => {
     let seen = { blobs: 0, bytes: 0, corrupt: 0 };
     try {
-      const r = await scrubBlobs(deps, {
-        rate, signal: controller.signal,
-        onProgress: (p) => {
-          metrics.blobs.inc(p.blobsDone - seen.blobs);
-          metrics.bytes.inc(p.bytesDone - seen.bytes);
-          metrics.corrupt.inc(p.corrupt - seen.corrupt);
-          seen = { blobs: p.blobsDone, bytes: p.bytesDone, corrupt: p.corrupt };
-        },
+      const ran = await jobRound(leases, SCRUB_JOB, intervalSeconds * 1000, async () => {
+        const r = await scrubBlobs(deps, {
+          rate, signal: controller.signal,
+          onProgress: (p) => {
+            metrics.blobs.inc(p.blobsDone - seen.blobs);
+            metrics.bytes.inc(p.bytesDone - seen.bytes);
+            metrics.corrupt.inc(p.corrupt - seen.corrupt);
+            seen = { blobs: p.blobsDone, bytes: p.bytesDone, corrupt: p.corrupt };
+          },
+        });
+        const log = r.corrupt.length > 0 ? deps.logger.warn.bind(deps.logger) : deps.logger.info.bind(deps.logger);
+        log({ checked: r.checked, bytes: r.bytes, corrupt: r.corrupt.length, seconds: r.ms / 1000, aborted: r.aborted }, 'scheduled scrub finished');
       });
-      const log = r.corrupt.length > 0 ? deps.logger.warn.bind(deps.logger) : deps.logger.info.bind(deps.logger);
-      log({ checked: r.checked, bytes: r.bytes, corrupt: r.corrupt.length, seconds: r.ms / 1000, aborted: r.aborted }, 'scheduled scrub finished');
+      if (!ran) deps.logger.debug({ lease: SCRUB_JOB }, 'scheduled scrub skipped: another process runs this round');
     } catch (err) {
       deps.logger.error({ err }, 'scheduled scrub failed');
     }

@@ -15,6 +15,7 @@ import { NotFound, UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ProjectPage } from '../pypi/pages.ts';
 import { sortVersions } from '../pypi/versions.ts';
+import { jobRound, type Leases } from '../storage/lease.ts';
 import type { SquatRecord, SquatStore } from '../storage/types.ts';
 import type { SkipReason } from './confusion.ts';
 import type { RepositoryEvents } from './events.ts';
@@ -118,9 +119,12 @@ export class SquatWatch {
   /**
    * Checks now and then, so a squat is logged even if nobody looks. Not at
    * start-up: the first check waits one interval, and a check never delays
-   * a request. Returns the function that stops it.
+   * a request. Returns the function that stops it. With `leases`, each round
+   * of a virtual repository's check runs on the process that takes the lease
+   * `job:squats:<virtual>` (jobRound): one replica (or worker) asks the
+   * remotes per round, the others skip it.
    */
-  schedule(): () => void {
+  schedule(leases?: Leases | null): () => void {
     const timers: NodeJS.Timeout[] = [];
     for (const v of this.virtuals) {
       if (v.squatCheckInterval === 0) continue;
@@ -128,8 +132,12 @@ export class SquatWatch {
       const timer = setInterval(() => {
         if (running) return;
         running = true;
-        this.check(v)
-          .then(({ checked, failed }) => this.logger.debug({ repo: v.name, checked, failed: failed.length }, 'squatting check done'))
+        const lease = `job:squats:${v.name}`;
+        jobRound(leases, lease, v.squatCheckInterval * 1000, async () => {
+          const { checked, failed } = await this.check(v);
+          this.logger.debug({ repo: v.name, checked, failed: failed.length }, 'squatting check done');
+        })
+          .then((ran) => { if (!ran) this.logger.debug({ repo: v.name, lease }, 'squatting check skipped: another process runs this round'); })
           .catch((err: Error) => this.logger.warn({ repo: v.name, reason: err.message }, 'squatting check failed'))
           .finally(() => { running = false; });
       }, v.squatCheckInterval * 1000);

@@ -70,6 +70,36 @@ export async function holdLease({ store, owner, ttlMs }: Leases, key: string): P
 }
 
 /**
+ * One round of a timed job (the squatting checks, a scheduled scrub) on one
+ * process at a time among all that share the database: the one that takes
+ * `key` runs `work`, renewing the lease meanwhile; the others return false at
+ * once (they skip the round, they do not wait for it). Once the work is done
+ * the lease is kept for `roundMs` more: every process's timer ticks at its own
+ * moment, and without that a process whose tick came just after the end would
+ * run the job again right away. The holder's own next tick takes its lease
+ * again, so the job stays where it runs until that process stops; a holder
+ * that dies lets the lease lapse (after leaseTtl while it works, after a round
+ * once it is done), and the next process whose tick comes takes it over.
+ */
+export async function jobRound(leases: Leases | null | undefined, key: string, roundMs: number, work: () => Promise<void>): Promise<boolean> {
+  if (!leases) {
+    await work();
+    return true;
+  }
+  const { store, owner, ttlMs } = leases;
+  const held = (await store.tryAcquire(key, owner, ttlMs)) || (await takeOverDead(store, key, owner, ttlMs));
+  if (!held) return false;
+  const renewal = renewEvery(store, key, owner, ttlMs);
+  try {
+    await work();
+  } finally {
+    clearInterval(renewal);
+    await quietly(() => store.renew(key, owner, Math.max(roundMs, 1)));
+  }
+  return true;
+}
+
+/**
  * Renews every third of the ttl. A renewal that fails (the database closed
  * at shutdown, or busy beyond busy_timeout) is skipped: the worst outcome is
  * a lease that lapses and work that is done twice, never a crash.

@@ -3,8 +3,9 @@
  * the blob store. Every store of the folder shares the one connection. With
  * S3 blobs, the folder keeps the database and the staging area (tmp/) only.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, realpathSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
 import { SqliteAuditStore } from './audit-sqlite.ts';
 import { FsBlobStore } from './blob-fs.ts';
 import type { S3BlobOptions } from './blob-s3.ts';
@@ -72,17 +73,50 @@ export async function openStorage(root: string, blobsOptions: BlobsOptions = { t
 }
 
 const STALE_TEMP_MS = 60 * 60 * 1000;
-/** A running server's heartbeat lease is `server:<owner>`. */
+/** A running server's heartbeat lease is `server:<host>:<storage folder>#<owner>` (serverLease). */
 export const SERVER_LEASE = 'server:';
 
 /**
- * At a server's start: temp files an earlier run left behind (a crash
- * mid-transfer). While another server runs on the same storage (its
- * heartbeat lease `server:…` is live), its transfers are in tmp/ too: then
- * only the ones untouched for an hour go, as with `pydepot gc`.
+ * The heartbeat lease of a server whose tmp/ is in the storage folder `root`
+ * on this machine. The folder is in the key because with a shared database
+ * (`database: postgres://…`) the live servers include replicas on other
+ * machines, or with other folders, whose transfers are in their own tmp/.
  */
-export async function removeLeftovers(storage: Storage): Promise<{ count: number; all: boolean }> {
-  if ((await storage.leases.live(SERVER_LEASE)).some((key) => ownerAlive(key.slice(SERVER_LEASE.length)))) {
+export function serverLease(root: string, owner: string): string {
+  return `${SERVER_LEASE}${folderOf(root)}#${owner}`;
+}
+
+function folderOf(root: string): string {
+  let path = resolve(root);
+  try {
+    path = realpathSync(path);
+  } catch {
+    // Not there yet: openStorage makes it; the path as given names it as well.
+  }
+  return `${hostname()}:${path}`;
+}
+
+/**
+ * At a server's start: temp files an earlier run left behind (a crash
+ * mid-transfer). While another server runs on the same storage folder (its
+ * heartbeat lease is live), its transfers are in tmp/ too: then only the
+ * ones untouched for an hour go, as with `pydepot gc`.
+ *
+ * With SQLite the database is in the folder, so every live server is on this
+ * folder (whatever path or machine name it sees it under). With a shared
+ * database (`sharedDatabase`) only the servers whose lease names this machine
+ * and this folder are: the replicas elsewhere do not hold back the clean-up.
+ */
+export async function removeLeftovers(storage: Storage, where: { root: string; sharedDatabase: boolean }): Promise<{ count: number; all: boolean }> {
+  const here = `${SERVER_LEASE}${folderOf(where.root)}#`;
+  const onThisFolder = (key: string): boolean => {
+    const hash = key.lastIndexOf('#');
+    // A key without a folder (a server of an earlier version): it may be on this one.
+    if (hash < 0) return ownerAlive(key.slice(SERVER_LEASE.length));
+    if (where.sharedDatabase && key.slice(0, hash + 1) !== here) return false;
+    return ownerAlive(key.slice(hash + 1));
+  };
+  if ((await storage.leases.live(SERVER_LEASE)).some(onThisFolder)) {
     const { count } = await storage.blobs.removeStaleTemp(new Date(Date.now() - STALE_TEMP_MS));
     return { count, all: false };
   }

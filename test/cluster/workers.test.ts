@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import test, { type ExecutionContext } from 'ava';
 import { deadline, launch, startChild, writeConfig, type ChildServer } from '../helpers/child-server.ts';
 import { CI } from '../helpers/ci-user.ts';
@@ -164,7 +165,23 @@ test('workers: 2 serves through both workers over one socket, forks a killed wor
   const pages = await Promise.all(Array.from({ length: 10 }, () => page(`${url}/internal/simple/acme-workers/`)));
   t.true(pages.every((p) => p.files.length === 1));
   t.is((await fetch(`${url}/-/health`)).status, 200);
-  t.regex(await (await fetch(`${url}/-/metrics`)).text(), /^pydepot_[a-z_]+\{[^}]*worker="[12]"/m, 'the metrics say which worker answered');
+
+  // /-/metrics answers for the whole server, whichever worker takes it: 20 more
+  // health checks, one connection each (the cluster deals connections out in
+  // turn), counted by both workers, show as one total of 21.
+  const logged = (n: number): number => (server.output().match(new RegExp(`"worker":${n},[^\\n]*"path":"/-/health"`, 'g')) ?? []).length;
+  const checks = await Promise.all(Array.from({ length: 20 }, () => getOnNewConnection(`${url}/-/health`)));
+  t.true(checks.every((s) => s === 200));
+  await deadline(waitFor(server, () => logged(1) + logged(2) === 21), WAIT_MS, 'the health checks to be logged');
+  t.true(logged(1) > 0 && logged(2) > 0, `both workers answered health checks (${logged(1)} and ${logged(2)})`);
+  for (let i = 0; i < 4; i++) {
+    const res = await getText(`${url}/-/metrics`);
+    t.is(res.status, 200);
+    t.regex(res.text, /^pydepot_http_requests_total\{method="GET",route="\/-\/health",status="200"\} 21$/m, 'the counter is the sum over both workers');
+    // Process metrics stay per worker.
+    t.regex(res.text, /^pydepot_process_resident_memory_bytes\{worker="1"\} \d+/m);
+    t.regex(res.text, /^pydepot_process_resident_memory_bytes\{worker="2"\} \d+/m);
+  }
 
   // A worker killed (kill -9) is forked again by the primary.
   const workers = readFileSync(`/proc/${server.child.pid}/task/${server.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
@@ -181,6 +198,23 @@ test('workers: 2 serves through both workers over one socket, forks a killed wor
   t.regex(server.output(), /"worker":2,[^\n]*"msg":"pydepot stopped"/);
   t.regex(server.output(), /"msg":"pydepot stopped \(all workers\)"/);
 });
+
+/** GET on a connection of its own (the next worker in turn takes it): the status. */
+function getOnNewConnection(url: string): Promise<number> {
+  return getText(url).then((r) => r.status);
+}
+
+function getText(url: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
 
 /** Resolves when `done()` holds, checked at each of the child's stdout 'data' events. */
 function waitFor(server: ChildServer, done: () => boolean): Promise<void> {

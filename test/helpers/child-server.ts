@@ -5,7 +5,7 @@
  * child's 'exit') and is bounded by a deadline that only turns a hang into a
  * failure; nothing sleeps.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -42,6 +42,26 @@ export interface LaunchOptions {
   env?: Record<string, string>;
   /** Node flags after `--import tsx`, before src/main.ts (`--import` of a fault injector in TypeScript). */
   nodeArgs?: string[];
+  /**
+   * Runs the child in a UTS namespace of its own with this host name, so
+   * that it looks like a replica on another machine (its leases' owners name
+   * that host: another process cannot see it die, its leases must lapse).
+   * Needs `unshare` (util-linux); as non-root, with a user namespace too.
+   * See `ownHostnames()`.
+   */
+  hostname?: string;
+}
+
+let hostnames: boolean | undefined;
+
+/** Whether `hostname` in LaunchOptions works on this machine (unshare, and the right to use it). */
+export function ownHostnames(): boolean {
+  hostnames ??= spawnSync('unshare', [...unshareArgs(), 'sh', '-c', 'hostname pydepot-probe && test "$(hostname)" = pydepot-probe'], { stdio: 'ignore' }).status === 0;
+  return hostnames;
+}
+
+function unshareArgs(): string[] {
+  return process.getuid?.() === 0 ? ['--uts'] : ['--user', '--map-root-user', '--uts'];
 }
 
 /** Writes a config file for the child (listen and storage are given as flags). */
@@ -57,11 +77,10 @@ export function launch(t: ExecutionContext, opts: LaunchOptions): ChildServer {
   // Loopback only: no proxy from the machine's environment may catch the fake upstream.
   for (const k of ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy']) delete env[k];
   if (!opts.env?.PYDEPOT_CRASH_AT) delete env.PYDEPOT_CRASH_AT;
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', ...(opts.nodeArgs ?? []), 'src/main.ts', 'serve', '--config', opts.config, '--storage', opts.storage, '--listen', '127.0.0.1:0'],
-    { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const node = [process.execPath, '--import', 'tsx', ...(opts.nodeArgs ?? []), 'src/main.ts', 'serve', '--config', opts.config, '--storage', opts.storage, '--listen', '127.0.0.1:0'];
+  // unshare and sh exec in place: the child's pid is node's (kill -9 kills pydepot).
+  const [cmd, ...args] = opts.hostname === undefined ? node : ['unshare', ...unshareArgs(), 'sh', '-c', 'hostname "$0" && exec "$@"', opts.hostname, ...node];
+  const child = spawn(cmd!, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }) as Exit);
   t.teardown(() => {

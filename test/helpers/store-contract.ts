@@ -6,29 +6,18 @@
  * audit rows.
  */
 import type { ExecutionContext, TestFn } from 'ava';
-import type { Async } from '../../src/storage/pg/async.ts';
 import type {
   Actor, AuditStore, CooldownStore, LeaseStore, MetadataStore, NewFile, RemoteCacheStore, RemoteFileRow, SquatStore, UserStore,
 } from '../../src/storage/types.ts';
 
 export interface AsyncStores {
-  store: Async<MetadataStore>;
-  remoteStore: Async<RemoteCacheStore>;
-  squats: Async<SquatStore>;
-  users: Async<UserStore>;
-  audit: Async<AuditStore>;
-  cooldown: Async<CooldownStore>;
-  leases: Async<LeaseStore>;
-}
-
-/** A synchronous store seen through the async shape (until the interfaces themselves are async). */
-export function asAsync<T extends object>(sync: T): Async<T> {
-  return new Proxy(sync, {
-    get(target, key) {
-      const v = Reflect.get(target, key, target) as unknown;
-      return typeof v === 'function' ? async (...a: unknown[]) => (v as (...a: unknown[]) => unknown).apply(target, a) : v;
-    },
-  }) as unknown as Async<T>;
+  store: MetadataStore;
+  remoteStore: RemoteCacheStore;
+  squats: SquatStore;
+  users: UserStore;
+  audit: AuditStore;
+  cooldown: CooldownStore;
+  leases: LeaseStore;
 }
 
 export type OpenStores = (t: ExecutionContext) => Promise<AsyncStores>;

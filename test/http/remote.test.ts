@@ -240,6 +240,41 @@ test('50 concurrent first requests for one file make one upstream download, and 
   t.regex(metrics, /pydepot_upstream_downloads_total\{repo="pypi"\} 1/);
 });
 
+test('a herd of a file of several MiB (read in shared 1 MiB blocks) gets identical complete bytes from one upstream download', async (t) => {
+  const up = await FakeUpstream.start(t);
+  const big = await buildWheel({ name: 'bigpkg', version: '1.0', padBytes: 3 * 1024 * 1024 + 12_345 });
+  up.addProject('bigpkg', [{ dist: big }]);
+  const s = await startTestServer(t, { repositories: { pypi: { type: 'remote', url: up.url, indexTtl: 600, timeout: 5 } } });
+  const { page } = await jsonPage(s, 'bigpkg');
+  const url = new URL(page.files[0]!.url, `${s.url}/pypi/simple/bigpkg/`).href;
+  up.fileFaults(big.filename, { bytesPerSecond: 8_000_000 });
+  const bodies = await Promise.all(Array.from({ length: 20 }, async () => Buffer.from(await (await fetch(url)).arrayBuffer())));
+  t.is(up.count(up.fileUrl(big.filename)), 1);
+  t.true(bodies.every((b) => b.equals(big.bytes)));
+});
+
+test('followers of a slow upstream get bytes before a whole block has arrived, and never a complete body of a cut download', async (t) => {
+  const { s, up, wheel } = await setup(t);
+  const { page } = await jsonPage(s);
+  const url = new URL(page.files.find((f) => f.filename === wheel.filename)!.url, `${s.url}/pypi/simple/requests/`).href;
+  // 40 KB in 2 s, then the connection is cut: far less than a block.
+  up.fileFaults(wheel.filename, { bytesPerSecond: 20_000, truncateAt: 40_000 });
+  const outcomes = await Promise.all(Array.from({ length: 3 }, async () => {
+    const res = await fetch(url);
+    let got = 0;
+    try {
+      for await (const chunk of res.body!) got += (chunk as Uint8Array).length;
+      return { got, ended: 'complete' };
+    } catch {
+      return { got, ended: 'cut' };
+    }
+  }));
+  for (const o of outcomes) {
+    t.is(o.ended, 'cut');
+    t.true(o.got > 0 && o.got <= 40_000, `received ${o.got} bytes before the cut`);
+  }
+});
+
 for (const fault of ['corrupt', 'truncateAt'] as const) {
   test(`a ${fault === 'corrupt' ? 'wrong-hash' : 'truncated'} upstream file fails every client before its end and is never cached`, async (t) => {
     const { s, up, wheel } = await setup(t);

@@ -2,7 +2,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { openDatabase } from '../../src/storage/db.ts';
-import { newOwner, onceAcrossProcesses, ownerAlive, type Leases } from '../../src/storage/lease.ts';
+import { jobRound, newOwner, onceAcrossProcesses, ownerAlive, type Leases } from '../../src/storage/lease.ts';
+import { openStorage, removeLeftovers, serverLease } from '../../src/storage/open.ts';
 import { SqliteLeaseStore } from '../../src/storage/lease-sqlite.ts';
 import { tempDir } from '../helpers/server.ts';
 
@@ -84,4 +85,56 @@ test('a holder on this machine whose process is gone is taken over at once, befo
     work: async () => (await leases.holder('page:r/p'))?.owner,
   });
   t.is(got, me);
+});
+
+test('jobRound: one owner runs a round, the others skip it (no wait); the lease is kept a round after the work, then lapses', async (t) => {
+  let now = 10_000;
+  const leases = await store(t, () => now);
+  const owners = ['host/1/a', 'host/2/b', 'host/3/c'].map((owner): Leases => ({ store: leases, owner, ttlMs: 1_000 }));
+  const ran: string[] = [];
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => { release = resolve; });
+  const first = jobRound(owners[0], 'job:scrub', 5_000, async () => { ran.push('a'); await held; });
+  // While a works, b and c skip at once.
+  t.false(await jobRound(owners[1], 'job:scrub', 5_000, async () => { ran.push('b'); }));
+  t.false(await jobRound(owners[2], 'job:scrub', 5_000, async () => { ran.push('c'); }));
+  release();
+  t.true(await first);
+  // Done at 10 000: kept until 15 000, so a tick of b just after the end skips the round.
+  now = 14_999;
+  t.false(await jobRound(owners[1], 'job:scrub', 5_000, async () => { ran.push('b'); }));
+  // a's own next tick takes it again, whenever it comes.
+  t.true(await jobRound(owners[0], 'job:scrub', 5_000, async () => { ran.push('a'); }));
+  // a stops (or dies): a round later the next tick elsewhere takes it.
+  now = 20_000;
+  t.true(await jobRound(owners[2], 'job:scrub', 5_000, async () => { ran.push('c'); }));
+  t.deepEqual(ran, ['a', 'a', 'c']);
+  // Other jobs have leases of their own; without leases the work just runs.
+  t.true(await jobRound(owners[1], 'job:squats:all', 5_000, async () => { ran.push('b'); }));
+  t.true(await jobRound(null, 'job:scrub', 5_000, async () => { ran.push('x'); }));
+  t.deepEqual(ran.slice(3), ['b', 'x']);
+});
+
+test('jobRound: a failed round still holds the round (no retry storm across replicas) and the error reaches the caller', async (t) => {
+  const leases = await store(t);
+  const a: Leases = { store: leases, owner: 'host/1/a', ttlMs: 1_000 };
+  await t.throwsAsync(jobRound(a, 'job:scrub', 60_000, async () => { throw new Error('blob store down'); }), { message: 'blob store down' });
+  t.is((await leases.holder('job:scrub'))?.owner, 'host/1/a');
+});
+
+test('removeLeftovers: a live server on this folder keeps tmp/ leftovers younger than an hour; with a shared database, servers on other folders or machines do not', async (t) => {
+  const dir = await tempDir(t);
+  const root = join(dir, 'storage');
+  const storage = await openStorage(root);
+  t.teardown(() => storage.store.close());
+  const me = `${hostname()}/${process.pid}/x`;
+  // Another machine's replica, and one on this machine with another folder.
+  await storage.leases.tryAcquire(serverLease(join(dir, 'other'), me), me, 60_000);
+  await storage.leases.tryAcquire(`server:elsewhere:${root}#elsewhere/1/y`, 'elsewhere/1/y', 60_000);
+  t.deepEqual(await removeLeftovers(storage, { root, sharedDatabase: true }), { count: 0, all: true });
+  // With SQLite every server on the database is on this folder, whatever name it gives it.
+  t.deepEqual(await removeLeftovers(storage, { root, sharedDatabase: false }), { count: 0, all: false });
+  // One on this folder (this process stands in for it): only stale leftovers go.
+  await storage.leases.tryAcquire(serverLease(root, me), me, 60_000);
+  t.deepEqual(await removeLeftovers(storage, { root, sharedDatabase: true }), { count: 0, all: false });
 });

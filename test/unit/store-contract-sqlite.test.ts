@@ -10,19 +10,19 @@ import { SqliteRemoteCacheStore } from '../../src/storage/remote-cache-sqlite.ts
 import { SqliteSquatStore } from '../../src/storage/squats-sqlite.ts';
 import { SqliteUserStore } from '../../src/storage/users-sqlite.ts';
 import { tempDir } from '../helpers/server.ts';
-import { asAsync, storeContract } from '../helpers/store-contract.ts';
+import { storeContract } from '../helpers/store-contract.ts';
 
 storeContract(test, 'sqlite', async (t) => {
   const db = openDatabase(join(await tempDir(t), 'pydepot.db'));
   t.teardown(() => db.close());
   const audit = new SqliteAuditStore(db);
   return {
-    store: asAsync(new SqliteMetadataStore(db, audit)),
-    remoteStore: asAsync(new SqliteRemoteCacheStore(db)),
-    squats: asAsync(new SqliteSquatStore(db)),
-    users: asAsync(new SqliteUserStore(db)),
-    audit: asAsync(audit),
-    cooldown: asAsync(new SqliteCooldownStore(db, audit)),
-    leases: asAsync(new SqliteLeaseStore(db)),
+    store: new SqliteMetadataStore(db, audit),
+    remoteStore: new SqliteRemoteCacheStore(db),
+    squats: new SqliteSquatStore(db),
+    users: new SqliteUserStore(db),
+    audit: audit,
+    cooldown: new SqliteCooldownStore(db, audit),
+    leases: new SqliteLeaseStore(db),
   };
 });

@@ -1,5 +1,4 @@
 import type { AuditEntry, AuditStore } from '../types.ts';
-import type { Async } from './async.ts';
 import type { PgDb, Queryable } from './db.ts';
 
 /** On the pool, or inside the transaction of the change it records (an upload, a cooldown exemption). */
@@ -9,7 +8,7 @@ export async function insertAudit(q: Queryable, e: AuditEntry): Promise<void> {
   [e.at, e.actor, e.tokenId, e.address, e.action, e.repo, e.project, e.version, e.filename, e.sha256, e.detail]);
 }
 
-export class PgAuditStore implements Async<AuditStore> {
+export class PgAuditStore implements AuditStore {
   constructor(private readonly db: PgDb) {}
 
   record(entry: AuditEntry): Promise<void> {

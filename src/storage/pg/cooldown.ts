@@ -1,5 +1,4 @@
 import type { Actor, CooldownExemptionRow, CooldownStore } from '../types.ts';
-import type { Async } from './async.ts';
 import { insertAudit } from './audit.ts';
 import type { PgDb, Queryable } from './db.ts';
 
@@ -7,7 +6,7 @@ const COLUMNS = `id, project, version, repo, until, reason, created_at AS "creat
                  revoked_at AS "revokedAt", revoked_by AS "revokedBy"`;
 
 /** Each change and its audit entry commit together; the serial's row lock orders concurrent changes. */
-export class PgCooldownStore implements Async<CooldownStore> {
+export class PgCooldownStore implements CooldownStore {
   constructor(private readonly db: PgDb) {}
 
   async serial(): Promise<number> {

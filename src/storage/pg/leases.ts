@@ -1,5 +1,4 @@
 import type { LeaseStore } from '../types.ts';
-import type { Async } from './async.ts';
 import { DB_NOW_MS, type PgDb } from './db.ts';
 
 /**
@@ -9,7 +8,7 @@ import { DB_NOW_MS, type PgDb } from './db.ts';
  * do not share a clock, and one whose clock ran ahead would otherwise take
  * leases that are still live. `expiresAt` (holder) is on that clock too.
  */
-export class PgLeaseStore implements Async<LeaseStore> {
+export class PgLeaseStore implements LeaseStore {
   constructor(private readonly db: PgDb) {}
 
   async tryAcquire(key: string, owner: string, ttlMs: number): Promise<boolean> {

@@ -1,5 +1,4 @@
 import type { Actor, AddFileResult, AuditEntry, BlobReference, FileRow, MaintenanceKind, MetadataStore, NewFile, ProjectRow, RepoUsage } from '../types.ts';
-import type { Async } from './async.ts';
 import { insertAudit } from './audit.ts';
 import { LOCK_NAMESPACE, lockKey, type PgDb, type Queryable } from './db.ts';
 
@@ -41,7 +40,7 @@ async function bumpProject(q: Queryable, repo: string, project: string): Promise
   await q.query('UPDATE projects SET serial = $1, updated_at = $2 WHERE repo = $3 AND name = $4', [serial, new Date().toISOString(), repo, project]);
 }
 
-export class PgMetadataStore implements Async<MetadataStore> {
+export class PgMetadataStore implements MetadataStore {
   private instance: string | null = null;
 
   /** `close` ends the pool every store of this database shares (as SQLite's close ends its one connection). */

@@ -5,7 +5,6 @@
  * start-up never loads it.
  */
 import type { AuditStore, CooldownStore, LeaseStore, MetadataStore, RemoteCacheStore, SquatStore, UserStore } from '../types.ts';
-import type { Async } from './async.ts';
 import { PgAuditStore } from './audit.ts';
 import { PgCooldownStore } from './cooldown.ts';
 import { PgDb } from './db.ts';
@@ -26,13 +25,13 @@ export interface PgStoreOptions {
 }
 
 export interface PgStores {
-  store: Async<MetadataStore>;
-  remoteStore: Async<RemoteCacheStore>;
-  squats: Async<SquatStore>;
-  users: Async<UserStore>;
-  audit: Async<AuditStore>;
-  cooldown: Async<CooldownStore>;
-  leases: Async<LeaseStore>;
+  store: MetadataStore;
+  remoteStore: RemoteCacheStore;
+  squats: SquatStore;
+  users: UserStore;
+  audit: AuditStore;
+  cooldown: CooldownStore;
+  leases: LeaseStore;
   /** Ends the pool (every store above); safe to call more than once. */
   close(): Promise<void>;
 }

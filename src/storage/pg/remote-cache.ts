@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { CachedFileRow, CachedPage, CachedRoot, RemoteCacheStore, RemoteFileRecord, RemoteFileRow, RemovalCause, RemovedFileRow, WheelMetadataRecord } from '../types.ts';
-import type { Async } from './async.ts';
 import { LOCK_NAMESPACE, lockKey, type PgDb, type Queryable } from './db.ts';
 
 type SavedAnswer = { state: 'ok' | 'missing'; etag: string | null; lastModified: string | null; page: string | null; files: RemoteFileRow[]; removedCause?: RemovalCause };
@@ -12,7 +11,7 @@ const CACHED_COLUMNS = 'sha256, size, cached_at AS "cachedAt", last_access AS "l
 
 const pageKey = (repo: string, project: string): string => `${repo}/${project}`;
 
-export class PgRemoteCacheStore implements Async<RemoteCacheStore> {
+export class PgRemoteCacheStore implements RemoteCacheStore {
   constructor(private readonly db: PgDb) {}
 
   async getPage(repo: string, project: string): Promise<CachedPage | null> {

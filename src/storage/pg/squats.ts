@@ -1,8 +1,7 @@
 import type { SquatRecord, SquatStore } from '../types.ts';
-import type { Async } from './async.ts';
 import type { PgDb } from './db.ts';
 
-export class PgSquatStore implements Async<SquatStore> {
+export class PgSquatStore implements SquatStore {
   constructor(private readonly db: PgDb) {}
 
   recordSquat(remote: string, project: string, reason: string, versions: readonly string[], now: string): Promise<{ newProject: boolean; newVersions: string[] }> {

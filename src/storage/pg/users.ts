@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { TokenRow, TokenScope, UserRow, UserStore } from '../types.ts';
-import type { Async } from './async.ts';
 import type { PgDb } from './db.ts';
 
 interface TokenDbRow {
@@ -16,7 +15,7 @@ function toToken(r: TokenDbRow): TokenRow {
   return { ...r, repos: r.repos === null ? null : (JSON.parse(r.repos) as string[]) };
 }
 
-export class PgUserStore implements Async<UserStore> {
+export class PgUserStore implements UserStore {
   constructor(private readonly db: PgDb) {}
 
   async getUser(name: string): Promise<UserRow | null> {
