@@ -30,9 +30,9 @@ function wantsGzip(ctx: Context): boolean {
 function answeredNotModified(ctx: Context, maxAge: number, tag: string, gzipped: boolean, contentType: string): boolean {
   // Straight onto the response: ctx.set and ctx.type cost more than the write of a cached page.
   const res = ctx.res;
-  res.setHeader('Vary', 'Accept, Accept-Encoding');
+  res.setHeader('Vary', PAGE_VARY);
   res.setHeader('ETag', tag);
-  res.setHeader('Cache-Control', maxAge > 0 ? `max-age=${maxAge}, public` : 'max-age=0, must-revalidate');
+  res.setHeader('Cache-Control', pageCacheControl(maxAge));
   if (notModified(ctx, tag)) {
     ctx.status = 304;
     return true;
@@ -49,6 +49,26 @@ function sendPage(ctx: Context, maxAge: number, page: RenderedPage, contentType:
   ctx.body = gzipped ? page.gzip : page.body;
 }
 
+/** Index pages differ by format and encoding. */
+export const PAGE_VARY = 'Accept, Accept-Encoding';
+
+const cacheControls = new Map<number, string>();
+
+/** An index page's Cache-Control for `maxAge` (a handful of distinct values: each string is made once). */
+export function pageCacheControl(maxAge: number): string {
+  let cc = cacheControls.get(maxAge);
+  if (cc === undefined) {
+    cc = maxAge > 0 ? `max-age=${maxAge}, public` : 'max-age=0, must-revalidate';
+    if (cacheControls.size < 1024) cacheControls.set(maxAge, cc);
+  }
+  return cc;
+}
+
+/** Where a project page is kept in the page cache (with its change token). */
+export function pageCacheKey(repo: string, project: string, format: string): string {
+  return `${repo}\u0000p\u0000${project}\u0000${format}`;
+}
+
 /** `?format=`; most requests have no query string, and parsing an empty one still costs. */
 function formatParam(ctx: Context): string | string[] | undefined {
   return ctx.querystring === '' ? undefined : ctx.query.format;
@@ -58,7 +78,7 @@ function formatParam(ctx: Context): string | string[] | undefined {
  * The repository's indexMaxAge, cut short where a cooldown makes the page
  * change by the clock alone: no cache may keep it past that moment.
  */
-async function pageMaxAge(repo: Repository, project: string): Promise<number> {
+export async function pageMaxAge(repo: Repository, project: string): Promise<number> {
   const lifetime = (await repo.pageLifetime?.(project)) ?? null;
   return lifetime === null ? repo.indexMaxAge : Math.min(repo.indexMaxAge, lifetime);
 }
@@ -97,7 +117,7 @@ export function simpleRoutes(deps: AppDeps) {
         deps.misses.miss(ctx.ip, name);
         throw new NotFound(`Project '${name}' is not in repository '${repo.name}'.`);
       }
-      const cached = deps.pageCache.get(`${repo.name}\u0000p\u0000${name}\u0000${neg.format}`, token, async () => {
+      const cached = deps.pageCache.get(pageCacheKey(repo.name, name, neg.format), token, async () => {
         const p = await repo.projectPage(name);
         if (!p) throw new NotFound(`Project '${name}' is not in repository '${repo.name}'.`);
         return neg.format === 'json' ? renderProjectJson(p) : renderProjectHtml(p);

@@ -1,0 +1,58 @@
+/**
+ * Server CPU per request for the 2,000-file project's gzip JSON page (what pip
+ * asks for), for one or more pydepot checkouts on the same storage, measured
+ * alternately in one run so that machine load affects each alike:
+ *   node --import tsx bench/ab-page.ts <storage dir> <checkout>... [--rounds N] [--ms N] [--prepare]
+ * --prepare uploads the page project (bench/page-project.ts) through the first
+ * checkout first. CPU is the server process's user+system time (/proc), which
+ * a loaded machine slows but does not inflate the way it does req/s.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { ACCEPT, fetchPage, median } from './helpers.ts';
+import { runLoad } from './load.ts';
+import { buildPageProject, PAGE_PROJECT, uploadPageProject } from './page-project.ts';
+import { cpuSeconds } from './transfer.ts';
+
+const { values: a, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { rounds: { type: 'string', default: '5' }, ms: { type: 'string', default: '3000' }, prepare: { type: 'boolean', default: false }, files: { type: 'string', default: '2000' }, identity: { type: 'boolean', default: false } },
+});
+const [storage, ...roots] = positionals;
+if (!storage || roots.length === 0) throw new Error('usage: ab-page.ts <storage> <checkout>...');
+
+async function start(root: string): Promise<{ pid: number; url: string; stop(): void }> {
+  const proc = spawn(process.execPath, [...(process.env.AB_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', join(root, 'bench/server-child.ts'), storage!], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: proc.stdout! });
+  const url = await new Promise<string>((resolve) => lines.once('line', (l) => resolve((JSON.parse(l) as { url: string }).url)));
+  return { pid: proc.pid!, url, stop: () => proc.kill('SIGINT') };
+}
+
+const servers = [];
+for (const root of roots) servers.push({ root, ...(await start(root)) });
+if (a.prepare) {
+  const project = await buildPageProject(Number(a.files));
+  console.log(`uploaded in ${(await uploadPageProject(servers[0]!.url, 'bench', project)).toFixed(1)} s`);
+}
+const headers: Record<string, string> = { Accept: ACCEPT.json, ...(a.identity ? {} : { 'Accept-Encoding': 'gzip, deflate' }) };
+const results: Record<string, number[]> = {};
+for (const s of servers) {
+  const url = `${s.url}/bench/simple/${PAGE_PROJECT}/`;
+  const page = await fetchPage(url, ACCEPT.json, undefined, a.identity ? {} : { 'Accept-Encoding': 'gzip, deflate' });
+  Object.assign(s, { url, bytes: page.body.length });
+  await runLoad({ url, headers, expectBytes: page.body.length, concurrency: 32, durationMs: 1500 });
+}
+for (let round = 0; round < Number(a.rounds); round++) {
+  for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {
+    const { url, bytes } = s as typeof s & { bytes: number };
+    const c0 = cpuSeconds(s.pid);
+    const r = await runLoad({ url, headers, expectBytes: bytes, concurrency: 32, durationMs: Number(a.ms) });
+    const us = ((cpuSeconds(s.pid) - c0) * 1e6) / r.ok;
+    (results[s.root] ??= []).push(us);
+    console.log(`round ${round} ${s.root.padEnd(16)} ${r.rps.toFixed(0).padStart(6)} req/s ${us.toFixed(0).padStart(5)} µs CPU/request (${r.failed} failed)`);
+  }
+}
+for (const [root, xs] of Object.entries(results)) console.log(`median ${root}: ${median(xs).toFixed(0)} µs CPU/request (${xs.map((x) => x.toFixed(0)).join(', ')})`);
+for (const s of servers) s.stop();
