@@ -34,7 +34,7 @@ test('a cached page answered before Koa has the rendering answer\'s status, head
   }
   let requests = 0;
   for (const path of ['/internal/simple/acme-core/', '/simple/acme-core/']) {
-    for (const headers of [{ Accept: PIP_ACCEPT, 'Accept-Encoding': 'gzip, deflate' }, { Accept: PIP_ACCEPT }, { Accept: 'text/html', 'Accept-Encoding': 'gzip' }, {}]) {
+    for (const headers of [{ Accept: PIP_ACCEPT, 'Accept-Encoding': 'gzip, deflate' }, { Accept: PIP_ACCEPT }, { Accept: 'text/html', 'Accept-Encoding': 'gzip' }, {}] as Record<string, string>[]) {
       const what = `${path} ${JSON.stringify(headers)}`;
       // The first renders (through Koa), the second is the cached page.
       const first = await get(`${s.url}${path}`, headers);
