@@ -25,7 +25,7 @@ import type { AppDeps } from './deps.ts';
 import type { RequestInfo, RequestRecorder } from './middleware/request-log.ts';
 import { gzipAccepted, negotiateFormat } from './negotiate.ts';
 import type { RenderedPage } from './page-cache.ts';
-import { pageCacheKey, pageCacheControl, pageMaxAge, PAGE_VARY } from './routes/simple.ts';
+import { handOnLookup, pageCacheKey, pageCacheControl, pageMaxAge, PAGE_VARY } from './routes/simple.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -71,11 +71,20 @@ export function fastPages(deps: AppDeps, recorder: RequestRecorder, fallback: Ha
 
   const answer = async (req: IncomingMessage, res: ServerResponse, repo: Repository, name: string, route: string, start: bigint): Promise<boolean> => {
     const neg = negotiateFormat(req.headers.accept, undefined);
-    const token = await repo.projectVersion(name);
-    // Not there: the route counts the miss and answers 404.
-    if (token === null) return false;
-    const page = deps.pageCache.peek(pageCacheKey(repo.name, name, neg.format), token);
-    if (!page) return false;
+    let token: string | null;
+    try {
+      token = await repo.projectVersion(name);
+    } catch (error) {
+      // The route answers the failure (a remote's upstream down) without asking again.
+      handOnLookup(req, { repo: repo.name, project: name, outcome: { error } });
+      return false;
+    }
+    const page = token === null ? undefined : deps.pageCache.peek(pageCacheKey(repo.name, name, neg.format), token);
+    if (!page) {
+      // Not there (the route counts the miss and answers 404), or not rendered yet: the route goes on from this lookup.
+      handOnLookup(req, { repo: repo.name, project: name, outcome: { token } });
+      return false;
+    }
     const maxAge = repo.pageLifetime ? await pageMaxAge(repo, name) : repo.indexMaxAge;
     const gzipped = page.gzip !== null && gzipAccepted(req.headers['accept-encoding'] ?? '');
     recorder.track(res, start, FastInfo.prototype.read.bind(new FastInfo(res, req.url!, route)));

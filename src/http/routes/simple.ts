@@ -2,6 +2,7 @@
  * GET <repo>/simple/ and <repo>/simple/<project>/ (PEP 503 HTML, PEP 691
  * JSON). Non-canonical URLs get a relative 301 (canonical.ts).
  */
+import type { IncomingMessage } from 'node:http';
 import { pipeline, Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import type { Context } from 'koa';
@@ -69,6 +70,34 @@ export function pageCacheKey(repo: string, project: string, format: string): str
   return `${repo}\u0000p\u0000${project}\u0000${format}`;
 }
 
+/**
+ * The freshness lookup the fast path (fast-page.ts) made before handing a
+ * request on to this route: the route uses it rather than looking again, so
+ * that a page is looked up (and a remote's revalidated) once per request.
+ */
+const LOOKED_UP = Symbol('pydepot.lookedUp');
+
+interface LookedUp {
+  repo: string;
+  project: string;
+  outcome: { token: string | null } | { error: unknown };
+}
+
+type WithLookup = IncomingMessage & { [LOOKED_UP]?: LookedUp };
+
+export function handOnLookup(req: IncomingMessage, lookup: LookedUp): void {
+  (req as WithLookup)[LOOKED_UP] = lookup;
+}
+
+/** The project's change token: the fast path's if it looked, else looked up now. */
+async function projectToken(req: IncomingMessage, repo: Repository, project: string): Promise<string | null> {
+  const known = (req as WithLookup)[LOOKED_UP];
+  if (known === undefined || known.repo !== repo.name || known.project !== project) return repo.projectVersion(project);
+  delete (req as WithLookup)[LOOKED_UP];
+  if ('error' in known.outcome) throw known.outcome.error;
+  return known.outcome.token;
+}
+
 /** `?format=`; most requests have no query string, and parsing an empty one still costs. */
 function formatParam(ctx: Context): string | string[] | undefined {
   return ctx.querystring === '' ? undefined : ctx.query.format;
@@ -112,7 +141,7 @@ export function simpleRoutes(deps: AppDeps) {
       const wait = deps.misses.retryAfter(ctx.ip);
       if (wait > 0) throw new TooManyRequests(`Too many requests for projects that do not exist from ${ctx.ip}; try again in ${wait} s.`, wait);
       const neg = negotiateFormat(ctx.get('Accept'), formatParam(ctx));
-      const token = await repo.projectVersion(name);
+      const token = await projectToken(ctx.req, repo, name);
       if (token === null) {
         deps.misses.miss(ctx.ip, name);
         throw new NotFound(`Project '${name}' is not in repository '${repo.name}'.`);
