@@ -2,7 +2,7 @@
  * Peak RSS and MiB/s per server CPU-second while 16 clients download a big
  * wheel, for one or more pydepot checkouts on the same storage, alternately
  * in one run:
- *   node --import tsx bench/ab-download.ts <storage dir> <checkout>... [--rounds N] [--clients N] [--mb N] [--prepare]
+ *   node --import tsx bench/ab-download.ts <storage dir> <checkout>... [--rounds N] [--clients N] [--mb N] [--prepare] [--dist]
  * --prepare uploads a BENCH --mb MiB wheel through the first checkout first
  * (its sha256 and filename are kept in <storage>/ab-wheel.json).
  */
@@ -19,13 +19,15 @@ import { cpuSeconds, download, multipart, sampleRss, upload } from './transfer.t
 const MiB = 1024 * 1024;
 const { values: a, positionals } = parseArgs({
   allowPositionals: true,
-  options: { rounds: { type: 'string', default: '3' }, clients: { type: 'string', default: '16' }, mb: { type: 'string', default: '200' }, prepare: { type: 'boolean', default: false } },
+  options: { rounds: { type: 'string', default: '3' }, clients: { type: 'string', default: '16' }, mb: { type: 'string', default: '200' }, prepare: { type: 'boolean', default: false }, dist: { type: 'boolean', default: false } },
 });
 const [storage, ...roots] = positionals;
 if (!storage || roots.length === 0) throw new Error('usage: ab-download.ts <storage> <checkout>...');
 
 async function start(root: string): Promise<{ pid: number; url: string; stop(): void }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/server-child.ts'), storage!], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+  // --dist: the checkout's built dist/ under plain node (bench/dist-child.mjs), as deployed.
+  const args = a.dist ? [join(root, 'bench/dist-child.mjs'), storage!] : ['--import', 'tsx', join(root, 'bench/server-child.ts'), storage!];
+  const proc = spawn(process.execPath, [...args], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: proc.stdout! });
   const url = await new Promise<string>((resolve) => lines.once('line', (l) => resolve((JSON.parse(l) as { url: string }).url)));
   return { pid: proc.pid!, url, stop: () => proc.kill('SIGINT') };

@@ -2,7 +2,7 @@
  * Server CPU per request for the 2,000-file project's gzip JSON page (what pip
  * asks for), for one or more pydepot checkouts on the same storage, measured
  * alternately in one run so that machine load affects each alike:
- *   node --import tsx bench/ab-page.ts <storage dir> <checkout>... [--rounds N] [--ms N] [--prepare]
+ *   node --import tsx bench/ab-page.ts <storage dir> <checkout>... [--rounds N] [--ms N] [--prepare] [--dist]
  * --prepare uploads the page project (bench/page-project.ts) through the first
  * checkout first. CPU is the server process's user+system time (/proc), which
  * a loaded machine slows but does not inflate the way it does req/s.
@@ -18,13 +18,15 @@ import { cpuSeconds } from './transfer.ts';
 
 const { values: a, positionals } = parseArgs({
   allowPositionals: true,
-  options: { rounds: { type: 'string', default: '5' }, ms: { type: 'string', default: '3000' }, prepare: { type: 'boolean', default: false }, files: { type: 'string', default: '2000' }, identity: { type: 'boolean', default: false } },
+  options: { rounds: { type: 'string', default: '5' }, ms: { type: 'string', default: '3000' }, prepare: { type: 'boolean', default: false }, dist: { type: 'boolean', default: false }, files: { type: 'string', default: '2000' }, identity: { type: 'boolean', default: false } },
 });
 const [storage, ...roots] = positionals;
 if (!storage || roots.length === 0) throw new Error('usage: ab-page.ts <storage> <checkout>...');
 
 async function start(root: string): Promise<{ pid: number; url: string; stop(): void }> {
-  const proc = spawn(process.execPath, [...(process.env.AB_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', join(root, 'bench/server-child.ts'), storage!], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+  // --dist: the checkout's built dist/ under plain node (bench/dist-child.mjs), as deployed.
+  const args = a.dist ? [join(root, 'bench/dist-child.mjs'), storage!] : ['--import', 'tsx', join(root, 'bench/server-child.ts'), storage!];
+  const proc = spawn(process.execPath, [...(process.env.AB_NODE_ARGS ?? '').split(' ').filter(Boolean), ...args], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: proc.stdout! });
   const url = await new Promise<string>((resolve) => lines.once('line', (l) => resolve((JSON.parse(l) as { url: string }).url)));
   return { pid: proc.pid!, url, stop: () => proc.kill('SIGINT') };

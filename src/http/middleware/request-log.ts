@@ -76,6 +76,8 @@ export class RequestRecorder {
     const { method, route } = info;
     this.metrics.requests.inc({ method, route, status: String(status) });
     this.metrics.duration.observe({ method, route }, seconds);
+    // The line is built only to be written (a bench runs with log level silent; a deployment at info writes every one).
+    if (!info.error && status < 500 && !this.logger.isLevelEnabled('info')) return;
     const line = {
       method,
       path: info.path,
@@ -86,7 +88,7 @@ export class RequestRecorder {
     };
     if (info.error) this.logger.error({ ...line, err: info.error }, 'request failed');
     else if (status >= 500) this.logger.warn(line, 'request');
-    else if (this.logger.isLevelEnabled('info')) this.logger.info(line, 'request');
+    else this.logger.info(line, 'request');
   }
 }
 
