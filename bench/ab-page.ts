@@ -2,12 +2,13 @@
  * Server CPU per request for the 2,000-file project's gzip JSON page (what pip
  * asks for), for one or more pydepot checkouts on the same storage, measured
  * alternately in one run so that machine load affects each alike:
- *   node --import tsx bench/ab-page.ts <storage dir> <checkout>... [--rounds N] [--ms N] [--prepare] [--dist]
+ *   node --import tsx bench/ab-page.ts <storage dir> <checkout>... [--rounds N] [--ms N] [--prepare] [--dist] [--baseline]
  * --prepare uploads the page project (bench/page-project.ts) through the first
  * checkout first. CPU is the server process's user+system time (/proc), which
  * a loaded machine slows but does not inflate the way it does req/s.
  */
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -18,7 +19,7 @@ import { cpuSeconds } from './transfer.ts';
 
 const { values: a, positionals } = parseArgs({
   allowPositionals: true,
-  options: { rounds: { type: 'string', default: '5' }, ms: { type: 'string', default: '3000' }, prepare: { type: 'boolean', default: false }, dist: { type: 'boolean', default: false }, files: { type: 'string', default: '2000' }, identity: { type: 'boolean', default: false } },
+  options: { rounds: { type: 'string', default: '5' }, ms: { type: 'string', default: '3000' }, prepare: { type: 'boolean', default: false }, dist: { type: 'boolean', default: false }, files: { type: 'string', default: '2000' }, identity: { type: 'boolean', default: false }, baseline: { type: 'boolean', default: false } },
 });
 const [storage, ...roots] = positionals;
 if (!storage || roots.length === 0) throw new Error('usage: ab-page.ts <storage> <checkout>...');
@@ -32,8 +33,25 @@ async function start(root: string): Promise<{ pid: number; url: string; stop(): 
   return { pid: proc.pid!, url, stop: () => proc.kill('SIGINT') };
 }
 
-const servers = [];
+const servers: Array<{ root: string; pid: number; url: string; stop(): void }> = [];
 for (const root of roots) servers.push({ root, ...(await start(root)) });
+
+/** --baseline: the bare node:http server (bench/baseline-server.ts) sending the first checkout's page bytes from memory. */
+async function baseline(): Promise<{ root: string; pid: number; url: string; stop(): void }> {
+  const pageUrl = `${servers[0]!.url}/bench/simple/${PAGE_PROJECT}/`;
+  const pages: Record<string, unknown> = {};
+  for (const gzip of [false, true]) {
+    const p = await fetchPage(pageUrl, ACCEPT.json, undefined, gzip ? { 'Accept-Encoding': 'gzip, deflate' } : {});
+    pages[gzip ? 'json-gzip' : 'json'] = { headers: p.headers, bodyBase64: p.bodyBase64 };
+  }
+  const file = join(storage!, 'ab-pages.json');
+  writeFileSync(file, JSON.stringify(pages));
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/baseline-server.ts', '--pages', file], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: proc.stdout! });
+  const url = await new Promise<string>((resolve) => lines.once('line', (l) => resolve((JSON.parse(l) as { url: string }).url)));
+  return { root: 'node:http (bare)', pid: proc.pid!, url: url.replace(/\/$/, ''), stop: () => proc.kill('SIGTERM') };
+}
+if (a.baseline) servers.push(await baseline());
 if (a.prepare) {
   const project = await buildPageProject(Number(a.files));
   console.log(`uploaded in ${(await uploadPageProject(servers[0]!.url, 'bench', project)).toFixed(1)} s`);
