@@ -73,7 +73,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   const access = new AccessControl(config, authenticator, metrics.auth);
   warnAboutOpenUploads(config, logger);
   warnAboutFilters(config, logger);
-  const app = await buildApp({
+  const handler = await buildApp({
     registry, blobs, store, logger, metrics, pageCache: new PageCache(), instanceId: await store.instanceId(), access,
     trustProxy: config.auth.trustProxy, bodyIdleTimeoutMs: config.limits.bodyIdleTimeout * 1000, bodyMinRate: config.limits.bodyMinRate,
     misses: new MissBudget(config.limits.missesPerMinute),
@@ -87,7 +87,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   // the timeout keeps the overshoot small.
   const headersTimeout = config.limits.headersTimeout * 1000;
   const options = { connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.round(headersTimeout / 4))) };
-  const server = tls ? createHttpsServer({ ...tls, ...options }, app.callback()) : createServer(options, app.callback());
+  const server = tls ? createHttpsServer({ ...tls, ...options }, handler) : createServer(options, handler);
   // Uploads of large wheels over slow links take long; Node's default
   // 5-minute requestTimeout would cut them off (limits.bodyMinRate and
   // bodyIdleTimeout drop the ones that merely trickle or stall).

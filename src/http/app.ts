@@ -2,6 +2,7 @@
  * The Koa app: middleware in the order a request meets it, then the whole
  * URL table on one screen (see README "URL layout").
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import type { Action } from '../auth/permissions.ts';
@@ -10,7 +11,8 @@ import type { UploadTarget } from '../repos/types.ts';
 import type { AppDeps } from './deps.ts';
 import type { Authorized } from './middleware/access.ts';
 import { errorMiddleware } from './middleware/errors.ts';
-import { requestLog } from './middleware/request-log.ts';
+import { RequestRecorder, requestLog } from './middleware/request-log.ts';
+import { fastPages } from './fast-page.ts';
 import { fileRoutes } from './routes/files.ts';
 import { jsonApiRoutes } from './routes/json-api.ts';
 import { opsRoutes } from './routes/ops.ts';
@@ -33,7 +35,17 @@ interface RepositoryRoute {
   handle(ctx: Context, repo: string, target: UploadTarget | null): unknown;
 }
 
-export async function buildApp(deps: AppDeps): Promise<Koa> {
+/**
+ * The server's request listener: current index pages straight from the page
+ * cache (fast-page.ts), everything else through Koa.
+ */
+export async function buildApp(deps: AppDeps): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
+  const recorder = new RequestRecorder(deps.logger, deps.metrics);
+  const app = await buildKoa(deps, recorder);
+  return fastPages(deps, recorder, app.callback());
+}
+
+async function buildKoa(deps: AppDeps, recorder: RequestRecorder): Promise<Koa> {
   const app = new Koa();
   // Errors are answered by errorMiddleware and logged by requestLog.
   app.silent = true;
@@ -114,7 +126,7 @@ export async function buildApp(deps: AppDeps): Promise<Koa> {
     },
   }, def));
 
-  app.use(requestLog(deps.logger, deps.metrics));
+  app.use(requestLog(recorder));
   app.use(errorMiddleware);
   app.use(r.routes());
   app.use(r.allowedMethods());

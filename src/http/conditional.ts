@@ -6,7 +6,8 @@
  */
 import type { Context } from 'koa';
 
-function etagMatches(header: string, etag: string): boolean {
+/** Does an If-None-Match header name `etag` (weak comparison, `*` matches)? */
+export function etagMatches(header: string, etag: string): boolean {
   if (header.trim() === '*') return true;
   const weak = (tag: string) => tag.trim().replace(/^W\//, '');
   const mine = weak(etag);

@@ -59,6 +59,11 @@ export class PageCache {
     });
   }
 
+  /** The page for `key` at `token` if it is rendered already; never renders. */
+  peek(key: string, token: string): RenderedPage | undefined {
+    return this.lru.get(`${key}\u0000${token}`);
+  }
+
   get(key: string, token: string, render: () => Promise<string>): Promise<RenderedPage> | RenderedPage {
     const full = `${key}\u0000${token}`;
     const hit = this.lru.get(full);

@@ -10,6 +10,8 @@
  * and handles the Range itself (deploy/nginx.conf keeps this ETag, so its
  * If-Range agrees with pydepot's).
  */
+import { read as readFd, ReadStream } from 'node:fs';
+import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Context } from 'koa';
 import rangeParser from 'range-parser';
@@ -71,9 +73,93 @@ export async function sendFile(ctx: Context, file: FileHandle, contentType = 'ap
     }
   }
   const body = file.open(range);
+  if (body instanceof ReadStream) return sendFromDisk(ctx, body, range?.start ?? 0, length);
   await started(body);
   ctx.body = body;
   ctx.length = length;
+}
+
+/**
+ * The bytes of a file on disk (the fs blob store's open()), read into two
+ * buffers that take turns: one is read while the other is written, and a
+ * buffer is read into again only once the socket has taken it. Piping the
+ * stream instead allocated a new 256 KiB buffer per read, which the garbage
+ * collector freed late: 16 clients downloading a 200 MiB wheel held about
+ * 200 MB, where this holds 2 buffers per download (and the socket's own
+ * backpressure decides the pace, as with pipe).
+ *
+ * The stream itself is only used for its open file (its fd) and closed at
+ * the end: whoever opened it (a cache's pin on the blob) sees it close as
+ * before.
+ */
+async function sendFromDisk(ctx: Context, stream: ReadStream, start: number, length: number): Promise<void> {
+  const fd = await opened(stream);
+  const size = Math.min(length, DISK_CHUNK);
+  let current = Buffer.allocUnsafeSlow(size);
+  // The first read before the 200 is committed: a failure is still answered with its status.
+  let n = length === 0 ? 0 : await readAt(fd, current, Math.min(size, length), start);
+  if (length > 0 && n === 0) throw new Error('The file is shorter than its recorded size.');
+  ctx.length = length;
+  // Koa sends nothing more: the status and headers set so far go out with the first bytes.
+  ctx.respond = false;
+  const res = ctx.res;
+  void (async () => {
+    let spare = length > n ? Buffer.allocUnsafeSlow(size) : null;
+    let pos = start + n;
+    let left = length - n;
+    for (;;) {
+      const written = writeOut(res, n === current.length ? current : current.subarray(0, n));
+      if (left === 0) {
+        await written;
+        break;
+      }
+      const [, got] = await Promise.all([written, readAt(fd, spare!, Math.min(spare!.length, left), pos)]);
+      if (got === 0) throw new Error('The file is shorter than its recorded size.');
+      [current, spare] = [spare!, current];
+      n = got;
+      pos += got;
+      left -= got;
+    }
+    res.end();
+  })().catch((err: Error) => res.destroy(err)).finally(() => stream.destroy());
+}
+
+const DISK_CHUNK = 256 * 1024;
+
+function opened(stream: ReadStream): Promise<number> {
+  const fd = (stream as ReadStream & { fd?: number | null }).fd;
+  if (typeof fd === 'number') return Promise.resolve(fd);
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => {
+      stream.off('open', onOpen);
+      reject(err);
+    };
+    const onOpen = (fd: number): void => {
+      stream.off('error', onError);
+      resolve(fd);
+    };
+    stream.once('open', onOpen).once('error', onError);
+  });
+}
+
+function readAt(fd: number, into: Buffer, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    readFd(fd, into, 0, length, position, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+/** Resolves once the socket has taken `chunk` (its buffer may be reused); rejects if the response is gone first. */
+function writeOut(res: ServerResponse, chunk: Buffer): Promise<void> {
+  if (res.destroyed) return Promise.reject(new Error('The client went away.'));
+  return new Promise((resolve, reject) => {
+    const onClose = (): void => reject(new Error('The client went away.'));
+    res.once('close', onClose);
+    res.write(chunk, (err) => {
+      res.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    });
+  });
 }
 
 /**

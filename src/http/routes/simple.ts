@@ -2,6 +2,7 @@
  * GET <repo>/simple/ and <repo>/simple/<project>/ (PEP 503 HTML, PEP 691
  * JSON). Non-canonical URLs get a relative 301 (canonical.ts).
  */
+import type { IncomingMessage } from 'node:http';
 import { pipeline, Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import type { Context } from 'koa';
@@ -30,9 +31,9 @@ function wantsGzip(ctx: Context): boolean {
 function answeredNotModified(ctx: Context, maxAge: number, tag: string, gzipped: boolean, contentType: string): boolean {
   // Straight onto the response: ctx.set and ctx.type cost more than the write of a cached page.
   const res = ctx.res;
-  res.setHeader('Vary', 'Accept, Accept-Encoding');
+  res.setHeader('Vary', PAGE_VARY);
   res.setHeader('ETag', tag);
-  res.setHeader('Cache-Control', maxAge > 0 ? `max-age=${maxAge}, public` : 'max-age=0, must-revalidate');
+  res.setHeader('Cache-Control', pageCacheControl(maxAge));
   if (notModified(ctx, tag)) {
     ctx.status = 304;
     return true;
@@ -49,6 +50,54 @@ function sendPage(ctx: Context, maxAge: number, page: RenderedPage, contentType:
   ctx.body = gzipped ? page.gzip : page.body;
 }
 
+/** Index pages differ by format and encoding. */
+export const PAGE_VARY = 'Accept, Accept-Encoding';
+
+const cacheControls = new Map<number, string>();
+
+/** An index page's Cache-Control for `maxAge` (a handful of distinct values: each string is made once). */
+export function pageCacheControl(maxAge: number): string {
+  let cc = cacheControls.get(maxAge);
+  if (cc === undefined) {
+    cc = maxAge > 0 ? `max-age=${maxAge}, public` : 'max-age=0, must-revalidate';
+    if (cacheControls.size < 1024) cacheControls.set(maxAge, cc);
+  }
+  return cc;
+}
+
+/** Where a project page is kept in the page cache (with its change token). */
+export function pageCacheKey(repo: string, project: string, format: string): string {
+  return `${repo}\u0000p\u0000${project}\u0000${format}`;
+}
+
+/**
+ * The freshness lookup the fast path (fast-page.ts) made before handing a
+ * request on to this route: the route uses it rather than looking again, so
+ * that a page is looked up (and a remote's revalidated) once per request.
+ */
+const LOOKED_UP = Symbol('pydepot.lookedUp');
+
+interface LookedUp {
+  repo: string;
+  project: string;
+  outcome: { token: string | null } | { error: unknown };
+}
+
+type WithLookup = IncomingMessage & { [LOOKED_UP]?: LookedUp };
+
+export function handOnLookup(req: IncomingMessage, lookup: LookedUp): void {
+  (req as WithLookup)[LOOKED_UP] = lookup;
+}
+
+/** The project's change token: the fast path's if it looked, else looked up now. */
+async function projectToken(req: IncomingMessage, repo: Repository, project: string): Promise<string | null> {
+  const known = (req as WithLookup)[LOOKED_UP];
+  if (known === undefined || known.repo !== repo.name || known.project !== project) return repo.projectVersion(project);
+  delete (req as WithLookup)[LOOKED_UP];
+  if ('error' in known.outcome) throw known.outcome.error;
+  return known.outcome.token;
+}
+
 /** `?format=`; most requests have no query string, and parsing an empty one still costs. */
 function formatParam(ctx: Context): string | string[] | undefined {
   return ctx.querystring === '' ? undefined : ctx.query.format;
@@ -58,7 +107,7 @@ function formatParam(ctx: Context): string | string[] | undefined {
  * The repository's indexMaxAge, cut short where a cooldown makes the page
  * change by the clock alone: no cache may keep it past that moment.
  */
-async function pageMaxAge(repo: Repository, project: string): Promise<number> {
+export async function pageMaxAge(repo: Repository, project: string): Promise<number> {
   const lifetime = (await repo.pageLifetime?.(project)) ?? null;
   return lifetime === null ? repo.indexMaxAge : Math.min(repo.indexMaxAge, lifetime);
 }
@@ -92,12 +141,12 @@ export function simpleRoutes(deps: AppDeps) {
       const wait = deps.misses.retryAfter(ctx.ip);
       if (wait > 0) throw new TooManyRequests(`Too many requests for projects that do not exist from ${ctx.ip}; try again in ${wait} s.`, wait);
       const neg = negotiateFormat(ctx.get('Accept'), formatParam(ctx));
-      const token = await repo.projectVersion(name);
+      const token = await projectToken(ctx.req, repo, name);
       if (token === null) {
         deps.misses.miss(ctx.ip, name);
         throw new NotFound(`Project '${name}' is not in repository '${repo.name}'.`);
       }
-      const cached = deps.pageCache.get(`${repo.name}\u0000p\u0000${name}\u0000${neg.format}`, token, async () => {
+      const cached = deps.pageCache.get(pageCacheKey(repo.name, name, neg.format), token, async () => {
         const p = await repo.projectPage(name);
         if (!p) throw new NotFound(`Project '${name}' is not in repository '${repo.name}'.`);
         return neg.format === 'json' ? renderProjectJson(p) : renderProjectHtml(p);
