@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
 import { stringify as stringifyYaml } from 'yaml';
-import { openStorage } from '../../src/storage/open.ts';
+import { openTestStorage } from '../helpers/test-backend.ts';
 import { pydepot } from '../helpers/cli.ts';
 import { describe } from '../helpers/clients.ts';
 import { FakeUpstream } from '../helpers/fake-upstream.ts';
@@ -22,7 +22,7 @@ interface Finding { level: string; check: string; message: string; fix?: string 
 async function install(t: ExecutionContext, extra: Record<string, unknown>): Promise<{ storage: string; config: string }> {
   const dir = await tempDir(t);
   const storage = join(dir, 'storage');
-  await (await openStorage(storage)).store.close();
+  await (await openTestStorage(storage)).store.close();
   const config = join(dir, 'pydepot.yaml');
   await writeFile(config, stringifyYaml({ storage, ...extra }));
   return { storage, config };

@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { buildSdist, buildWheel, type BuiltDist } from '../helpers/dists.ts';
 import { FakeUpstream } from '../helpers/fake-upstream.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { openStorage } from '../../src/storage/open.ts';
+import { openTestStorage } from '../helpers/test-backend.ts';
 import { eventually } from '../helpers/storage.ts';
 import { upload } from '../helpers/upload.ts';
 
@@ -251,7 +251,7 @@ test('a yank in a member changes the merged page', async (t) => {
   await put(s, 'internal', await buildWheel({ name: 'acme-core', version: '1.0' }), 'acme-core', '1.0');
   const before = await page(s, '/simple/acme-core/');
   // As `pydepot yank` does it: another connection to the same database.
-  const st = await openStorage(s.storage);
+  const st = await openTestStorage(s.storage);
   await st.store.setYanked('internal', 'acme-core', '1.0', true, 'broken');
   await st.store.close();
   const after = await page(s, '/simple/acme-core/');

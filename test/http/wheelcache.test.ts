@@ -16,7 +16,7 @@ import { pydepot } from '../helpers/cli.ts';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { storageCounts } from '../helpers/storage.ts';
 import { upload } from '../helpers/upload.ts';
-import { openStorage } from '../../src/storage/open.ts';
+import { openTestStorage } from '../helpers/test-backend.ts';
 
 const JSON_ACCEPT = 'application/vnd.pypi.simple.v1+json';
 
@@ -72,7 +72,7 @@ function blobPath(s: TestServer, sha256: string): string {
 }
 
 async function auditOf(s: TestServer, repo: string) {
-  const st = await openStorage(s.storage);
+  const st = await openTestStorage(s.storage);
   try {
     return await st.audit.list({ repo });
   } finally {
