@@ -342,6 +342,7 @@ test('when the upstream publishes the same filename later, its file wins', async
   const page = await jsonPage(s, '/all/simple/slowpkg/');
   const same = page.body!.files.filter((f) => f.filename === ours.filename);
   t.is(same.length, 1);
+  console.log(JSON.stringify(s.logs.filter((l) => /slow|request/.test(String(l.msg))).map((l) => [l.msg, l.path, l.durationMs])));
   t.is(same[0]!.hashes.sha256, theirs.sha256);
   t.is(same[0]!._pydepot, undefined);
   t.is((await fetch(`${s.url}/all/files/${ours.sha256}/${ours.filename}`)).status, 404);
