@@ -14,7 +14,7 @@ import { tokenHash } from '../../src/auth/tokens.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import type { Clock } from '../../src/time.ts';
 import { CI } from './ci-user.ts';
-import { openTestStorage, pinEmbedded, withBackend } from './test-backend.ts';
+import { openTestStorage, pinEmbedded, pinFsBlobs, withBackend } from './test-backend.ts';
 
 export { CI };
 
@@ -60,6 +60,7 @@ export async function startTestServer(t: ExecutionContext, raw: Record<string, u
   // The folder's back end (PYDEPOT_TEST_BACKEND) unless the test names its own
   // (EMBEDDED: seedCi and the other helpers then use the folder's SQLite too).
   if (raw.database === 'sqlite') pinEmbedded(storage);
+  else if ((raw.blobs as { type?: string } | undefined)?.type === 'fs') pinFsBlobs(storage);
   const config = parseConfig({ ...await withBackend(raw, storage), listen: '127.0.0.1:0', storage });
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({

@@ -110,6 +110,19 @@ export async function withBackend(raw: Record<string, unknown>, storage: string)
   };
 }
 
+/**
+ * The folder keeps its blobs on disk whatever the back end (its database
+ * still follows PYDEPOT_TEST_BACKEND): for a test that handles blob files
+ * (mtimes, corruption, gc of orphans). startTestServer does it for a config
+ * with `blobs: {type: fs}`.
+ */
+export function pinFsBlobs(storage: string): string {
+  const key = resolve(storage);
+  const before = backendFor(key);
+  folders.set(key, before.then(({ database }) => (database ? { database } : {})));
+  return storage;
+}
+
 /** The storage folder's stores on the test back end (the test closes them: `store.close()`). */
 export async function openTestStorage(storage: string): Promise<Storage> {
   const b = await backendFor(storage);

@@ -28,6 +28,9 @@ type JsonPage = { name: string; files: JsonFile[]; versions: string[] };
 
 const AARCH64 = { pythonTag: 'cp311', abiTag: 'cp311', platformTag: 'manylinux_2_28_aarch64' } satisfies Partial<DistSpec>;
 
+// staleTimeout: 60 where a test reads what a revalidation brings: on a busy machine (PostgreSQL
+// answering in tens of ms, not microseconds) it may take longer than the default 2 s, and the
+// cached copy would be served instead.
 async function setup(t: ExecutionContext, opts: { remote?: Record<string, unknown>; cache?: Record<string, unknown> } = {}) {
   const up = await FakeUpstream.start(t);
   const s = await startTestServer(t, {
@@ -276,7 +279,7 @@ test('an unreachable upstream with nothing cached answers 503: the upload cannot
 // --- the upstream's state wins ---------------------------------------------------
 
 test("an upstream yank reaches the cache wheel at the next revalidation, with the upstream's reason", async (t) => {
-  const { s, up } = await setup(t, { remote: { indexTtl: 0 } });
+  const { s, up } = await setup(t, { remote: { indexTtl: 0, staleTimeout: 60 } });
   await slowpkg(up);
   const wheel = await cacheWheel();
   t.is((await put(s, wheel)).status, 200);
@@ -295,7 +298,7 @@ test("an upstream yank reaches the cache wheel at the next revalidation, with th
 });
 
 test('an upstream removal of the release hides the cache wheel at the next revalidation; its URL answers 404 with the reason', async (t) => {
-  const { s, up } = await setup(t, { remote: { indexTtl: 0 } });
+  const { s, up } = await setup(t, { remote: { indexTtl: 0, staleTimeout: 60 } });
   await slowpkg(up);
   const wheel = await cacheWheel();
   t.is((await put(s, wheel)).status, 200);
@@ -319,7 +322,7 @@ test('an upstream removal of the release hides the cache wheel at the next reval
 });
 
 test('a quarantined upstream project hides its cache wheels', async (t) => {
-  const { s, up } = await setup(t, { remote: { indexTtl: 0 } });
+  const { s, up } = await setup(t, { remote: { indexTtl: 0, staleTimeout: 60 } });
   await slowpkg(up);
   const wheel = await cacheWheel();
   t.is((await put(s, wheel)).status, 200);
@@ -332,7 +335,7 @@ test('a quarantined upstream project hides its cache wheels', async (t) => {
 });
 
 test('when the upstream publishes the same filename later, its file wins', async (t) => {
-  const { s, up } = await setup(t, { remote: { indexTtl: 0 } });
+  const { s, up } = await setup(t, { remote: { indexTtl: 0, staleTimeout: 60 } });
   const { sdist10 } = await slowpkg(up);
   const ours = await cacheWheel();
   t.is((await put(s, ours)).status, 200);
