@@ -351,7 +351,8 @@ test('bad input is a clear error with exit 1, and nothing is written', async (t)
 
 test('a corrupt stored file stops the export: exit 1 naming the file, nothing left', async (t) => {
   const dists = await buildWheelhouseGraph();
-  const s = await startTestServer(t);
+  // Blobs in the folder whatever the test back end: one is corrupted on disk (the database follows PYDEPOT_TEST_BACKEND).
+  const s = await startTestServer(t, { ...LOCAL_ONLY, blobs: { type: 'fs' } });
   await uploadGraph(s.url, dists);
   const dir = await tempDir(t);
   const config = join(dir, 'pydepot.yaml');
