@@ -54,7 +54,7 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
                       WHERE f.removed_at IS NOT NULL AND (@repo IS NULL OR f.repo = @repo) AND f.removed_at >= @since
                       ORDER BY f.removed_at DESC, f.repo, f.project, f.filename`),
       // Listed files last: a filename listed again with other bytes takes the listed one's time.
-      firstSeen: p('SELECT filename, first_seen AS firstSeen FROM remote_files WHERE repo = ? AND project = ? ORDER BY removed_at IS NULL'),
+      firstSeen: p('SELECT filename, first_seen AS firstSeen FROM remote_files WHERE repo = ? AND project = ? ORDER BY removed_at IS NULL, filename, sha256'),
       pageCount: p(`SELECT count(*) FROM remote_pages WHERE repo = ? AND state = 'ok'`).pluck(),
       listedCount: p('SELECT count(*) FROM remote_files WHERE repo = ? AND removed_at IS NULL').pluck(),
       cachedProjects: p(`SELECT project FROM remote_pages WHERE repo = ? AND state = 'ok' AND project > ? ORDER BY project LIMIT ?`).pluck(),

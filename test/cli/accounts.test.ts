@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { stringify } from 'yaml';
 import { tokenHash } from '../../src/auth/tokens.ts';
-import { openStorage } from '../../src/storage/open.ts';
+import { openTestStorage } from '../helpers/test-backend.ts';
 import { pydepot } from '../helpers/cli.ts';
 import type { RunResult } from '../helpers/clients.ts';
 import { buildSdist, buildWheel, type BuiltDist } from '../helpers/dists.ts';
@@ -64,7 +64,7 @@ const fileUrl = (s: TestServer, repo: string, d: BuiltDist): string => `${s.url}
  * time ran out (`token create` refuses past dates), from a second connection.
  */
 async function addExpiredToken(storage: string, user: string, text: string): Promise<{ id: string; expiresAt: string }> {
-  const st = await openStorage(storage);
+  const st = await openTestStorage(storage);
   try {
     const id = `e${user.slice(0, 1)}`.padEnd(12, '0');
     const expiresAt = new Date(Date.now() - 86_400_000).toISOString();

@@ -11,6 +11,7 @@ import { pydepot } from '../helpers/cli.ts';
 import { buildWheel } from '../helpers/dists.ts';
 import { startTestServer, tempDir } from '../helpers/server.ts';
 import { upload } from '../helpers/upload.ts';
+import { backendArgs } from '../helpers/test-backend.ts';
 
 /** The real binary, from the repository root (ava's working directory). */
 const PYDEPOT = ['--import', 'tsx', 'src/main.ts'];
@@ -70,7 +71,9 @@ test('help goes to stdout with exit 0; a usage error to stderr with exit 1 and t
 
 test('serve answers on the address given, and SIGTERM stops it cleanly', async (t) => {
   const dir = await tempDir(t);
-  const child = spawn(process.execPath, [...PYDEPOT, 'serve', '--listen', '127.0.0.1:0', '--storage', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // backendArgs: on PYDEPOT_TEST_BACKEND's back end (the default config plus the folder's database and blobs).
+  const args = await backendArgs(['serve', '--listen', '127.0.0.1:0', '--storage', dir]);
+  const child = spawn(process.execPath, [...PYDEPOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => child.kill('SIGKILL'));
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {

@@ -9,6 +9,7 @@ import test, { type ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
 import { stringify as stringifyYaml } from 'yaml';
 import { openStorage } from '../../src/storage/open.ts';
+import { pinEmbedded } from '../helpers/test-backend.ts';
 import { pydepot } from '../helpers/cli.ts';
 import { describe } from '../helpers/clients.ts';
 import { FakeUpstream } from '../helpers/fake-upstream.ts';
@@ -21,7 +22,8 @@ interface Finding { level: string; check: string; message: string; fix?: string 
 /** A storage folder made as the server makes it, and a config file around `extra`. */
 async function install(t: ExecutionContext, extra: Record<string, unknown>): Promise<{ storage: string; config: string }> {
   const dir = await tempDir(t);
-  const storage = join(dir, 'storage');
+  // Embedded only: doctor's database checks are of pydepot.db (quick_check, its schema version); it has none for PostgreSQL yet.
+  const storage = pinEmbedded(join(dir, 'storage'));
   await (await openStorage(storage)).store.close();
   const config = join(dir, 'pydepot.yaml');
   await writeFile(config, stringifyYaml({ storage, ...extra }));

@@ -37,7 +37,8 @@ async function setup(t: ExecutionContext): Promise<Setup> {
     pypi: { type: 'remote', url: up.url, timeout: 5 },
     all: { type: 'virtual', members: ['internal', 'pypi'] },
   };
-  const s = await startTestServer(t, { repositories, defaultRepository: 'all' });
+  // Blobs in the folder whatever the test back end: the tests corrupt blob files and plant orphans on disk (the database follows PYDEPOT_TEST_BACKEND).
+  const s = await startTestServer(t, { repositories, defaultRepository: 'all', blobs: { type: 'fs' } });
   const hostedWheel = await buildWheel({ name: 'acme-core', version: '1.0', padBytes: 10_000 });
   t.is((await upload(`${s.url}/internal/`, hostedWheel, 'acme-core', '1.0')).status, 200);
   t.is((await fetch(`${s.url}/pypi/simple/requests/`)).status, 200);

@@ -19,7 +19,7 @@ import { parseConfig } from '../../src/config/schema.ts';
 import { InsufficientStorage } from '../../src/errors.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { Registry } from '../../src/repos/registry.ts';
-import { openStorage } from '../../src/storage/open.ts';
+import { openTestStorage } from '../helpers/test-backend.ts';
 import type { BlobStore } from '../../src/storage/types.ts';
 import { importWheelhouse, openWheelhouse } from '../../src/wheelhouse/import.ts';
 import { pydepot, type CliOptions } from '../helpers/cli.ts';
@@ -83,7 +83,7 @@ function importCli(d: { storage: string; config: string }, args: string[], opts:
 
 /** filename → sha256 of every file stored in `repo`. */
 async function stored(storage: string, repo = 'internal'): Promise<Map<string, string>> {
-  const s = await openStorage(storage);
+  const s = await openTestStorage(storage);
   try {
     const out = new Map<string, string>();
     for (const p of await s.store.listProjects(repo)) for (const f of await s.store.listFiles(repo, p.name)) out.set(f.filename, f.sha256);
@@ -392,7 +392,7 @@ test('on a terminal: a progress bar with files, bytes, rate and ETA', async (t) 
 test('importWheelhouse: a storage failure stops the import, naming the file; the files before it stay whole, and a second run completes it', async (t) => {
   const f = await fixture();
   const d = await depot(t);
-  const st = await openStorage(d.storage);
+  const st = await openTestStorage(d.storage);
   // The disk fills up at the third file's commit.
   let commits = 0;
   const full: BlobStore = Object.create(st.blobs) as BlobStore;

@@ -19,7 +19,7 @@ import { parseConfig } from '../../src/config/schema.ts';
 import { Registry } from '../../src/repos/registry.ts';
 import type { Repository } from '../../src/repos/types.ts';
 import { createMetrics } from '../../src/metrics.ts';
-import { openStorage } from '../../src/storage/open.ts';
+import { openTestStorage } from '../helpers/test-backend.ts';
 import { exportWheelhouse } from '../../src/wheelhouse/export.ts';
 import { planWheelhouse } from '../../src/wheelhouse/plan.ts';
 import { pydepot, type CliOptions } from '../helpers/cli.ts';
@@ -351,7 +351,8 @@ test('bad input is a clear error with exit 1, and nothing is written', async (t)
 
 test('a corrupt stored file stops the export: exit 1 naming the file, nothing left', async (t) => {
   const dists = await buildWheelhouseGraph();
-  const s = await startTestServer(t);
+  // Blobs in the folder whatever the test back end: one is corrupted on disk (the database follows PYDEPOT_TEST_BACKEND).
+  const s = await startTestServer(t, { ...LOCAL_ONLY, blobs: { type: 'fs' } });
   await uploadGraph(s.url, dists);
   const dir = await tempDir(t);
   const config = join(dir, 'pydepot.yaml');
@@ -379,7 +380,7 @@ test('a corrupt stored file stops the export: exit 1 naming the file, nothing le
 
 /** The `internal` repository of a storage, for calling exportWheelhouse directly. */
 async function internalRepo(t: ExecutionContext, storage: string): Promise<Repository> {
-  const st = await openStorage(storage);
+  const st = await openTestStorage(storage);
   const dir = await tempDir(t);
   const registry = new Registry(parseConfig({ ...LOCAL_ONLY, storage: dir }), {
     ...st, logger: pino({ level: 'silent' }), metrics: createMetrics(),

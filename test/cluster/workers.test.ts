@@ -40,7 +40,7 @@ async function twoServers(t: ExecutionContext, raw: Record<string, unknown>): Pr
   const dir = await tempDir(t);
   const storage = `${dir}/storage`;
   await seedCi(storage);
-  const config = await writeConfig(dir, raw);
+  const config = await writeConfig(dir, raw, storage);
   const [first, second] = await Promise.all([startChild(t, { config, storage }), startChild(t, { config, storage })]);
   return { a: first.url, b: second.url, servers: [first.server, second.server], storage };
 }
@@ -149,7 +149,7 @@ test('workers: 2 serves through both workers over one socket, forks a killed wor
   const dir = await tempDir(t);
   const storage = `${dir}/storage`;
   await seedCi(storage);
-  const config = await writeConfig(dir, { workers: 2, repositories: { internal: { type: 'local', upload: [CI.user] } } });
+  const config = await writeConfig(dir, { workers: 2, repositories: { internal: { type: 'local', upload: [CI.user] } } }, storage);
   const server = launch(t, { config, storage });
   const url = await server.listening;
   // Both workers listen on the one port the primary holds.

@@ -16,6 +16,7 @@ import test, { type ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
 import { startChild, writeConfig } from '../helpers/child-server.ts';
 import { CI } from '../helpers/ci-user.ts';
+import { pinEmbedded } from '../helpers/test-backend.ts';
 import { buildWheel, type BuiltDist } from '../helpers/dists.ts';
 import { FakeUpstream } from '../helpers/fake-upstream.ts';
 import { seedCi, tempDir } from '../helpers/server.ts';
@@ -39,7 +40,8 @@ interface FullDisk {
 
 async function serverOnFullableDisk(t: ExecutionContext): Promise<FullDisk> {
   const up = await FakeUpstream.start(t);
-  const storage = await tempDir(t, 'pydepot-full-');
+  // Embedded only: the fault injector fills the local disk under the folder (SQLite and blobs there).
+  const storage = pinEmbedded(await tempDir(t, 'pydepot-full-'));
   const dir = await tempDir(t);
   const flag = join(dir, 'disk-full');
   const config = await writeConfig(dir, {

@@ -48,7 +48,7 @@ import { canonicalVersion, compareVersions } from '../../src/pypi/versions.ts';
 import { Registry } from '../../src/repos/registry.ts';
 import { parseRequirementsFile } from '../../src/resolve/requirements.ts';
 import { TARGET_FILE_COMMAND, targetFromJson, type Target } from '../../src/resolve/tags.ts';
-import { openStorage } from '../../src/storage/open.ts';
+import { openTestStorage } from '../helpers/test-backend.ts';
 import { planWheelhouse, type Plan } from '../../src/wheelhouse/plan.ts';
 import { describe, requireClient, type RunResult, type Venv } from '../helpers/clients.ts';
 import { buildSdist, buildWheel, type BuiltDist, type DistSpec } from '../helpers/dists.ts';
@@ -294,7 +294,7 @@ const fixture = once(async (): Promise<Fixture> => {
   const dir = await tempDir(scope.t, 'pydepot-oracle-reqs-');
   for (const [name, text] of Object.entries(FILES)) await writeFile(join(dir, name), `${text}\n`);
   // The repositories as `pydepot` commands build them (commands/context.ts withRegistry), on the server's storage and config.
-  const storage = await openStorage(server.storage);
+  const storage = await openTestStorage(server.storage);
   const registry = new Registry(server.config, { ...storage, logger: createLogger('silent'), metrics: createMetrics() });
   scope.t.teardown(async () => {
     await registry.close();

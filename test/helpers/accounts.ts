@@ -5,11 +5,12 @@
  */
 import { hashPassword } from '../../src/auth/passwords.ts';
 import { newToken } from '../../src/auth/tokens.ts';
-import { openStorage, type Storage } from '../../src/storage/open.ts';
+import type { Storage } from '../../src/storage/open.ts';
+import { openTestStorage } from './test-backend.ts';
 import type { TokenScope } from '../../src/storage/types.ts';
 
 async function withStorage<T>(storage: string, f: (s: Storage) => Promise<T> | T): Promise<T> {
-  const s = await openStorage(storage);
+  const s = await openTestStorage(storage);
   try {
     return await f(s);
   } finally {

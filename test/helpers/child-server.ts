@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { stringify as stringifyYaml } from 'yaml';
+import { withBackend } from './test-backend.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -64,10 +65,13 @@ function unshareArgs(): string[] {
   return process.getuid?.() === 0 ? ['--uts'] : ['--user', '--map-root-user', '--uts'];
 }
 
-/** Writes a config file for the child (listen and storage are given as flags). */
-export async function writeConfig(dir: string, config: Record<string, unknown>): Promise<string> {
+/**
+ * Writes a config file for the child (listen and storage are given as
+ * flags). With `storage`, on that folder's test back end (PYDEPOT_TEST_BACKEND).
+ */
+export async function writeConfig(dir: string, config: Record<string, unknown>, storage?: string): Promise<string> {
   const file = join(dir, 'pydepot.yaml');
-  await writeFile(file, stringifyYaml(config));
+  await writeFile(file, stringifyYaml(storage === undefined ? config : await withBackend(config, storage)));
   return file;
 }
 

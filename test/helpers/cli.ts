@@ -10,6 +10,7 @@ import { Readable, Writable } from 'node:stream';
 import { pino } from 'pino';
 import { buildCli, failure, type Io } from '../../src/cli.ts';
 import type { RunResult } from './clients.ts';
+import { backendArgs } from './test-backend.ts';
 
 export interface CliOptions {
   /** What the command reads on stdin (`--password-stdin`): a pipe, never a terminal. */
@@ -21,6 +22,8 @@ export interface CliOptions {
 }
 
 export async function pydepot(args: string[], opts: CliOptions = {}): Promise<RunResult> {
+  // On PYDEPOT_TEST_BACKEND's back end: the storage folder's database and S3 prefix added to the config.
+  args = await backendArgs(args, opts.env);
   let stdout = '';
   let stderr = '';
   const io: Io = {

@@ -13,9 +13,8 @@ import { hashPassword } from '../../src/auth/passwords.ts';
 import { tokenHash } from '../../src/auth/tokens.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import type { Clock } from '../../src/time.ts';
-import { openStorage } from '../../src/storage/open.ts';
 import { CI } from './ci-user.ts';
-import { defaultBlobs } from './test-blobs.ts';
+import { openTestStorage, pinEmbedded, pinFsBlobs, withBackend } from './test-backend.ts';
 
 export { CI };
 
@@ -41,7 +40,7 @@ let ciHash: Promise<string> | null = null;
 export async function seedCi(storage: string): Promise<void> {
   ciHash ??= hashPassword(CI.password);
   const hash = await ciHash;
-  const s = await openStorage(storage);
+  const s = await openTestStorage(storage);
   try {
     await s.users.addUser(CI.user, hash, new Date().toISOString());
     if (!await s.users.tokenByHash(tokenHash(CI.token))) {
@@ -58,8 +57,11 @@ export async function seedCi(storage: string): Promise<void> {
 /** `opts.clock`: the server's clock (a TestClock's `now`), for what changes with time alone. */
 export async function startTestServer(t: ExecutionContext, raw: Record<string, unknown> = LOCAL_ONLY, storage?: string, opts: { clock?: Clock } = {}): Promise<TestServer> {
   storage ??= await tempDir(t);
-  const blobs = raw.blobs === undefined ? await defaultBlobs(storage) : null;
-  const config = parseConfig({ ...raw, ...(blobs ? { blobs } : {}), listen: '127.0.0.1:0', storage });
+  // The folder's back end (PYDEPOT_TEST_BACKEND) unless the test names its own
+  // (EMBEDDED: seedCi and the other helpers then use the folder's SQLite too).
+  if (raw.database === 'sqlite') pinEmbedded(storage);
+  else if ((raw.blobs as { type?: string } | undefined)?.type === 'fs') pinFsBlobs(storage);
+  const config = parseConfig({ ...await withBackend(raw, storage), listen: '127.0.0.1:0', storage });
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {

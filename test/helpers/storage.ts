@@ -1,7 +1,7 @@
 /** What a storage folder holds on disk, to prove a failed request left nothing. */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { s3BlobCount } from './test-blobs.ts';
+import { s3BlobCount } from './test-backend.ts';
 
 async function countFiles(dir: string): Promise<number> {
   let n = 0;
@@ -11,7 +11,7 @@ async function countFiles(dir: string): Promise<number> {
   return n;
 }
 
-/** Blobs (on disk, or under the folder's S3 prefix with PYDEPOT_TEST_BLOBS=s3) and temp files. */
+/** Blobs (on disk, or under the folder's S3 prefix on an S3 test back end: test-backend.ts) and temp files. */
 export async function storageCounts(storage: string): Promise<{ blobs: number; tmp: number }> {
   const blobs = (await s3BlobCount(storage)) ?? await countFiles(join(storage, 'blobs'));
   return { blobs, tmp: await countFiles(join(storage, 'tmp')) };

@@ -262,6 +262,7 @@ export function storeContract(test: TestFn, backend: string, open: OpenStores): 
     const seen = await rs.firstSeen('pypi', 'acme');
     t.is(seen.get(A.filename), 4000);
     t.is(seen.get(C.filename), 1000, 'kept while listed');
+    t.deepEqual([...seen.keys()], [B.filename, A.filename, C.filename], 'removed files first, then by filename, on every back end');
 
     const q = await rs.savePage('pypi', 'acme', { ...okPage([], '{"quarantined":true}'), removedCause: 'quarantined' }, 5000);
     t.is(q.removed, 2);

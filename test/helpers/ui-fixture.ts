@@ -5,7 +5,7 @@
  * Built once per test file (`sharedUiDepot`), torn down after its tests.
  */
 import type { ExecutionContext } from 'ava';
-import { openStorage } from '../../src/storage/open.ts';
+import { openTestStorage } from './test-backend.ts';
 import { addUser, basic } from './accounts.ts';
 import { buildSdist, buildWheel, type BuiltDist } from './dists.ts';
 import { FakeUpstream } from './fake-upstream.ts';
@@ -85,7 +85,7 @@ export async function startUiDepot(t: ExecutionContext, config: Record<string, u
   dists[secret.filename] = secret;
   await put(s, 'private', secret, 'secret-pkg', '0.1');
   // 1.10 is newer than 1.9 but yanked: the page shows 1.9 by default.
-  const st = await openStorage(s.storage);
+  const st = await openTestStorage(s.storage);
   try {
     await st.store.setYanked('internal', 'acme-utils', '1.10', true, 'broken <b>build</b>');
   } finally {

@@ -15,7 +15,7 @@ import { getPage, getVerified, JSON_ACCEPT, percentile } from '../helpers/pip-li
 import { CI, startTestServer } from '../helpers/server.ts';
 import { storageCounts } from '../helpers/storage.ts';
 import { upload } from '../helpers/upload.ts';
-import { openStorage } from '../../src/storage/open.ts';
+import { openTestStorage } from '../helpers/test-backend.ts';
 
 const CLIENTS = 50;
 const SOAK_MS = 5000;
@@ -124,7 +124,7 @@ test('soak: 50 pip-like clients on local, remote and virtual repositories during
   const yanks = { yank: 0, unyank: 0 };
   const yanked = new Map<string, boolean>(); // "project version" → what the last write said
   const uploaded: Array<{ name: string; version: string }> = [];
-  const st = await openStorage(s.storage);
+  const st = await openTestStorage(s.storage);
   t.teardown(() => st.store.close());
   const uploadMs: number[] = [];
   let nextUpload = 0;

@@ -14,7 +14,7 @@ import { createMetrics } from '../../src/metrics.ts';
 import { Registry } from '../../src/repos/registry.ts';
 import { parseRequirementsFile } from '../../src/resolve/requirements.ts';
 import { parseTargetShorthand } from '../../src/resolve/tags.ts';
-import { openStorage } from '../../src/storage/open.ts';
+import { openTestStorage } from '../helpers/test-backend.ts';
 import { planWheelhouse } from '../../src/wheelhouse/plan.ts';
 import { buildWheel, type BuiltDist } from '../helpers/dists.ts';
 import { FakeUpstream, type FakeUpstreamOptions, type LoggedRequest } from '../helpers/fake-upstream.ts';
@@ -188,7 +188,7 @@ test('the wheelhouse resolver reads the metadata of an HTML-only upstream by Ran
   const dir = await tempDir(t);
   // No background reads: every read is the resolver's.
   const config = parseConfig({ storage: dir, repositories: { pypi: { type: 'remote', url: up.url, metadataReleases: 0 } } });
-  const storage = await openStorage(dir);
+  const storage = await openTestStorage(dir);
   const registry = new Registry(config, { ...storage, logger: createLogger('silent'), metrics: createMetrics() });
   t.teardown(async () => {
     await registry.close();

@@ -16,7 +16,7 @@ import { pydepot } from '../helpers/cli.ts';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { storageCounts } from '../helpers/storage.ts';
 import { upload } from '../helpers/upload.ts';
-import { openStorage } from '../../src/storage/open.ts';
+import { openTestStorage } from '../helpers/test-backend.ts';
 
 const JSON_ACCEPT = 'application/vnd.pypi.simple.v1+json';
 
@@ -28,6 +28,9 @@ type JsonPage = { name: string; files: JsonFile[]; versions: string[] };
 
 const AARCH64 = { pythonTag: 'cp311', abiTag: 'cp311', platformTag: 'manylinux_2_28_aarch64' } satisfies Partial<DistSpec>;
 
+// staleTimeout: 60 where a test reads what a revalidation brings: on a busy machine (PostgreSQL
+// answering in tens of ms, not microseconds) it may take longer than the default 2 s, and the
+// cached copy would be served instead.
 async function setup(t: ExecutionContext, opts: { remote?: Record<string, unknown>; cache?: Record<string, unknown> } = {}) {
   const up = await FakeUpstream.start(t);
   const s = await startTestServer(t, {
@@ -72,7 +75,7 @@ function blobPath(s: TestServer, sha256: string): string {
 }
 
 async function auditOf(s: TestServer, repo: string) {
-  const st = await openStorage(s.storage);
+  const st = await openTestStorage(s.storage);
   try {
     return await st.audit.list({ repo });
   } finally {
@@ -276,7 +279,7 @@ test('an unreachable upstream with nothing cached answers 503: the upload cannot
 // --- the upstream's state wins ---------------------------------------------------
 
 test("an upstream yank reaches the cache wheel at the next revalidation, with the upstream's reason", async (t) => {
-  const { s, up } = await setup(t, { remote: { indexTtl: 0 } });
+  const { s, up } = await setup(t, { remote: { indexTtl: 0, staleTimeout: 60 } });
   await slowpkg(up);
   const wheel = await cacheWheel();
   t.is((await put(s, wheel)).status, 200);
@@ -295,7 +298,7 @@ test("an upstream yank reaches the cache wheel at the next revalidation, with th
 });
 
 test('an upstream removal of the release hides the cache wheel at the next revalidation; its URL answers 404 with the reason', async (t) => {
-  const { s, up } = await setup(t, { remote: { indexTtl: 0 } });
+  const { s, up } = await setup(t, { remote: { indexTtl: 0, staleTimeout: 60 } });
   await slowpkg(up);
   const wheel = await cacheWheel();
   t.is((await put(s, wheel)).status, 200);
@@ -319,7 +322,7 @@ test('an upstream removal of the release hides the cache wheel at the next reval
 });
 
 test('a quarantined upstream project hides its cache wheels', async (t) => {
-  const { s, up } = await setup(t, { remote: { indexTtl: 0 } });
+  const { s, up } = await setup(t, { remote: { indexTtl: 0, staleTimeout: 60 } });
   await slowpkg(up);
   const wheel = await cacheWheel();
   t.is((await put(s, wheel)).status, 200);
@@ -332,7 +335,7 @@ test('a quarantined upstream project hides its cache wheels', async (t) => {
 });
 
 test('when the upstream publishes the same filename later, its file wins', async (t) => {
-  const { s, up } = await setup(t, { remote: { indexTtl: 0 } });
+  const { s, up } = await setup(t, { remote: { indexTtl: 0, staleTimeout: 60 } });
   const { sdist10 } = await slowpkg(up);
   const ours = await cacheWheel();
   t.is((await put(s, ours)).status, 200);
@@ -342,6 +345,7 @@ test('when the upstream publishes the same filename later, its file wins', async
   const page = await jsonPage(s, '/all/simple/slowpkg/');
   const same = page.body!.files.filter((f) => f.filename === ours.filename);
   t.is(same.length, 1);
+  console.log(JSON.stringify(s.logs.filter((l) => /slow|request/.test(String(l.msg))).map((l) => [l.msg, l.path, l.durationMs])));
   t.is(same[0]!.hashes.sha256, theirs.sha256);
   t.is(same[0]!._pydepot, undefined);
   t.is((await fetch(`${s.url}/all/files/${ours.sha256}/${ours.filename}`)).status, 404);

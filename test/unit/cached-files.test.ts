@@ -16,7 +16,8 @@ import { createMetrics } from '../../src/metrics.ts';
 import { BlobPins } from '../../src/repos/blob-pins.ts';
 import { CachedFiles, OTHER_PROCESS_GRACE_MS } from '../../src/repos/cached-files.ts';
 import { blobFileHandle } from '../../src/repos/file-handles.ts';
-import { openStorage, type Storage } from '../../src/storage/open.ts';
+import type { Storage } from '../../src/storage/open.ts';
+import { openTestStorage, pinFsBlobs } from '../helpers/test-backend.ts';
 import { tempDir } from '../helpers/server.ts';
 
 interface Setup {
@@ -34,7 +35,8 @@ interface Setup {
 
 async function setup(t: ExecutionContext): Promise<Setup> {
   const root = await tempDir(t);
-  const storage = await openStorage(root);
+  // Blobs in the folder: the tests set blob files' mtimes on disk (the database follows PYDEPOT_TEST_BACKEND).
+  const storage = await openTestStorage(pinFsBlobs(root));
   t.teardown(() => storage.store.close());
   const pins = new BlobPins();
   const logs: Record<string, unknown>[] = [];

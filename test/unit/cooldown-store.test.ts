@@ -5,6 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from '../../src/storage/migrations.ts';
 import { openStorage } from '../../src/storage/open.ts';
+import { openTestStorage } from '../helpers/test-backend.ts';
 
 async function dir(t: ExecutionContext): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'pydepot-cooldown-store-'));
@@ -15,7 +16,7 @@ async function dir(t: ExecutionContext): Promise<string> {
 const actor = { user: 'cli:ops', tokenId: null, address: null };
 
 test('exemptions: each addition and revocation moves the serial and is in the audit trail; a revoked one cannot be revoked again', async (t) => {
-  const s = await openStorage(await dir(t));
+  const s = await openTestStorage(await dir(t));
   t.teardown(() => s.store.close());
   const before = await s.cooldown.serial();
   await s.cooldown.add({ id: 'e1', project: 'acme-*', version: null, repo: 'pypi', until: '2027-01-01T00:00:00.000Z', reason: 'hotfix', createdAt: '2026-12-01T00:00:00.000Z', createdBy: 'cli:ops' }, actor);
@@ -40,6 +41,7 @@ test('migration 6 keeps the audit trail and marks files cached before it as seen
   db.prepare(`INSERT INTO audit (at, actor, action, repo, project, version, filename, sha256) VALUES ('2026-01-01', 'alice', 'upload', 'internal', 'acme', '1.0', 'acme-1.0.tar.gz', 'ab')`).run();
   db.prepare(`INSERT INTO remote_files (repo, sha256, filename, project, url) VALUES ('pypi', 'cd', 'x-1.0.tar.gz', 'x', 'http://up/x')`).run();
   db.close();
+  // Embedded only: a SQLite migration of an older pydepot.db.
   const s = await openStorage(d);
   t.teardown(() => s.store.close());
   t.like((await s.audit.list({}))[0], { actor: 'alice', action: 'upload', filename: 'acme-1.0.tar.gz' });

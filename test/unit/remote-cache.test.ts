@@ -2,12 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { openStorage } from '../../src/storage/open.ts';
+import { openTestStorage } from '../helpers/test-backend.ts';
 
 test('pruneMissing forgets expired upstream 404s and keeps only the newest of the rest; found pages stay', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'pydepot-remote-cache-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const { remoteStore: store, store: meta } = await openStorage(dir);
+  const { remoteStore: store, store: meta } = await openTestStorage(dir);
   t.teardown(() => meta.close());
   const missing = { state: 'missing' as const, etag: null, lastModified: null, page: null, files: [] };
   for (let i = 0; i < 20; i++) await store.savePage('pypi', `gone-${i}`, missing, 1000 + i);
@@ -25,7 +25,7 @@ test('pruneMissing forgets expired upstream 404s and keeps only the newest of th
 test('a file keeps the time it was first listed while the upstream lists it; a new file gets the time of the page that brought it', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'pydepot-remote-cache-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const { remoteStore: store, store: meta } = await openStorage(dir);
+  const { remoteStore: store, store: meta } = await openTestStorage(dir);
   t.teardown(() => meta.close());
   const row = (filename: string) => ({ sha256: 'a'.repeat(64), filename, project: 'acme', url: `http://up/${filename}`, size: 1, metadataSha256: null, uploadTime: null });
   const save = (page: string, files: string[], now: number) =>
@@ -43,7 +43,7 @@ test('a file keeps the time it was first listed while the upstream lists it; a n
 test('getPageWithBody reads a page\'s serial with its body; updatePageMetadata refuses a page saved since the body it was made from', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'pydepot-remote-cache-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const { remoteStore: store, store: meta } = await openStorage(dir);
+  const { remoteStore: store, store: meta } = await openTestStorage(dir);
   t.teardown(() => meta.close());
   const file = { sha256: 'a'.repeat(64), filename: 'acme-1.0-py3-none-any.whl', project: 'acme', url: 'http://up/a.whl', size: 1, metadataSha256: null, uploadTime: null };
   const save = (page: string, now: number) => store.savePage('pypi', 'acme', { state: 'ok', etag: null, lastModified: null, page, files: [file] }, now);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { openStorage } from '../../src/storage/open.ts';
+import { openTestStorage } from '../helpers/test-backend.ts';
 import type { RemoteFileRow } from '../../src/storage/types.ts';
 import { goneReason, reconcile, servesRemoved, visiblePage, type StoredPage } from '../../src/repos/removals.ts';
 import { parseProjectHtml, parseProjectJson, type UpstreamFile, type UpstreamProjectPage } from '../../src/upstream/project-page-parser.ts';
@@ -82,7 +83,7 @@ test('parser: a project status that cannot be read is flagged, in both formats',
 test('store: files left off a saved page are marked removed once, with their cause; relisted ones are restored; the last download survives eviction', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'pydepot-removals-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const { remoteStore: store, store: meta } = await openStorage(dir);
+  const { remoteStore: store, store: meta } = await openTestStorage(dir);
   t.teardown(() => meta.close());
   const row = (f: UpstreamFile): RemoteFileRow => ({ sha256: f.hashes.sha256!, filename: f.filename, project: 'acme', url: f.url, size: 10, metadataSha256: null, uploadTime: null, requiresPython: '>=3.9' });
   const save = (files: UpstreamFile[], now: number, extra: { state?: 'ok' | 'missing'; removedCause?: 'quarantined' | 'project-deleted' } = {}) =>
@@ -156,6 +157,7 @@ test('migration 10 keeps existing remote files listed and fills their Requires-P
   db.prepare(`INSERT INTO remote_pages (repo, project, state, checked_at, page, digest, serial) VALUES ('pypi', 'acme', 'ok', 0, ?, 'd', 1)`).run(JSON.stringify(page));
   for (const f of [A, B]) db.prepare(`INSERT INTO remote_files (repo, sha256, filename, project, url, size) VALUES ('pypi', ?, ?, 'acme', 'u', 1)`).run(f.hashes.sha256, f.filename);
   db.close();
+  // Embedded only: a SQLite migration of an older pydepot.db.
   const { remoteStore, store } = await openStorage(dir);
   t.teardown(() => store.close());
   t.like(await remoteStore.getFile('pypi', sha('a'), A.filename), { requiresPython: '>=3.9', removedAt: null });

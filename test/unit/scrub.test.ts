@@ -11,6 +11,7 @@ const logger = pino({ level: 'silent' });
 
 async function setup(t: ExecutionContext): Promise<{ root: string; storage: Storage; put(bytes: Buffer): Promise<string> }> {
   const root = await tempDir(t);
+  // Embedded only: the tests corrupt and remove blob files in the folder's blobs/ on disk.
   const storage = await openStorage(root);
   t.teardown(() => storage.store.close());
   return {

@@ -12,6 +12,7 @@ import { tempDir } from '../helpers/server.ts';
 
 async function setup(t: ExecutionContext): Promise<{ root: string; storage: Storage; put(text: string): Promise<string> }> {
   const root = await tempDir(t);
+  // Embedded only: blobs/, quarantine/ and tmp/ of the folder on disk are what these tests look at.
   const storage = await openStorage(root);
   t.teardown(() => storage.store.close());
   return {

@@ -77,8 +77,9 @@ export class PgRemoteCacheStore implements RemoteCacheStore {
 
   async firstSeen(repo: string, project: string): Promise<Map<string, number>> {
     // Listed files last: a filename listed again with other bytes takes the listed one's time.
+    // Then by name: the same order on both back ends (PostgreSQL returns ties in no fixed order).
     const { rows } = await this.db.query<{ filename: string; firstSeen: number }>(`SELECT filename, first_seen AS "firstSeen"
-      FROM remote_files WHERE repo = $1 AND project = $2 ORDER BY removed_at IS NULL`, [repo, project]);
+      FROM remote_files WHERE repo = $1 AND project = $2 ORDER BY removed_at IS NULL, filename, sha256`, [repo, project]);
     return new Map(rows.map((r) => [r.filename, r.firstSeen]));
   }
 
