@@ -1,5 +1,6 @@
 /**
- * Byte counts for people, three significant digits from the first unit up:
+ * Byte counts for people, three significant digits from the first unit up
+ * (binary units also show 1000 to 1023 whole, as `ls -h` does):
  * one implementation for the CLI and the web UI, a leaf importing nothing.
  *
  * - binary (the default): KiB, MiB, GiB, powers of 1024, the units the config

@@ -78,6 +78,8 @@ export class LocalRepository implements Repository, UploadTarget {
       const batch = await this.store.projectNames(this.name, after, LIST_BATCH);
       if (batch.length === 0) return;
       yield batch;
+      // A short batch is the last: no query for an empty one (a small list is one query).
+      if (batch.length < LIST_BATCH) return;
       after = batch.at(-1)!.name;
     }
   }

@@ -157,10 +157,20 @@ test('a malformed wheel: no metadata, a logged reason, never retried; the file i
   const before = wheelRequests(up, bogus).length;
   await htmlPage(s); // revalidated (indexTtl 0): the wheel is not read again
   t.is(wheelRequests(up, bogus).length, before);
+  const failures = 'pydepot_metadata_extraction_failures_total{repo="pypi",reason="malformed"}';
+  t.is(await metric(s, failures), 1);
   const file = await fetch(`${s.url}/pypi/files/${bogus.sha256}/${bogus.filename}`);
   t.is(file.status, 200);
   t.deepEqual(Buffer.from(await file.arrayBuffer()), bytes);
-  t.is(await metric(s, 'pydepot_metadata_extraction_failures_total{repo="pypi",reason="malformed"}'), 1);
+  // Judged by Range reads alone, it is judged once more from its verified bytes
+  // once cached (in the background, from the blob: no upstream request but the download)...
+  await eventually(async () => (await metric(s, failures)) === 2, 'the second judgement, from the cached bytes');
+  t.is(wheelRequests(up, bogus).length, before + 1);
+  // ...and never again.
+  await htmlPage(s);
+  await fetch(`${s.url}/pypi/files/${bogus.sha256}/${bogus.filename}`).then((r) => r.arrayBuffer());
+  t.false((await htmlPage(s)).includes('data-core-metadata'));
+  t.is(await metric(s, failures), 2);
 });
 
 test('only the newest releases are read in the background', async (t) => {

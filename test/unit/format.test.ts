@@ -24,18 +24,21 @@ test('formatBytes: decimal units as pip shows them', (t) => {
   t.is(formatBytes(2e9, 'decimal'), '2.00 GB');
 });
 
-test('formatBytes: a value that would round up to the next unit is shown in it (never 1024 KiB, 10.00 or 100.0)', (t) => {
+test('formatBytes: a value that would round up to the next unit is shown in it (never 1024 KiB, 10.00 or 100.0; 1000 to 1023 KiB whole)', (t) => {
   t.is(formatBytes(1024 ** 2 - 1), '1.00 MiB');
   t.is(formatBytes(999_999, 'decimal'), '1.00 MB');
   t.is(formatBytes(9.999 * 1024), '10.0 KiB');
   t.is(formatBytes(99.99 * 1024), '100 KiB');
+  t.is(formatBytes(1000 * 1024), '1000 KiB');
   fc.assert(fc.property(fc.nat({ max: Number.MAX_SAFE_INTEGER }), fc.constantFrom('binary' as const, 'decimal' as const), (n, units) => {
     const m = /^(\d+(?:\.\d+)?) (B|KiB|MiB|GiB|TiB|PiB|kB|MB|GB|TB|PB)$/.exec(formatBytes(n, units));
     if (!m) return false;
     const [, num, unit] = m;
     if (unit === 'B') return num === String(n);
     const digits = num!.replace('.', '').replace(/^0+/, '');
-    return digits.length === 3 && (unit === 'PiB' || unit === 'PB' || Number(num) < (units === 'binary' ? 1024 : 1000));
+    // Binary units also show 1000 to 1023 whole (as `ls -h` does): 0.98 MiB would read worse than 1000 KiB.
+    const wholeBinary = units === 'binary' && /^10[0-2]\d$/.test(num!);
+    return (digits.length === 3 || wholeBinary) && (unit === 'PiB' || unit === 'PB' || Number(num) < (units === 'binary' ? 1024 : 1000));
   }));
 });
 

@@ -112,6 +112,17 @@ export async function pageMaxAge(repo: Repository, project: string): Promise<num
   return lifetime === null ? repo.indexMaxAge : Math.min(repo.indexMaxAge, lifetime);
 }
 
+/** The list with its first batch already read (a failure is thrown here), then the rest as they come. */
+async function startedList<T>(list: AsyncIterable<T>): Promise<AsyncIterable<T>> {
+  const it = list[Symbol.asyncIterator]();
+  const first = await it.next();
+  return (async function* () {
+    if (first.done) return;
+    yield first.value;
+    for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
+  })();
+}
+
 export function simpleRoutes(deps: AppDeps) {
   return {
     /** `<repo>/simple` without its slash. */
@@ -127,7 +138,11 @@ export function simpleRoutes(deps: AppDeps) {
       const etag = etagOf(`${deps.instanceId}\u0000${repo.name}\u0000${token}\u0000${neg.format}`);
       const gzipped = wantsGzip(ctx);
       if (answeredNotModified(ctx, repo.indexMaxAge, gzipped ? gzipEtagOf(etag) : etag, gzipped, neg.contentType)) return;
-      const chunks = neg.format === 'json' ? renderRootJson(repo.listProjects()) : renderRootHtml(repo.listProjects());
+      // The first batch is read before the status goes out: a store that fails
+      // then (a database down) answers 503, not a 200 cut short. A failure
+      // later, in a list of many batches, can only cut the response.
+      const batches = await startedList(repo.listProjects());
+      const chunks = neg.format === 'json' ? renderRootJson(batches) : renderRootHtml(batches);
       // pipeline, not pipe: a failure while listing must break the response.
       ctx.body = gzipped ? pipeline(Readable.from(chunks), createGzip(), () => undefined) : Readable.from(chunks);
     },
