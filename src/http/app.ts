@@ -86,6 +86,8 @@ async function buildKoa(deps: AppDeps, recorder: RequestRecorder): Promise<Koa> 
     const target = route.needs === 'upload' ? deps.registry.uploadTarget(repo) : null;
     const identity = await deps.access.authorize(ctx, { action: route.needs, repo, storedIn: target?.name ?? repo });
     ctx.state.access = { identity } satisfies Authorized;
+    // Said before the handler runs: a file sent from disk has its headers out before the handler returns.
+    if (!deps.access.isPublic(repo)) ctx.state.cachePrivately = true;
     await route.handle(ctx, repo, target);
     // A shared cache (a reverse proxy, a corporate proxy) must not hand a protected page to anyone else.
     if (!deps.access.isPublic(repo)) {

@@ -29,7 +29,8 @@ export async function sendFile(ctx: Context, file: FileHandle, contentType = 'ap
   ctx.set('ETag', etag);
   ctx.set('Last-Modified', file.lastModified.toUTCString());
   ctx.set('Accept-Ranges', 'bytes');
-  ctx.set('Cache-Control', 'public, max-age=31536000, immutable');
+  // A protected repository's file is for its reader alone (app.ts's guard says so before the handler runs).
+  ctx.set('Cache-Control', `${ctx.state.cachePrivately === true ? 'private' : 'public'}, max-age=31536000, immutable`);
   ctx.type = contentType;
 
   if (notModified(ctx, etag, file.lastModified)) {
