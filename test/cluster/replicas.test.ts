@@ -9,7 +9,6 @@
  * Heavy (three tsx start-ups per test, real twine and pip): the tests run
  * one at a time.
  */
-import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
@@ -20,7 +19,8 @@ import { openStorage } from '../../src/storage/open.ts';
 import { deadline, launch, ownHostnames, writeConfig, type ChildServer } from '../helpers/child-server.ts';
 import { CI } from '../helpers/ci-user.ts';
 import { describe, requireClient, twine, venv } from '../helpers/clients.ts';
-import { buildWheel, writeDists, type BuiltDist } from '../helpers/dists.ts';
+import { buildWheel, writeDists } from '../helpers/dists.ts';
+import { download, fileGets, page, sha256 } from '../helpers/cluster-http.ts';
 import { FakeUpstream, JSON_TYPE } from '../helpers/fake-upstream.ts';
 import { pgDatabase, startCluster, type PgCluster } from '../helpers/postgres.ts';
 import { startS3, useS3rverCredentials, type FakeS3 } from '../helpers/s3.ts';
@@ -30,22 +30,6 @@ import { upload } from '../helpers/upload.ts';
 const WAIT_MS = 60_000;
 const DB_DOWN = 'The metadata database is unavailable. Try again later or tell the operator.';
 
-type JsonPage = { name: string; files: { filename: string; url: string; hashes: { sha256: string } }[] };
-
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-async function page(url: string): Promise<JsonPage> {
-  const res = await fetch(url, { headers: { accept: JSON_TYPE } });
-  if (res.status !== 200) throw new Error(`${url}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as JsonPage;
-}
-
-async function download(url: string): Promise<{ status: number; sha256: string }> {
-  const res = await fetch(url);
-  return { status: res.status, sha256: sha256(Buffer.from(await res.arrayBuffer())) };
-}
-
-const fileGets = (up: FakeUpstream, dist: BuiltDist) => up.count((r) => r.method === 'GET' && r.path.endsWith(`/${dist.filename}`));
 
 interface Replica {
   name: string;

@@ -5,35 +5,19 @@
  * files, and the leases that make one upstream download per file and one
  * revalidation per page across all of them.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import test, { type ExecutionContext } from 'ava';
 import { deadline, launch, startChild, writeConfig, type ChildServer } from '../helpers/child-server.ts';
 import { CI } from '../helpers/ci-user.ts';
-import { buildWheel, type BuiltDist } from '../helpers/dists.ts';
+import { buildWheel } from '../helpers/dists.ts';
+import { download, fileGets, page, sha256, type JsonPage } from '../helpers/cluster-http.ts';
 import { FakeUpstream, JSON_TYPE } from '../helpers/fake-upstream.ts';
 import { seedCi, tempDir } from '../helpers/server.ts';
 import { upload } from '../helpers/upload.ts';
 
 const WAIT_MS = 60_000;
 
-type JsonPage = { files: { filename: string; url: string; hashes: { sha256: string } }[] };
-
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-async function page(url: string): Promise<JsonPage> {
-  const res = await fetch(url, { headers: { accept: JSON_TYPE } });
-  if (res.status !== 200) throw new Error(`${url}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as JsonPage;
-}
-
-async function download(url: string): Promise<{ status: number; sha256: string }> {
-  const res = await fetch(url);
-  return { status: res.status, sha256: sha256(Buffer.from(await res.arrayBuffer())) };
-}
-
-const fileGets = (up: FakeUpstream, dist: BuiltDist) => up.count((r) => r.method === 'GET' && r.path.endsWith(`/${dist.filename}`));
 
 /** Two `pydepot serve` processes on one fresh storage, with the config given. */
 async function twoServers(t: ExecutionContext, raw: Record<string, unknown>): Promise<{ a: string; b: string; servers: ChildServer[]; storage: string }> {
