@@ -3,8 +3,12 @@
  * request as soon as the previous answer has been read, over keep-alive
  * sockets, for `durationMs`. Only 200s of the expected length count.
  */
+import { execFile, spawnSync } from 'node:child_process';
 import http from 'node:http';
+import { promisify } from 'node:util';
 import { cpuSeconds } from './transfer.ts';
+
+const execFileAsync = promisify(execFile);
 
 export interface LoadOptions {
   url: string;
@@ -24,7 +28,42 @@ export interface LoadResult {
   firstError?: string;
 }
 
+/**
+ * The load engine: this Node client, or wrk (Debian's `wrk`) with
+ * BENCH_LOAD=wrk. On 2 cores the Node client takes about as much CPU per
+ * request as the server it loads, so with it a server's req/s says as much
+ * about the client as about the server; wrk's C client takes a fraction of
+ * that, so its ratios are closer to the servers' own. Every side of a
+ * comparison runs under the same engine.
+ */
+export const LOAD_ENGINE: 'node' | 'wrk' = process.env.BENCH_LOAD === 'wrk' ? 'wrk' : 'node';
+if (LOAD_ENGINE === 'wrk' && spawnSync('wrk', ['--version']).error) {
+  throw new Error('BENCH_LOAD=wrk needs wrk on the PATH (apt-get install -y wrk)');
+}
+
+/** One wrk run on one URL: its 2xx count (wrk counts the others as errors) over its own duration. */
+async function wrkLoad(o: LoadOptions, concurrency: number): Promise<LoadResult> {
+  const seconds = Math.max(1, Math.round((o.durationMs ?? 5000) / 1000));
+  const headers = Object.entries(o.headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+  const { stdout } = await execFileAsync('wrk', ['-t1', `-c${concurrency}`, `-d${seconds}s`, ...headers, o.url]);
+  const took = /(\d+) requests in ([\d.]+)(ms|s|m)/.exec(stdout);
+  const requests = Number(took?.[1] ?? NaN);
+  const elapsed = took ? Number(took[2]) * ({ ms: 0.001, s: 1, m: 60 } as const)[took[3] as 'ms' | 's' | 'm'] : seconds;
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
+  const socketErrors = /Socket errors: (.*)/.exec(stdout)?.[1];
+  const ok = requests - non2xx;
+  return {
+    ok,
+    failed: non2xx,
+    seconds: elapsed,
+    rps: ok / elapsed,
+    firstError: non2xx > 0 ? `${non2xx} non-2xx answers` : socketErrors ? `socket errors: ${socketErrors}` : undefined,
+  };
+}
+
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+  // wrk asks one URL; a spread over several (replicas) stays on the Node client.
+  if (LOAD_ENGINE === 'wrk' && (o.urls ?? [o.url]).length === 1) return wrkLoad(o, o.concurrency ?? 32);
   const concurrency = o.concurrency ?? 32;
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   let ok = 0;

@@ -22,7 +22,7 @@ import { deployConfig, NGINX_INSTALL, nginxBinary, nginxVersion, startNginx, typ
 import type { BaselinePage } from './baseline-server.ts';
 import { startChild, stopChild, type Child } from './children.ts';
 import { ACCEPT, check, fetchPage, LOAD, median, settle } from './helpers.ts';
-import { runLoad, type LoadOptions } from './load.ts';
+import { LOAD_ENGINE, runLoad, type LoadOptions } from './load.ts';
 import { makeBigWheel } from './make-wheel.ts';
 import { PAGE_PROJECT, uploadFields, uploadPageProject } from './page-project.ts';
 import type { ScenarioContext } from './report.ts';
@@ -128,6 +128,9 @@ export async function nginxScenarios(ctx: ScenarioContext): Promise<void> {
     started.push(front);
     const baseline = await startChild('bench/baseline-server.ts', ['--pages', pagesFile]);
     started.push(baseline);
+    // nginx runs a worker per core: pydepot with `workers: auto` on the same storage is the like-for-like side.
+    const both = await startChild('bench/server-child.ts', [storage, '--workers', 'auto']);
+    started.push(both);
     const fileBaseline = await startChild('bench/baseline-server.ts', ['--file', wheel.path]);
     started.push(fileBaseline);
     console.log(`nginx: ${nginxVersion() ?? 'nginx'}, worker_processes auto (${availableParallelism()})`);
@@ -137,6 +140,7 @@ export async function nginxScenarios(ctx: ScenarioContext): Promise<void> {
       { name: 'nginx', pid: anchor.pid, url: `${anchor.url}/bench/simple/${PAGE_PROJECT}/` },
       { name: 'pydepot', pid: pydepot.pid, url: pageUrl },
       { name: 'node', pid: baseline.pid, url: `${baseline.url}/bench/simple/${PAGE_PROJECT}/` },
+      { name: 'workers', pid: both.pid, url: `${both.url}/bench/simple/${PAGE_PROJECT}/` },
     ];
     const pageRps: Record<string, Record<string, number>> = {};
     const pageUs: Record<string, Record<string, number>> = {};
@@ -201,8 +205,10 @@ export async function nginxScenarios(ctx: ScenarioContext): Promise<void> {
       const r = pageRps[key]!;
       const target = gzip ? 0.8 : 0.9;
       row(`vs nginx: ${ctx.pageFiles}-file page ${label(key)}, req/s`, r.pydepot!, r.nginx!, `ratio >= ${target} (issue 14)`, r.pydepot! / r.nginx! >= target);
+      row(`  pydepot, workers: auto (${availableParallelism()} processes, as nginx)`, r.workers!, r.nginx!, '(report only)', null);
       row(`  bare node:http, same ${label(key)} bytes from memory`, r.node!, r.nginx!, '(report only)', null);
       row(`  server CPU per request, µs (pydepot | nginx)`, pageUs[key]!.pydepot!, pageUs[key]!.nginx!, '(report only)', null);
+      row(`  server CPU per request, µs (bare node:http | nginx)`, pageUs[key]!.node!, pageUs[key]!.nginx!, '(report only)', null);
     }
     const dl = (clients: 'one' | 'many', side: string): number => median(speeds[clients][side]!);
     for (const clients of ['one', 'many'] as const) {
@@ -216,7 +222,7 @@ export async function nginxScenarios(ctx: ScenarioContext): Promise<void> {
     row('  sendfileOffload: pydepot | its nginx front, MB', rss.offload! / 1e6, frontRss.peak / 1e6, '(report only)', null, false);
     details.nginx = {
       version: nginxVersion(), workers: availableParallelism(), wheelBytes: wheel.size, pageBytes: bytes,
-      pages: { rps: pageRps, serverUsPerRequest: pageUs, load: LOAD },
+      pages: { rps: pageRps, serverUsPerRequest: pageUs, load: LOAD, engine: LOAD_ENGINE },
       downloads: { mibps: speeds, runs: RUNS, clients: MANY },
       peakRssBytes: { ...rss, offloadFront: frontRss.peak },
     };

@@ -70,7 +70,7 @@ import { gunzipSync } from 'node:zlib';
 import type { BaselinePage } from './baseline-server.ts';
 import { ROOT, startChild, stopAllChildren, stopChild } from './children.ts';
 import { ACCEPT, check, fetchPage, LOAD, MB, mbps, median, settle } from './helpers.ts';
-import { measurePage, type PageResult } from './load.ts';
+import { LOAD_ENGINE, measurePage, type PageResult } from './load.ts';
 import { makeBigWheel } from './make-wheel.ts';
 import { buildPageProject, PAGE_PROJECT, uploadFields, uploadPageProject, type PageProject } from './page-project.ts';
 import { remoteScenarios } from './remote.ts';
@@ -113,7 +113,7 @@ async function main(work: string): Promise<void> {
   const details: Record<string, unknown> = {};
   const loadBefore = os.loadavg()[0]!;
   if (loadBefore > 1) console.warn(`warning: load average is ${loadBefore.toFixed(1)} on ${os.cpus().length} cores; other work will skew these numbers`);
-  console.log(`scenarios: ${ONLY.join(', ')}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`scenarios: ${ONLY.join(', ')}; load engine ${LOAD_ENGINE}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 
   // The 2,000-file project, built once for the page scenarios that need it.
   let pageProject: Promise<PageProject> | null = null;
