@@ -24,7 +24,7 @@ const PROJECT_COLUMNS = 'p.repo, p.name, p.display_name AS "displayName", p.seri
 
 async function getFile(q: Queryable, repo: string, filename: string): Promise<FileRow | null> {
   const { rows } = await q.query<FileRecord>(`SELECT ${FILE_COLUMNS} FROM files f JOIN projects p ON p.id = f.project_id
-                                              WHERE f.repo = $1 AND f.filename = $2`, [repo, filename]);
+                                              WHERE f.repo = $1 AND f.filename = $2`, [repo, filename], 'pydepot_get_file');
   return rows[0] ? toFileRow(rows[0]) : null;
 }
 
@@ -69,7 +69,7 @@ export class PgMetadataStore implements MetadataStore {
   }
 
   async getProject(repo: string, name: string): Promise<ProjectRow | null> {
-    return (await this.db.query<ProjectRow>(`SELECT ${PROJECT_COLUMNS} FROM projects p WHERE p.repo = $1 AND p.name = $2`, [repo, name])).rows[0] ?? null;
+    return (await this.db.query<ProjectRow>(`SELECT ${PROJECT_COLUMNS} FROM projects p WHERE p.repo = $1 AND p.name = $2`, [repo, name], 'pydepot_get_project')).rows[0] ?? null;
   }
 
   async listFiles(repo: string, project: string): Promise<FileRow[]> {

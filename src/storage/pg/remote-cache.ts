@@ -15,7 +15,7 @@ export class PgRemoteCacheStore implements RemoteCacheStore {
   constructor(private readonly db: PgDb) {}
 
   async getPage(repo: string, project: string): Promise<CachedPage | null> {
-    return (await this.db.query<CachedPage>(`SELECT ${PAGE_COLUMNS} FROM remote_pages WHERE repo = $1 AND project = $2`, [repo, project])).rows[0] ?? null;
+    return (await this.db.query<CachedPage>(`SELECT ${PAGE_COLUMNS} FROM remote_pages WHERE repo = $1 AND project = $2`, [repo, project], 'pydepot_get_page')).rows[0] ?? null;
   }
 
   async getPageBody(repo: string, project: string): Promise<string | null> {
@@ -24,7 +24,7 @@ export class PgRemoteCacheStore implements RemoteCacheStore {
 
   async getPageWithBody(repo: string, project: string): Promise<(CachedPage & { body: string | null }) | null> {
     // One statement: the body is the one the serial names.
-    return (await this.db.query<CachedPage & { body: string | null }>(`SELECT ${PAGE_COLUMNS}, page AS body FROM remote_pages WHERE repo = $1 AND project = $2`, [repo, project])).rows[0] ?? null;
+    return (await this.db.query<CachedPage & { body: string | null }>(`SELECT ${PAGE_COLUMNS}, page AS body FROM remote_pages WHERE repo = $1 AND project = $2`, [repo, project], 'pydepot_get_page_body')).rows[0] ?? null;
   }
 
   savePage(repo: string, project: string, a: SavedAnswer, now: number): Promise<CachedPage & { removed: number }> {
@@ -62,7 +62,7 @@ export class PgRemoteCacheStore implements RemoteCacheStore {
 
   async getFile(repo: string, sha256: string, filename: string): Promise<RemoteFileRecord | null> {
     return (await this.db.query<RemoteFileRecord>(`SELECT ${FILE_COLUMNS} FROM remote_files WHERE repo = $1 AND sha256 = $2 AND filename = $3`,
-      [repo, sha256, filename])).rows[0] ?? null;
+      [repo, sha256, filename], 'pydepot_get_remote_file')).rows[0] ?? null;
   }
 
   async listRemoved(filter: { repo?: string; since?: number }): Promise<RemovedFileRow[]> {
@@ -124,7 +124,7 @@ export class PgRemoteCacheStore implements RemoteCacheStore {
 
   async getRoot(repo: string): Promise<CachedRoot | null> {
     return (await this.db.query<CachedRoot>(`SELECT checked_at AS "checkedAt", etag, last_modified AS "lastModified", serial
-      FROM remote_roots WHERE repo = $1`, [repo])).rows[0] ?? null;
+      FROM remote_roots WHERE repo = $1`, [repo], 'pydepot_get_root')).rows[0] ?? null;
   }
 
   async saveRoot(repo: string, names: string[], etag: string | null, lastModified: string | null, now: number): Promise<void> {
