@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { scrubBlobs } from '../src/repos/scrub.ts';
 import { openStorage } from '../src/storage/open.ts';
-import { startChild, stopChild } from './children.ts';
+import { startPydepot, startUpstream, stopChild } from './children.ts';
 import { check, MB, median, settle } from './helpers.ts';
 import type { ScenarioContext } from './report.ts';
 import type { UpstreamEntry, UpstreamManifest } from './upstream-child.ts';
@@ -106,14 +106,10 @@ async function evictionScenario({ row, details }: ScenarioContext, dir: string):
       requiresPython: null, uploadTime: null, coreMetadataSha256: null, path,
     });
   }
-  const manifestFile = join(dir, 'evict-upstream.json');
-  await writeFile(manifestFile, JSON.stringify({ projects: { [PROJECT]: entries } } satisfies UpstreamManifest));
-  const upstream = await startChild('bench/upstream-child.ts', ['--manifest', manifestFile, '--mbps', '50']);
-  let fileDownloads = 0;
-  upstream.lines.on('line', (line) => { if ((JSON.parse(line) as { event: string }).event === 'file-start') fileDownloads++; });
+  const upstream = await startUpstream(join(dir, 'evict-upstream.json'), { projects: { [PROJECT]: entries } } satisfies UpstreamManifest, 50);
   const limit = Math.round(2.5 * EVICT_FILE_BYTES);
   const repos = { small: { type: 'remote', url: `${upstream.url}/simple/`, maxCacheSize: limit, timeout: 30 } };
-  const pydepot = await startChild('bench/server-child.ts', [join(dir, 'evict-storage'), '--repos', JSON.stringify(repos)]);
+  const pydepot = await startPydepot(join(dir, 'evict-storage'), { repos });
   const agent = new http.Agent({ keepAlive: true, maxSockets: EVICT_CLIENTS });
   try {
     const page = await download(`${pydepot.url}/small/simple/${PROJECT}/`, agent);
@@ -139,6 +135,7 @@ async function evictionScenario({ row, details }: ScenarioContext, dir: string):
       }).on('error', reject);
     });
     const evictions = Number(/^pydepot_cache_evictions_total\{repo="small"\} (\S+)$/m.exec(metrics)?.[1] ?? 0);
+    const fileDownloads = upstream.events.filter((e) => e.event === 'file-start').length;
     console.log(`eviction: ${ok} downloads ok, ${errors.length} failed, ${evictions} evictions, ${fileDownloads} upstream downloads, ${seconds.toFixed(1)} s`);
     for (const e of errors.slice(0, 5)) console.log(`  ${e}`);
     row(`${EVICT_CLIENTS} clients x ${EVICT_ROUNDS} downloads while evicting: failed downloads`, errors.length, 0, `0 (${evictions} evictions)`, errors.length === 0 && evictions > 0, false);

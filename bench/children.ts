@@ -4,9 +4,11 @@
  * child prints {"url": ...} once listening; later stdout lines are events.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { UpstreamEvent, UpstreamManifest } from './upstream-child.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -39,6 +41,32 @@ export async function startChild(script: string, args: string[], startMs = 30_00
     });
   });
   return { proc, pid: proc.pid!, url, lines };
+}
+
+export interface UpstreamChild extends Child {
+  /** What the upstream reported so far (pages, file starts, ends and ranges), in order. */
+  events: UpstreamEvent[];
+}
+
+/** Writes `manifest` to `file` and serves it (bench/upstream-child.ts) at `mbps`, collecting its events. */
+export async function startUpstream(file: string, manifest: UpstreamManifest, mbps: number): Promise<UpstreamChild> {
+  await writeFile(file, JSON.stringify(manifest));
+  const child = await startChild('bench/upstream-child.ts', ['--manifest', file, '--mbps', String(mbps)]);
+  const events: UpstreamEvent[] = [];
+  child.lines.on('line', (line) => events.push(JSON.parse(line) as UpstreamEvent));
+  return { ...child, events };
+}
+
+/**
+ * pydepot (bench/server-child.ts) on `storage`: its local `bench`, a remote
+ * per entry of `remotes` (name → the upstream it mirrors) and `repos` (the
+ * config file's `repositories` shape) besides.
+ */
+export function startPydepot(storage: string, opts: { remotes?: Record<string, Child>; repos?: Record<string, unknown> } = {}): Promise<Child> {
+  const args = [storage];
+  for (const [name, upstream] of Object.entries(opts.remotes ?? {})) args.push('--remote', `${name}=${upstream.url}/simple/`);
+  if (opts.repos) args.push('--repos', JSON.stringify(opts.repos));
+  return startChild('bench/server-child.ts', args);
 }
 
 export function stopChild(proc: ChildProcess): Promise<void> {

@@ -6,17 +6,17 @@
  * the other, so a cold herd costs what a warm one does only if the clients
  * follow the download at the speed the cached file is served.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
-import { startChild, stopChild, type Child } from './children.ts';
+import { startPydepot, startUpstream, stopChild, type Child } from './children.ts';
 import { ACCEPT, check, fetchPage, MB, median, settle } from './helpers.ts';
 import { herd, openSockets, type HerdResult } from './herd.ts';
 import { makeBigWheel } from './make-wheel.ts';
 import type { ScenarioContext } from './report.ts';
 import { cpuSeconds, sampleRss } from './transfer.ts';
-import type { UpstreamEvent, UpstreamManifest } from './upstream-child.ts';
+import type { UpstreamManifest } from './upstream-child.ts';
 
 const FANOUT_MIB = Number(process.env.BENCH_FANOUT_MB ?? 50);
 const CLIENTS = Number(process.env.BENCH_HERD_CLIENTS ?? 50);
@@ -52,18 +52,15 @@ export async function fanoutScenarios(ctx: ScenarioContext): Promise<void> {
       }],
     },
   };
-  const manifestFile = join(dir, 'upstream.json');
-  await writeFile(manifestFile, JSON.stringify(manifest));
-  const upstream = await startChild('bench/upstream-child.ts', ['--manifest', manifestFile, '--mbps', String(FAST_MBPS)]);
-  const events: UpstreamEvent[] = [];
-  upstream.lines.on('line', (line) => events.push(JSON.parse(line) as UpstreamEvent));
+  const upstream = await startUpstream(join(dir, 'upstream.json'), manifest, FAST_MBPS);
+  const { events } = upstream;
   const expect = { size: wheel.size, sha256: wheel.sha256 };
   const runs: FanoutRun[] = [];
   let pydepot: Child | null = null;
   try {
     for (let i = 1; i <= RUNS; i++) {
       const storage = join(dir, `storage-${i}`);
-      pydepot = await startChild('bench/server-child.ts', [storage, '--remote', `up=${upstream.url}/simple/`]);
+      pydepot = await startPydepot(storage, { remotes: { up: upstream } });
       const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
       const pageUrl = `${pydepot.url}/up/simple/${wheel.name}/`;
       const pages = await Promise.all(Array.from({ length: CLIENTS }, () => fetchPage(pageUrl, ACCEPT.json, agent)));

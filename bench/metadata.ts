@@ -15,15 +15,15 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import yazl from 'yazl';
-import { startChild, stopChild } from './children.ts';
+import { startPydepot, startUpstream, stopChild } from './children.ts';
 import { ACCEPT, check, fetchPage, median } from './helpers.ts';
 import type { ScenarioContext } from './report.ts';
-import type { UpstreamEvent, UpstreamManifest } from './upstream-child.ts';
+import type { UpstreamManifest } from './upstream-child.ts';
 
 const KiB = 1024;
 const MEDIAN_LIMIT_KIB = 128;
@@ -143,13 +143,10 @@ export async function metadataScenarios({ work, row, details }: ScenarioContext)
       requiresPython: null, uploadTime: null, coreMetadataSha256: null, path: w.path,
     }];
   }
-  const manifestPath = join(dir, 'manifest.json');
-  await writeFile(manifestPath, JSON.stringify(manifest));
-  const upstream = await startChild('bench/upstream-child.ts', ['--manifest', manifestPath, '--mbps', '100']);
-  const events: UpstreamEvent[] = [];
-  upstream.lines.on('line', (line) => events.push(JSON.parse(line) as UpstreamEvent));
+  const upstream = await startUpstream(join(dir, 'manifest.json'), manifest, 100);
+  const { events } = upstream;
   const storage = join(dir, 'storage');
-  const pydepot = await startChild('bench/server-child.ts', [storage, '--remote', `meta=${upstream.url}/simple/`]);
+  const pydepot = await startPydepot(storage, { remotes: { meta: upstream } });
   const results: WheelResult[] = [];
   try {
     for (const w of wheels) {

@@ -35,12 +35,12 @@ import { validateUpload } from '../src/upload/pipeline.ts';
 import { planWheelhouse } from '../src/wheelhouse/plan.ts';
 import { buildWheel } from '../test/helpers/dists.ts';
 import { cleanEnv } from '../test/helpers/clients.ts';
-import { ROOT, startChild, stopChild } from './children.ts';
+import { ROOT, startPydepot, startUpstream, stopChild } from './children.ts';
 import { check, MB, median, settle } from './helpers.ts';
 import { writeBigWheel } from './make-wheel.ts';
 import { uploadFields } from './page-project.ts';
 import type { ScenarioContext } from './report.ts';
-import type { UpstreamEntry, UpstreamEvent, UpstreamManifest } from './upstream-child.ts';
+import type { UpstreamEntry, UpstreamManifest } from './upstream-child.ts';
 
 const RUNS = 3; // export vs pip, and the big export: median of 3, alternating
 const RESOLVE_RUNS = 5;
@@ -213,8 +213,6 @@ async function exportVsPip(ctx: ScenarioContext): Promise<void> {
   const t0 = performance.now();
   const built = await buildGraph(join(dir, 'upstream'));
   console.log(`wheelhouse: built the 30-project graph: ${built.files} wheels, ${(built.bytes / MB).toFixed(0)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const manifestFile = join(dir, 'upstream.json');
-  await writeFile(manifestFile, JSON.stringify(built.manifest));
   const requirements = join(dir, 'requirements.txt');
   // The roots a team would list; whgraph-00 alone would reach everything.
   await writeFile(requirements, ['# what the Spark job imports', 'whgraph-00', 'whgraph-01>=1.0', 'whgraph-04==2.0.0', 'whgraph-09~=2.0', ''].join('\n'));
@@ -224,11 +222,10 @@ async function exportVsPip(ctx: ScenarioContext): Promise<void> {
   check(probe.status === 0, `python3 with pip: ${probe.stderr}`);
   const [python, pipVersion] = probe.stdout.trim().split('\n') as [string, string];
 
-  const upstream = await startChild('bench/upstream-child.ts', ['--manifest', manifestFile, '--mbps', '1000']);
-  const events: UpstreamEvent[] = [];
-  upstream.lines.on('line', (line) => events.push(JSON.parse(line) as UpstreamEvent));
+  const upstream = await startUpstream(join(dir, 'upstream.json'), built.manifest, 1000);
+  const { events } = upstream;
   const storage = join(dir, 'storage');
-  const server = await startChild('bench/server-child.ts', [storage, '--remote', `upstream=${upstream.url}/simple/`]);
+  const server = await startPydepot(storage, { remotes: { upstream } });
   const config = join(dir, 'pydepot.yaml');
   // The server's repositories (bench/server-child.ts), for the CLI on the same storage.
   await writeConfig(config, storage, {

@@ -7,8 +7,12 @@
  * Checks: the config loads; the TLS certificate and key load and the
  * certificate is not expired (a warning within 30 days); the storage folder
  * is writable and has room (a warning under --min-free or --min-free-percent);
- * the database passes PRAGMA quick_check and has no pending or unknown
- * migrations; nothing sits in quarantine; an S3 bucket (`blobs: {type: s3}`)
+ * the embedded database passes PRAGMA quick_check and has no pending or
+ * unknown migrations; with `database: postgres://…` instead, PostgreSQL
+ * answers with these credentials, is 13 or later, its schema is this
+ * pydepot's (or older: migrated at the next start), its free connections
+ * leave room for this pydepot's pool, and which leases have lapsed
+ * (informational); nothing sits in quarantine; an S3 bucket (`blobs: {type: s3}`)
  * answers; each remote's upstream answers as a simple index (format and API
  * version; offline remotes are skipped).
  */
@@ -16,17 +20,19 @@ import { X509Certificate } from 'node:crypto';
 import { parseByteSize, type Config } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { inspectStorage } from '../storage/health.ts';
+import { inspectPostgres, MIN_SERVER_VERSION, type PgHealth } from '../storage/health-pg.ts';
 import { loadTlsFiles } from '../tls.ts';
 import { UpstreamClient } from '../upstream/client.ts';
 import { probeIndex } from '../upstream/probe.ts';
 import { configFrom, printOut, UsageError, type CommonOptions, type Io } from './context.ts';
 import { formatBytes } from './wheelhouse.ts';
 
-export type Level = 'ok' | 'warn' | 'error';
+/** info: worth knowing, nothing to do (a database that the next start will set up, leases that lapse by themselves). */
+export type Level = 'ok' | 'info' | 'warn' | 'error';
 
 export interface Finding {
   level: Level;
-  /** What was checked: config, tls, storage, database, upstream:<repo>. */
+  /** What was checked: config, tls, storage, database, connections, leases, blobs, upstream:<repo>. */
   check: string;
   message: string;
   /** What to do about it (warnings and errors). */
@@ -62,8 +68,12 @@ function certificate(config: Config, now: number): Finding[] {
   return [{ level: 'ok', check: 'tls', message: `certificate valid until ${until.toISOString()} (${days} days), key matches` }];
 }
 
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
 async function storage(config: Config, minFree: number, minFreePercent: number): Promise<Finding[]> {
-  const h = await inspectStorage(config.storage);
+  const h = await inspectStorage(config.storage, { sqlite: config.database === null });
   if (!h.exists) {
     return [{ level: 'warn', check: 'storage', message: `the storage folder ${config.storage} does not exist yet`, fix: 'it is made at the first start; check that the storage key (or PYDEPOT_STORAGE) names the folder you mean' }];
   }
@@ -84,6 +94,8 @@ async function storage(config: Config, minFree: number, minFreePercent: number):
   if (h.quarantined > 0) {
     out.push({ level: 'warn', check: 'storage', message: `${h.quarantined} corrupt blob${h.quarantined === 1 ? '' : 's'} in ${config.storage}/quarantine`, fix: 'see the scrub report for the files they held (hosted ones must be uploaded again); then delete the quarantine folder' });
   }
+  // With PostgreSQL, a pydepot.db left in the folder (a migrated depot) is not the database: postgres() checks that.
+  if (config.database) return out;
   const db = h.database;
   if (db === null) {
     out.push({ level: 'warn', check: 'database', message: 'no database yet', fix: 'it is made at the first start' });
@@ -100,6 +112,107 @@ async function storage(config: Config, minFree: number, minFreePercent: number):
     }
   }
   return out;
+}
+
+/** Why a connection failed, as what to do: the driver's SQLSTATE or socket code says which part is wrong. */
+function connectFix(code: string | null): string {
+  if (code === '28P01' || code === '28000') return 'check the user and password (in the URL, or PGPASSWORD) and pg_hba.conf';
+  if (code === '3D000') return 'create the database (createdb, or CREATE DATABASE): pydepot creates its tables, not the database';
+  return 'check that PostgreSQL runs and listens at that host and port (listen_addresses, port), the firewall, and sslmode';
+}
+
+function duration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return plural(s, 'second');
+  if (s < 7200) return plural(Math.round(s / 60), 'minute');
+  if (s < 2 * 86_400) return plural(Math.round(s / 3600), 'hour');
+  return plural(Math.round(s / 86_400), 'day');
+}
+
+/**
+ * `database: postgres://…`: the findings of inspectPostgres. Exported for
+ * the cases a test server cannot show (a PostgreSQL older than 13).
+ */
+export function postgresFindings(h: PgHealth, pool: { workers: number; poolSize: number }): Finding[] {
+  if (!h.reachable) {
+    return [{ level: 'error', check: 'database', message: `cannot connect to PostgreSQL at ${h.where}: ${h.reason}`, fix: connectFix(h.code) }];
+  }
+  const out: Finding[] = [];
+  if (h.major < MIN_SERVER_VERSION) {
+    out.push({ level: 'error', check: 'database', message: `PostgreSQL ${h.version} at ${h.where} is older than ${MIN_SERVER_VERSION}, which pydepot needs`, fix: `upgrade PostgreSQL to ${MIN_SERVER_VERSION} or later` });
+  } else {
+    out.push({ level: 'ok', check: 'database', message: `PostgreSQL ${h.version} at ${h.where} answers` });
+  }
+
+  const s = h.schema;
+  if ('error' in s) {
+    out.push({ level: 'error', check: 'database', message: `cannot read the schema version: ${s.error}`, fix: 'grant the user SELECT on pydepot\'s tables (pydepot_migrations)' });
+  } else if (s.current === 0 && s.otherTables > 0) {
+    out.push({
+      level: 'warn', check: 'database', message: `no pydepot tables, but ${plural(s.otherTables, 'other table')}: pydepot adds its own (schema version ${s.latest}) at the next start`,
+      fix: 'check that `database` names the database you mean (pydepot is best in a database of its own)',
+    });
+  } else if (s.current === 0) {
+    out.push({ level: 'info', check: 'database', message: `an empty database: it will be migrated at the next start (pydepot creates its tables, schema version ${s.latest})` });
+  } else if (s.current > s.latest) {
+    out.push({
+      level: 'error', check: 'database', message: `the schema (version ${s.current}) is newer than this pydepot knows (${s.latest}): this pydepot is older than the schema, and refuses to start on it`,
+      fix: 'run the pydepot release that migrated it, or a newer one',
+    });
+  } else if (s.current < s.latest) {
+    // As with pydepot.db: real data is about to be migrated, so a backup first.
+    out.push({
+      level: 'warn', check: 'database', message: `${plural(s.latest - s.current, 'migration')} pending (schema ${s.current}, this pydepot ${s.latest}): it will be migrated at the next start`,
+      fix: 'back up the database (pg_dump) first',
+    });
+  } else {
+    out.push({ level: 'ok', check: 'database', message: `schema version ${s.current}, this pydepot's` });
+  }
+
+  const c = h.connections;
+  if ('error' in c) {
+    out.push({ level: 'warn', check: 'connections', message: `cannot count the connections: ${c.error}`, fix: 'check the user\'s privileges (pg_stat_activity)' });
+  } else {
+    // This process's pools, one per worker. Other replicas' needs are not known here (only the
+    // connections they hold now), hence half of what is free rather than all of it. While this
+    // pydepot runs, its own connections are among those in use: the check errs on the safe side.
+    const need = pool.workers * pool.poolSize;
+    const free = c.max - c.reserved - c.inUse;
+    const counts = `max_connections ${c.max}, ${c.inUse} in use (${c.pydepot} by pydepot), ${c.reserved} reserved`;
+    const mine = pool.workers === 1 ? `databasePoolSize ${pool.poolSize}` : `${pool.workers} workers × databasePoolSize ${pool.poolSize}`;
+    if (need > free / 2) {
+      out.push({
+        level: 'warn', check: 'connections', message: `this pydepot's pool (${mine} = ${need}) would take more than half of the ${Math.max(free, 0)} connections free (${counts})`,
+        fix: 'replicas × workers × databasePoolSize, plus the CLI\'s runs, must stay under max_connections: raise max_connections, lower databasePoolSize or workers, or put PgBouncer (transaction mode) in front',
+      });
+    } else {
+      out.push({ level: 'ok', check: 'connections', message: `${free} free (${counts}); this pydepot's pool takes up to ${need} (${mine})` });
+    }
+  }
+
+  const l = h.leases;
+  if (l === null) return out;
+  if ('error' in l) {
+    out.push({ level: 'warn', check: 'leases', message: `cannot read the leases: ${l.error}`, fix: 'grant the user SELECT on pydepot\'s tables (leases)' });
+    return out;
+  }
+  const live = `${plural(l.live, 'live lease')} (${plural(l.liveServers, 'server')} running)`;
+  const expired = l.expired.reduce((n, e) => n + e.count, 0);
+  if (expired === 0) {
+    out.push({ level: 'ok', check: 'leases', message: `${live}, none expired` });
+  } else {
+    const kinds = l.expired.map((e) => `${e.kind} ${e.count}`).join(', ');
+    out.push({
+      level: 'info', check: 'leases',
+      message: `${plural(expired, 'expired lease')} (${kinds}; the oldest lapsed ${duration(l.oldestExpiredAgoMs ?? 0)} ago), left by processes that stopped or finished a job's round: nothing to do, they lapse by themselves (the next process that wants one takes it over); ${live}`,
+    });
+  }
+  return out;
+}
+
+async function postgres(config: Config): Promise<Finding[]> {
+  if (!config.database) return [];
+  return postgresFindings(await inspectPostgres(config.database.url), { workers: config.workers, poolSize: config.database.poolSize });
 }
 
 /** With S3 blobs: does the bucket answer, with these credentials? */
@@ -167,6 +280,7 @@ export async function runDoctor(opts: DoctorOptions, io: Io, now = Date.now()): 
   const findings: Finding[] = [{ level: 'ok', check: 'config', message: `loaded: ${Object.keys(config.repositories).length} repositories (${remotes} remote)` }];
   findings.push(...certificate(config, now));
   findings.push(...await storage(config, minFree, minFreePercent));
+  findings.push(...await postgres(config));
   findings.push(...await bucket(config));
   findings.push(...await upstreams(config));
   return findings;

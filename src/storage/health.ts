@@ -35,7 +35,8 @@ export interface StorageHealth {
 export const DATABASE_FILE = 'pydepot.db';
 const QUICK_CHECK_ROWS = 20;
 
-export async function inspectStorage(root: string): Promise<StorageHealth> {
+/** `sqlite: false`: the metadata is elsewhere (PostgreSQL); a pydepot.db left in the folder (the depot migrated) is not read. */
+export async function inspectStorage(root: string, opts: { sqlite?: boolean } = {}): Promise<StorageHealth> {
   const health: StorageHealth = { root, exists: false, unwritable: [], space: null, database: null, quarantined: 0 };
   const s = await stat(root).catch(() => null);
   if (!s?.isDirectory()) return health;
@@ -47,7 +48,7 @@ export async function inspectStorage(root: string): Promise<StorageHealth> {
   }
   const fs = await statfs(root).catch(() => null);
   if (fs) health.space = { free: fs.bavail * fs.bsize, total: fs.blocks * fs.bsize };
-  health.database = inspectDatabase(join(root, DATABASE_FILE));
+  if (opts.sqlite !== false) health.database = inspectDatabase(join(root, DATABASE_FILE));
   health.quarantined = (await readdir(join(root, 'quarantine')).catch(() => [])).length;
   return health;
 }

@@ -1,19 +1,24 @@
 /**
  * `pydepot doctor`: a healthy installation exits 0; each broken part (an
  * upstream, the certificate, the disk, the database, the config) is one
- * finding that says what to fix, and errors exit 1.
+ * finding that says what to fix, and errors exit 1. The PostgreSQL checks
+ * run against a real server (test/helpers/postgres.ts).
  */
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
 import { stringify as stringifyYaml } from 'yaml';
+import { postgresFindings } from '../../src/commands/doctor.ts';
+import { PG_MIGRATIONS } from '../../src/storage/pg/migrations.ts';
+import { openPgStores } from '../../src/storage/pg/open.ts';
 import { openStorage } from '../../src/storage/open.ts';
 import { pinEmbedded } from '../helpers/test-backend.ts';
 import { pydepot } from '../helpers/cli.ts';
 import { describe } from '../helpers/clients.ts';
 import { FakeUpstream } from '../helpers/fake-upstream.ts';
 import { tempDir } from '../helpers/server.ts';
+import { freePort, pgDatabase, pgQuery, sharedCluster } from '../helpers/postgres.ts';
 import { startS3 } from '../helpers/s3.ts';
 import { makeExpiredCertificate, makeTestCertificates } from '../helpers/tls.ts';
 
@@ -22,7 +27,7 @@ interface Finding { level: string; check: string; message: string; fix?: string 
 /** A storage folder made as the server makes it, and a config file around `extra`. */
 async function install(t: ExecutionContext, extra: Record<string, unknown>): Promise<{ storage: string; config: string }> {
   const dir = await tempDir(t);
-  // Embedded only: doctor's database checks are of pydepot.db (quick_check, its schema version); it has none for PostgreSQL yet.
+  // Embedded: these database checks are of pydepot.db (quick_check, its schema version); PostgreSQL's are below, with `database` in the config.
   const storage = pinEmbedded(join(dir, 'storage'));
   await (await openStorage(storage)).store.close();
   const config = join(dir, 'pydepot.yaml');
@@ -161,4 +166,95 @@ test('S3 blobs: the bucket answering is ok; a missing bucket is an error naming 
   const r = await doctor(bad.config);
   t.is(r.code, 1);
   t.regex(r.stdout, new RegExp(`^error +blobs +S3 bucket 'no-such-bucket' at ${s3.endpoint}: no such bucket → check blobs.endpoint, bucket, region and forcePathStyle`, 'm'));
+});
+
+/** A storage folder and a config naming the PostgreSQL database `url` (the test backend leaves a config that names one alone). */
+async function pgInstall(t: ExecutionContext, url: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const dir = await tempDir(t);
+  const storage = join(dir, 'storage');
+  await mkdir(storage);
+  const config = join(dir, 'pydepot.yaml');
+  await writeFile(config, stringifyYaml({ storage, database: url, repositories: { internal: { type: 'local' } }, ...extra }));
+  return config;
+}
+
+/** A database as a server's start leaves it: pydepot's tables, at this pydepot's schema version. */
+async function migratedDatabase(t: ExecutionContext): Promise<string> {
+  const url = await pgDatabase(t);
+  await (await openPgStores(url, { poolSize: 1 })).close();
+  return url;
+}
+
+const LATEST_PG = PG_MIGRATIONS.at(-1)!.version;
+
+test('PostgreSQL: reachable, at this pydepot\'s schema, room for the pool: every check ok; a pydepot.db left behind is not read', async (t) => {
+  const config = await pgInstall(t, await migratedDatabase(t));
+  // What `storage migrate` leaves: the old SQLite file (here not even a database) is no longer the depot's.
+  await writeFile(join(dirname(config), 'storage', 'pydepot.db'), Buffer.alloc(8192, 7));
+  const r = await doctor(config);
+  t.is(r.code, 0, describe(r));
+  t.regex(r.stdout, /^ok +database +PostgreSQL \d+\.\d+.* at 127\.0\.0\.1:\d+\/t_[0-9a-f]+ as postgres answers$/m);
+  t.regex(r.stdout, new RegExp(`^ok +database +schema version ${LATEST_PG}, this pydepot's$`, 'm'));
+  t.regex(r.stdout, /^ok +connections +\d+ free \(max_connections 300, \d+ in use \(\d+ by pydepot\), 3 reserved\); this pydepot's pool takes up to 10 \(databasePoolSize 10\)$/m);
+  t.regex(r.stdout, /^ok +leases +0 live leases \(0 servers running\), none expired$/m);
+  t.regex(r.stdout, /^no problems found$/m);
+  t.false(r.stdout.includes('pydepot.db'), 'the SQLite checks are for the embedded database only');
+  t.deepEqual(r.findings.filter((f) => f.level !== 'ok'), []);
+});
+
+test('PostgreSQL: expired leases are information; a pool that would take most free connections a warning (exit 0)', async (t) => {
+  const url = await migratedDatabase(t);
+  const now = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
+  await pgQuery(url, `INSERT INTO leases (key, owner, expires_at) VALUES
+    ('server:h:/srv/storage#a', 'h/1/a', ${now} - 300000), ('page:pypi/six', 'h/1/a', ${now} - 1000),
+    ('server:h:/srv/storage#b', 'h/2/b', ${now} + 600000)`);
+  const r = await doctor(await pgInstall(t, url, { databasePoolSize: 100, workers: 2 }));
+  t.is(r.code, 0, describe(r));
+  t.regex(r.stdout, /^info +leases +2 expired leases \(page 1, server 1; the oldest lapsed 5 minutes ago\), left by processes that stopped or finished a job's round: nothing to do, they lapse by themselves \(the next process that wants one takes it over\); 1 live lease \(1 server running\)$/m);
+  t.regex(r.stdout, /^warn +connections +this pydepot's pool \(2 workers × databasePoolSize 100 = 200\) would take more than half of the \d+ connections free \(max_connections 300, .*\) → replicas × workers × databasePoolSize, plus the CLI's runs, must stay under max_connections: raise max_connections, lower databasePoolSize or workers, or put PgBouncer \(transaction mode\) in front$/m);
+  t.regex(r.stdout, /^0 errors, 1 warning$/m);
+  t.is((await pgQuery(url, 'SELECT count(*)::int AS n FROM leases'))[0]!.n, 3, 'doctor removed no lease');
+});
+
+test('PostgreSQL: a fresh empty database is information (the next start migrates it); doctor creates nothing', async (t) => {
+  const url = await pgDatabase(t);
+  const r = await doctor(await pgInstall(t, url));
+  t.is(r.code, 0, describe(r));
+  t.regex(r.stdout, new RegExp(`^info +database +an empty database: it will be migrated at the next start \\(pydepot creates its tables, schema version ${LATEST_PG}\\)$`, 'm'));
+  t.false(r.findings.some((f) => f.check === 'leases'), 'no leases table: nothing to say about leases');
+  t.regex(r.stdout, /^no problems found$/m);
+  t.deepEqual(await pgQuery(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"), [], 'no table made');
+});
+
+test('PostgreSQL: a schema newer than this pydepot is an error (the server refuses it at start); exit 1', async (t) => {
+  const url = await migratedDatabase(t);
+  await pgQuery(url, "INSERT INTO pydepot_migrations (version, name) VALUES ($1, 'from a newer pydepot')", [LATEST_PG + 1]);
+  const r = await doctor(await pgInstall(t, url));
+  t.is(r.code, 1);
+  t.regex(r.stdout, new RegExp(`^error +database +the schema \\(version ${LATEST_PG + 1}\\) is newer than this pydepot knows \\(${LATEST_PG}\\): this pydepot is older than the schema, and refuses to start on it → run the pydepot release that migrated it, or a newer one$`, 'm'));
+  t.regex(r.stderr, /pydepot: doctor found 1 error/);
+});
+
+test('PostgreSQL: a server not there, or no such database, is an error naming host:port/db with the driver\'s reason and never the password; exit 1', async (t) => {
+  const port = await freePort();
+  const r = await doctor(await pgInstall(t, `postgres://pydepot:s3cret-pw@127.0.0.1:${port}/depot`));
+  t.is(r.code, 1);
+  t.regex(r.stdout, new RegExp(`^error +database +cannot connect to PostgreSQL at 127\\.0\\.0\\.1:${port}/depot as pydepot: connect ECONNREFUSED 127\\.0\\.0\\.1:${port} → check that PostgreSQL runs and listens at that host and port`, 'm'));
+  t.is(r.findings.filter((f) => f.check === 'database').length, 1, 'nothing else is asked of a server not there');
+  t.false(`${r.stdout}${r.stderr}`.includes('s3cret-pw'));
+
+  const cluster = await sharedCluster();
+  const missing = await doctor(await pgInstall(t, cluster.url('no_such_db')));
+  t.is(missing.code, 1);
+  t.regex(missing.stdout, /^error +database +cannot connect to PostgreSQL at 127\.0\.0\.1:\d+\/no_such_db as postgres: database "no_such_db" does not exist → create the database \(createdb, or CREATE DATABASE\): pydepot creates its tables, not the database$/m);
+});
+
+test('PostgreSQL findings a test server cannot show: a server older than 13; migrations pending on a used database', (t) => {
+  const pool = { workers: 1, poolSize: 10 };
+  const connections = { max: 100, reserved: 3, inUse: 5, pydepot: 0 };
+  const old = postgresFindings({ reachable: true, where: 'db:5432/depot as pydepot', version: '12.19', major: 12, schema: { current: 1, latest: 1, otherTables: 0 }, connections, leases: null }, pool);
+  t.deepEqual(old[0], { level: 'error', check: 'database', message: 'PostgreSQL 12.19 at db:5432/depot as pydepot is older than 13, which pydepot needs', fix: 'upgrade PostgreSQL to 13 or later' });
+  const behind = postgresFindings({ reachable: true, where: 'db:5432/depot', version: '16.4', major: 16, schema: { current: 1, latest: 3, otherTables: 0 }, connections, leases: null }, pool);
+  t.deepEqual(behind[1], { level: 'warn', check: 'database', message: '2 migrations pending (schema 1, this pydepot 3): it will be migrated at the next start', fix: 'back up the database (pg_dump) first' });
+  t.deepEqual(behind[2], { level: 'ok', check: 'connections', message: '92 free (max_connections 100, 5 in use (0 by pydepot), 3 reserved); this pydepot\'s pool takes up to 10 (databasePoolSize 10)' });
 });

@@ -19,9 +19,10 @@ import { migrateTestHooks } from '../../src/storage/migrate-pg.ts';
 import { pydepot } from '../helpers/cli.ts';
 import { buildSdist, buildWheel, type BuiltDist } from '../helpers/dists.ts';
 import { FakeUpstream } from '../helpers/fake-upstream.ts';
+import { cliConfigFile, embeddedDepotConfig } from '../helpers/migrate-source.ts';
 import { pgDatabase } from '../helpers/postgres.ts';
 import { startS3, type FakeS3 } from '../helpers/s3.ts';
-import { CI, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
+import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { upload } from '../helpers/upload.ts';
 
 const JSON_ACCEPT = 'application/vnd.pypi.simple.v1+json';
@@ -67,17 +68,7 @@ async function populate(t: ExecutionContext, opts: { small?: boolean } = {}): Pr
   up.addProject('requests', [{ dist: remoteWheel }, { dist: remoteSdist, yanked: 'bad sdist' }]);
   const upstreamAcme = await buildWheel({ name: 'acme-lib', version: '99.0' });
   up.addProject('acme-lib', [{ dist: upstreamAcme }]);
-  const raw = {
-    repositories: {
-      internal: { type: 'local', upload: [CI.user] },
-      pypi: { type: 'remote', url: up.url, timeout: 5, indexTtl: 86_400 },
-      all: { type: 'virtual', members: ['internal', 'pypi'] },
-    },
-    defaultRepository: 'all',
-    // The embedded default, whatever back end the test run picks for other tests.
-    blobs: { type: 'fs' },
-    database: 'sqlite',
-  };
+  const raw = embeddedDepotConfig(up.url);
   const s = await startTestServer(t, raw);
   const specs: [string, string, 'wheel' | 'sdist', string?][] = opts.small
     ? [['acme-lib', '1.0', 'wheel']]
@@ -91,8 +82,7 @@ async function populate(t: ExecutionContext, opts: { small?: boolean } = {}): Pr
     t.is(res.status, 200, await res.text());
     hosted.push(d);
   }
-  const config = join(await tempDir(t, 'pydepot-cli-'), 'pydepot.yaml');
-  await writeFile(config, stringifyYaml({ ...raw, storage: s.storage }));
+  const config = await cliConfigFile(t, raw, s.storage);
   const run = (args: string[], o: { tty?: boolean } = {}): ReturnType<typeof pydepot> => pydepot([...args, '--config', config], o);
   if (!opts.small) {
     t.is((await run(['yank', 'internal', 'acme-lib', '1.0', '--reason', 'broken build'])).code, 0);

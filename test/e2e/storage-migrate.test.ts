@@ -3,17 +3,15 @@
  * before the migration: a hosted package (through a virtual repository) and
  * its dependency from a remote's cache, with the upstream gone.
  */
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import test from 'ava';
-import { stringify as stringifyYaml } from 'yaml';
 import { pydepot } from '../helpers/cli.ts';
 import { describe, requireClient, venv } from '../helpers/clients.ts';
 import { buildWheel } from '../helpers/dists.ts';
 import { FakeUpstream } from '../helpers/fake-upstream.ts';
+import { cliConfigFile, embeddedDepotConfig } from '../helpers/migrate-source.ts';
 import { pgDatabase } from '../helpers/postgres.ts';
 import { startS3 } from '../helpers/s3.ts';
-import { CI, startTestServer, tempDir } from '../helpers/server.ts';
+import { startTestServer, tempDir } from '../helpers/server.ts';
 import { upload } from '../helpers/upload.ts';
 
 test('pip installs the same packages from the migrated depot, the upstream gone', async (t) => {
@@ -21,17 +19,7 @@ test('pip installs the same packages from the migrated depot, the upstream gone'
   const up = await FakeUpstream.start(t);
   const dep = await buildWheel({ name: 'acme-dep', version: '2.0' });
   up.addProject('acme-dep', [{ dist: dep }]);
-  const raw = {
-    repositories: {
-      internal: { type: 'local', upload: [CI.user] },
-      pypi: { type: 'remote', url: up.url, timeout: 5, indexTtl: 86_400 },
-      all: { type: 'virtual', members: ['internal', 'pypi'] },
-    },
-    defaultRepository: 'all',
-    // The embedded default, whatever back end the test run picks for other tests.
-    blobs: { type: 'fs' },
-    database: 'sqlite',
-  };
+  const raw = embeddedDepotConfig(up.url);
   const s = await startTestServer(t, raw);
   const app = await buildWheel({ name: 'acme-app', version: '1.0', requiresDist: ['acme-dep>=2'] });
   t.is((await upload(`${s.url}/internal/`, app, 'acme-app', '1.0')).status, 200);
@@ -44,8 +32,7 @@ test('pip installs the same packages from the migrated depot, the upstream gone'
 
   const s3 = await startS3(t);
   const db = await pgDatabase(t);
-  const config = join(await tempDir(t, 'pydepot-cli-'), 'pydepot.yaml');
-  await writeFile(config, stringifyYaml({ ...raw, storage: s.storage }));
+  const config = await cliConfigFile(t, raw, s.storage);
   const m = await pydepot(['storage', 'migrate', '--config', config, '--to', db, '--blobs', `s3://${s3.bucket}/moved?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`]);
   t.is(m.code, 0, m.stderr);
 

@@ -170,3 +170,14 @@ export async function freshDatabase(cluster?: PgCluster): Promise<string> {
 export function pgDatabase(_t: ExecutionContext, cluster?: PgCluster): Promise<string> {
   return freshDatabase(cluster);
 }
+
+/** One statement on `url`, on a connection of its own; its rows. */
+export async function pgQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<R>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}

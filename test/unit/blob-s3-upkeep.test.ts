@@ -10,26 +10,16 @@ import test, { type ExecutionContext } from 'ava';
 import { pino } from 'pino';
 import { collectGarbage } from '../../src/repos/gc.ts';
 import { scrubBlobs } from '../../src/repos/scrub.ts';
-import { openStorage, type Storage } from '../../src/storage/open.ts';
+import type { Storage } from '../../src/storage/open.ts';
+import { blobSeeder, type SeededStorage } from '../helpers/blobs.ts';
 import { startS3, type FakeS3 } from '../helpers/s3.ts';
 import { tempDir } from '../helpers/server.ts';
 
 const logger = pino({ level: 'silent' });
 
-async function setup(t: ExecutionContext, prefix: string): Promise<{ s3: FakeS3; storage: Storage; put(bytes: Buffer): Promise<string> }> {
+async function setup(t: ExecutionContext, prefix: string): Promise<SeededStorage & { s3: FakeS3 }> {
   const s3 = await startS3(t);
-  const storage = await openStorage(await tempDir(t), s3.blobs(prefix));
-  t.teardown(() => storage.store.close());
-  return {
-    s3, storage,
-    async put(bytes) {
-      const w = storage.blobs.createTemp();
-      w.stream.end(bytes);
-      const temp = await w.finished();
-      await storage.blobs.commit(temp);
-      return temp.sha256;
-    },
-  };
+  return { s3, ...await blobSeeder(t, await tempDir(t), s3.blobs(prefix)) };
 }
 
 async function listed(storage: Storage): Promise<string[]> {

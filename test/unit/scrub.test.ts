@@ -4,26 +4,15 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { pino } from 'pino';
 import { scrubBlobs } from '../../src/repos/scrub.ts';
-import { openStorage, type Storage } from '../../src/storage/open.ts';
+import { blobSeeder, type SeededStorage } from '../helpers/blobs.ts';
 import { tempDir } from '../helpers/server.ts';
 
 const logger = pino({ level: 'silent' });
 
-async function setup(t: ExecutionContext): Promise<{ root: string; storage: Storage; put(bytes: Buffer): Promise<string> }> {
+async function setup(t: ExecutionContext): Promise<SeededStorage & { root: string }> {
   const root = await tempDir(t);
   // Embedded only: the tests corrupt and remove blob files in the folder's blobs/ on disk.
-  const storage = await openStorage(root);
-  t.teardown(() => storage.store.close());
-  return {
-    root, storage,
-    async put(bytes) {
-      const w = storage.blobs.createTemp();
-      w.stream.end(bytes);
-      const temp = await w.finished();
-      await storage.blobs.commit(temp);
-      return temp.sha256;
-    },
-  };
+  return { root, ...await blobSeeder(t, root) };
 }
 
 test('the rate cap spreads the reads: 300 kB at 200 kB/s take about 1.5 s', async (t) => {
