@@ -2,7 +2,8 @@
  * Reads an upstream root page (the project list, PEP 503 HTML / PEP 691 JSON,
  * API 1.x) as a stream: pypi.org's root is tens of MB, and a proxy that held
  * it whole per refresh would need that much memory for what ends up a list of
- * names. Only names are kept: an anchor or entry that does not name a valid
+ * names, and holding even the names costs tens of MB: the caller takes them
+ * in batches as they come (take()) and stores them. Only names are kept: an anchor or entry that does not name a valid
  * project is skipped; a body that is not a simple index at all (bad JSON,
  * wrong top-level shape, API major version other than 1) throws
  * IndexFormatError.
@@ -12,36 +13,33 @@
 import { Parser } from 'htmlparser2';
 import { isValidProjectName, normalizeName } from '../pypi/names.ts';
 import {
-  IndexFormatError, LEADING_SPACE, META_REPOSITORY_VERSION, checkApiVersion, formatOf, isObject,
-  jsonApiVersion, parseJsonObject, type Format,
+  IndexFormatError, LEADING_SPACE, META_REPOSITORY_VERSION, checkApiVersion, formatOf, type Format,
 } from './index-format.ts';
+import { RootJsonScanner } from './root-json-scanner.ts';
 
-/** Streaming parser for the root page (project list). */
+/**
+ * Streaming parser for the root page (project list): names come out as the
+ * page is read, so a list of 700,000 names need not be held to be stored.
+ */
 export interface ProjectListParser {
   write(chunk: string): void;
-  /** Normalized project names, deduplicated, in page order. */
+  /** How many names wait to be taken. */
+  readonly pending: number;
+  /**
+   * The names found since the last take(): normalized, deduplicated among
+   * themselves, in page order (a name may come again in a later take: a
+   * store's batched save deduplicates).
+   */
+  take(): string[];
+  /**
+   * Ends the page and returns the names not taken yet: without take(), every
+   * name of the page, deduplicated, in page order.
+   */
   end(): string[];
 }
 
-export interface ProjectListParserOptions {
-  /**
-   * The JSON root is buffered and parsed at `end()`; beyond this many
-   * characters `write` throws IndexFormatError. pypi.org's JSON root is a few
-   * tens of MB; V8 strings cannot exceed ~512 Mi characters anyway.
-   */
-  maxJsonChars?: number;
-}
-
-const DEFAULT_MAX_JSON_CHARS = 256 * 1024 * 1024;
-
 /** Anchor text longer than this is not a project name; the href is used instead. */
 const MAX_ANCHOR_TEXT = 1024;
-
-function addProjectName(names: Set<string>, candidate: string): boolean {
-  if (!isValidProjectName(candidate)) return false;
-  names.add(normalizeName(candidate));
-  return true;
-}
 
 /** The project name an href points at: its last non-empty path segment (`/simple/foo/` → `foo`). */
 function nameFromHref(href: string): string | null {
@@ -62,7 +60,7 @@ function nameFromHref(href: string): string | null {
 }
 
 /** The root page's names, fed by htmlparser2's streaming parser. */
-function htmlRootSink(names: Set<string>, fail: (err: IndexFormatError) => void): Parser {
+function htmlRootSink(addProjectName: (candidate: string) => boolean, fail: (err: IndexFormatError) => void): Parser {
   let anchor: { href: string | undefined; text: string; overflow: boolean } | null = null;
   let versionSeen = false;
 
@@ -72,9 +70,9 @@ function htmlRootSink(names: Set<string>, fail: (err: IndexFormatError) => void)
     anchor = null;
     // The text is the (display) name; some indexes leave it empty or put
     // something else there, then the href names the project.
-    if (!overflow && addProjectName(names, text.trim())) return;
+    if (!overflow && addProjectName(text.trim())) return;
     const fromHref = href === undefined ? null : nameFromHref(href);
-    if (fromHref !== null) addProjectName(names, fromHref);
+    if (fromHref !== null) addProjectName(fromHref);
   };
 
   return new Parser({
@@ -110,53 +108,54 @@ function htmlRootSink(names: Set<string>, fail: (err: IndexFormatError) => void)
   });
 }
 
-function parseJsonRoot(body: string, names: Set<string>): void {
-  const doc = parseJsonObject(body, 'project list');
-  jsonApiVersion(doc);
-  if (!Array.isArray(doc.projects)) throw new IndexFormatError('JSON project list has no `projects` array.');
-  for (const p of doc.projects) {
-    if (isObject(p) && typeof p.name === 'string') addProjectName(names, p.name.trim());
-  }
-}
-
 /**
- * A streaming root-page parser. HTML goes through htmlparser2 chunk by chunk
- * (memory: the names plus the parser's unconsumed tail). The JSON root is
- * buffered and parsed at `end()` (up to `maxJsonChars`): a streaming JSON
- * parser is not worth it for a few tens of MB. With no usable Content-Type
- * the format is sniffed from the first non-blank character.
+ * A streaming root-page parser. HTML goes through htmlparser2 chunk by chunk,
+ * JSON through RootJsonScanner (root-json-scanner.ts): memory is the names
+ * not taken yet plus the parser's unconsumed tail, whatever the page's size.
+ * With no usable Content-Type the format is sniffed from the first non-blank
+ * character.
  */
-export function createProjectListParser(
-  contentType: string,
-  options: ProjectListParserOptions = {},
-): ProjectListParser {
-  const maxJsonChars = options.maxJsonChars ?? DEFAULT_MAX_JSON_CHARS;
-  const names = new Set<string>();
+export function createProjectListParser(contentType: string): ProjectListParser {
+  let names = new Set<string>();
   let format: Format | null = formatOf(contentType);
   let html: Parser | null = null;
-  const jsonChunks: string[] = [];
-  let jsonChars = 0;
+  let json: RootJsonScanner | null = null;
   let error: IndexFormatError | null = null;
   let ended = false;
 
+  const add = (candidate: string): boolean => {
+    if (!isValidProjectName(candidate)) return false;
+    names.add(normalizeName(candidate));
+    return true;
+  };
   const fail = (err: IndexFormatError): void => {
     error ??= err;
   };
   const rethrow = (): void => {
     if (error !== null) throw error;
   };
+  /** A JSON scanner's IndexFormatError is kept: every later call reports it too. */
+  const guarded = (step: () => void): void => {
+    try {
+      step();
+    } catch (err) {
+      if (!(err instanceof IndexFormatError)) throw err;
+      fail(err);
+    }
+  };
+  const take = (): string[] => {
+    const out = [...names];
+    names = new Set();
+    return out;
+  };
 
   const feed = (chunk: string): void => {
     if (format === 'json') {
-      jsonChars += chunk.length;
-      if (jsonChars > maxJsonChars) {
-        jsonChunks.length = 0;
-        fail(new IndexFormatError(`JSON project list larger than ${maxJsonChars} characters.`));
-        return;
-      }
-      jsonChunks.push(chunk);
+      json ??= new RootJsonScanner((name) => void add(name));
+      const scanner = json;
+      guarded(() => scanner.write(chunk));
     } else {
-      html ??= htmlRootSink(names, fail);
+      html ??= htmlRootSink(add, fail);
       html.write(chunk);
     }
   };
@@ -175,19 +174,22 @@ export function createProjectListParser(
       feed(data);
       rethrow();
     },
+    get pending(): number {
+      return names.size;
+    },
+    take,
     end(): string[] {
       if (ended) throw new Error('ProjectListParser.end() called twice');
       ended = true;
       rethrow();
       if (format === 'json') {
-        const body = jsonChunks.join('');
-        jsonChunks.length = 0;
-        parseJsonRoot(body, names);
+        const scanner = json ?? new RootJsonScanner(() => undefined);
+        guarded(() => scanner.end());
       } else {
         html?.end();
-        rethrow();
       }
-      return [...names];
+      rethrow();
+      return take();
     },
   };
 }

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { parseDistFilename } from '../../src/pypi/filenames.ts';
 import { isValidProjectName, normalizeName } from '../../src/pypi/names.ts';
 import { canonicalVersion, compareVersions, isValidVersion } from '../../src/pypi/versions.ts';
-import { IndexFormatError, formatOf, sniff } from '../../src/upstream/index-format.ts';
+import { IndexFormatError, checkApiVersion, formatOf, sniff } from '../../src/upstream/index-format.ts';
 import { createProjectListParser } from '../../src/upstream/project-list-parser.ts';
 import { parseProjectPage, type UpstreamProjectPage } from '../../src/upstream/project-page-parser.ts';
 import { anyText, check, nameish, outcome, pep440ish, validName, versionish } from './_fuzz.ts';
@@ -303,6 +303,65 @@ test('project list parser: one character per chunk gives the same names as one c
     const single = parseList(type, body.split(''));
     if (JSON.stringify(whole) !== JSON.stringify(single)) throw new Error(`one chunk: ${JSON.stringify(whole)}, per character: ${JSON.stringify(single)}`);
   }), { numRuns: 200, timeLimitMs: 3000 });
+});
+
+/**
+ * What the JSON root meant when it was parsed whole (JSON.parse, then the
+ * list's shape): the streaming scanner must agree, names and verdict.
+ */
+function jsonRootOracle(body: string): ListResult {
+  const r = outcome(() => {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(body.replace(/^[\uFEFF \t\r\n]+/, ''));
+    } catch (err) {
+      throw new IndexFormatError((err as Error).message);
+    }
+    const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+    if (!isObj(doc)) throw new IndexFormatError('not an object');
+    if (doc.meta !== undefined && doc.meta !== null) {
+      if (!isObj(doc.meta)) throw new IndexFormatError('meta');
+      checkApiVersion(doc.meta['api-version'], 'meta.api-version');
+    }
+    if (!Array.isArray(doc.projects)) throw new IndexFormatError('no projects');
+    const names = new Set<string>();
+    for (const p of doc.projects) {
+      if (isObj(p) && typeof p.name === 'string' && isValidProjectName(p.name.trim())) names.add(normalizeName(p.name.trim()));
+    }
+    return [...names];
+  }, [IndexFormatError]);
+  return r.ok ? { names: r.value } : { error: 'rejected' };
+}
+
+const anyJson = fc.jsonValue({ maxDepth: 3 });
+const jsonRootDoc = fc.record({
+  meta: maybe(fc.oneof(fc.record({ 'api-version': maybe(apiVersion), _x: anyJson }, { requiredKeys: [] }), anyJson)),
+  projects: maybe(fc.oneof({ weight: 4, arbitrary: fc.array(fc.oneof(
+    { weight: 4, arbitrary: fc.record({ name: maybe(nameish), '_last-serial': fc.integer(), x: anyJson }, { requiredKeys: [] }) },
+    { weight: 1, arbitrary: anyJson },
+  ), { maxLength: 8 }) }, { weight: 1, arbitrary: anyJson })),
+  other: anyJson,
+}, { requiredKeys: [] });
+const jsonRootText = fc.tuple(jsonRootDoc, fc.constantFrom(undefined, 1, '\t')).map(([doc, indent]) => JSON.stringify(doc, null, indent));
+const jsonRootBodies = fc.tuple(fc.constantFrom('', ' ', '\uFEFF', '\n'), fc.oneof(
+  { weight: 3, arbitrary: jsonRootText },
+  { weight: 2, arbitrary: fc.tuple(jsonRootText, fc.array(fc.tuple(fc.nat(), fc.nat(3), fc.oneof(anyText(3), fc.constantFrom(',', '"', '\\', '}', ']', '[', '{', '-', '0', '.', 'e', 'n', ' '))), { minLength: 1, maxLength: 3 }))
+    .map(([body, edits]) => edits.reduce((s, [at, drop, insert]) => {
+      const i = at % (s.length + 1);
+      return s.slice(0, i) + insert + s.slice(i + drop);
+    }, body)) },
+)).map(([lead, body]) => lead + body);
+
+test('JSON root: the streaming scanner accepts and refuses what JSON.parse did, with the same names', async (t) => {
+  await check(t, fc.property(jsonRootBodies, fc.array(fc.nat(), { maxLength: 6 }), (body, offsets) => {
+    const expected = jsonRootOracle(body);
+    for (const got of [parseList('application/vnd.pypi.simple.v1+json', [body]), parseList('application/json', cut(body, offsets))]) {
+      const verdict = 'error' in got ? { error: 'rejected' } : got;
+      if (JSON.stringify(verdict) !== JSON.stringify(expected)) {
+        throw new Error(`JSON.parse: ${JSON.stringify(expected)}, streamed: ${JSON.stringify(got)}`);
+      }
+    }
+  }), PURE);
 });
 
 test('no catastrophic backtracking in the page parsers on long near-miss input', async (t) => {

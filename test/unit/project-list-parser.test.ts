@@ -135,11 +135,70 @@ test('root: an empty body with an unknown type is an empty list; an HTML page wi
   t.deepEqual(parseRoot('<html><body>No projects yet</body></html>', 'text/html'), []);
 });
 
-test('root JSON: buffering is bounded by maxJsonChars', (t) => {
-  const parser = createProjectListParser('application/vnd.pypi.simple.v1+json', { maxJsonChars: 100 });
-  parser.write('{"projects": [');
-  t.throws(() => parser.write(`${'{"name": "a"},'.repeat(10)}`), { instanceOf: IndexFormatError, message: /larger than 100/ });
-  t.throws(() => parser.end(), { instanceOf: IndexFormatError });
+test('root: names come out while the page streams (take), not only at its end', (t) => {
+  const cases: Array<[string, string[]]> = [
+    ['application/vnd.pypi.simple.v1+json', ['{"meta": {"api-version": "1.1"}, "projects": [', '{"name": "A"}, {"name": "b"}, ', '{"name": "a"}, {"name": "C"}', ']}']],
+    ['text/html', ['<html><body><a href="/simple/a/">A</a>', '<a href="/simple/b/">b</a><a href="/simple/a/">a</a>', '<a href="/simple/c/">C</a>', '</body></html>']],
+  ];
+  for (const [type, chunks] of cases) {
+    const parser = createProjectListParser(type);
+    parser.write(chunks[0]!);
+    parser.write(chunks[1]!);
+    t.true(parser.pending >= 2, type);
+    const first = parser.take();
+    t.deepEqual(first.slice(0, 2), ['a', 'b'], type);
+    t.is(parser.pending, 0);
+    parser.write(chunks[2]!);
+    parser.write(chunks[3]!);
+    // A name taken before may come again (the store keeps it once); the rest come at the end.
+    const rest = [...first, ...parser.end()];
+    t.deepEqual([...new Set(rest)], ['a', 'b', 'c'], type);
+  }
+});
+
+test('root JSON: every JSON value kind around the names is read; entries are parsed alone', (t) => {
+  const body = '\uFEFF {"meta":{"api-version":"1.3","_x":[1,-0.5e+3,2E-2,true,false,null,{}]},"_last":  -0 ,'
+    + '"projects":[{"_last-serial":26830195,"name":"D\\u00e9j\\u00e0"},{"name":"a\\u002Db","x":{"name":"inner"}},'
+    + '{"name":"x","name":"Last-Wins"},"str",12,null,[{"name":"nested"}],{"name":["no"]},{"name":" spaced\\t"}],"tail":"\\"}"}\n';
+  t.deepEqual(parseRoot(body, 'application/json'), ['a-b', 'last-wins', 'spaced']);
+  t.deepEqual(parseRoot(body, 'application/json', [...body]), ['a-b', 'last-wins', 'spaced']);
+  t.deepEqual(parseRoot('{"projects":[],"meta":null}', 'application/json'), []);
+});
+
+const jsonRejected: Array<[string, string]> = [
+  ['a second projects member', '{"projects": [{"name": "a"}], "projects": []}'],
+  ['meta not an object', '{"meta": [], "projects": []}'],
+  ['api-version not a string', '{"meta": {"api-version": 1}, "projects": []}'],
+  ['api-version after the projects', '{"projects": [{"name": "a"}], "meta": {"api-version": "2.0"}}'],
+  ['a trailing comma', '{"projects": [{"name": "a"},]}'],
+  ['trailing text', '{"projects": []} x'],
+  ['two documents', '{"projects": []}{"projects": []}'],
+  ['a bad escape', '{"projects": [{"name": "a\\x"}]}'],
+  ['a short unicode escape', '{"projects": [{"name": "\\u00g0"}]}'],
+  ['a raw newline in a string', '{"projects": [{"name": "a\nb"}]}'],
+  ['a number with a leading zero', '{"x": 01, "projects": []}'],
+  ['a number without digits after the point', '{"x": 1., "projects": []}'],
+  ['a bare minus', '{"x": -, "projects": []}'],
+  ['an exponent without digits', '{"x": 1e+, "projects": []}'],
+  ['a misspelt literal', '{"x": nul, "projects": []}'],
+  ['a single-quoted string', "{'projects': []}"],
+  ['a key without a value', '{"projects"}'],
+  ['unclosed', '{"projects": [{"name": "a"}]'],
+  ['a top-level string', '"projects"'],
+  ['only blanks', '  \n'],
+];
+for (const [what, body] of jsonRejected) {
+  test(`root JSON rejected: ${what}`, (t) => {
+    t.throws(() => parseRoot(body, 'application/vnd.pypi.simple.v1+json'), { instanceOf: IndexFormatError });
+    t.throws(() => parseRoot(body, 'application/vnd.pypi.simple.v1+json', [...body]), { instanceOf: IndexFormatError });
+  });
+}
+
+test('root JSON: a syntax error says where, counted from the body\'s start however it is cut', (t) => {
+  const body = '{"projects": [{"name": "a"}, ?]}';
+  const message = /unexpected '\?' at character 29/;
+  t.throws(() => parseRoot(body, 'application/json'), { message });
+  t.throws(() => parseRoot(body, 'application/json', chunksOf(body, () => 3)), { message });
 });
 
 test('root: write() after end() and a second end() throw', (t) => {
