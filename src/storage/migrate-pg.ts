@@ -61,7 +61,7 @@ export const COPY_RULES: readonly CopyRule[] = [
       'removed_cause', 'last_download', 'requires_python'],
   },
   { table: 'remote_roots', key: ['repo'], columns: ['repo', 'checked_at', 'etag', 'last_modified', 'serial'] },
-  { table: 'remote_root_names', key: ['repo', 'name'], columns: ['repo', 'name'] },
+  { table: 'remote_root_names', key: ['repo', 'serial', 'name'], columns: ['repo', 'serial', 'name'] },
   { table: 'squats', key: ['remote', 'project'], columns: ['remote', 'project', 'reason', 'first_seen', 'last_seen'] },
   { table: 'squat_versions', key: ['remote', 'project', 'version'], columns: ['remote', 'project', 'version', 'first_seen'] },
   { table: 'users', key: ['name'], columns: ['name', 'password_hash', 'created_at', 'updated_at'] },

@@ -330,4 +330,23 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX projects_by_serial ON projects (repo, serial);
     `,
   },
+  {
+    version: 12,
+    name: 'root list names by serial (a new list is written beside the one served)',
+    sql: `
+      -- A remote's new root list (pypi.org's: 700,000 names) is written in
+      -- batches under a serial of its own while readers read the serial
+      -- remote_roots names; the swap is that one row's update.
+      CREATE TABLE remote_root_names_by_serial (
+        repo   TEXT NOT NULL,
+        serial INTEGER NOT NULL,
+        name   TEXT NOT NULL,
+        PRIMARY KEY (repo, serial, name)
+      ) WITHOUT ROWID;
+      INSERT INTO remote_root_names_by_serial (repo, serial, name)
+        SELECT n.repo, r.serial, n.name FROM remote_root_names n JOIN remote_roots r ON r.repo = n.repo;
+      DROP TABLE remote_root_names;
+      ALTER TABLE remote_root_names_by_serial RENAME TO remote_root_names;
+    `,
+  },
 ];

@@ -14,6 +14,9 @@ function toPage(r: PageRecord): CachedPage {
 const FILE_COLUMNS = `sha256, filename, project, url, size, metadata_sha256 AS metadataSha256, upload_time AS uploadTime,
   requires_python AS requiresPython, removed_at AS removedAt, removed_cause AS removedCause`;
 
+/** Names deleted per statement when an old root list goes. */
+const ROOT_DELETE_BATCH = 5000;
+
 export class SqliteRemoteCacheStore implements RemoteCacheStore {
   private readonly q: Record<string, Statement>;
 
@@ -67,12 +70,23 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
       saveWheelMetadata: p(`INSERT OR REPLACE INTO wheel_metadata (sha256, filename, metadata_sha256, method, failure, at)
                             VALUES (@sha256, @filename, @metadataSha256, @method, @failure, @at)`),
       getRoot: p('SELECT checked_at AS checkedAt, etag, last_modified AS lastModified, serial FROM remote_roots WHERE repo = ?'),
-      upsertRoot: p(`INSERT INTO remote_roots (repo, checked_at, etag, last_modified, serial) VALUES (@repo, @now, @etag, @lastModified, 1)
-                     ON CONFLICT (repo) DO UPDATE SET checked_at = @now, etag = @etag, last_modified = @lastModified, serial = serial + 1`),
+      upsertRoot: p(`INSERT INTO remote_roots (repo, checked_at, etag, last_modified, serial) VALUES (@repo, @now, @etag, @lastModified, @serial)
+                     ON CONFLICT (repo) DO UPDATE SET checked_at = @now, etag = @etag, last_modified = @lastModified, serial = @serial`),
+      rootSerial: p('SELECT serial FROM remote_roots WHERE repo = ?').pluck(),
+      // Past both the list served and any list being written (or left by a save that died).
+      nextRootSerial: p(`SELECT max(coalesce((SELECT serial FROM remote_roots WHERE repo = @repo), 0),
+                                    coalesce((SELECT max(serial) FROM remote_root_names WHERE repo = @repo), 0)) + 1`).pluck(),
       touchRoot: p('UPDATE remote_roots SET checked_at = ? WHERE repo = ?'),
-      deleteNames: p('DELETE FROM remote_root_names WHERE repo = ?'),
-      insertName: p('INSERT OR IGNORE INTO remote_root_names (repo, name) VALUES (?, ?)'),
-      rootNames: p('SELECT name FROM remote_root_names WHERE repo = ? AND name > ? ORDER BY name LIMIT ?').pluck(),
+      insertName: p('INSERT OR IGNORE INTO remote_root_names (repo, serial, name) VALUES (?, ?, ?)'),
+      deleteName: p('DELETE FROM remote_root_names WHERE repo = ? AND serial = ? AND name = ?'),
+      olderRootSerial: p('SELECT serial FROM remote_root_names WHERE repo = ? AND serial < ? ORDER BY serial LIMIT 1').pluck(),
+      // The last name of the next batch to delete (none: fewer are left).
+      rootNameAt: p('SELECT name FROM remote_root_names WHERE repo = ? AND serial = ? ORDER BY name LIMIT 1 OFFSET ?').pluck(),
+      deleteRootNames: p('DELETE FROM remote_root_names WHERE repo = ? AND serial = ? AND name <= ?'),
+      deleteAllRootNames: p('DELETE FROM remote_root_names WHERE repo = ? AND serial = ?'),
+      rootNames: p(`SELECT name FROM remote_root_names
+                    WHERE repo = @repo AND serial = (SELECT serial FROM remote_roots WHERE repo = @repo) AND name > @after
+                    ORDER BY name LIMIT @limit`).pluck(),
       recordCached: p(`INSERT INTO remote_cached (repo, sha256, size, cached_at, last_access, accessed_by)
                        VALUES (@repo, @sha256, @size, @now, @now, @by)
                        ON CONFLICT (repo, sha256) DO UPDATE SET size = @size, last_access = MAX(last_access, @now), accessed_by = @by`),
@@ -198,12 +212,49 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
     return (this.q.getRoot!.get(repo) as CachedRoot | undefined) ?? null;
   }
 
-  async saveRoot(repo: string, names: string[], etag: string | null, lastModified: string | null, now: number): Promise<void> {
-    this.db.transaction(() => {
-      this.q.deleteNames!.run(repo);
-      for (const n of names) this.q.insertName!.run(repo, n);
-      this.q.upsertRoot!.run({ repo, now, etag, lastModified });
+  async saveRoot(repo: string, batches: Iterable<readonly string[]> | AsyncIterable<readonly string[]>, etag: string | null, lastModified: string | null, now: number): Promise<void> {
+    // The new list is written under a serial of its own, reserved by a row
+    // with the empty name (no project's, and before every other: rootNames
+    // reads after ''); readers keep reading the serial remote_roots names.
+    const serial = this.db.transaction((): number => {
+      const next = this.q.nextRootSerial!.get({ repo }) as number;
+      this.q.insertName!.run(repo, next, '');
+      return next;
     }).immediate();
+    try {
+      for await (const batch of batches) {
+        // One short transaction a batch: other processes' writes wait for a batch, not for the list.
+        if (batch.length > 0) this.db.transaction(() => { for (const n of batch) this.q.insertName!.run(repo, serial, n); })();
+      }
+    } catch (err) {
+      await this.dropRootNames(repo, serial).catch(() => undefined);
+      throw err;
+    }
+    const won = this.db.transaction((): boolean => {
+      // A save started later (a higher serial) that finished first keeps its list.
+      if (((this.q.rootSerial!.get(repo) as number | undefined) ?? 0) > serial) return false;
+      this.q.upsertRoot!.run({ repo, now, etag, lastModified, serial });
+      this.q.deleteName!.run(repo, serial, '');
+      return true;
+    }).immediate();
+    if (!won) return this.dropRootNames(repo, serial);
+    // The lists before it: nobody reads them now.
+    for (let old: number | undefined; (old = this.q.olderRootSerial!.get(repo, serial) as number | undefined) !== undefined;) {
+      await this.dropRootNames(repo, old);
+    }
+  }
+
+  /** Deletes one serial's names, a batch at a time (a list is hundreds of thousands of rows: the event loop and other writers go on between batches). */
+  private async dropRootNames(repo: string, serial: number): Promise<void> {
+    for (;;) {
+      const last = this.q.rootNameAt!.get(repo, serial, ROOT_DELETE_BATCH - 1) as string | undefined;
+      if (last === undefined) {
+        this.q.deleteAllRootNames!.run(repo, serial);
+        return;
+      }
+      this.q.deleteRootNames!.run(repo, serial, last);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 
   async touchRoot(repo: string, now: number): Promise<void> {
@@ -211,7 +262,7 @@ export class SqliteRemoteCacheStore implements RemoteCacheStore {
   }
 
   async rootNames(repo: string, after: string, limit: number): Promise<string[]> {
-    return this.q.rootNames!.all(repo, after, limit) as string[];
+    return this.q.rootNames!.all({ repo, after, limit }) as string[];
   }
 
   async recordCached(repo: string, file: { sha256: string; size: number }, now: number, by: string): Promise<void> {

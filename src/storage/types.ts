@@ -367,7 +367,18 @@ export interface RemoteCacheStore {
    */
   updatePageMetadata(repo: string, project: string, serial: number, page: string, file: { sha256: string; filename: string; metadataSha256: string }): Promise<boolean>;
   getRoot(repo: string): Promise<CachedRoot | null>;
-  saveRoot(repo: string, names: string[], etag: string | null, lastModified: string | null, now: number): Promise<void>;
+  /**
+   * Replaces the repository's root list with the names `batches` gives
+   * (normalized by the caller; repeats are stored once), written batch by
+   * batch as they come, so that no list need be held whole (pypi.org's
+   * has 700,000 names). Readers (rootNames) see the previous list until
+   * the last batch is written, then the new one at once, with a new serial.
+   * When `batches` throws (a cut download, a page that turns out unreadable),
+   * the previous list stays, nothing of the new one is kept, and the error is
+   * rethrown. Two saves at once (two processes whose lease lapsed) each keep
+   * a whole list: the one started last wins.
+   */
+  saveRoot(repo: string, batches: Iterable<readonly string[]> | AsyncIterable<readonly string[]>, etag: string | null, lastModified: string | null, now: number): Promise<void>;
   touchRoot(repo: string, now: number): Promise<void>;
   /** Up to `limit` names after `after`, in order (keyset pages: no open cursor between calls). */
   rootNames(repo: string, after: string, limit: number): Promise<string[]>;

@@ -322,18 +322,74 @@ export function storeContract(test: TestFn, backend: string, open: OpenStores): 
   test(name('root names: saved, replaced, keyset pages in byte order; serial and touch'), async (t) => {
     const { remoteStore: rs } = await open(t);
     t.is(await rs.getRoot('pypi'), null);
-    await rs.saveRoot('pypi', ['b', 'a', 'B', 'a-b', 'a_b', 'a'], '"r1"', null, 1000);
+    await rs.saveRoot('pypi', [['b', 'a', 'B'], ['a-b', 'a_b', 'a']], '"r1"', null, 1000);
     t.deepEqual(await rs.getRoot('pypi'), { checkedAt: 1000, etag: '"r1"', lastModified: null, serial: 1 });
     const all = ['B', 'a', 'a-b', 'a_b', 'b'];
     t.deepEqual(await rs.rootNames('pypi', '', 100), all);
     t.deepEqual(await rs.rootNames('pypi', '', 2), all.slice(0, 2));
     t.deepEqual(await rs.rootNames('pypi', 'a', 2), all.slice(2, 4));
-    await rs.saveRoot('pypi', ['z'], null, 'Tue', 2000);
+    await rs.saveRoot('pypi', [['z']], null, 'Tue', 2000);
     t.deepEqual(await rs.getRoot('pypi'), { checkedAt: 2000, etag: null, lastModified: 'Tue', serial: 2 });
     t.deepEqual(await rs.rootNames('pypi', '', 100), ['z']);
     await rs.touchRoot('pypi', 3000);
     t.is((await rs.getRoot('pypi'))?.checkedAt, 3000);
     t.deepEqual(await rs.rootNames('other', '', 100), []);
+  });
+
+  test(name('root names: a save written batch by batch is seen whole or not at all; a failed one keeps the list; of two at once the later started wins'), async (t) => {
+    const { remoteStore: rs } = await open(t);
+    // Large enough that the old list goes in several batches.
+    const big = Array.from({ length: 12_001 }, (_, i) => `old-${String(i).padStart(5, '0')}`);
+    await rs.saveRoot('pypi', [big.slice(0, 6000), big.slice(6000)], '"r1"', null, 1000);
+    t.deepEqual(await rs.rootNames('pypi', 'old-05998', 3), ['old-05999', 'old-06000', 'old-06001']);
+    const seen: string[][] = [];
+    async function* batches(): AsyncGenerator<string[]> {
+      yield ['n-1', 'n-2'];
+      seen.push(await rs.rootNames('pypi', 'old-11999', 100));
+      yield ['n-3', 'n-2'];
+      seen.push(await rs.rootNames('pypi', 'old-11999', 100));
+      yield [];
+    }
+    await rs.saveRoot('pypi', batches(), '"r2"', null, 2000);
+    t.deepEqual(seen, [['old-12000'], ['old-12000']], 'the previous list while the new one is written');
+    t.deepEqual(await rs.rootNames('pypi', '', 100), ['n-1', 'n-2', 'n-3'], 'then the new one, whole');
+    t.like(await rs.getRoot('pypi'), { checkedAt: 2000, etag: '"r2"', serial: 2 });
+
+    // A download cut short: the list, its serial and its freshness stay; the next save has nothing of it.
+    async function* cut(): AsyncGenerator<string[]> {
+      yield ['cut-1'];
+      throw new Error('connection reset');
+    }
+    await t.throwsAsync(rs.saveRoot('pypi', cut(), '"r3"', null, 3000), { message: 'connection reset' });
+    t.deepEqual(await rs.rootNames('pypi', '', 100), ['n-1', 'n-2', 'n-3']);
+    t.like(await rs.getRoot('pypi'), { checkedAt: 2000, etag: '"r2"', serial: 2 });
+    await rs.saveRoot('pypi', [['z']], null, null, 4000);
+    t.deepEqual(await rs.rootNames('pypi', '', 100), ['z']);
+    const serial = (await rs.getRoot('pypi'))!.serial;
+    t.true(serial > 2, 'a new serial');
+
+    // Two saves at once (a lease that lapsed): the one started later wins, whichever ends first.
+    let started!: () => void;
+    const reserved = new Promise<void>((resolve) => { started = resolve; });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    async function* slow(): AsyncGenerator<string[]> {
+      started();
+      yield ['earlier-1'];
+      await gate;
+      yield ['earlier-2'];
+    }
+    const earlier = rs.saveRoot('pypi', slow(), '"earlier"', null, 5000);
+    await reserved;
+    await rs.saveRoot('pypi', [['later']], '"later"', null, 6000);
+    t.deepEqual(await rs.rootNames('pypi', '', 100), ['later']);
+    release();
+    await earlier;
+    t.deepEqual(await rs.rootNames('pypi', '', 100), ['later']);
+    t.like(await rs.getRoot('pypi'), { etag: '"later"', checkedAt: 6000 });
+    t.true((await rs.getRoot('pypi'))!.serial > serial);
+    await rs.saveRoot('pypi', [['last']], null, null, 7000);
+    t.deepEqual(await rs.rootNames('pypi', '', 100), ['last']);
   });
 
   test(name('cached files: record, touch, usage, LRU pages, uncache, uncache everywhere, adopt'), async (t) => {

@@ -2,7 +2,7 @@
  * PostgreSQL's own numbered schema migrations, tracked in the
  * `pydepot_migrations` table. Append only, like SQLite's list: a released
  * migration is never edited. Migration 1 is the schema SQLite's migrations
- * 1-11 arrive at; the two lists grow separately from here on.
+ * 1-11 arrive at; the two lists grow separately from here on (2 is SQLite's 12).
  *
  * Every text column that is sorted or compared by range (names, filenames,
  * ISO times, lease keys) is COLLATE "C": byte order, as SQLite compares, so
@@ -238,6 +238,21 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         value      BYTEA NOT NULL,
         created_at TEXT NOT NULL
       );
+    `,
+  },
+  {
+    version: 2,
+    name: 'root list names by serial (SQLite migration 12)',
+    sql: `
+      -- A remote's new root list (pypi.org's: 700,000 names) is written in
+      -- batches under a serial of its own while readers read the serial
+      -- remote_roots names; the swap is that one row's update.
+      ALTER TABLE remote_root_names ADD COLUMN serial BIGINT;
+      UPDATE remote_root_names n SET serial = r.serial FROM remote_roots r WHERE r.repo = n.repo;
+      DELETE FROM remote_root_names WHERE serial IS NULL;
+      ALTER TABLE remote_root_names ALTER COLUMN serial SET NOT NULL;
+      ALTER TABLE remote_root_names DROP CONSTRAINT remote_root_names_pkey;
+      ALTER TABLE remote_root_names ADD PRIMARY KEY (repo, serial, name);
     `,
   },
 ];

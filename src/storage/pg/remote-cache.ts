@@ -127,16 +127,45 @@ export class PgRemoteCacheStore implements RemoteCacheStore {
       FROM remote_roots WHERE repo = $1`, [repo], 'pydepot_get_root')).rows[0] ?? null;
   }
 
-  async saveRoot(repo: string, names: string[], etag: string | null, lastModified: string | null, now: number): Promise<void> {
-    await this.db.tx(async (q) => {
+  async saveRoot(repo: string, batches: Iterable<readonly string[]> | AsyncIterable<readonly string[]>, etag: string | null, lastModified: string | null, now: number): Promise<void> {
+    // The new list is written under a serial of its own, past both the list
+    // served and any list being written (or left by a save that died),
+    // reserved by a row with the empty name (no project's, and before every
+    // other: rootNames reads after ''); readers keep reading the serial
+    // remote_roots names.
+    const serial = await this.db.tx(async (q) => {
       await lockKey(q, LOCK_NAMESPACE.root, repo);
-      await q.query('DELETE FROM remote_root_names WHERE repo = $1', [repo]);
-      // One statement however many names (PyPI's root lists several hundred thousand).
-      await q.query('INSERT INTO remote_root_names (repo, name) SELECT $1, n FROM unnest($2::text[]) AS n ON CONFLICT DO NOTHING', [repo, names]);
-      await q.query(`INSERT INTO remote_roots (repo, checked_at, etag, last_modified, serial) VALUES ($1, $2, $3, $4, 1)
-        ON CONFLICT (repo) DO UPDATE SET checked_at = excluded.checked_at, etag = excluded.etag,
-          last_modified = excluded.last_modified, serial = remote_roots.serial + 1`, [repo, now, etag, lastModified]);
+      const { rows: [row] } = await q.query<{ next: number }>(`SELECT greatest(
+          coalesce((SELECT serial FROM remote_roots WHERE repo = $1), 0),
+          coalesce((SELECT max(serial) FROM remote_root_names WHERE repo = $1), 0)) + 1 AS next`, [repo]);
+      await q.query(`INSERT INTO remote_root_names (repo, serial, name) VALUES ($1, $2, '')`, [repo, row!.next]);
+      return row!.next;
     });
+    try {
+      for await (const batch of batches) {
+        // One statement a batch, however long.
+        if (batch.length > 0) {
+          await this.db.query('INSERT INTO remote_root_names (repo, serial, name) SELECT $1, $2, n FROM unnest($3::text[]) AS n ON CONFLICT DO NOTHING',
+            [repo, serial, batch]);
+        }
+      }
+    } catch (err) {
+      await this.db.query('DELETE FROM remote_root_names WHERE repo = $1 AND serial = $2', [repo, serial]).catch(() => undefined);
+      throw err;
+    }
+    const won = await this.db.tx(async (q) => {
+      await lockKey(q, LOCK_NAMESPACE.root, repo);
+      // A save started later (a higher serial) that finished first keeps its list.
+      const { rows: [current] } = await q.query<{ serial: number }>('SELECT serial FROM remote_roots WHERE repo = $1', [repo]);
+      if ((current?.serial ?? 0) > serial) return false;
+      await q.query(`INSERT INTO remote_roots (repo, checked_at, etag, last_modified, serial) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (repo) DO UPDATE SET checked_at = excluded.checked_at, etag = excluded.etag,
+          last_modified = excluded.last_modified, serial = excluded.serial`, [repo, now, etag, lastModified, serial]);
+      await q.query(`DELETE FROM remote_root_names WHERE repo = $1 AND serial = $2 AND name = ''`, [repo, serial]);
+      return true;
+    });
+    // The lists before it (nobody reads them now), or this one when a later one won.
+    await this.db.query(`DELETE FROM remote_root_names WHERE repo = $1 AND ${won ? 'serial < $2' : 'serial = $2'}`, [repo, serial]);
   }
 
   async touchRoot(repo: string, now: number): Promise<void> {
@@ -144,8 +173,9 @@ export class PgRemoteCacheStore implements RemoteCacheStore {
   }
 
   async rootNames(repo: string, after: string, limit: number): Promise<string[]> {
-    const { rows } = await this.db.query<{ name: string }>('SELECT name FROM remote_root_names WHERE repo = $1 AND name > $2 ORDER BY name LIMIT $3',
-      [repo, after, limit]);
+    const { rows } = await this.db.query<{ name: string }>(`SELECT name FROM remote_root_names
+      WHERE repo = $1 AND serial = (SELECT serial FROM remote_roots WHERE repo = $1) AND name > $2 ORDER BY name LIMIT $3`,
+    [repo, after, limit]);
     return rows.map((r) => r.name);
   }
 
