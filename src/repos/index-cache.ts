@@ -33,9 +33,12 @@ import { reconcile } from './removals.ts';
 
 // JSON first (richer: size, upload-time), HTML for indexes that only have that.
 const PAGE_ACCEPT = `${SIMPLE_V1_JSON}, ${SIMPLE_V1_HTML};q=0.2, ${TEXT_HTML};q=0.1`;
-// The root is tens of MB on pypi.org: HTML parses as a stream.
+// The root is tens of MB on pypi.org: both formats parse as a stream (HTML first, as it was
+// when only HTML did; neither is much smaller per name).
 const ROOT_ACCEPT = `${TEXT_HTML}, ${SIMPLE_V1_HTML};q=0.9, ${SIMPLE_V1_JSON};q=0.5`;
 const MAX_PAGE_BYTES = 64 * 1024 * 1024;
+/** Root-list names per store write: memory stays a batch, the writes stay few. */
+const ROOT_BATCH = 5000;
 // Remembered upstream 404s: anyone may ask for random names, so the memory is
 // bounded (newest kept) and pruned of expired entries every PRUNE_EVERY saves.
 const MAX_MISSING = 10_000;
@@ -275,11 +278,21 @@ export class IndexCache {
         res.body.resume();
         throw new UpstreamRequestError(`upstream ${url} answered ${res.status}`, false);
       }
-      // Streamed through the parser: only the names are kept.
+      // Streamed through the parser into the store, a batch at a time: the
+      // list is never held whole (pypi.org's has 700,000 names). A body cut
+      // short or unreadable throws out of the batches: the store keeps the
+      // previous list.
       const parser = createProjectListParser(header(res, 'content-type') ?? '');
-      res.body.setEncoding('utf8');
-      for await (const chunk of res.body) parser.write(chunk as string);
-      await this.store.saveRoot(this.repo, parser.end(), header(res, 'etag'), header(res, 'last-modified'), this.now());
+      const body = res.body;
+      body.setEncoding('utf8');
+      const batches = async function* (): AsyncGenerator<string[]> {
+        for await (const chunk of body) {
+          parser.write(chunk as string);
+          if (parser.pending >= ROOT_BATCH) yield parser.take();
+        }
+        yield parser.end();
+      };
+      await this.store.saveRoot(this.repo, batches(), header(res, 'etag'), header(res, 'last-modified'), this.now());
     } catch (err) {
       const e = err instanceof UpstreamRequestError ? err : new UpstreamRequestError(`upstream ${url}: ${(err as Error).message}`, false);
       this.staleOr('root', row, e, {}, `the project list of repository '${this.repo}' is not cached`);

@@ -392,6 +392,30 @@ test('a large root list is streamed in full in both formats, with an ETag that a
   t.is(up.count('/simple/'), 1);
 });
 
+for (const format of ['html', 'json'] as const) {
+  test(`a root list (${format}) cut short keeps the previous one whole; the next whole one replaces it`, async (t) => {
+    const { s, up } = await setup(t, { indexTtl: 0, staleTimeout: 60 }, { format: format === 'json' ? 'json' : 'both' });
+    // Several store batches (5,000 names each) before the cut.
+    const names = Array.from({ length: 12_000 }, (_, i) => `pkg-${String(i).padStart(5, '0')}`);
+    for (const n of names) up.addProject(n, []);
+    const list = async (): Promise<string[]> => {
+      const res = await fetch(`${s.url}/pypi/simple/`, { headers: { Accept: JSON_ACCEPT } });
+      t.is(res.status, 200);
+      return ((await res.json()) as { projects: { name: string }[] }).projects.map((p) => p.name);
+    };
+    const before = await list();
+    t.is(before.length, names.length + 1);
+    up.addProject('pkg-new', []);
+    up.faults = { truncateAt: 400_000 };
+    t.deepEqual(await list(), before, 'the previous list, whole');
+    t.true(s.logs.some((l) => /serving the cached project list/.test(String(l.msg))));
+    up.faults = {};
+    const after = await list();
+    t.is(after.length, names.length + 2);
+    t.true(after.includes('pkg-new'));
+  });
+}
+
 test('several remotes keep their own cache state and store identical files once', async (t) => {
   const a = await FakeUpstream.start(t);
   const b = await FakeUpstream.start(t, { format: 'html' });
