@@ -11,6 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { serverChildOf } from './children.ts';
 import { median } from './helpers.ts';
 import { makeBigWheel } from './make-wheel.ts';
 import { uploadFields } from './page-project.ts';
@@ -26,8 +27,8 @@ if (!storage || roots.length === 0) throw new Error('usage: ab-download.ts <stor
 
 async function start(root: string): Promise<{ pid: number; url: string; stop(): void }> {
   // --dist: the checkout's built dist/ under plain node (bench/dist-child.mjs), as deployed.
-  const args = a.dist ? [join(root, 'bench/dist-child.mjs'), storage!] : ['--import', 'tsx', join(root, 'bench/server-child.ts'), storage!];
-  const proc = spawn(process.execPath, [...args], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+  const args = a.dist ? [join(root, 'bench/dist-child.mjs'), storage!] : ['--import', 'tsx', serverChildOf(root), storage!];
+  const proc = spawn(process.execPath, [...args], { cwd: root, env: { ...process.env, PYDEPOT_BENCH_FROM: 'src' }, stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: proc.stdout! });
   const url = await new Promise<string>((resolve) => lines.once('line', (l) => resolve((JSON.parse(l) as { url: string }).url)));
   return { pid: proc.pid!, url, stop: () => proc.kill('SIGINT') };

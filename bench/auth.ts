@@ -76,7 +76,7 @@ export async function authScenarios(ctx: AuthContext): Promise<void> {
 
   let pydepot: Child | null = null;
   try {
-    pydepot = await startChild('bench/server-child.ts', [storage, '--repos', JSON.stringify(REPOS)]);
+    pydepot = await startChild('bench/server-child.mjs', [storage, '--repos', JSON.stringify(REPOS)]);
     const p = pydepot;
 
     settle();

@@ -3,7 +3,8 @@
  * are its own and it does not share the load client's event loop). Every
  * child prints {"url": ...} once listening; later stdout lines are events.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
@@ -22,10 +23,58 @@ export interface Child {
 
 const children = new Set<ChildProcess>();
 
-/** Starts `node --import tsx <script>` and waits (up to `startMs`) for its {"url"} line. */
+/** pydepot's server child (bench/server-child.mjs). */
+export const SERVER_CHILD = 'bench/server-child.mjs';
+
+/**
+ * How the pydepot server children run: the built `dist/` under plain node,
+ * as the Docker image runs it (`node dist/main.js`), unless BENCH_TSX=1: src/
+ * under `node --import tsx`, whose loader (a thread of its own) weighs on the
+ * RSS and CPU measured (an idle server: about 82 MB built, 127 MB under tsx).
+ * The other children (upstreams, baselines, s3rver) always run under tsx.
+ */
+export const SERVER_RUNTIME: 'dist' | 'tsx' = process.env.BENCH_TSX === '1' ? 'tsx' : 'dist';
+
+/** A checkout's server child, for running its src/ under tsx (older checkouts have bench/server-child.ts). */
+export function serverChildOf(root: string): string {
+  const mjs = join(root, SERVER_CHILD);
+  return existsSync(mjs) ? mjs : join(root, 'bench/server-child.ts');
+}
+
+/** Newest modification time of a file under `dir` (ms). */
+function newest(dir: string): number {
+  let max = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    max = Math.max(max, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return max;
+}
+
+/**
+ * With the servers from `dist/`: builds it (`npm run build`) when it is
+ * missing or older than src/, once, before any server starts. Returns what
+ * the report's header says of the servers.
+ */
+export function prepareServerRuntime(): string {
+  if (SERVER_RUNTIME === 'tsx') return 'pydepot from src/ under tsx (BENCH_TSX=1)';
+  const main = join(ROOT, 'dist', 'main.js');
+  const built = existsSync(main) ? statSync(main).mtimeMs : 0;
+  const sources = Math.max(newest(join(ROOT, 'src')), ...['tsconfig.json', 'tsconfig.build.json'].map((f) => statSync(join(ROOT, f)).mtimeMs));
+  if (built < sources) {
+    console.log(built === 0 ? 'dist/ is missing: npm run build' : 'src/ is newer than dist/: npm run build');
+    const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`npm run build failed (${r.status ?? r.signal}); BENCH_TSX=1 runs the servers from src/ instead`);
+  }
+  return 'pydepot from the built dist/ under plain node, as deployed (BENCH_TSX=1: from src/ under tsx)';
+}
+
+/** Starts `node --import tsx <script>` (pydepot's server child: see SERVER_RUNTIME) and waits (up to `startMs`) for its {"url"} line. */
 export async function startChild(script: string, args: string[], startMs = 30_000): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+  const built = script === SERVER_CHILD && SERVER_RUNTIME === 'dist';
+  const proc = spawn(process.execPath, [...(built ? [] : ['--import', 'tsx']), join(ROOT, script), ...args], {
     cwd: ROOT,
+    env: { ...process.env, PYDEPOT_BENCH_FROM: built ? 'dist' : 'src' },
     // stdin stays open: a child whose stdin ends (we died) shuts itself down.
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -58,7 +107,7 @@ export async function startUpstream(file: string, manifest: UpstreamManifest, mb
 }
 
 /**
- * pydepot (bench/server-child.ts) on `storage`: its local `bench`, a remote
+ * pydepot (bench/server-child.mjs) on `storage`: its local `bench`, a remote
  * per entry of `remotes` (name → the upstream it mirrors) and `repos` (the
  * config file's `repositories` shape) besides.
  */
@@ -66,7 +115,7 @@ export function startPydepot(storage: string, opts: { remotes?: Record<string, C
   const args = [storage];
   for (const [name, upstream] of Object.entries(opts.remotes ?? {})) args.push('--remote', `${name}=${upstream.url}/simple/`);
   if (opts.repos) args.push('--repos', JSON.stringify(opts.repos));
-  return startChild('bench/server-child.ts', args);
+  return startChild(SERVER_CHILD, args);
 }
 
 export function stopChild(proc: ChildProcess): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * bench/server-child.ts's single-process server, from a checkout's built
+ * bench/server-child.mjs's single-process server, from a checkout's built
  * `dist/` (npm run build) under plain node, as the Docker image runs it: no
  * TypeScript loader in the measured process's CPU or memory.
  *   node bench/dist-child.mjs <absolute storage dir>

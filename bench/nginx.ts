@@ -90,7 +90,7 @@ export async function nginxScenarios(ctx: ScenarioContext): Promise<void> {
   await mkdir(www, { recursive: true });
   const started: Array<Child | Nginx> = [];
   try {
-    const pydepot = await startChild('bench/server-child.ts', [storage]);
+    const pydepot = await startChild('bench/server-child.mjs', [storage]);
     started.push(pydepot);
     const project = await ctx.pageProject();
     const uploadSeconds = await uploadPageProject(pydepot.url, 'bench', project);
@@ -122,14 +122,14 @@ export async function nginxScenarios(ctx: ScenarioContext): Promise<void> {
     const anchor = await startNginx({ http: anchorConfig(www, types, blobFile), workers: 'auto' });
     started.push(anchor);
     // pydepot with sendfileOffload on the same storage, behind nginx running deploy/nginx.conf.
-    const offloaded = await startChild('bench/server-child.ts', [storage, '--offload']);
+    const offloaded = await startChild('bench/server-child.mjs', [storage, '--offload']);
     started.push(offloaded);
     const front = await startNginx({ http: await deployConfig({ pydepot: new URL(offloaded.url).host, storage }), workers: 'auto' });
     started.push(front);
     const baseline = await startChild('bench/baseline-server.ts', ['--pages', pagesFile]);
     started.push(baseline);
     // nginx runs a worker per core: pydepot with `workers: auto` on the same storage is the like-for-like side.
-    const both = await startChild('bench/server-child.ts', [storage, '--workers', 'auto']);
+    const both = await startChild('bench/server-child.mjs', [storage, '--workers', 'auto']);
     started.push(both);
     const fileBaseline = await startChild('bench/baseline-server.ts', ['--file', wheel.path]);
     started.push(fileBaseline);

@@ -102,7 +102,7 @@ export async function policyScenarios(ctx: ScenarioContext): Promise<void> {
       vplain: { type: 'virtual', members: ['plain'] },
       vfiltered: { type: 'virtual', members: ['plain'], files: KEEP_ALL },
     };
-    const p = await startChild('bench/server-child.ts', [join(dir, 'storage'), '--repos', JSON.stringify(repos)]);
+    const p = await startChild('bench/server-child.mjs', [join(dir, 'storage'), '--repos', JSON.stringify(repos)]);
     children.push(p);
 
     const urlOf = (repo: string): string => `${p.url}/${repo}/simple/${PAGE_PROJECT}/`;

@@ -137,7 +137,7 @@ export async function remoteScenarios(ctx: RemoteContext): Promise<void> {
         await stopChild(pydepot.proc);
         await rm(join(dir, `storage-${i - 1}`), { recursive: true, force: true });
       }
-      pydepot = await startChild('bench/server-child.ts', [
+      pydepot = await startChild('bench/server-child.mjs', [
         join(dir, `storage-${i}`), '--remote', `${REMOTE}=${upstream.url}/simple/`,
         '--repos', JSON.stringify({ [COOLED]: { type: 'remote', url: `${upstream.url}/simple/`, indexTtl: 600, timeout: 30, cooldown: '7d' } }),
       ]);

@@ -131,8 +131,8 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
     // Started together (their migrations meet on PostgreSQL's advisory lock): four
     // tsx start-ups at once on a busy 2-core machine may take longer than one's 30 s.
     const [sqlite, ...replicas] = await Promise.all([
-      startChild('bench/server-child.ts', [join(dir, 'sqlite'), ...remote], START_MS),
-      ...Array.from({ length: REPLICAS }, (_, i) => startChild('bench/server-child.ts', [
+      startChild('bench/server-child.mjs', [join(dir, 'sqlite'), ...remote], START_MS),
+      ...Array.from({ length: REPLICAS }, (_, i) => startChild('bench/server-child.mjs', [
         join(dir, `replica-${i + 1}`), ...remote, '--database', database, '--blobs', JSON.stringify(blobs),
       ], START_MS)),
     ]) as [Child, ...Child[]];

@@ -2,6 +2,9 @@
  * `npm run bench`: pydepot against bare node:http baselines on the same data,
  * in the same run. Servers run in child processes (their RSS is measured
  * alone, and the load client does not share their event loop); clients run here.
+ * pydepot's servers run the built `dist/` under plain node, as deployed
+ * (built first with `npm run build` when dist/ is missing or older than src/):
+ *   BENCH_TSX=1         run them from src/ under tsx instead (no build; more RSS and CPU)
  *   BENCH_ONLY          comma-separated scenario groups to run: transfers, pages,
  *                       remote, herd, scale, virtual, wheelcache, policies, auth, soak, metadata, cacheops, workers, ui, wheelhouse, nginx, replicas (default: all seventeen)
  *   BENCH_FILE_MB       size of the big wheel's data file in MiB (default 1024)
@@ -68,7 +71,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { BaselinePage } from './baseline-server.ts';
-import { ROOT, startChild, stopAllChildren, stopChild } from './children.ts';
+import { prepareServerRuntime, ROOT, startChild, stopAllChildren, stopChild } from './children.ts';
 import { ACCEPT, check, fetchPage, LOAD, MB, mbps, median, settle } from './helpers.ts';
 import { LOAD_ENGINE, measurePage, type PageResult } from './load.ts';
 import { makeBigWheel } from './make-wheel.ts';
@@ -114,13 +117,16 @@ async function main(work: string): Promise<void> {
   const loadBefore = os.loadavg()[0]!;
   if (loadBefore > 1) console.warn(`warning: load average is ${loadBefore.toFixed(1)} on ${os.cpus().length} cores; other work will skew these numbers`);
   console.log(`scenarios: ${ONLY.join(', ')}; load engine ${LOAD_ENGINE}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  // Built before any server starts (and before the load figures matter).
+  const servers = prepareServerRuntime();
+  console.log(`servers: ${servers}`);
 
   // The 2,000-file project, built once for the page scenarios that need it.
   let pageProject: Promise<PageProject> | null = null;
   const getPageProject = (): Promise<PageProject> => (pageProject ??= buildPageProject(PAGE_FILES));
 
   if (want('transfers') || want('pages')) {
-    const pydepot = await startChild('bench/server-child.ts', [join(work, 'storage')]);
+    const pydepot = await startChild('bench/server-child.mjs', [join(work, 'storage')]);
     if (want('transfers')) await transferScenarios(work, pydepot, row, details);
     if (want('pages')) await pageScenarios(work, pydepot, row, details, await getPageProject());
     const rssNow = sampleRss(pydepot.pid).stop();
@@ -182,6 +188,7 @@ async function main(work: string): Promise<void> {
     node: process.version,
     cpus: os.cpus().length,
     scenarios: ONLY,
+    servers,
     fileMiB: FILE_MB,
     runs: RUNS,
     loadAverage: { before: loadBefore, after: os.loadavg()[0] },

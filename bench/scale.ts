@@ -145,7 +145,7 @@ export async function scaleScenarios(ctx: ScenarioContext): Promise<void> {
     await writeFile(manifestFile, JSON.stringify(manifest));
     const upstream = await startChild('bench/upstream-child.ts', ['--manifest', manifestFile, '--root-names', String(ROOT_NAMES)]);
     children.push(upstream);
-    const pydepot = await startChild('bench/server-child.ts', [storage, '--remote', `${REMOTE}=${upstream.url}/simple/`]);
+    const pydepot = await startChild('bench/server-child.mjs', [storage, '--remote', `${REMOTE}=${upstream.url}/simple/`]);
     children.push(pydepot);
     const pages: Record<number, { local: Latency; remote: Latency }> = {};
     for (const n of SIZES) {
@@ -198,7 +198,7 @@ export async function scaleScenarios(ctx: ScenarioContext): Promise<void> {
       const seedSeconds = await seedProjects(many, seeded, size);
       console.log(`seeded ${size - seeded} projects (to ${size}) in ${seedSeconds.toFixed(1)} s`);
       seeded = size;
-      const p = await startChild('bench/server-child.ts', [many]);
+      const p = await startChild('bench/server-child.mjs', [many]);
       try {
         settle();
         // Upload latency: new projects, one at a time, as twine sends them.

@@ -208,7 +208,7 @@ export async function soakScenarios(ctx: ScenarioContext): Promise<void> {
       pypi: { type: 'remote', url: `${upstream.url}/simple/`, indexTtl: 1, timeout: 30 },
       all: { type: 'virtual', members: ['bench', 'pypi'], uploadTo: 'bench' },
     };
-    pydepot = await startChild('bench/server-child.ts', [storage, '--repos', JSON.stringify(repos)]);
+    pydepot = await startChild('bench/server-child.mjs', [storage, '--repos', JSON.stringify(repos)]);
     const p = pydepot;
     const initial: Array<[string, BuiltDist]> = [
       ['acme-core', await buildWheel({ name: 'acme-core', version: '1.0.0', padBytes: 100_000 })],

@@ -86,7 +86,7 @@ export async function uiScenarios(ctx: ScenarioContext): Promise<void> {
   const project = await ctx.pageProject();
   let pydepot: Child | null = null;
   try {
-    pydepot = await startChild('bench/server-child.ts', [storage, '--repos', JSON.stringify({ names: { type: 'local' } })]);
+    pydepot = await startChild('bench/server-child.mjs', [storage, '--repos', JSON.stringify({ names: { type: 'local' } })]);
     const p = pydepot;
     await uploadPageProject(p.url, 'bench', project);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });

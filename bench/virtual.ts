@@ -74,7 +74,7 @@ export async function virtualScenarios(ctx: VirtualContext): Promise<void> {
     upstream = await startChild('bench/upstream-child.ts', ['--manifest', manifestFile, '--mbps', '1000']);
     let upstreamPages = 0;
     upstream.lines.on('line', (line) => { if ((JSON.parse(line) as UpstreamEvent).event === 'page') upstreamPages++; });
-    pydepot = await startChild('bench/server-child.ts', [join(dir, 'storage'), '--remote', `pypi=${upstream.url}/simple/`, '--repos', JSON.stringify(REPOS)]);
+    pydepot = await startChild('bench/server-child.mjs', [join(dir, 'storage'), '--remote', `pypi=${upstream.url}/simple/`, '--repos', JSON.stringify(REPOS)]);
     const p = pydepot;
 
     settle();

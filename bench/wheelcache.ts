@@ -74,7 +74,7 @@ export async function wheelcacheScenarios(ctx: ScenarioContext): Promise<void> {
     children.push(upFull);
     let upstreamPages = 0;
     for (const c of [up, upFull]) c.lines.on('line', (line) => { if ((JSON.parse(line) as UpstreamEvent).event === 'page') upstreamPages++; });
-    const p = await startChild('bench/server-child.ts', [join(dir, 'storage'), '--remote', `pypi=${up.url}/simple/`, '--remote', `full=${upFull.url}/simple/`, '--repos', JSON.stringify(REPOS)]);
+    const p = await startChild('bench/server-child.mjs', [join(dir, 'storage'), '--remote', `pypi=${up.url}/simple/`, '--remote', `full=${upFull.url}/simple/`, '--repos', JSON.stringify(REPOS)]);
     children.push(p);
 
     settle();

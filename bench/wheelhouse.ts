@@ -227,7 +227,7 @@ async function exportVsPip(ctx: ScenarioContext): Promise<void> {
   const storage = join(dir, 'storage');
   const server = await startPydepot(storage, { remotes: { upstream } });
   const config = join(dir, 'pydepot.yaml');
-  // The server's repositories (bench/server-child.ts), for the CLI on the same storage.
+  // The server's repositories (bench/server-child.mjs), for the CLI on the same storage.
   await writeConfig(config, storage, {
     bench: { type: 'local', upload: 'anonymous' },
     upstream: { type: 'remote', url: `${upstream.url}/simple/`, indexTtl: 600, timeout: 30 },

@@ -31,7 +31,7 @@ export async function workersScenarios(ctx: ScenarioContext): Promise<void> {
   const storage = join(work, 'workers', 'storage');
   await mkdir(storage, { recursive: true });
   const project = await ctx.pageProject();
-  const first = await startChild('bench/server-child.ts', [storage]);
+  const first = await startChild('bench/server-child.mjs', [storage]);
   await uploadPageProject(first.url, 'bench', project);
   await stopChild(first.proc);
 
@@ -40,7 +40,7 @@ export async function workersScenarios(ctx: ScenarioContext): Promise<void> {
   for (let run = 0; run < RUNS; run++) {
     const order = run % 2 === 0 ? (['one', 'auto'] as const) : (['auto', 'one'] as const);
     for (const side of order) {
-      const server = await startChild('bench/server-child.ts', [storage, '--workers', sides[side]]);
+      const server = await startChild('bench/server-child.mjs', [storage, '--workers', sides[side]]);
       const url = `${server.url}/bench/simple/${PAGE_PROJECT}/`;
       const page = await fetchPage(url, ACCEPT.json);
       check(page.status === 200, `workers ${sides[side]}: page answered ${page.status}`);
