@@ -172,6 +172,7 @@ export async function nginxScenarios(ctx: ScenarioContext): Promise<void> {
     const speeds: Record<'one' | 'many', Record<string, number[]>> = { one: {}, many: {} };
     const rss: Record<string, number> = {};
     const frontRss = { peak: 0 };
+    const rssBefore: Record<string, number> = {};
     for (const clients of ['one', 'many'] as const) {
       const n = clients === 'one' ? 1 : MANY;
       for (let run = 0; run < RUNS[clients]; run++) {
@@ -179,6 +180,8 @@ export async function nginxScenarios(ctx: ScenarioContext): Promise<void> {
         const order = run % 2 === 0 ? fileSides : [...fileSides].reverse();
         for (const side of order) {
           settle();
+          // What the server holds before the clients come (the page loads above grew its heap).
+          if (clients === 'many') rssBefore[side.name] = Math.min(rssBefore[side.name] ?? Infinity, sampleTreeRss(side.pid).stop());
           const sampler = sampleTreeRss(side.pid);
           const frontSampler = side.name === 'offload' ? sampleTreeRss(front.pid) : null;
           const t0 = performance.now();
@@ -219,12 +222,14 @@ export async function nginxScenarios(ctx: ScenarioContext): Promise<void> {
       row(`  bare node:http createReadStream, ${what}`, dl(clients, 'node'), dl(clients, 'nginx'), '(report only)', null);
     }
     row(`vs nginx: peak RSS while ${MANY} clients download, MB`, rss.pydepot! / 1e6, rss.nginx! / 1e6, 'pydepot < 120 (issue 14)', rss.pydepot! < 120e6, false);
+    row('  RSS just before those downloads, MB', rssBefore.pydepot! / 1e6, rssBefore.nginx! / 1e6, '(report only)', null, false);
     row('  sendfileOffload: pydepot | its nginx front, MB', rss.offload! / 1e6, frontRss.peak / 1e6, '(report only)', null, false);
     details.nginx = {
       version: nginxVersion(), workers: availableParallelism(), wheelBytes: wheel.size, pageBytes: bytes,
       pages: { rps: pageRps, serverUsPerRequest: pageUs, load: LOAD, engine: LOAD_ENGINE },
       downloads: { mibps: speeds, runs: RUNS, clients: MANY },
       peakRssBytes: { ...rss, offloadFront: frontRss.peak },
+      rssBeforeManyBytes: rssBefore,
     };
   } finally {
     for (const s of started.reverse()) await ('proc' in s ? stopChild(s.proc) : s.stop());
