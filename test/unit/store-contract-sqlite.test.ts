@@ -1,4 +1,4 @@
-/** The store contract (test/helpers/store-contract.ts) on the embedded default: SQLite. */
+/** The store contract (test/helpers/store-contract.ts) on the embedded default: SQLite; and SQLite's own migration of a stored root list. */
 import { join } from 'node:path';
 import test from 'ava';
 import { SqliteAuditStore } from '../../src/storage/audit-sqlite.ts';
@@ -25,4 +25,25 @@ storeContract(test, 'sqlite', async (t) => {
     cooldown: new SqliteCooldownStore(db, audit),
     leases: new SqliteLeaseStore(db),
   };
+});
+
+test('migration 12 keeps a stored root list, now under its serial; the next save replaces it', async (t) => {
+  const dir = await tempDir(t);
+  const { default: Database } = await import('better-sqlite3');
+  const { MIGRATIONS } = await import('../../src/storage/migrations.ts');
+  const old = new Database(join(dir, 'pydepot.db'));
+  for (const m of MIGRATIONS.filter((x) => x.version <= 11)) old.exec(m.sql);
+  old.pragma('user_version = 11');
+  old.prepare(`INSERT INTO remote_roots (repo, checked_at, etag, last_modified, serial) VALUES ('pypi', 1000, '"e"', NULL, 7)`).run();
+  for (const n of ['b', 'a', 'c']) old.prepare(`INSERT INTO remote_root_names (repo, name) VALUES ('pypi', ?)`).run(n);
+  old.close();
+  const db = openDatabase(join(dir, 'pydepot.db'));
+  t.teardown(() => db.close());
+  const rs = new SqliteRemoteCacheStore(db);
+  t.deepEqual(await rs.getRoot('pypi'), { checkedAt: 1000, etag: '"e"', lastModified: null, serial: 7 });
+  t.deepEqual(await rs.rootNames('pypi', '', 10), ['a', 'b', 'c']);
+  await rs.saveRoot('pypi', [['z']], null, null, 2000);
+  t.deepEqual(await rs.rootNames('pypi', '', 10), ['z']);
+  t.is((await rs.getRoot('pypi'))?.serial, 8);
+  t.is(db.prepare('SELECT count(*) FROM remote_root_names').pluck().get(), 1, 'the old list is gone');
 });
