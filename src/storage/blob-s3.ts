@@ -10,6 +10,8 @@
  * uploads the finished temp file to its final key: one PUT below the part
  * size, a multipart upload above it, reading the file part by part (memory is
  * about partSize × (QUEUE_SIZE + 1) per commit, whatever the file's size).
+ * Clients of one process that read a whole object at about the same time
+ * share one GET of it (openShared, Relay).
  * Keys are content-addressed, so two replicas committing the same bytes at once
  * write the same object; a commit finding the object already there with the
  * same size skips the upload.
@@ -19,11 +21,13 @@
  * Credentials come from the SDK's default chain (AWS_ACCESS_KEY_ID /
  * AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, web identity, instance roles).
  */
-import { rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { open as openFile, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Readable as ReadableStream } from 'node:stream';
+import { Readable as ReadableStream, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   CopyObjectCommand,
   DeleteObjectCommand,
@@ -37,11 +41,19 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { StorageUnavailable } from '../errors.ts';
 import { FsReader, streamByReads, TempArea } from './blob-fs.ts';
+import { BLOCK, FollowedBytes } from './follow.ts';
 import type { BlobInfo, BlobReader, BlobStore, StoredBlob, TempBlob, TempBlobWriter } from './types.ts';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-/** Parts uploaded at once by one commit. */
-const QUEUE_SIZE = 4;
+/**
+ * Parts uploaded at once by one commit. Each holds a part in memory, and the
+ * SDK assembles the next one meanwhile: 4 (its default) held about 60 MB per
+ * commit at 8 MiB parts, which put a replica downloading for a herd past
+ * 250 MB; on a bucket nearby, 2 upload as fast (see README "Benchmarks").
+ */
+const QUEUE_SIZE = 2;
+/** Below this, a client's whole-file read is its own GET: a scratch file costs more than a small object. */
+const SHARE_MIN = BLOCK;
 /** A body cut mid-transfer is resumed from where it broke off, this many times in a row. */
 const BODY_RETRIES = 3;
 /** The smallest part S3 accepts (all but the last part of a multipart upload). */
@@ -72,11 +84,13 @@ export class S3BlobStore implements BlobStore {
   /** `s3://bucket/prefix at endpoint`, for messages. */
   readonly location: string;
   private readonly endpointName: string;
+  /** The running shared reads (openShared), by sha256. */
+  private readonly relays = new Map<string, Relay>();
 
   /** `client`: settings laid over the defaults (tests route virtual-host names to loopback). */
   constructor(root: string, private readonly opts: S3BlobOptions, client: Partial<S3ClientConfig> = {}) {
     if (opts.partSize < MIN_PART_SIZE) throw new Error(`S3 part size ${opts.partSize} is below the 5 MiB S3 requires`);
-    this.temps = new TempArea(join(root, 'tmp'));
+    this.temps = new TempArea(join(root, 'tmp'), { durable: false });
     this.keyPrefix = opts.prefix ? `${opts.prefix}/sha256/` : 'sha256/';
     this.quarantinePrefix = opts.prefix ? `${opts.prefix}/quarantine/` : 'quarantine/';
     // Without an endpoint the SDK takes the environment's, if any.
@@ -113,7 +127,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   /** An S3 failure as the 503 the HTTP layer answers, naming what failed for the log. */
-  private unavailable(err: unknown, what: string): StorageUnavailable {
+  unavailable(err: unknown, what: string): StorageUnavailable {
     return new StorageUnavailable(new Error(`${what} in ${this.location}: ${describeS3Error(err)}`, { cause: err }));
   }
 
@@ -226,6 +240,32 @@ export class S3BlobStore implements BlobStore {
         }
       }
     })(), { objectMode: false });
+  }
+
+  /**
+   * Clients of this process that want the whole object at about the same
+   * time (a herd, most of all on the replicas that waited for another's
+   * download of it) share one GET of it: a Relay reads it once into a
+   * scratch file and they follow that file, each at its own pace. A client
+   * that comes while the relay runs, or after it while others still read,
+   * joins it; once none reads, the scratch file goes.
+   */
+  openShared(sha256: string, size: number): Readable {
+    if (size < SHARE_MIN) return this.open(sha256);
+    let relay = this.relays.get(sha256);
+    if (!relay) {
+      relay = new Relay(this, sha256, size, this.temps.path(randomUUID()), (r) => {
+        if (this.relays.get(sha256) === r) this.relays.delete(sha256);
+      });
+      this.relays.set(sha256, relay);
+    }
+    // (A caller that knows another size: its own read, which fails as open() does.)
+    return relay.size === size ? relay.follower() : this.open(sha256);
+  }
+
+  /** Whole-object reads shared by this process's clients now (tests). */
+  get sharedReads(): number {
+    return this.relays.size;
   }
 
   /** The object's bytes from `start` to `end` (inclusive; undefined: to the end), as the response body. */
@@ -374,6 +414,118 @@ class StagedReader implements BlobReader {
 
   close(): Promise<void> {
     return this.current.close();
+  }
+}
+
+/** The scratch file of a Relay could not be written (a full or failing local disk): its followers read the bucket themselves. */
+class ScratchFailed extends Error {
+  constructor(cause: unknown) {
+    super(`could not stage a shared read on local disk: ${(cause as Error | null)?.message ?? String(cause)}`, { cause });
+  }
+}
+
+/**
+ * One GET of an object, written to a scratch file in tmp/ as it arrives and
+ * followed there by the clients that share it (FollowedBytes: shared 1 MiB
+ * blocks, each client's own backpressure, the last byte only once every byte
+ * has arrived). Why a file and not memory: the bucket is read at its pace,
+ * once, whatever the clients do, while a slow or stopped client holds only
+ * its own buffer and never holds back the others nor makes the process keep
+ * what it has not read (the page cache serves the followers, as for an
+ * upstream download's temp blob). Nothing is kept: the file goes once no
+ * client reads it. A failed GET fails the followers' streams; a scratch file
+ * that cannot be written sends each follower to the bucket on its own.
+ */
+class Relay {
+  private users = 0;
+  private state: 'running' | 'done' | 'failed' = 'running';
+  private readonly followed: FollowedBytes;
+  private readonly stop = new AbortController();
+
+  constructor(
+    private readonly store: S3BlobStore,
+    private readonly sha256: string,
+    readonly size: number,
+    private readonly path: string,
+    /** Takes the relay out of the store's table (no later client joins it). */
+    private readonly gone: (relay: Relay) => void,
+  ) {
+    this.followed = new FollowedBytes(size, new FsReader(() => [path]));
+    void this.run();
+  }
+
+  private async run(): Promise<void> {
+    let file: FileHandle | null = null;
+    let written = 0;
+    const sink = new Writable({
+      highWaterMark: BLOCK,
+      construct: (cb) => {
+        openFile(this.path, 'wx').then((f) => { file = f; cb(); }, (err: unknown) => cb(new ScratchFailed(err)));
+      },
+      write: (chunk: Buffer, _enc, cb) => {
+        (async () => {
+          for (let off = 0; off < chunk.length;) off += (await file!.write(chunk, off, chunk.length - off, written + off)).bytesWritten;
+        })().then(() => {
+          written += chunk.length;
+          this.followed.progress(written);
+          cb();
+        }, (err: unknown) => cb(new ScratchFailed(err)));
+      },
+    });
+    try {
+      await pipeline(this.store.open(this.sha256), sink, { signal: this.stop.signal });
+      if (written !== this.size) {
+        throw this.store.unavailable(new Error(`${written} bytes, ${this.size} expected`), `reading ${this.store.objectKey(this.sha256)}`);
+      }
+      this.state = 'done';
+      this.followed.finish();
+    } catch (err) {
+      this.state = 'failed';
+      // A later client starts afresh.
+      this.gone(this);
+      this.followed.fail(err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      // (Assigned in construct: not narrowed here.)
+      await (file as FileHandle | null)?.close().catch(() => undefined);
+      this.maybeRemove();
+    }
+  }
+
+  /** A client's stream of the whole object. */
+  follower(): Readable {
+    this.users++;
+    const { followed, store, sha256, size } = this;
+    const out = ReadableStream.from((async function* () {
+      let pos = 0;
+      try {
+        for await (const chunk of followed.stream() as AsyncIterable<Buffer>) {
+          pos += chunk.length;
+          yield chunk;
+        }
+        return;
+      } catch (err) {
+        if (!(err instanceof ScratchFailed)) throw err;
+      }
+      // No local copy to share: this client reads on from the bucket, from where it is.
+      yield* store.open(sha256, { start: pos, end: size - 1 });
+    })(), { objectMode: false });
+    out.once('close', () => {
+      this.users--;
+      // No client left for a read under way: it is stopped (its bytes would be
+      // thrown away), and a client that comes now starts a read of its own.
+      if (this.users === 0 && this.state === 'running') {
+        this.gone(this);
+        this.stop.abort();
+      }
+      this.maybeRemove();
+    });
+    return out;
+  }
+
+  private maybeRemove(): void {
+    if (this.users > 0 || this.state === 'running') return;
+    this.gone(this);
+    void rm(this.path, { force: true }).catch(() => undefined);
   }
 }
 
