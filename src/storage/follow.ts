@@ -78,6 +78,10 @@ export class FollowedBytes {
     this.maybeCloseReader();
   }
 
+  private get failed(): boolean {
+    return this.state === 'failed';
+  }
+
   get complete(): boolean {
     return this.state === 'done';
   }
@@ -130,7 +134,7 @@ export class FollowedBytes {
       }
       const partial = await this.wait(pos, end);
       // (The state may have changed while waiting.)
-      if (this.state === 'failed') throw this.error!;
+      if (this.failed) throw this.error!;
       const avail = this.available();
       // A slow writer: what there is, read for this follower alone.
       if (partial && avail > pos && avail < end) return this.reader.read(pos, avail - pos);
