@@ -20,7 +20,7 @@
  *                           move 50 times its size through s3rver, a replica and the client's
  *                           sha256; at 200 MiB that alone took 6 minutes on this loaded machine)
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
@@ -188,7 +188,15 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
       const rss = replicas.map((r) => sampleRss(r.pid, 20));
       const herdCpu = cpuMeter(() => replicas.map((r) => r.pid));
       const s3Cpu = cpuMeter(() => [s3.pid]);
+      // The replica that downloads the file: the first with a temp file (the others' scratch files come after the commit).
+      let holder: number | null = null;
+      const tmpDirs = replicas.map((_, i) => join(dir, `replica-${i + 1}`, 'tmp'));
+      const watch = setInterval(() => {
+        holder ??= tmpDirs.findIndex((d) => { try { return readdirSync(d).length > 0; } catch { return false; } });
+        if (holder === -1) holder = null;
+      }, 20);
       const h = await herd(fileUrls, CLIENTS, expect, agent, HASH);
+      clearInterval(watch);
       const herdEnd = performance.now();
       const peakRss = rss.map((s) => s.stop());
       const herdCpuSeconds = herdCpu();
@@ -210,7 +218,7 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
         + (commit ? `commit started ${commit.startSecondsAfterUpstream.toFixed(2)} s after upstream's last byte and took ${commit.seconds.toFixed(2)} s` : 'no commit seen'));
       console.log(`replicas: herd of ${CLIENTS} over ${REPLICAS} replicas: last byte ${h.seconds.toFixed(2)} s (first ${h.firstSeconds.toFixed(2)}, median ${h.medianSeconds.toFixed(2)}), `
         + `direct ${direct.seconds.toFixed(2)} s; upstream downloads ${upstreamDownloads}, page requests ${pageRequests}; last byte ${tailSeconds.toFixed(2)} s after upstream's; `
-        + `peak RSS ${peakRss.map((x) => (x / MB).toFixed(0)).join('/')} MB (before: ${rssBefore.map((x) => (x / MB).toFixed(0)).join('/')}); `
+        + `peak RSS ${peakRss.map((x) => (x / MB).toFixed(0)).join('/')} MB (before: ${rssBefore.map((x) => (x / MB).toFixed(0)).join('/')}; the download's: replica ${holder === null ? '?' : holder + 1}); `
         + `CPU replicas ${herdCpuSeconds.toFixed(1)} s, s3rver ${s3CpuSeconds.toFixed(1)} s, client ${h.clientCpuSeconds.toFixed(1)} s`);
       const maxRss = Math.max(...peakRss);
       row(`replicas herd: ${CLIENTS} clients over ${REPLICAS} replicas (PostgreSQL + S3), uncached ${HERD_MIB} MiB, s to last byte (baseline: 1 client direct @ ${UPSTREAM_MBPS} MB/s)`,
@@ -218,7 +226,7 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
       row('  replicas herd: upstream file downloads (baseline: the direct client)', upstreamDownloads, 1, 'pydepot = 1', upstreamDownloads === 1, false);
       row('  replicas herd: GETs of the file from S3 (baseline: 1)', s3Gets, 1, '(report only)', null);
       row(`  replicas herd: peak RSS of the largest replica, MB (baseline: the smallest)`, maxRss / MB, Math.min(...peakRss) / MB, `pydepot < ${RSS_LIMIT / MB}`, maxRss < RSS_LIMIT, false);
-      herdDetails = { clients: CLIENTS, upstreamMBps: UPSTREAM_MBPS, hashed: HASH, direct, pydepot: h, upstreamDownloads, s3Gets, commit, upstreamPageRequests: pageRequests, tailSeconds, peakRssBytes: peakRss, rssBeforeBytes: rssBefore, serverCpuSeconds: herdCpuSeconds, s3rverCpuSeconds: s3CpuSeconds };
+      herdDetails = { clients: CLIENTS, upstreamMBps: UPSTREAM_MBPS, hashed: HASH, direct, pydepot: h, upstreamDownloads, s3Gets, commit, downloadingReplica: holder === null ? null : holder + 1, upstreamPageRequests: pageRequests, tailSeconds, peakRssBytes: peakRss, rssBeforeBytes: rssBefore, serverCpuSeconds: herdCpuSeconds, s3rverCpuSeconds: s3CpuSeconds };
     }
 
     let pageDetails: Record<string, unknown> | null = null;
