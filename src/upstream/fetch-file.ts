@@ -186,7 +186,7 @@ export class Download {
     }).then(() => 'fetched' as const);
     // Another process may be downloading the file: its readers here wait for
     // the commit, then read the blob like any cached file (openShared: with
-    // S3, this process's herd shares one read of it).
+    // S3, this process's herd shares two reads of it, not one per client).
     const committed = async (): Promise<'committed' | null> => {
       const info = await deps.blobs.stat(target.sha256);
       if (!info) return null;
