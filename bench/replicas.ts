@@ -15,11 +15,12 @@
  *   the SQLite process (bytes from its disk): MiB/s.
  * Without PostgreSQL's binaries the group prints one line and returns.
  *   BENCH_REPLICAS_MB       size of the warm download's wheel data file in MiB (default 200)
+ *   BENCH_REPLICAS_PARTS    which parts to run, of herd,page,warm (default all three)
  *   BENCH_REPLICAS_HERD_MB  size of the herd's wheel data file in MiB (default 50: 50 clients
  *                           move 50 times its size through s3rver, a replica and the client's
  *                           sha256; at 200 MiB that alone took 6 minutes on this loaded machine)
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
@@ -42,6 +43,7 @@ const FILE_MIB = Number(process.env.BENCH_REPLICAS_MB ?? 200);
 const HERD_MIB = Number(process.env.BENCH_REPLICAS_HERD_MB ?? 50);
 const UPSTREAM_MBPS = Number(process.env.BENCH_UPSTREAM_MBPS ?? 10);
 const CLIENTS = Number(process.env.BENCH_HERD_CLIENTS ?? 50);
+const PARTS = new Set((process.env.BENCH_REPLICAS_PARTS ?? 'herd,page,warm').split(',').map((p) => p.trim()));
 const HASH = process.env.BENCH_HERD_HASH !== '0';
 const PAGE_RUNS = 2; // alternating sides; each a warm-up and LOAD.durationMs
 const WARM_RUNS = 3;
@@ -53,6 +55,21 @@ const RSS_LIMIT = 250e6;
 const REMOTE = 'upstream';
 const MiB = 1024 * 1024;
 const PG_INSTALL = 'apt-get install -y postgresql';
+
+/** The requests s3rver reported (bench/s3-child.ts), with when they were seen here. */
+class S3Log {
+  readonly requests: Array<{ method: string; url: string; range: string | null; at: number }> = [];
+  constructor(child: Child) {
+    child.lines.on('line', (line) => {
+      const e = JSON.parse(line) as { event: string; method: string; url: string; range: string | null };
+      if (e.event === 's3') this.requests.push({ ...e, at: performance.now() });
+    });
+  }
+  /** Requests since index `since` on the object of `sha256` (its key ends in the hash). */
+  on(sha256: string, since: number): S3Log['requests'] {
+    return this.requests.slice(since).filter((r) => r.url.split('?')[0]!.endsWith(`/${sha256}`));
+  }
+}
 
 /** CPU seconds of a set of processes from now on; pids come and go (PostgreSQL backends), so each is read at the end. */
 function cpuMeter(pids: () => number[]): () => number {
@@ -112,6 +129,7 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
     ]);
     cluster = pgc;
     started.push(s3);
+    const s3Log = new S3Log(s3);
     const database = await freshDatabase(cluster);
     const blobs = { type: 's3', endpoint: s3.url, bucket: S3_BUCKET, region: 'us-east-1', prefix: 'bench', forcePathStyle: true };
     const manifestFile = join(dir, 'upstream.json');
@@ -139,159 +157,191 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
     started.push(sqlite, ...replicas);
     console.log(`replicas: PostgreSQL (${postgresBinDir()}), s3rver, ${REPLICAS} replicas and 1 SQLite process started in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-    // 1. The herd: 50 clients over the 3 replicas, one uncached file (nothing else is stored yet).
-    const expect = { size: herdWheel.size, sha256: herdWheel.sha256 };
-    settle();
-    const directAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const since0 = up.length;
-    const direct = await herd(`${upstream.url}/files/${herdWheel.name}/${herdWheel.filename}`, 1, expect, directAgent, HASH);
-    directAgent.destroy();
-    check(up.count('file-start', since0) === 1, 'the direct client made one upstream download');
+    let herdDetails: Record<string, unknown> | null = null;
+    if (PARTS.has('herd')) {
+      // 1. The herd: 50 clients over the 3 replicas, one uncached file (nothing else is stored yet).
+      const expect = { size: herdWheel.size, sha256: herdWheel.sha256 };
+      settle();
+      const directAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const since0 = up.length;
+      const direct = await herd(`${upstream.url}/files/${herdWheel.name}/${herdWheel.filename}`, 1, expect, directAgent, HASH);
+      directAgent.destroy();
+      check(up.count('file-start', since0) === 1, 'the direct client made one upstream download');
 
-    const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
-    const pageUrls = replicas.map((r) => `${r.url}/${REMOTE}/simple/${herdWheel.name}/`);
-    const before = up.length;
-    // Every client reads the project page from its replica once (this opens its socket).
-    const fileUrls = await Promise.all(Array.from({ length: CLIENTS }, async (_, i) => {
-      const pageUrl = pageUrls[i % REPLICAS]!;
-      const p = await fetchPage(pageUrl, ACCEPT.json, agent);
-      check(p.status === 200, `replica ${(i % REPLICAS) + 1}: remote page answered ${p.status}: ${p.body.toString('utf8').slice(0, 200)}`);
-      const f = (JSON.parse(p.body.toString('utf8')) as { files: Array<{ filename: string; url: string }> }).files.find((x) => x.filename === herdWheel.filename);
-      check(f !== undefined, `the remote page lists ${herdWheel.filename}`);
-      return new URL(f!.url, pageUrl).href;
-    }));
-    const pageRequests = up.count('page', before);
-    settle();
-    const since = up.length;
-    const rssBefore = replicas.map((r) => sampleRss(r.pid).stop());
-    const rss = replicas.map((r) => sampleRss(r.pid, 20));
-    const herdCpu = cpuMeter(() => replicas.map((r) => r.pid));
-    const s3Cpu = cpuMeter(() => [s3.pid]);
-    const h = await herd(fileUrls, CLIENTS, expect, agent, HASH);
-    const herdEnd = performance.now();
-    const peakRss = rss.map((s) => s.stop());
-    const herdCpuSeconds = herdCpu();
-    const s3CpuSeconds = s3Cpu();
-    agent.destroy();
-    const end = await up.waitFor('file-end', since);
-    check(end.event === 'file-end' && end.complete && end.bytes === herdWheel.size, `upstream sent the whole file (${JSON.stringify(end)})`);
-    const upstreamDownloads = up.count('file-start', since);
-    const tailSeconds = (herdEnd - end.at) / 1000;
-    console.log(`replicas: herd of ${CLIENTS} over ${REPLICAS} replicas: last byte ${h.seconds.toFixed(2)} s (first ${h.firstSeconds.toFixed(2)}, median ${h.medianSeconds.toFixed(2)}), `
-      + `direct ${direct.seconds.toFixed(2)} s; upstream downloads ${upstreamDownloads}, page requests ${pageRequests}; last byte ${tailSeconds.toFixed(2)} s after upstream's; `
-      + `peak RSS ${peakRss.map((x) => (x / MB).toFixed(0)).join('/')} MB (before: ${rssBefore.map((x) => (x / MB).toFixed(0)).join('/')}); `
-      + `CPU replicas ${herdCpuSeconds.toFixed(1)} s, s3rver ${s3CpuSeconds.toFixed(1)} s, client ${h.clientCpuSeconds.toFixed(1)} s`);
-    const maxRss = Math.max(...peakRss);
-    row(`replicas herd: ${CLIENTS} clients over ${REPLICAS} replicas (PostgreSQL + S3), uncached ${HERD_MIB} MiB, s to last byte (baseline: 1 client direct @ ${UPSTREAM_MBPS} MB/s)`,
-      h.seconds, direct.seconds, `ratio <= ${HERD_RATIO}`, h.seconds / direct.seconds <= HERD_RATIO);
-    row('  replicas herd: upstream file downloads (baseline: the direct client)', upstreamDownloads, 1, 'pydepot = 1', upstreamDownloads === 1, false);
-    row(`  replicas herd: peak RSS of the largest replica, MB (baseline: the smallest)`, maxRss / MB, Math.min(...peakRss) / MB, `pydepot < ${RSS_LIMIT / MB}`, maxRss < RSS_LIMIT, false);
-
-    // 2. The 2,000-file page: 3 replicas on PostgreSQL against 1 process on SQLite.
-    // To PostgreSQL through every replica (a third each), as behind a balancer.
-    const third = (i: number): typeof page => ({ ...page, dists: page.dists.filter((_, j) => j % REPLICAS === i) });
-    const [upSqlite, upPg] = await Promise.all([
-      uploadPageProject(sqlite.url, 'bench', page),
-      Promise.all(replicas.map((r, i) => uploadPageProject(r.url, 'bench', third(i)))).then((ts) => Math.max(...ts)),
-    ]);
-    console.log(`replicas: uploaded ${ctx.pageFiles} wheels to SQLite in ${upSqlite.toFixed(1)} s and to PostgreSQL in ${upPg.toFixed(1)} s (at once)`);
-    // What the uploads left behind (their garbage collected, PostgreSQL's writes) is not the page's cost.
-    await quiet([sqlite.pid, ...replicas.map((r) => r.pid), ...postgresPids(cluster)]);
-    // Three sides: 1 process on SQLite; the same page from one replica alone (PostgreSQL's own
-    // cost, process for process); and the 3 replicas sharing the load (what a deployment runs).
-    const sides = {
-      sqlite: { urls: [`${sqlite.url}/bench/simple/${PAGE_PROJECT}/`], pids: () => [sqlite.pid] },
-      postgres1: { urls: [`${replicas[0]!.url}/bench/simple/${PAGE_PROJECT}/`], pids: () => [replicas[0]!.pid] },
-      postgres: { urls: replicas.map((r) => `${r.url}/bench/simple/${PAGE_PROJECT}/`), pids: () => replicas.map((r) => r.pid) },
-    };
-    type Side = keyof typeof sides;
-    // Identity, and gzip as pip asks for it (the cached page: the lookup is most of the work).
-    const variants = { identity: {}, gzip: { 'Accept-Encoding': 'gzip, deflate' } } as const;
-    type Variant = keyof typeof variants;
-    // Each side's gzip answer is its identity answer compressed (the two back ends were uploaded
-    // to separately: their upload-times differ, so lengths are per URL).
-    const bytes = {} as Record<Variant, Record<string, number>>;
-    const identity = new Map<string, Buffer>();
-    for (const variant of Object.keys(variants) as Variant[]) {
-      bytes[variant] = {};
-      for (const url of [...sides.sqlite.urls, ...sides.postgres.urls]) {
-        const p = await fetchPage(url, ACCEPT.json, undefined, variants[variant]);
-        check(p.status === 200, `${url} answered ${p.status}`);
-        if (variant === 'gzip') check(p.headers['content-encoding'] === 'gzip', `${url}: no gzip answer`);
-        const body = variant === 'gzip' ? gunzipSync(p.body) : p.body;
-        const n = (JSON.parse(body.toString('utf8')) as { files: unknown[] }).files.length;
-        check(n === ctx.pageFiles, `${url} lists ${n} files, expected ${ctx.pageFiles}`);
-        if (variant === 'identity') identity.set(url, body);
-        else check(body.equals(identity.get(url)!), `${url}: the gzip page is not the identity page compressed`);
-        bytes[variant][url] = p.body.length;
-      }
+      const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
+      const pageUrls = replicas.map((r) => `${r.url}/${REMOTE}/simple/${herdWheel.name}/`);
+      const before = up.length;
+      // Every client reads the project page from its replica once (this opens its socket).
+      const fileUrls = await Promise.all(Array.from({ length: CLIENTS }, async (_, i) => {
+        const pageUrl = pageUrls[i % REPLICAS]!;
+        const p = await fetchPage(pageUrl, ACCEPT.json, agent);
+        check(p.status === 200, `replica ${(i % REPLICAS) + 1}: remote page answered ${p.status}: ${p.body.toString('utf8').slice(0, 200)}`);
+        const f = (JSON.parse(p.body.toString('utf8')) as { files: Array<{ filename: string; url: string }> }).files.find((x) => x.filename === herdWheel.filename);
+        check(f !== undefined, `the remote page lists ${herdWheel.filename}`);
+        return new URL(f!.url, pageUrl).href;
+      }));
+      const pageRequests = up.count('page', before);
+      settle();
+      const since = up.length;
+      const s3Since = s3Log.requests.length;
+      const rssBefore = replicas.map((r) => sampleRss(r.pid).stop());
+      const rss = replicas.map((r) => sampleRss(r.pid, 20));
+      const herdCpu = cpuMeter(() => replicas.map((r) => r.pid));
+      const s3Cpu = cpuMeter(() => [s3.pid]);
+      // The replica that downloads the file: the first with a temp file (the others' scratch files come after the commit).
+      let holder: number | null = null;
+      const tmpDirs = replicas.map((_, i) => join(dir, `replica-${i + 1}`, 'tmp'));
+      const watch = setInterval(() => {
+        holder ??= tmpDirs.findIndex((d) => { try { return readdirSync(d).length > 0; } catch { return false; } });
+        if (holder === -1) holder = null;
+      }, 20);
+      const h = await herd(fileUrls, CLIENTS, expect, agent, HASH);
+      clearInterval(watch);
+      const herdEnd = performance.now();
+      const peakRss = rss.map((s) => s.stop());
+      const herdCpuSeconds = herdCpu();
+      const s3CpuSeconds = s3Cpu();
+      agent.destroy();
+      const end = await up.waitFor('file-end', since);
+      check(end.event === 'file-end' && end.complete && end.bytes === herdWheel.size, `upstream sent the whole file (${JSON.stringify(end)})`);
+      const upstreamDownloads = up.count('file-start', since);
+      const tailSeconds = (herdEnd - end.at) / 1000;
+      // The bucket's side: whole-object reads of the file (the replicas that did not download it), and the commit.
+      const onKey = s3Log.on(herdWheel.sha256, s3Since);
+      const s3Gets = onKey.filter((r) => r.method === 'GET').length;
+      const commitStart = onKey.find((r) => r.method === 'POST' && r.url.includes('uploads'))?.at ?? onKey.find((r) => r.method === 'PUT')?.at;
+      const committedAt = onKey.find((r) => r.method === 'POST' && r.url.includes('uploadId='))?.at ?? onKey.filter((r) => r.method === 'PUT').at(-1)?.at;
+      const commit = commitStart !== undefined && committedAt !== undefined
+        ? { startSecondsAfterUpstream: (commitStart - end.at) / 1000, seconds: (committedAt - commitStart) / 1000 }
+        : null;
+      console.log(`replicas: herd on S3: ${s3Gets} GETs of the object (${onKey.filter((r) => r.method === 'HEAD').length} HEADs); `
+        + (commit ? `commit started ${commit.startSecondsAfterUpstream.toFixed(2)} s after upstream's last byte and took ${commit.seconds.toFixed(2)} s` : 'no commit seen'));
+      console.log(`replicas: herd of ${CLIENTS} over ${REPLICAS} replicas: last byte ${h.seconds.toFixed(2)} s (first ${h.firstSeconds.toFixed(2)}, median ${h.medianSeconds.toFixed(2)}), `
+        + `direct ${direct.seconds.toFixed(2)} s; upstream downloads ${upstreamDownloads}, page requests ${pageRequests}; last byte ${tailSeconds.toFixed(2)} s after upstream's; `
+        + `peak RSS ${peakRss.map((x) => (x / MB).toFixed(0)).join('/')} MB (before: ${rssBefore.map((x) => (x / MB).toFixed(0)).join('/')}; the download's: replica ${holder === null ? '?' : holder + 1}); `
+        + `CPU replicas ${herdCpuSeconds.toFixed(1)} s, s3rver ${s3CpuSeconds.toFixed(1)} s, client ${h.clientCpuSeconds.toFixed(1)} s`);
+      const maxRss = Math.max(...peakRss);
+      row(`replicas herd: ${CLIENTS} clients over ${REPLICAS} replicas (PostgreSQL + S3), uncached ${HERD_MIB} MiB, s to last byte (baseline: 1 client direct @ ${UPSTREAM_MBPS} MB/s)`,
+        h.seconds, direct.seconds, `ratio <= ${HERD_RATIO}`, h.seconds / direct.seconds <= HERD_RATIO);
+      row('  replicas herd: upstream file downloads (baseline: the direct client)', upstreamDownloads, 1, 'pydepot = 1', upstreamDownloads === 1, false);
+      row('  replicas herd: GETs of the file from S3 (baseline: 1)', s3Gets, 1, '(report only)', null);
+      row(`  replicas herd: peak RSS of the largest replica, MB (baseline: the smallest)`, maxRss / MB, Math.min(...peakRss) / MB, `pydepot < ${RSS_LIMIT / MB}`, maxRss < RSS_LIMIT, false);
+      herdDetails = { clients: CLIENTS, upstreamMBps: UPSTREAM_MBPS, hashed: HASH, direct, pydepot: h, upstreamDownloads, s3Gets, commit, downloadingReplica: holder === null ? null : holder + 1, upstreamPageRequests: pageRequests, tailSeconds, peakRssBytes: peakRss, rssBeforeBytes: rssBefore, serverCpuSeconds: herdCpuSeconds, s3rverCpuSeconds: s3CpuSeconds };
     }
-    type Runs = { rps: number[]; us: number[]; pgUs: number[] };
-    const pages = {} as Record<Variant, Record<Side, Runs>>;
-    for (const variant of Object.keys(variants) as Variant[]) {
-      pages[variant] = { sqlite: { rps: [], us: [], pgUs: [] }, postgres1: { rps: [], us: [], pgUs: [] }, postgres: { rps: [], us: [], pgUs: [] } };
-      for (let run = 0; run < PAGE_RUNS; run++) {
-        const order: Side[] = run % 2 === 0 ? ['postgres', 'postgres1', 'sqlite'] : ['sqlite', 'postgres1', 'postgres'];
-        for (const side of order) {
-          const o = { url: sides[side].urls[0]!, urls: sides[side].urls, headers: { Accept: ACCEPT.json, ...variants[variant] }, expectBytes: bytes[variant], concurrency: LOAD.concurrency };
-          // A longer warm-up than the other groups': each replica's JIT sees a third of it.
-          await runLoad({ ...o, durationMs: WARMUP_MS });
-          settle();
-          const servers = cpuMeter(sides[side].pids);
-          const db = cpuMeter(() => postgresPids(cluster!));
-          const r = await runLoad({ ...o, durationMs: LOAD.durationMs });
-          const [serverCpu, dbCpu] = [servers(), db()];
-          check(r.failed === 0 && r.ok > 0, `${side} ${variant} page load: ${r.failed} failed (${r.firstError ?? 'none ok'})`);
-          const runs = pages[variant][side];
-          runs.rps.push(r.rps);
-          runs.us.push((serverCpu * 1e6) / r.ok);
-          runs.pgUs.push((dbCpu * 1e6) / r.ok);
-          console.log(`replicas: JSON ${variant.padEnd(8)} page ${side.padEnd(9)} ${r.rps.toFixed(0).padStart(6)} req/s; server CPU ${((serverCpu * 1e6) / r.ok).toFixed(0)} µs/request, PostgreSQL's ${((dbCpu * 1e6) / r.ok).toFixed(0)} µs/request`);
+
+    let pageDetails: Record<string, unknown> | null = null;
+    if (PARTS.has('page')) {
+      // 2. The 2,000-file page: 3 replicas on PostgreSQL against 1 process on SQLite.
+      // To PostgreSQL through every replica (a third each), as behind a balancer.
+      const third = (i: number): typeof page => ({ ...page, dists: page.dists.filter((_, j) => j % REPLICAS === i) });
+      const [upSqlite, upPg] = await Promise.all([
+        uploadPageProject(sqlite.url, 'bench', page),
+        Promise.all(replicas.map((r, i) => uploadPageProject(r.url, 'bench', third(i)))).then((ts) => Math.max(...ts)),
+      ]);
+      console.log(`replicas: uploaded ${ctx.pageFiles} wheels to SQLite in ${upSqlite.toFixed(1)} s and to PostgreSQL in ${upPg.toFixed(1)} s (at once)`);
+      // What the uploads left behind (their garbage collected, PostgreSQL's writes) is not the page's cost.
+      await quiet([sqlite.pid, ...replicas.map((r) => r.pid), ...postgresPids(cluster)]);
+      // Three sides: 1 process on SQLite; the same page from one replica alone (PostgreSQL's own
+      // cost, process for process); and the 3 replicas sharing the load (what a deployment runs).
+      const sides = {
+        sqlite: { urls: [`${sqlite.url}/bench/simple/${PAGE_PROJECT}/`], pids: () => [sqlite.pid] },
+        postgres1: { urls: [`${replicas[0]!.url}/bench/simple/${PAGE_PROJECT}/`], pids: () => [replicas[0]!.pid] },
+        postgres: { urls: replicas.map((r) => `${r.url}/bench/simple/${PAGE_PROJECT}/`), pids: () => replicas.map((r) => r.pid) },
+      };
+      type Side = keyof typeof sides;
+      // Identity, and gzip as pip asks for it (the cached page: the lookup is most of the work).
+      const variants = { identity: {}, gzip: { 'Accept-Encoding': 'gzip, deflate' } } as const;
+      type Variant = keyof typeof variants;
+      // Each side's gzip answer is its identity answer compressed (the two back ends were uploaded
+      // to separately: their upload-times differ, so lengths are per URL).
+      const bytes = {} as Record<Variant, Record<string, number>>;
+      const identity = new Map<string, Buffer>();
+      for (const variant of Object.keys(variants) as Variant[]) {
+        bytes[variant] = {};
+        for (const url of [...sides.sqlite.urls, ...sides.postgres.urls]) {
+          const p = await fetchPage(url, ACCEPT.json, undefined, variants[variant]);
+          check(p.status === 200, `${url} answered ${p.status}`);
+          if (variant === 'gzip') check(p.headers['content-encoding'] === 'gzip', `${url}: no gzip answer`);
+          const body = variant === 'gzip' ? gunzipSync(p.body) : p.body;
+          const n = (JSON.parse(body.toString('utf8')) as { files: unknown[] }).files.length;
+          check(n === ctx.pageFiles, `${url} lists ${n} files, expected ${ctx.pageFiles}`);
+          if (variant === 'identity') identity.set(url, body);
+          else check(body.equals(identity.get(url)!), `${url}: the gzip page is not the identity page compressed`);
+          bytes[variant][url] = p.body.length;
         }
       }
-    }
-    // The least disturbed of the runs: on a shared machine a run only ever costs more than it should.
-    const least = (v: Variant, side: Side, k: 'us' | 'pgUs'): number => Math.min(...pages[v][side][k]);
-    for (const variant of Object.keys(variants) as Variant[]) {
-      const sq = least(variant, 'sqlite', 'us');
-      row(`replicas: ${ctx.pageFiles}-file JSON page (${variant}), req/s (best of ${PAGE_RUNS}), ${REPLICAS} replicas on PostgreSQL (baseline: 1 process on SQLite)`, Math.max(...pages[variant].postgres.rps), Math.max(...pages[variant].sqlite.rps), '(report only)', null);
-      row(`  replicas page (${variant}): server CPU per request (replicas summed; least of ${PAGE_RUNS} runs), µs`, least(variant, 'postgres', 'us'), sq, `ratio <= ${CPU_RATIO}`, least(variant, 'postgres', 'us') / sq <= CPU_RATIO);
-      row(`  one replica alone on PostgreSQL, server CPU per request, µs`, least(variant, 'postgres1', 'us'), sq, '(report only)', null);
-      row(`  replicas page (${variant}): + PostgreSQL's processes, µs`, least(variant, 'postgres', 'us') + least(variant, 'postgres', 'pgUs'), sq, '(report only)', null);
+      type Runs = { rps: number[]; us: number[]; pgUs: number[] };
+      const pages = {} as Record<Variant, Record<Side, Runs>>;
+      for (const variant of Object.keys(variants) as Variant[]) {
+        pages[variant] = { sqlite: { rps: [], us: [], pgUs: [] }, postgres1: { rps: [], us: [], pgUs: [] }, postgres: { rps: [], us: [], pgUs: [] } };
+        for (let run = 0; run < PAGE_RUNS; run++) {
+          const order: Side[] = run % 2 === 0 ? ['postgres', 'postgres1', 'sqlite'] : ['sqlite', 'postgres1', 'postgres'];
+          for (const side of order) {
+            const o = { url: sides[side].urls[0]!, urls: sides[side].urls, headers: { Accept: ACCEPT.json, ...variants[variant] }, expectBytes: bytes[variant], concurrency: LOAD.concurrency };
+            // A longer warm-up than the other groups': each replica's JIT sees a third of it.
+            await runLoad({ ...o, durationMs: WARMUP_MS });
+            settle();
+            const servers = cpuMeter(sides[side].pids);
+            const db = cpuMeter(() => postgresPids(cluster!));
+            const r = await runLoad({ ...o, durationMs: LOAD.durationMs });
+            const [serverCpu, dbCpu] = [servers(), db()];
+            check(r.failed === 0 && r.ok > 0, `${side} ${variant} page load: ${r.failed} failed (${r.firstError ?? 'none ok'})`);
+            const runs = pages[variant][side];
+            runs.rps.push(r.rps);
+            runs.us.push((serverCpu * 1e6) / r.ok);
+            runs.pgUs.push((dbCpu * 1e6) / r.ok);
+            console.log(`replicas: JSON ${variant.padEnd(8)} page ${side.padEnd(9)} ${r.rps.toFixed(0).padStart(6)} req/s; server CPU ${((serverCpu * 1e6) / r.ok).toFixed(0)} µs/request, PostgreSQL's ${((dbCpu * 1e6) / r.ok).toFixed(0)} µs/request`);
+          }
+        }
+      }
+      // The least disturbed of the runs: on a shared machine a run only ever costs more than it should.
+      const least = (v: Variant, side: Side, k: 'us' | 'pgUs'): number => Math.min(...pages[v][side][k]);
+      for (const variant of Object.keys(variants) as Variant[]) {
+        const sq = least(variant, 'sqlite', 'us');
+        row(`replicas: ${ctx.pageFiles}-file JSON page (${variant}), req/s (best of ${PAGE_RUNS}), ${REPLICAS} replicas on PostgreSQL (baseline: 1 process on SQLite)`, Math.max(...pages[variant].postgres.rps), Math.max(...pages[variant].sqlite.rps), '(report only)', null);
+        row(`  replicas page (${variant}): server CPU per request (replicas summed; least of ${PAGE_RUNS} runs), µs`, least(variant, 'postgres', 'us'), sq, `ratio <= ${CPU_RATIO}`, least(variant, 'postgres', 'us') / sq <= CPU_RATIO);
+        row(`  one replica alone on PostgreSQL, server CPU per request, µs`, least(variant, 'postgres1', 'us'), sq, '(report only)', null);
+        row(`  replicas page (${variant}): + PostgreSQL's processes, µs`, least(variant, 'postgres', 'us') + least(variant, 'postgres', 'pgUs'), sq, '(report only)', null);
+      }
+      pageDetails = { files: ctx.pageFiles, bytes, uploadSeconds: { sqlite: upSqlite, postgres: upPg }, runs: PAGE_RUNS, results: pages, loadOptions: LOAD };
     }
 
-    // 3. Warm download: the file in S3 through a replica against the same file on the SQLite process's disk.
-    const form = multipart(uploadFields(wheel.name, wheel.version, wheel.sha256), wheel.filename);
-    for (const [name, server] of [['sqlite', sqlite], ['postgres', replicas[0]!]] as const) {
-      const ul = await upload(`${server.url}/bench/`, form, wheel);
-      check(ul.status === 200, `${name}: upload of ${wheel.filename} answered ${ul.status}: ${ul.body.trim()}`);
-    }
-    // Through a replica other than the one that stored it.
-    const dlUrls = { s3: `${replicas[1]!.url}/bench/files/${wheel.sha256}/${wheel.filename}`, disk: `${sqlite.url}/bench/files/${wheel.sha256}/${wheel.filename}` };
-    const warm = { s3: [] as number[], disk: [] as number[] };
-    const warmS3Cpu = cpuMeter(() => [s3.pid]);
-    const warmReplicaCpu = cpuMeter(() => [replicas[1]!.pid]);
-    for (const u of Object.values(dlUrls)) await download(u); // warm: the page cache on either side
-    for (let i = 0; i < WARM_RUNS; i++) {
-      for (const side of ['s3', 'disk'] as const) {
-        settle();
-        const t = await download(dlUrls[side]);
-        check(t.status === 200 && t.bytes === wheel.size, `${side} download #${i + 1}: status ${t.status}, ${t.bytes} of ${wheel.size} bytes`);
-        warm[side].push(t.bytes / MiB / t.seconds);
+    let warmDetails: Record<string, unknown> | null = null;
+    if (PARTS.has('warm')) {
+      // 3. Warm download: the file in S3 through a replica against the same file on the SQLite process's disk.
+      const form = multipart(uploadFields(wheel.name, wheel.version, wheel.sha256), wheel.filename);
+      for (const [name, server] of [['sqlite', sqlite], ['postgres', replicas[0]!]] as const) {
+        const ul = await upload(`${server.url}/bench/`, form, wheel);
+        check(ul.status === 200, `${name}: upload of ${wheel.filename} answered ${ul.status}: ${ul.body.trim()}`);
       }
+      // Through a replica other than the one that stored it.
+      const dlUrls = { s3: `${replicas[1]!.url}/bench/files/${wheel.sha256}/${wheel.filename}`, disk: `${sqlite.url}/bench/files/${wheel.sha256}/${wheel.filename}` };
+      const warm = { s3: [] as number[], disk: [] as number[] };
+      const warmS3Cpu = cpuMeter(() => [s3.pid]);
+      const warmReplicaCpu = cpuMeter(() => [replicas[1]!.pid]);
+      for (const u of Object.values(dlUrls)) await download(u); // warm: the page cache on either side
+      for (let i = 0; i < WARM_RUNS; i++) {
+        for (const side of ['s3', 'disk'] as const) {
+          settle();
+          const t = await download(dlUrls[side]);
+          check(t.status === 200 && t.bytes === wheel.size, `${side} download #${i + 1}: status ${t.status}, ${t.bytes} of ${wheel.size} bytes`);
+          warm[side].push(t.bytes / MiB / t.seconds);
+        }
+      }
+      const [warmS3CpuSeconds, warmReplicaCpuSeconds] = [warmS3Cpu(), warmReplicaCpu()];
+      console.log(`replicas: warm ${FILE_MIB} MiB download: S3 ${warm.s3.map((x) => x.toFixed(0)).join(' ')} MiB/s; disk ${warm.disk.map((x) => x.toFixed(0)).join(' ')} MiB/s; `
+        + `CPU per S3 download: s3rver ${(warmS3CpuSeconds / WARM_RUNS).toFixed(2)} s, replica ${(warmReplicaCpuSeconds / WARM_RUNS).toFixed(2)} s`);
+      row(`replicas: warm ${FILE_MIB} MiB download through a replica from S3 (s3rver), MiB/s (median of ${WARM_RUNS}; baseline: SQLite process, local disk)`,
+        median(warm.s3), median(warm.disk), '(report only)', null);
+      warmDetails = { mibps: warm, runs: WARM_RUNS, cpuSecondsPerS3Download: { s3rver: warmS3CpuSeconds / WARM_RUNS, replica: warmReplicaCpuSeconds / WARM_RUNS } };
     }
-    const [warmS3CpuSeconds, warmReplicaCpuSeconds] = [warmS3Cpu(), warmReplicaCpu()];
-    console.log(`replicas: warm ${FILE_MIB} MiB download: S3 ${warm.s3.map((x) => x.toFixed(0)).join(' ')} MiB/s; disk ${warm.disk.map((x) => x.toFixed(0)).join(' ')} MiB/s; `
-      + `CPU per S3 download: s3rver ${(warmS3CpuSeconds / WARM_RUNS).toFixed(2)} s, replica ${(warmReplicaCpuSeconds / WARM_RUNS).toFixed(2)} s`);
-    row(`replicas: warm ${FILE_MIB} MiB download through a replica from S3 (s3rver), MiB/s (median of ${WARM_RUNS}; baseline: SQLite process, local disk)`,
-      median(warm.s3), median(warm.disk), '(report only)', null);
 
     details.replicas = {
       replicas: REPLICAS,
       fileBytes: { warm: wheel.size, herd: herdWheel.size },
-      herd: { clients: CLIENTS, upstreamMBps: UPSTREAM_MBPS, hashed: HASH, direct, pydepot: h, upstreamDownloads, upstreamPageRequests: pageRequests, tailSeconds, peakRssBytes: peakRss, rssBeforeBytes: rssBefore, serverCpuSeconds: herdCpuSeconds, s3rverCpuSeconds: s3CpuSeconds },
-      pages: { files: ctx.pageFiles, bytes, uploadSeconds: { sqlite: upSqlite, postgres: upPg }, runs: PAGE_RUNS, results: pages, loadOptions: LOAD },
-      warm: { mibps: warm, runs: WARM_RUNS, cpuSecondsPerS3Download: { s3rver: warmS3CpuSeconds / WARM_RUNS, replica: warmReplicaCpuSeconds / WARM_RUNS } },
+      herd: herdDetails,
+      pages: pageDetails,
+      warm: warmDetails,
       wallSeconds: (performance.now() - t0) / 1000,
     };
     console.log(`replicas: group took ${((performance.now() - t0) / 1000).toFixed(0)} s`);

@@ -6,7 +6,8 @@ import type { FileHandle } from './types.ts';
 export function blobFileHandle(blobs: BlobStore, filename: string, sha256: string, size: number, lastModified: Date): FileHandle {
   return {
     filename, sha256, size, lastModified,
-    open: (range) => blobs.open(sha256, range),
+    // A whole file for a client: a herd of them shares the store's read of it.
+    open: (range) => (range ? blobs.open(sha256, range) : blobs.openShared(sha256, size)),
     offload: () => Promise.resolve(blobs.offloadKey(sha256)),
   };
 }

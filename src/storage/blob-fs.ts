@@ -104,6 +104,11 @@ export class FsBlobStore implements BlobStore {
     return createReadStream(this.pathOf(sha256), { ...range, highWaterMark: READ_CHUNK });
   }
 
+  /** The page cache shares the reads of a herd: a plain open(). */
+  openShared(sha256: string): Readable {
+    return this.open(sha256);
+  }
+
   offloadKey(sha256: string): string | null {
     if (!SHA256_HEX.test(sha256)) throw new Error(`not a sha256: ${sha256}`);
     // Relative to <root>/blobs/, so that the proxy's alias never exposes tmp/ or quarantine/.
@@ -165,7 +170,14 @@ export class FsBlobStore implements BlobStore {
  * and the sha256, known once the last byte is hashed).
  */
 export class TempArea {
-  constructor(private readonly dir: string) {}
+  /**
+   * `durable`: a finished temp file is fsync'd (the disk store renames it
+   * into place, so it must survive a power cut). The S3 store's temp files
+   * are only staging for an upload, the bucket keeps the durable copy, and a
+   * crash leaves them to the next start's clean-up: no fsync, which on a
+   * busy disk delayed every commit (and a herd's last byte).
+   */
+  constructor(private readonly dir: string, private readonly opts: { durable: boolean } = { durable: true }) {}
 
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
@@ -182,7 +194,7 @@ export class TempArea {
     makeReader: (path: string, sha256: () => string | null) => BlobReader,
   ): TempBlobWriter {
     const key = randomUUID();
-    return new FsTempWriter(key, this.path(key), makeReader, opts.maxBytes ?? Infinity, opts.tooLargeMessage);
+    return new FsTempWriter(key, this.path(key), makeReader, opts.maxBytes ?? Infinity, opts.tooLargeMessage, this.opts.durable);
   }
 
   async open(temp: TempBlob): Promise<BlobReader> {
@@ -328,12 +340,13 @@ class FsTempWriter implements TempBlobWriter {
     private readonly makeReader: (path: string, sha256: () => string | null) => BlobReader,
     private readonly maxBytes: number,
     private readonly tooLargeMessage?: string,
+    durable = true,
   ) {
     this.stream = new Writable({
       highWaterMark: 1024 * 1024,
       construct: (cb) => {
         // flush: fsync before close, so a committed blob survives a power cut.
-        this.file = createWriteStream(path, { flags: 'wx', flush: true });
+        this.file = createWriteStream(path, { flags: 'wx', flush: durable });
         this.file.once('open', () => cb());
         // Also the file's first error after opening (a write that failed).
         this.file.once('error', (err) => cb(spaceError(err)));
@@ -344,7 +357,7 @@ class FsTempWriter implements TempBlobWriter {
       final: (cb) => {
         // The last digests are finished while the file is closed (and fsynced).
         const closed = new Promise<void>((resolve, reject) => {
-          // Closing fsyncs (flush), which may be when a full disk is noticed.
+          // Closing fsyncs (flush, when durable), which may be when a full disk is noticed.
           this.file!.end((err?: Error | null) => (err ? reject(spaceError(err)) : resolve()));
         });
         Promise.all([this.digester.finish(), closed]).then(([digests]) => {

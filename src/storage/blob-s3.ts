@@ -8,8 +8,11 @@
  * herd path, writer.reader()) and upload inspection preads a local file, and
  * nothing half-written is ever under a key that a reader could GET. A commit
  * uploads the finished temp file to its final key: one PUT below the part
- * size, a multipart upload above it, reading the file part by part (memory is
- * about partSize × (QUEUE_SIZE + 1) per commit, whatever the file's size).
+ * size, a multipart upload above it, reading the file part by part into
+ * reused buffers (memory is partSize × QUEUE_SIZE per commit, whatever the
+ * file's size).
+ * Clients of one process that read a whole object at about the same time
+ * share a GET of it (openShared, Relay).
  * Keys are content-addressed, so two replicas committing the same bytes at once
  * write the same object; a commit finding the object already there with the
  * same size skips the upload.
@@ -19,29 +22,42 @@
  * Credentials come from the SDK's default chain (AWS_ACCESS_KEY_ID /
  * AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, web identity, instance roles).
  */
-import { rm } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { open as openFile, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Readable as ReadableStream } from 'node:stream';
+import { Readable as ReadableStream, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
   type S3ClientConfig,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { StorageUnavailable } from '../errors.ts';
 import { FsReader, streamByReads, TempArea } from './blob-fs.ts';
+import { BLOCK, FollowedBytes } from './follow.ts';
 import type { BlobInfo, BlobReader, BlobStore, StoredBlob, TempBlob, TempBlobWriter } from './types.ts';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-/** Parts uploaded at once by one commit. */
-const QUEUE_SIZE = 4;
+/**
+ * Parts uploaded at once by one commit, each from a buffer of its own. Two
+ * keep a connection busy while the next part is read from the local file;
+ * measured against s3rver on loopback, 4 sent 50 MiB no faster, and each
+ * part in flight is partSize more memory.
+ */
+const QUEUE_SIZE = 2;
+/** Below this, a client's whole-file read is its own GET: a scratch file costs more than a small object. */
+const SHARE_MIN = BLOCK;
 /** A body cut mid-transfer is resumed from where it broke off, this many times in a row. */
 const BODY_RETRIES = 3;
 /** The smallest part S3 accepts (all but the last part of a multipart upload). */
@@ -72,11 +88,15 @@ export class S3BlobStore implements BlobStore {
   /** `s3://bucket/prefix at endpoint`, for messages. */
   readonly location: string;
   private readonly endpointName: string;
+  /** The running shared reads (openShared), by sha256. */
+  private readonly relays = new Map<string, Relay>();
+  /** The blobs a first client reads on its own now (openShared). */
+  private readonly lone = new Set<string>();
 
   /** `client`: settings laid over the defaults (tests route virtual-host names to loopback). */
   constructor(root: string, private readonly opts: S3BlobOptions, client: Partial<S3ClientConfig> = {}) {
     if (opts.partSize < MIN_PART_SIZE) throw new Error(`S3 part size ${opts.partSize} is below the 5 MiB S3 requires`);
-    this.temps = new TempArea(join(root, 'tmp'));
+    this.temps = new TempArea(join(root, 'tmp'), { durable: false });
     this.keyPrefix = opts.prefix ? `${opts.prefix}/sha256/` : 'sha256/';
     this.quarantinePrefix = opts.prefix ? `${opts.prefix}/quarantine/` : 'quarantine/';
     // Without an endpoint the SDK takes the environment's, if any.
@@ -113,7 +133,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   /** An S3 failure as the 503 the HTTP layer answers, naming what failed for the log. */
-  private unavailable(err: unknown, what: string): StorageUnavailable {
+  unavailable(err: unknown, what: string): StorageUnavailable {
     return new StorageUnavailable(new Error(`${what} in ${this.location}: ${describeS3Error(err)}`, { cause: err }));
   }
 
@@ -139,27 +159,67 @@ export class S3BlobStore implements BlobStore {
     // too large for one copy. A different size under a content address is a
     // damaged object: replaced.
     if (existing?.size !== temp.size || !(temp.size <= MAX_COPY && await this.renew(key))) {
-      await this.upload(key, path);
+      await this.upload(key, path, temp.size);
     }
     await rm(path, { force: true });
   }
 
-  private async upload(key: string, path: string): Promise<void> {
-    const body = createReadStream(path, { highWaterMark: 1024 * 1024 });
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.opts.bucket, Key: key, Body: body, ContentType: 'application/octet-stream' },
-      partSize: this.opts.partSize,
-      queueSize: QUEUE_SIZE,
-      // A failed multipart upload is aborted, so its parts are not kept (and billed).
-      leavePartsOnError: false,
-    });
+  /**
+   * The temp file to its key: one PutObject up to the part size, else a
+   * multipart upload, QUEUE_SIZE parts at a time. Each lane reads its parts
+   * from the file into one buffer of its own, reused part after part (the
+   * SDK sends a Buffer body as it is): memory is partSize × QUEUE_SIZE and
+   * no garbage. (lib-storage's Upload, before, copied the file's chunks into
+   * a new buffer per part, and the collector freed them late: a replica
+   * committing a 50 MiB file grew by 60-85 MB.) A failed multipart upload is
+   * aborted, so its parts are not kept (and billed).
+   */
+  private async upload(key: string, path: string, size: number): Promise<void> {
+    const { bucket: Bucket, partSize } = this.opts;
+    const file = await openFile(path, 'r');
+    let uploadId: string | undefined;
     try {
-      await upload.done();
+      if (size <= partSize) {
+        const body = await readAt(file, Buffer.allocUnsafe(size), 0);
+        await this.client.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentLength: size, ContentType: 'application/octet-stream' }));
+        return;
+      }
+      uploadId = (await this.client.send(new CreateMultipartUploadCommand({ Bucket, Key: key, ContentType: 'application/octet-stream' }))).UploadId!;
+      const count = Math.ceil(size / partSize);
+      const etags: string[] = [];
+      let next = 0;
+      let failed = false;
+      const lane = async (): Promise<void> => {
+        const buffer = Buffer.allocUnsafeSlow(partSize);
+        try {
+          while (next < count && !failed) {
+            const n = next++;
+            const start = n * partSize;
+            const body = await readAt(file, buffer.subarray(0, Math.min(partSize, size - start)), start);
+            const res = await this.client.send(new UploadPartCommand({ Bucket, Key: key, UploadId: uploadId, PartNumber: n + 1, Body: body, ContentLength: body.length }));
+            etags[n] = res.ETag!;
+          }
+        } catch (err) {
+          // The other lanes stop after the part they are sending.
+          failed = true;
+          throw err;
+        }
+      };
+      const lanes = await Promise.allSettled(Array.from({ length: Math.min(QUEUE_SIZE, count) }, lane));
+      const failure = lanes.find((l): l is PromiseRejectedResult => l.status === 'rejected');
+      if (failure) throw failure.reason;
+      await this.client.send(new CompleteMultipartUploadCommand({
+        Bucket, Key: key, UploadId: uploadId,
+        MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+      }));
+      uploadId = undefined;
     } catch (err) {
+      if (uploadId !== undefined) {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+      }
       throw this.unavailable(err, `uploading ${key}`);
     } finally {
-      body.destroy();
+      await file.close();
     }
   }
 
@@ -226,6 +286,41 @@ export class S3BlobStore implements BlobStore {
         }
       }
     })(), { objectMode: false });
+  }
+
+  /**
+   * Clients of this process that want the whole object at about the same
+   * time (a herd, most of all on the replicas that waited for another's
+   * download of it) share a GET of it. The first reads the bucket itself:
+   * most downloads are one client's, and sharing costs a copy of the file on
+   * local disk (measured: half again the CPU of a direct read). A second
+   * client while the first still reads starts a Relay, which reads the
+   * object once into a scratch file, and it and every later client follow
+   * that file, each at its own pace; once none reads, the scratch file goes.
+   * So a herd makes two GETs, whatever its size.
+   */
+  openShared(sha256: string, size: number): Readable {
+    if (size < SHARE_MIN) return this.open(sha256);
+    let relay = this.relays.get(sha256);
+    if (!relay) {
+      if (!this.lone.has(sha256)) {
+        this.lone.add(sha256);
+        const stream = this.open(sha256);
+        stream.once('close', () => this.lone.delete(sha256));
+        return stream;
+      }
+      relay = new Relay(this, sha256, size, this.temps.path(randomUUID()), (r) => {
+        if (this.relays.get(sha256) === r) this.relays.delete(sha256);
+      });
+      this.relays.set(sha256, relay);
+    }
+    // (A caller that knows another size: its own read, which fails as open() does.)
+    return relay.size === size ? relay.follower() : this.open(sha256);
+  }
+
+  /** Whole-object reads shared by this process's clients now (tests). */
+  get sharedReads(): number {
+    return this.relays.size;
   }
 
   /** The object's bytes from `start` to `end` (inclusive; undefined: to the end), as the response body. */
@@ -377,6 +472,119 @@ class StagedReader implements BlobReader {
   }
 }
 
+/** The scratch file of a Relay could not be written (a full or failing local disk): its followers read the bucket themselves. */
+class ScratchFailed extends Error {
+  constructor(cause: unknown) {
+    super(`could not stage a shared read on local disk: ${(cause as Error | null)?.message ?? String(cause)}`, { cause });
+  }
+}
+
+/**
+ * One GET of an object, written to a scratch file in tmp/ as it arrives and
+ * followed there by the clients that share it (FollowedBytes: shared 1 MiB
+ * blocks, each client's own backpressure, the last byte only once every byte
+ * has arrived). Why a file and not memory: the bucket is read at its pace,
+ * once, whatever the clients do, while a slow or stopped client holds only
+ * its own buffer and never holds back the others nor makes the process keep
+ * what it has not read (the page cache serves the followers, as for an
+ * upstream download's temp blob). Nothing is kept: the file goes once no
+ * client reads it. A failed GET fails the followers' streams; a scratch file
+ * that cannot be written sends each follower to the bucket on its own.
+ */
+class Relay {
+  private users = 0;
+  private state: 'running' | 'done' | 'failed' = 'running';
+  private readonly followed: FollowedBytes;
+  private readonly stop = new AbortController();
+
+  constructor(
+    private readonly store: S3BlobStore,
+    private readonly sha256: string,
+    readonly size: number,
+    private readonly path: string,
+    /** Takes the relay out of the store's table (no later client joins it). */
+    private readonly gone: (relay: Relay) => void,
+  ) {
+    this.followed = new FollowedBytes(size, new FsReader(() => [path]));
+    void this.run();
+  }
+
+  private async run(): Promise<void> {
+    let file: FileHandle | null = null;
+    let written = 0;
+    // Chunks that queue up during one write go out as one (the body comes in
+    // 64 KiB pieces: a syscall and a promise each cost more than the copy).
+    const append = async (chunks: Buffer[]): Promise<void> => {
+      const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      for (let off = 0; off < data.length;) off += (await file!.write(data, off, data.length - off, written + off)).bytesWritten;
+      written += data.length;
+      this.followed.progress(written);
+    };
+    const sink = new Writable({
+      highWaterMark: BLOCK,
+      construct: (cb) => {
+        openFile(this.path, 'wx').then((f) => { file = f; cb(); }, (err: unknown) => cb(new ScratchFailed(err)));
+      },
+      write: (chunk: Buffer, _enc, cb) => void append([chunk]).then(() => cb(), (err: unknown) => cb(new ScratchFailed(err))),
+      writev: (chunks, cb) => void append(chunks.map((c) => c.chunk as Buffer)).then(() => cb(), (err: unknown) => cb(new ScratchFailed(err))),
+    });
+    try {
+      await pipeline(this.store.open(this.sha256), sink, { signal: this.stop.signal });
+      if (written !== this.size) {
+        throw this.store.unavailable(new Error(`${written} bytes, ${this.size} expected`), `reading ${this.store.objectKey(this.sha256)}`);
+      }
+      this.state = 'done';
+      this.followed.finish();
+    } catch (err) {
+      this.state = 'failed';
+      // A later client starts afresh.
+      this.gone(this);
+      this.followed.fail(err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      // (Assigned in construct: not narrowed here.)
+      await (file as FileHandle | null)?.close().catch(() => undefined);
+      this.maybeRemove();
+    }
+  }
+
+  /** A client's stream of the whole object. */
+  follower(): Readable {
+    this.users++;
+    const { followed, store, sha256, size } = this;
+    const out = ReadableStream.from((async function* () {
+      let pos = 0;
+      try {
+        for await (const chunk of followed.stream() as AsyncIterable<Buffer>) {
+          pos += chunk.length;
+          yield chunk;
+        }
+        return;
+      } catch (err) {
+        if (!(err instanceof ScratchFailed)) throw err;
+      }
+      // No local copy to share: this client reads on from the bucket, from where it is.
+      yield* store.open(sha256, { start: pos, end: size - 1 });
+    })(), { objectMode: false });
+    out.once('close', () => {
+      this.users--;
+      // No client left for a read under way: it is stopped (its bytes would be
+      // thrown away), and a client that comes now starts a read of its own.
+      if (this.users === 0 && this.state === 'running') {
+        this.gone(this);
+        this.stop.abort();
+      }
+      this.maybeRemove();
+    });
+    return out;
+  }
+
+  private maybeRemove(): void {
+    if (this.users > 0 || this.state === 'running') return;
+    this.gone(this);
+    void rm(this.path, { force: true }).catch(() => undefined);
+  }
+}
+
 /** Random access to a committed object: one ranged GET per read. */
 class ObjectReader implements BlobReader {
   constructor(private readonly store: S3BlobStore, private readonly sha256: string) {}
@@ -394,6 +602,16 @@ class ObjectReader implements BlobReader {
   }
 
   async close(): Promise<void> {}
+}
+
+/** Fills `buffer` from `position` of the file (a short file is an error: the temp blob's size says how long it is). */
+async function readAt(file: FileHandle, buffer: Buffer, position: number): Promise<Buffer> {
+  for (let at = 0; at < buffer.length;) {
+    const { bytesRead } = await file.read(buffer, at, buffer.length - at, position + at);
+    if (bytesRead === 0) throw new Error(`the temp file ends at ${position + at} bytes, ${position + buffer.length} expected`);
+    at += bytesRead;
+  }
+  return buffer;
 }
 
 /**

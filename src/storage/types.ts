@@ -86,6 +86,16 @@ export interface BlobStore {
   /** `end` is inclusive, like HTTP ranges. */
   open(sha256: string, range?: { start: number; end: number }): Readable;
   /**
+   * The whole blob for a client's download: clients of this process that
+   * open one blob at about the same time may share one read of it (an S3
+   * store reads it once and fans the bytes out; the disk store's shared read
+   * is the page cache, so this is its open()). Bulk readers (scrub, export)
+   * use open(), which never stages anything. `size`: the blob's, as the
+   * caller knows it (a stat, a verified row); a blob of another size fails
+   * the stream before its end.
+   */
+  openShared(sha256: string, size: number): Readable;
+  /**
    * The blob's key under the store's blob folder (`<storage>/blobs/`), e.g.
    * `sha256/ab/cd/abcd…`, for a reverse proxy to send it from disk
    * (`sendfileOffload`); null when the store keeps no such folder (S3), and

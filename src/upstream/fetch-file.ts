@@ -18,8 +18,9 @@ import { pipeline } from 'node:stream/promises';
 import { crashPoint } from '../crash-points.ts';
 import { CacheFull, InsufficientStorage, UpstreamUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { FollowedBytes } from '../storage/follow.ts';
 import { onceAcrossProcesses, type Leases } from '../storage/lease.ts';
-import type { BlobReader, BlobStore, TempBlob, TempBlobWriter } from '../storage/types.ts';
+import type { BlobStore, TempBlob, TempBlobWriter } from '../storage/types.ts';
 import { describe, type UpstreamClient, UpstreamRequestError } from './client.ts';
 import { SingleFlight } from './single-flight.ts';
 
@@ -115,21 +116,6 @@ export async function fetchVerified(target: FileTarget, how: VerifiedFetch): Pro
   }
 }
 
-/**
- * Followers of a download read it in blocks of this size, and a block is read
- * once for all of them (a herd is at about the same place): one pread per MiB
- * however many clients, each given the same Buffer.
- */
-const BLOCK = 1024 * 1024;
-/** The most recent blocks kept for followers that are a little behind; older ones live as long as a slow client's stream holds them. */
-const SHARED_BLOCKS = 4;
-/**
- * A follower waits for a whole block; past this, it takes what there is (a
- * slow upstream: a client never goes long without bytes, pip's read timeout
- * being 15 s).
- */
-const PARTIAL_AFTER_MS = 100;
-
 export interface FetcherDeps {
   client: UpstreamClient;
   blobs: BlobStore;
@@ -159,15 +145,6 @@ export class FileFetcher {
   }
 }
 
-/** A follower waiting for bytes: woken once `need` bytes may go, or after PARTIAL_AFTER_MS with whatever there is past `pos`. */
-interface Waiter {
-  pos: number;
-  need: number;
-  since: number;
-  /** `partial`: woken by the timer, not because `need` bytes may go. */
-  wake(partial: boolean): void;
-}
-
 export class Download {
   /**
    * Resolves once the first bytes arrived (or the file is complete): until
@@ -178,17 +155,10 @@ export class Download {
   /** Resolves when the verified file is committed to the blob store. */
   readonly done: Promise<void>;
   size = 0;
-  private written = 0;
-  private reader: BlobReader | null = null;
+  /** The temp blob as it grows, read by this process's clients (none when another process downloads it). */
+  private followed: FollowedBytes | null = null;
   private state: 'running' | 'done' | 'failed' = 'running';
   private error: Error | null = null;
-  private readers = 0;
-  /** Recent whole blocks by index, shared by every follower (insertion order: oldest first). */
-  private readonly blocks = new Map<number, Promise<Buffer>>();
-  private readonly waiters = new Set<Waiter>();
-  /** The smallest `need` among the waiters: a write below it wakes nobody. */
-  private nextNeed = Infinity;
-  private partialTimer: NodeJS.Timeout | null = null;
 
   constructor(readonly target: FileTarget, private readonly deps: FetcherDeps) {
     let markReady!: () => void;
@@ -201,22 +171,22 @@ export class Download {
       onStart: (writer, size) => {
         this.size = size!;
         // The reader follows the temp blob across its commit.
-        this.reader = writer.reader();
+        const followed = new FollowedBytes(size!, writer.reader());
+        this.followed = followed;
         writer.onProgress((n) => {
-          this.written = n;
+          followed.progress(n);
           markReady();
-          // Wakes only the followers whose block is now whole (not every reader at every write).
-          if (this.available() >= this.nextNeed) this.wake((w) => this.available() >= w.need);
         });
       },
       onCommitted: () => {
         this.state = 'done';
+        this.followed!.finish();
         markReady();
-        this.wake(() => true);
       },
     }).then(() => 'fetched' as const);
     // Another process may be downloading the file: its readers here wait for
-    // the commit, then read the blob like any cached file.
+    // the commit, then read the blob like any cached file (openShared: with
+    // S3, this process's herd shares two reads of it, not one per client).
     const committed = async (): Promise<'committed' | null> => {
       const info = await deps.blobs.stat(target.sha256);
       if (!info) return null;
@@ -227,14 +197,13 @@ export class Download {
       if (how === 'fetched') return;
       this.state = 'done';
       markReady();
-      this.wake(() => true);
     }).catch((err: unknown) => {
       this.state = 'failed';
       this.error = err instanceof Error ? err : new Error(String(err));
       failReady(this.error);
-      this.wake(() => true);
+      this.followed?.fail(this.error);
       throw this.error;
-    }).finally(() => this.maybeCloseReader());
+    });
     this.done.catch(() => undefined);
   }
 
@@ -242,125 +211,16 @@ export class Download {
     return this.state === 'failed';
   }
 
-  /** Bytes a follower may have now: all of them once verified, else all written but the last byte. */
-  private available(): number {
-    return this.state === 'done' ? this.size : Math.min(this.written, this.size - 1);
-  }
-
   /**
-   * A stream of the whole file that never delivers its last byte unverified.
-   * Backpressure is the client's own: its stream asks for the next block only
-   * when it has room, so a slow client holds a block or two, never the file.
+   * A stream of the whole file that never delivers its last byte unverified
+   * (see FollowedBytes). Joined after the commit: the committed blob is the file.
    */
   stream(): Readable {
-    // Joined after the end: the committed blob is the file.
-    if (this.state === 'done') return this.deps.blobs.open(this.target.sha256);
-    this.readers++;
-    let pos = 0;
-    const out = new Readable({
-      highWaterMark: BLOCK,
-      read: () => {
-        this.next(pos).then((chunk) => {
-          if (chunk === null) return void out.push(null);
-          pos += chunk.length;
-          out.push(chunk);
-        }, (err: Error) => out.destroy(err));
-      },
-      destroy: (err, cb) => {
-        this.readers--;
-        this.maybeCloseReader();
-        cb(err);
-      },
-    });
+    if (this.state === 'done') return this.deps.blobs.openShared(this.target.sha256, this.size);
+    if (this.followed) return this.followed.stream();
+    // (Not reached: ready rejected, so no client asks for the stream.)
+    const out = new Readable({ read: () => undefined });
+    out.destroy(this.error ?? new Error(`the download of ${this.target.filename} has not started`));
     return out;
-  }
-
-  /** The bytes from `pos` to the end of its block (null at the end), waiting for the download if needed. */
-  private async next(pos: number): Promise<Buffer | null> {
-    for (;;) {
-      if (this.state === 'failed') throw this.error!;
-      if (pos >= this.size && this.state === 'done') return null;
-      const index = Math.floor(pos / BLOCK);
-      const start = index * BLOCK;
-      const end = Math.min(start + BLOCK, this.size);
-      if (this.available() >= end) {
-        const block = await this.block(index, start, end);
-        if (start + block.length > pos) return block.subarray(pos - start);
-        // A short read (cannot happen on a written block): read on from where it ended.
-        return this.reader!.read(pos, end - pos);
-      }
-      const partial = await this.wait(pos, end);
-      // (The state may have changed while waiting.)
-      if (this.failed) throw this.error!;
-      const avail = this.available();
-      // A slow upstream: what there is, read for this follower alone.
-      if (partial && avail > pos && avail < end) return this.reader!.read(pos, avail - pos);
-    }
-  }
-
-  /** One read of a whole block for every follower that asks for it while it is recent. */
-  private block(index: number, start: number, end: number): Promise<Buffer> {
-    let block = this.blocks.get(index);
-    if (block) return block;
-    block = this.reader!.read(start, end - start);
-    this.blocks.set(index, block);
-    const forget = (): void => { if (this.blocks.get(index) === block) this.blocks.delete(index); };
-    block.then((b) => { if (b.length < end - start) forget(); }, forget);
-    if (this.blocks.size > SHARED_BLOCKS) this.blocks.delete(this.blocks.keys().next().value!);
-    return block;
-  }
-
-  /** Resolves true when woken by the partial timer, false when `need` bytes may go (or the download ended). */
-  private wait(pos: number, need: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      this.waiters.add({ pos, need, since: performance.now(), wake: resolve });
-      this.nextNeed = Math.min(this.nextNeed, need);
-      this.partialTimer ??= setTimeout(() => this.partialWake(), PARTIAL_AFTER_MS);
-    });
-  }
-
-  /** Wakes the waiters `due` picks; the others wait on. */
-  private wake(due: (w: Waiter) => boolean): void {
-    let nextNeed = Infinity;
-    for (const w of this.waiters) {
-      if (due(w)) {
-        this.waiters.delete(w);
-        w.wake(false);
-      } else {
-        nextNeed = Math.min(nextNeed, w.need);
-      }
-    }
-    this.nextNeed = nextNeed;
-    if (this.waiters.size === 0 && this.partialTimer) {
-      clearTimeout(this.partialTimer);
-      this.partialTimer = null;
-    }
-  }
-
-  /** Followers that waited PARTIAL_AFTER_MS and have bytes to read take them. */
-  private partialWake(): void {
-    this.partialTimer = null;
-    const now = performance.now();
-    const avail = this.available();
-    const dueBefore = now - PARTIAL_AFTER_MS + 1;
-    let nextNeed = Infinity;
-    for (const w of this.waiters) {
-      if (w.since <= dueBefore && avail > w.pos) {
-        this.waiters.delete(w);
-        w.wake(true);
-      } else {
-        nextNeed = Math.min(nextNeed, w.need);
-      }
-    }
-    this.nextNeed = nextNeed;
-    if (this.waiters.size > 0) this.partialTimer = setTimeout(() => this.partialWake(), PARTIAL_AFTER_MS);
-  }
-
-  private maybeCloseReader(): void {
-    if (this.readers > 0 || this.state === 'running' || !this.reader) return;
-    const reader = this.reader;
-    this.reader = null;
-    this.blocks.clear();
-    reader.close().catch(() => undefined);
   }
 }

@@ -20,7 +20,7 @@ import { S3BlobStore } from '../../src/storage/blob-s3.ts';
 import type { BlobStore, TempBlob } from '../../src/storage/types.ts';
 import { startS3, type FakeS3, type S3Request } from '../helpers/s3.ts';
 import { tempDir } from '../helpers/server.ts';
-import { storageCounts } from '../helpers/storage.ts';
+import { eventually, storageCounts } from '../helpers/storage.ts';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
@@ -104,6 +104,18 @@ for (const [kind, make] of Object.entries(KINDS)) {
     for (const [start, end] of [[0, 0], [0, 99_999], [1, 10], [50_000, 99_999], [99_999, 99_999], [12_345, 67_890]] as const) {
       t.true((await readAll(blobs.open(sha, { start, end }))).equals(bytes.subarray(start, end + 1)), `${start}-${end}`);
     }
+  });
+
+  test(`${kind}: openShared gives each of several clients at once the whole blob, small or large, and keeps nothing`, async (t) => {
+    const { blobs, root } = await make(t);
+    for (const bytes of [randomBytes(1000), randomBytes(2 * MiB + 3)]) {
+      const sha = await stored(blobs, bytes);
+      const got = await Promise.all([1, 2, 3].map(() => readAll(blobs.openShared(sha, bytes.length))));
+      for (const g of got) t.true(g.equals(bytes));
+    }
+    // (Removed just after the last client's stream closed.)
+    await eventually(async () => (await storageCounts(root)).tmp === 0, 'no scratch file is left');
+    t.pass();
   });
 
   test(`${kind}: offloadKey is the blob's key under <storage>/blobs/ on a filesystem, null on S3 (streamed instead)`, async (t) => {
