@@ -284,17 +284,35 @@ export class Download {
       const start = index * BLOCK;
       const end = Math.min(start + BLOCK, this.size);
       if (this.available() >= end) {
-        const block = await this.block(index, start, end);
+        const block = await this.orItsFailure(this.block(index, start, end));
         if (start + block.length > pos) return block.subarray(pos - start);
         // A short read (cannot happen on a written block): read on from where it ended.
-        return this.reader!.read(pos, end - pos);
+        return this.orItsFailure(this.reader!.read(pos, end - pos));
       }
       const partial = await this.wait(pos, end);
       // (The state may have changed while waiting.)
       if (this.failed) throw this.error!;
       const avail = this.available();
       // A slow upstream: what there is, read for this follower alone.
-      if (partial && avail > pos && avail < end) return this.reader!.read(pos, avail - pos);
+      if (partial && avail > pos && avail < end) return this.orItsFailure(this.reader!.read(pos, avail - pos));
+    }
+  }
+
+  /**
+   * A read of the temp file that found it gone (ENOENT) answers with the
+   * download's own failure: fetchVerified removes the file as soon as the
+   * bytes are refused, a moment before `state` says so (the lease is
+   * released in between: a round trip on PostgreSQL), and a follower that
+   * read then must get the 502, not a 500 for a missing file.
+   */
+  private async orItsFailure<T>(read: Promise<T>): Promise<T> {
+    try {
+      return await read;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await this.done.catch(() => undefined);
+      if (this.failed) throw this.error!;
+      throw err;
     }
   }
 
