@@ -47,6 +47,9 @@ export class FollowedBytes {
   /** The smallest `need` among the waiters: a write below it wakes nobody. */
   private nextNeed = Infinity;
   private partialTimer: NodeJS.Timeout | null = null;
+  private markSettled!: () => void;
+  /** Resolves at finish() or fail(). */
+  private readonly settled = new Promise<void>((resolve) => { this.markSettled = resolve; });
 
   /**
    * `reader` reads what has been written so far; it is closed each time the
@@ -65,6 +68,7 @@ export class FollowedBytes {
   finish(): void {
     if (this.state !== 'running') return;
     this.state = 'done';
+    this.markSettled();
     this.wake(() => true);
     this.maybeCloseReader();
   }
@@ -74,6 +78,7 @@ export class FollowedBytes {
     if (this.state !== 'running') return;
     this.state = 'failed';
     this.error = err;
+    this.markSettled();
     this.wake(() => true);
     this.maybeCloseReader();
   }
@@ -127,17 +132,35 @@ export class FollowedBytes {
       const start = index * BLOCK;
       const end = Math.min(start + BLOCK, this.size);
       if (this.available() >= end) {
-        const block = await this.block(index, start, end);
+        const block = await this.orItsFailure(this.block(index, start, end));
         if (start + block.length > pos) return block.subarray(pos - start);
         // A short read (cannot happen on a written block): read on from where it ended.
-        return this.reader.read(pos, end - pos);
+        return this.orItsFailure(this.reader.read(pos, end - pos));
       }
       const partial = await this.wait(pos, end);
       // (The state may have changed while waiting.)
       if (this.failed) throw this.error!;
       const avail = this.available();
       // A slow writer: what there is, read for this follower alone.
-      if (partial && avail > pos && avail < end) return this.reader.read(pos, avail - pos);
+      if (partial && avail > pos && avail < end) return this.orItsFailure(this.reader.read(pos, avail - pos));
+    }
+  }
+
+  /**
+   * A read that found the file gone (ENOENT) answers with the writer's own
+   * failure: a refused download's temp file is removed as soon as the bytes
+   * are refused, a moment before fail() is called (a lease is released in
+   * between: a round trip on PostgreSQL), and a follower that read then must
+   * get that failure (a 502), not a 500 for a missing file.
+   */
+  private async orItsFailure<T>(read: Promise<T>): Promise<T> {
+    try {
+      return await read;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await this.settled;
+      if (this.failed) throw this.error!;
+      throw err;
     }
   }
 

@@ -23,6 +23,7 @@ import { cliConfigFile, embeddedDepotConfig } from '../helpers/migrate-source.ts
 import { pgDatabase } from '../helpers/postgres.ts';
 import { startS3, type FakeS3 } from '../helpers/s3.ts';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
+import { pinEmbedded } from '../helpers/test-backend.ts';
 import { upload } from '../helpers/upload.ts';
 
 const JSON_ACCEPT = 'application/vnd.pypi.simple.v1+json';
@@ -277,14 +278,17 @@ test.serial('without --blobs only the metadata moves; a server on it reads the b
 });
 
 test.serial('refuses bad flags, a missing source, a source a server runs on, a target schema from a newer pydepot', async (t) => {
-  const r = await pydepot(['storage', 'migrate', '--to', 'mysql://x/y', '--storage', await tempDir(t)]);
+  // Empty folders of an embedded depot (the source's kind), whatever back end the test run picks:
+  // on PostgreSQL the config would name the folder's database, refused for that instead.
+  const source = async () => pinEmbedded(await tempDir(t));
+  const r = await pydepot(['storage', 'migrate', '--to', 'mysql://x/y', '--storage', await source()]);
   t.is(r.code, 1);
   t.regex(r.stderr, /--to: expected sqlite or a postgres:\/\/ URL/);
-  const b = await pydepot(['storage', 'migrate', '--to', 'postgres://u:secret@127.0.0.1:1/x', '--blobs', 'gs://x', '--storage', await tempDir(t)]);
+  const b = await pydepot(['storage', 'migrate', '--to', 'postgres://u:secret@127.0.0.1:1/x', '--blobs', 'gs://x', '--storage', await source()]);
   t.is(b.code, 1);
   t.regex(b.stderr, /--blobs: /);
   t.notRegex(b.stderr, /secret/);
-  const none = await pydepot(['storage', 'migrate', '--to', 'postgres://127.0.0.1:1/x', '--storage', await tempDir(t)]);
+  const none = await pydepot(['storage', 'migrate', '--to', 'postgres://127.0.0.1:1/x', '--storage', await source()]);
   t.is(none.code, 1);
   t.regex(none.stderr, /no embedded database at/);
 

@@ -8,9 +8,10 @@
  * - `postgres-s3`: metadata in PostgreSQL, blobs in S3: what replicas share.
  *
  * With S3, the test process starts one s3rver (test/helpers/s3.ts) and every
- * storage folder gets a prefix of its own; with PostgreSQL, the process
- * starts one throw-away cluster (test/helpers/postgres.ts) and every storage
- * folder gets a fresh database. Both are remembered per folder, so a server
+ * storage folder gets a prefix of its own; with PostgreSQL, every storage
+ * folder gets a fresh database on the run's cluster (`npm run test:pg`:
+ * test/pg-pass.ts starts one for all test processes) or else on a throw-away
+ * cluster the process starts (test/helpers/postgres.ts). Both are remembered per folder, so a server
  * restarted on the same folder, a CLI run or a test opening the folder's
  * stores all see the same depot. The folder itself still holds tmp/ (and
  * nothing else with postgres-s3).
@@ -65,7 +66,7 @@ let s3: Promise<FakeS3> | null = null;
 const folders = new Map<string, Promise<FolderBackend>>();
 let configDir: string | null = null;
 // Hooks are declared as the test file loads; s3rver starts with the first folder that needs it.
-// (The PostgreSQL cluster is removed at process exit by postgres.ts.)
+// (postgres.ts removes the process's cluster, or drops its databases on the run's, at process exit.)
 if (USES_S3) {
   test.after.always(async () => {
     await (await s3)?.stop();

@@ -9,7 +9,7 @@ import { StorageUnavailable } from '../../src/errors.ts';
 import { isUnavailable } from '../../src/storage/pg/db.ts';
 import { PG_MIGRATIONS, SchemaTooNew } from '../../src/storage/pg/migrations.ts';
 import { openPgStores, type PgStores } from '../../src/storage/pg/open.ts';
-import { freePort, freshDatabase, sharedCluster } from '../helpers/postgres.ts';
+import { freePort, freshDatabase, stoppableCluster } from '../helpers/postgres.ts';
 import { storeContract } from '../helpers/store-contract.ts';
 
 async function open(url: string, t: { teardown(fn: () => unknown): void }): Promise<PgStores> {
@@ -62,9 +62,10 @@ test('postgres: an unreachable server is StorageUnavailable at open', async (t) 
 });
 
 // Serial: ava runs a file's serial tests before its concurrent ones, so
-// stopping this process's cluster disturbs no other test.
+// stopping this process's cluster disturbs no other test (under test:pg's
+// shared cluster, stoppableCluster gives the test one of its own).
 test.serial('postgres: stopped mid-use, every call fails with StorageUnavailable; restarted, the same stores recover', async (t) => {
-  const cluster = await sharedCluster();
+  const cluster = await stoppableCluster(t);
   t.teardown(() => cluster.start());
   const stores = await open(await freshDatabase(cluster), t);
   const actor = { user: 'a', tokenId: null, address: null };
