@@ -193,7 +193,7 @@ test('PostgreSQL: reachable, at this pydepot\'s schema, room for the pool: every
   await writeFile(join(dirname(config), 'storage', 'pydepot.db'), Buffer.alloc(8192, 7));
   const r = await doctor(config);
   t.is(r.code, 0, describe(r));
-  t.regex(r.stdout, /^ok +database +PostgreSQL \d+\.\d+.* at 127\.0\.0\.1:\d+\/t_[0-9a-f]+ as postgres answers$/m);
+  t.regex(r.stdout, /^ok +database +PostgreSQL \d+\.\d+.* at 127\.0\.0\.1:\d+\/t_[0-9a-f_]+ as postgres answers$/m);
   t.regex(r.stdout, new RegExp(`^ok +database +schema version ${LATEST_PG}, this pydepot's$`, 'm'));
   t.regex(r.stdout, /^ok +connections +\d+ free \(max_connections 300, \d+ in use \(\d+ by pydepot\), 3 reserved\); this pydepot's pool takes up to 10 \(databasePoolSize 10\)$/m);
   t.regex(r.stdout, /^ok +leases +0 live leases \(0 servers running\), none expired$/m);
