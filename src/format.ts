@@ -1,5 +1,5 @@
 /**
- * Byte counts for people, three significant digits from the first unit up
+ * Counts and byte counts for people. Byte counts: three significant digits from the first unit up
  * (binary units also show 1000 to 1023 whole, as `ls -h` does):
  * one implementation for the CLI and the web UI, a leaf importing nothing.
  *
@@ -29,4 +29,9 @@ export function formatBytes(n: number, units: ByteUnits = 'binary'): string {
     i++;
   }
   return `${v < 9.995 ? v.toFixed(2) : v < 99.95 ? v.toFixed(1) : v.toFixed(0)} ${names[i]}`;
+}
+
+/** `1 file`, `3 files`: a count and its noun, the noun made plural with an `s` (the nouns the CLI counts all are). */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }

@@ -19,6 +19,7 @@
 import { X509Certificate } from 'node:crypto';
 import { parseByteSize, type Config } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
+import { plural } from '../format.ts';
 import { inspectStorage } from '../storage/health.ts';
 import { inspectPostgres, MIN_SERVER_VERSION, type PgHealth } from '../storage/health-pg.ts';
 import { loadTlsFiles } from '../tls.ts';
@@ -63,13 +64,9 @@ function certificate(config: Config, now: number): Finding[] {
     return [{ level: 'error', check: 'tls', message: `the certificate ${config.tls.cert} expired on ${until.toISOString()}: clients refuse the connection`, fix: 'renew the certificate, replace the file and restart pydepot' }];
   }
   if (days < CERT_WARN_DAYS) {
-    return [{ level: 'warn', check: 'tls', message: `the certificate ${config.tls.cert} expires in ${days} day${days === 1 ? '' : 's'} (${until.toISOString()})`, fix: 'renew the certificate before then, replace the file and restart pydepot' }];
+    return [{ level: 'warn', check: 'tls', message: `the certificate ${config.tls.cert} expires in ${plural(days, 'day')} (${until.toISOString()})`, fix: 'renew the certificate before then, replace the file and restart pydepot' }];
   }
   return [{ level: 'ok', check: 'tls', message: `certificate valid until ${until.toISOString()} (${days} days), key matches` }];
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 async function storage(config: Config, minFree: number, minFreePercent: number): Promise<Finding[]> {
@@ -92,7 +89,7 @@ async function storage(config: Config, minFree: number, minFreePercent: number):
     }
   }
   if (h.quarantined > 0) {
-    out.push({ level: 'warn', check: 'storage', message: `${h.quarantined} corrupt blob${h.quarantined === 1 ? '' : 's'} in ${config.storage}/quarantine`, fix: 'see the scrub report for the files they held (hosted ones must be uploaded again); then delete the quarantine folder' });
+    out.push({ level: 'warn', check: 'storage', message: `${plural(h.quarantined, 'corrupt blob')} in ${config.storage}/quarantine`, fix: 'see the scrub report for the files they held (hosted ones must be uploaded again); then delete the quarantine folder' });
   }
   // With PostgreSQL, a pydepot.db left in the folder (a migrated depot) is not the database: postgres() checks that.
   if (config.database) return out;
@@ -108,7 +105,7 @@ async function storage(config: Config, minFree: number, minFreePercent: number):
       out.push({ level: 'error', check: 'database', message: `the schema (version ${db.schemaVersion}) is newer than this pydepot knows (${db.latestVersion})`, fix: 'run the pydepot release that wrote it, or a newer one' });
     } else if (db.schemaVersion < db.latestVersion) {
       const n = db.latestVersion - db.schemaVersion;
-      out.push({ level: 'warn', check: 'database', message: `${n} migration${n === 1 ? '' : 's'} pending (schema ${db.schemaVersion}, this pydepot ${db.latestVersion})`, fix: 'back up pydepot.db: they run at the next start' });
+      out.push({ level: 'warn', check: 'database', message: `${plural(n, 'migration')} pending (schema ${db.schemaVersion}, this pydepot ${db.latestVersion})`, fix: 'back up pydepot.db: they run at the next start' });
     }
   }
   return out;
@@ -297,7 +294,7 @@ export async function doctor(opts: DoctorOptions, io: Io): Promise<void> {
     for (const f of findings) {
       printOut(io, `${f.level.padEnd(5)}  ${f.check.padEnd(width)}  ${f.message}${f.fix ? ` → ${f.fix}` : ''}`);
     }
-    printOut(io, errors + warnings === 0 ? 'no problems found' : `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`);
+    printOut(io, errors + warnings === 0 ? 'no problems found' : `${plural(errors, 'error')}, ${plural(warnings, 'warning')}`);
   }
-  if (errors > 0) throw new UsageError(`doctor found ${errors} error${errors === 1 ? '' : 's'}`);
+  if (errors > 0) throw new UsageError(`doctor found ${plural(errors, 'error')}`);
 }

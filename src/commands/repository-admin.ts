@@ -1,9 +1,9 @@
 /** `pydepot yank | unyank | delete | audit`: changes to what a hosted repository (local, or a wheel cache) serves, and their record (cooldown exemptions too). */
+import { plural } from '../format.ts';
 import { normalizeName } from '../pypi/names.ts';
 import { parseDate, parseDuration } from '../time.ts';
 import { cliActor, printOut, UsageError, withRegistry, withStorage, type CommonOptions, type Io } from './context.ts';
 
-const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 export async function yank(yanked: boolean, repoName: string, project: string, version: string, opts: CommonOptions & { reason?: string }, io: Io): Promise<void> {
   await withRegistry(opts, io, async (registry) => {

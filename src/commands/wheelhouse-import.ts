@@ -7,6 +7,7 @@
  * all the same.
  */
 import { resolve } from 'node:path';
+import { plural } from '../format.ts';
 import { LocalRepository } from '../repos/local.ts';
 import type { Registry } from '../repos/registry.ts';
 import { importWheelhouse, openWheelhouse, OUTCOMES, shadowedNames, type ImportResult, type ShadowReport, type WheelhouseInput } from '../wheelhouse/import.ts';
@@ -20,7 +21,6 @@ export interface WheelhouseImportOptions extends CommonOptions {
   json?: boolean;
 }
 
-const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 function localRepository(registry: Registry, name: string): LocalRepository {
   const locals = registry.all().filter((r) => r.kind === 'local').map((r) => r.name);
