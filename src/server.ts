@@ -147,7 +147,6 @@ function warnAboutOpenUploads(config: Config, logger: Logger): void {
   }
 }
 
-/** Where file contents go, for the start-up line. */
 /** Where the metadata lives, for the start-up line: never the URL's password. */
 function describeDatabase(config: Config): string {
   if (!config.database) return 'SQLite in the storage folder';
@@ -159,6 +158,7 @@ function describeDatabase(config: Config): string {
   }
 }
 
+/** Where file contents go, for the start-up line. */
 function describeBlobs(config: Config): string {
   const b = config.blobs;
   return b.type === 'fs' ? 'storage folder' : `s3://${b.bucket}/${b.prefix}${b.endpoint ? ` at ${b.endpoint}` : ` (AWS, ${b.region})`}`;

@@ -493,7 +493,6 @@ class ScratchFailed extends Error {
  */
 class Relay {
   private users = 0;
-  private state: 'running' | 'done' | 'failed' = 'running';
   private readonly followed: FollowedBytes;
   private readonly stop = new AbortController();
 
@@ -533,10 +532,8 @@ class Relay {
       if (written !== this.size) {
         throw this.store.unavailable(new Error(`${written} bytes, ${this.size} expected`), `reading ${this.store.objectKey(this.sha256)}`);
       }
-      this.state = 'done';
       this.followed.finish();
     } catch (err) {
-      this.state = 'failed';
       // A later client starts afresh.
       this.gone(this);
       this.followed.fail(err instanceof Error ? err : new Error(String(err)));
@@ -569,7 +566,7 @@ class Relay {
       this.users--;
       // No client left for a read under way: it is stopped (its bytes would be
       // thrown away), and a client that comes now starts a read of its own.
-      if (this.users === 0 && this.state === 'running') {
+      if (this.users === 0 && !this.followed.ended) {
         this.gone(this);
         this.stop.abort();
       }
@@ -579,7 +576,7 @@ class Relay {
   }
 
   private maybeRemove(): void {
-    if (this.users > 0 || this.state === 'running') return;
+    if (this.users > 0 || !this.followed.ended) return;
     this.gone(this);
     void rm(this.path, { force: true }).catch(() => undefined);
   }

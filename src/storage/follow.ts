@@ -91,6 +91,11 @@ export class FollowedBytes {
     return this.state === 'done';
   }
 
+  /** finish() or fail() was called. */
+  get ended(): boolean {
+    return this.state !== 'running';
+  }
+
   /** Followers reading now. */
   get following(): number {
     return this.readers;
