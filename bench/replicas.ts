@@ -239,12 +239,18 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
         Promise.all(replicas.map((r, i) => uploadPageProject(r.url, 'bench', third(i)))).then((ts) => Math.max(...ts)),
       ]);
       console.log(`replicas: uploaded ${ctx.pageFiles} wheels to SQLite in ${upSqlite.toFixed(1)} s and to PostgreSQL in ${upPg.toFixed(1)} s (at once)`);
+      // The same SQLite storage served by as many processes as there are replicas (`workers: 3`, a
+      // node:cluster): on 2 cores, what 3 processes cost per request whatever their database.
+      const sqlite3 = await startChild('bench/server-child.mjs', [join(dir, 'sqlite'), '--workers', String(REPLICAS)], START_MS);
+      started.push(sqlite3);
       // What the uploads left behind (their garbage collected, PostgreSQL's writes) is not the page's cost.
-      await quiet([sqlite.pid, ...replicas.map((r) => r.pid), ...postgresPids(cluster)]);
-      // Three sides: 1 process on SQLite; the same page from one replica alone (PostgreSQL's own
-      // cost, process for process); and the 3 replicas sharing the load (what a deployment runs).
+      await quiet([sqlite.pid, ...processTree(sqlite3.pid), ...replicas.map((r) => r.pid), ...postgresPids(cluster)]);
+      // Four sides: 1 process on SQLite; the same page from one replica alone (PostgreSQL's own
+      // cost, process for process); the 3 replicas sharing the load (what a deployment runs); and
+      // 3 processes on SQLite (the cost of 3 processes on this machine, apart from PostgreSQL's).
       const sides = {
         sqlite: { urls: [`${sqlite.url}/bench/simple/${PAGE_PROJECT}/`], pids: () => [sqlite.pid] },
+        sqlite3: { urls: [`${sqlite3.url}/bench/simple/${PAGE_PROJECT}/`], pids: () => processTree(sqlite3.pid) },
         postgres1: { urls: [`${replicas[0]!.url}/bench/simple/${PAGE_PROJECT}/`], pids: () => [replicas[0]!.pid] },
         postgres: { urls: replicas.map((r) => `${r.url}/bench/simple/${PAGE_PROJECT}/`), pids: () => replicas.map((r) => r.pid) },
       };
@@ -258,7 +264,7 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
       const identity = new Map<string, Buffer>();
       for (const variant of Object.keys(variants) as Variant[]) {
         bytes[variant] = {};
-        for (const url of [...sides.sqlite.urls, ...sides.postgres.urls]) {
+        for (const url of [...sides.sqlite.urls, ...sides.sqlite3.urls, ...sides.postgres.urls]) {
           const p = await fetchPage(url, ACCEPT.json, undefined, variants[variant]);
           check(p.status === 200, `${url} answered ${p.status}`);
           if (variant === 'gzip') check(p.headers['content-encoding'] === 'gzip', `${url}: no gzip answer`);
@@ -273,9 +279,9 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
       type Runs = { rps: number[]; us: number[]; pgUs: number[] };
       const pages = {} as Record<Variant, Record<Side, Runs>>;
       for (const variant of Object.keys(variants) as Variant[]) {
-        pages[variant] = { sqlite: { rps: [], us: [], pgUs: [] }, postgres1: { rps: [], us: [], pgUs: [] }, postgres: { rps: [], us: [], pgUs: [] } };
+        pages[variant] = { sqlite: { rps: [], us: [], pgUs: [] }, sqlite3: { rps: [], us: [], pgUs: [] }, postgres1: { rps: [], us: [], pgUs: [] }, postgres: { rps: [], us: [], pgUs: [] } };
         for (let run = 0; run < PAGE_RUNS; run++) {
-          const order: Side[] = run % 2 === 0 ? ['postgres', 'postgres1', 'sqlite'] : ['sqlite', 'postgres1', 'postgres'];
+          const order: Side[] = run % 2 === 0 ? ['postgres', 'sqlite3', 'postgres1', 'sqlite'] : ['sqlite', 'postgres1', 'sqlite3', 'postgres'];
           for (const side of order) {
             const o = { url: sides[side].urls[0]!, urls: sides[side].urls, headers: { Accept: ACCEPT.json, ...variants[variant] }, expectBytes: bytes[variant], concurrency: LOAD.concurrency };
             // A longer warm-up than the other groups': each replica's JIT sees a third of it.
@@ -301,6 +307,7 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
         row(`replicas: ${ctx.pageFiles}-file JSON page (${variant}), req/s (best of ${PAGE_RUNS}), ${REPLICAS} replicas on PostgreSQL (baseline: 1 process on SQLite)`, Math.max(...pages[variant].postgres.rps), Math.max(...pages[variant].sqlite.rps), '(report only)', null);
         row(`  replicas page (${variant}): server CPU per request (replicas summed; least of ${PAGE_RUNS} runs), µs`, least(variant, 'postgres', 'us'), sq, `ratio <= ${CPU_RATIO}`, least(variant, 'postgres', 'us') / sq <= CPU_RATIO);
         row(`  one replica alone on PostgreSQL, server CPU per request, µs`, least(variant, 'postgres1', 'us'), sq, '(report only)', null);
+        row(`  ${REPLICAS} replicas on PostgreSQL against ${REPLICAS} processes on SQLite (workers: ${REPLICAS}), server CPU per request, µs`, least(variant, 'postgres', 'us'), least(variant, 'sqlite3', 'us'), '(report only)', null);
         row(`  replicas page (${variant}): + PostgreSQL's processes, µs`, least(variant, 'postgres', 'us') + least(variant, 'postgres', 'pgUs'), sq, '(report only)', null);
       }
       pageDetails = { files: ctx.pageFiles, bytes, uploadSeconds: { sqlite: upSqlite, postgres: upPg }, runs: PAGE_RUNS, results: pages, loadOptions: LOAD };

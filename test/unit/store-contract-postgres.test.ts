@@ -6,7 +6,7 @@
 import test from 'ava';
 import pg from 'pg';
 import { StorageUnavailable } from '../../src/errors.ts';
-import { isUnavailable } from '../../src/storage/pg/db.ts';
+import { isUnavailable, PgDb } from '../../src/storage/pg/db.ts';
 import { PG_MIGRATIONS, SchemaTooNew } from '../../src/storage/pg/migrations.ts';
 import { openPgStores, type PgStores } from '../../src/storage/pg/open.ts';
 import { freePort, freshDatabase, stoppableCluster } from '../helpers/postgres.ts';
@@ -59,6 +59,38 @@ test('postgres: an unreachable server is StorageUnavailable at open', async (t) 
   const err = await t.throwsAsync(openPgStores(url), { instanceOf: StorageUnavailable });
   t.is(err!.status, 503);
   t.notRegex(err!.message, /\n/);
+});
+
+test('postgres: callers of the same row at once share a query, and none gets an answer from before it asked', async (t) => {
+  const db = new PgDb(new pg.Pool({ connectionString: await freshDatabase(), max: 4 }));
+  t.teardown(() => db.end());
+  await db.query('CREATE TABLE t (k text PRIMARY KEY, v int NOT NULL)');
+  await db.query("INSERT INTO t VALUES ('a', 1), ('b', 10)");
+  await db.query('CREATE SEQUENCE runs');
+  // Each execution takes a number from the sequence; pg_sleep keeps the first one in flight.
+  const read = (k: string): Promise<{ v: number; run: string } | null> =>
+    db.sharedRow('SELECT v, nextval(\'runs\')::text AS run, pg_sleep(0.2) FROM t WHERE k = $1', [k], 'test_shared_row');
+
+  const first = read('a');
+  // Committed while the first read is in flight (its snapshot is older): the
+  // callers after this must see it, so they wait for a query of their own.
+  await db.query("UPDATE t SET v = 2 WHERE k = 'a'");
+  const later = await Promise.all([read('a'), read('a'), read('a')]);
+  const other = read('b');
+  t.deepEqual(later.map((r) => r!.v), [2, 2, 2], 'asked after the update: the update is seen');
+  t.is(new Set(later.map((r) => r!.run)).size, 1, 'the three later callers shared one query');
+  t.not(later[0]!.run, (await first)!.run, 'not the query in flight when they asked');
+  t.is((await other)!.v, 10, 'another row is its own query');
+  later[0]!.v = 99;
+  t.is(later[1]!.v, 2, 'each caller has its own copy of the row');
+  t.is(await read('none'), null);
+  // A failing query fails every caller that shared it, and the next round starts afresh.
+  await db.query('DROP TABLE t');
+  const failed = await Promise.allSettled([read('a'), read('a')]);
+  t.deepEqual(failed.map((f) => f.status), ['rejected', 'rejected']);
+  await db.query('CREATE TABLE t (k text PRIMARY KEY, v int NOT NULL)');
+  await db.query("INSERT INTO t VALUES ('a', 3)");
+  t.is((await read('a'))!.v, 3);
 });
 
 // Serial: ava runs a file's serial tests before its concurrent ones, so

@@ -69,7 +69,8 @@ export class PgMetadataStore implements MetadataStore {
   }
 
   async getProject(repo: string, name: string): Promise<ProjectRow | null> {
-    return (await this.db.query<ProjectRow>(`SELECT ${PROJECT_COLUMNS} FROM projects p WHERE p.repo = $1 AND p.name = $2`, [repo, name], 'pydepot_get_project')).rows[0] ?? null;
+    // Every page request asks it: concurrent askers share a query (PgDb.sharedRow).
+    return this.db.sharedRow<ProjectRow>(`SELECT ${PROJECT_COLUMNS} FROM projects p WHERE p.repo = $1 AND p.name = $2`, [repo, name], 'pydepot_get_project');
   }
 
   async listFiles(repo: string, project: string): Promise<FileRow[]> {

@@ -15,7 +15,8 @@ export class PgRemoteCacheStore implements RemoteCacheStore {
   constructor(private readonly db: PgDb) {}
 
   async getPage(repo: string, project: string): Promise<CachedPage | null> {
-    return (await this.db.query<CachedPage>(`SELECT ${PAGE_COLUMNS} FROM remote_pages WHERE repo = $1 AND project = $2`, [repo, project], 'pydepot_get_page')).rows[0] ?? null;
+    // Every page request asks it: concurrent askers share a query (PgDb.sharedRow).
+    return this.db.sharedRow<CachedPage>(`SELECT ${PAGE_COLUMNS} FROM remote_pages WHERE repo = $1 AND project = $2`, [repo, project], 'pydepot_get_page');
   }
 
   async getPageBody(repo: string, project: string): Promise<string | null> {
@@ -123,8 +124,8 @@ export class PgRemoteCacheStore implements RemoteCacheStore {
   }
 
   async getRoot(repo: string): Promise<CachedRoot | null> {
-    return (await this.db.query<CachedRoot>(`SELECT checked_at AS "checkedAt", etag, last_modified AS "lastModified", serial
-      FROM remote_roots WHERE repo = $1`, [repo], 'pydepot_get_root')).rows[0] ?? null;
+    return this.db.sharedRow<CachedRoot>(`SELECT checked_at AS "checkedAt", etag, last_modified AS "lastModified", serial
+      FROM remote_roots WHERE repo = $1`, [repo], 'pydepot_get_root');
   }
 
   async saveRoot(repo: string, batches: Iterable<readonly string[]> | AsyncIterable<readonly string[]>, etag: string | null, lastModified: string | null, now: number): Promise<void> {
