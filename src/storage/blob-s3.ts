@@ -297,13 +297,15 @@ export class S3BlobStore implements BlobStore {
    * client while the first still reads starts a Relay, which reads the
    * object once into a scratch file, and it and every later client follow
    * that file, each at its own pace; once none reads, the scratch file goes.
-   * So a herd makes two GETs, whatever its size.
+   * So a herd makes two GETs, whatever its size, and one when the caller
+   * says it is a herd (`herd`: the clients that waited for another
+   * replica's download of the file ask for it together).
    */
-  openShared(sha256: string, size: number): Readable {
+  openShared(sha256: string, size: number, opts: { herd?: boolean } = {}): Readable {
     if (size < SHARE_MIN) return this.open(sha256);
     let relay = this.relays.get(sha256);
     if (!relay) {
-      if (!this.lone.has(sha256)) {
+      if (opts.herd !== true && !this.lone.has(sha256)) {
         this.lone.add(sha256);
         const stream = this.open(sha256);
         stream.once('close', () => this.lone.delete(sha256));

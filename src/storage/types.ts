@@ -92,9 +92,11 @@ export interface BlobStore {
    * is the page cache, so this is its open()). Bulk readers (scrub, export)
    * use open(), which never stages anything. `size`: the blob's, as the
    * caller knows it (a stat, a verified row); a blob of another size fails
-   * the stream before its end.
+   * the stream before its end. `herd`: the caller knows that other clients
+   * of this process are about to read it too (they waited for the same
+   * download), so a shared read starts at once.
    */
-  openShared(sha256: string, size: number): Readable;
+  openShared(sha256: string, size: number, opts?: { herd?: boolean }): Readable;
   /**
    * The blob's key under the store's blob folder (`<storage>/blobs/`), e.g.
    * `sha256/ab/cd/abcd…`, for a reverse proxy to send it from disk

@@ -136,6 +136,7 @@ export class FileFetcher {
    */
   async join(target: FileTarget): Promise<Download> {
     const d = this.downloads.join(target.sha256, () => new Download(target, this.deps));
+    d.clients++;
     await d.ready;
     return d;
   }
@@ -155,6 +156,8 @@ export class Download {
   /** Resolves when the verified file is committed to the blob store. */
   readonly done: Promise<void>;
   size = 0;
+  /** The clients that joined it: more than one reading the committed blob is a herd (openShared). */
+  clients = 0;
   /** The temp blob as it grows, read by this process's clients (none when another process downloads it). */
   private followed: FollowedBytes | null = null;
   private state: 'running' | 'done' | 'failed' = 'running';
@@ -216,7 +219,7 @@ export class Download {
    * (see FollowedBytes). Joined after the commit: the committed blob is the file.
    */
   stream(): Readable {
-    if (this.state === 'done') return this.deps.blobs.openShared(this.target.sha256, this.size);
+    if (this.state === 'done') return this.deps.blobs.openShared(this.target.sha256, this.size, { herd: this.clients > 1 });
     if (this.followed) return this.followed.stream();
     // (Not reached: ready rejected, so no client asks for the stream.)
     const out = new Readable({ read: () => undefined });
