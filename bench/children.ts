@@ -69,10 +69,14 @@ export function prepareServerRuntime(): string {
   return 'pydepot from the built dist/ under plain node, as deployed (BENCH_TSX=1: from src/ under tsx)';
 }
 
+/** Node flags for pydepot's server children (BENCH_NODE_FLAGS, split on spaces: e.g. a V8 heap setting to compare). */
+const SERVER_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+
 /** Starts `node --import tsx <script>` (pydepot's server child: see SERVER_RUNTIME) and waits (up to `startMs`) for its {"url"} line. */
 export async function startChild(script: string, args: string[], startMs = 30_000): Promise<Child> {
   const built = script === SERVER_CHILD && SERVER_RUNTIME === 'dist';
-  const proc = spawn(process.execPath, [...(built ? [] : ['--import', 'tsx']), join(ROOT, script), ...args], {
+  const flags = script === SERVER_CHILD ? SERVER_NODE_FLAGS : [];
+  const proc = spawn(process.execPath, [...flags, ...(built ? [] : ['--import', 'tsx']), join(ROOT, script), ...args], {
     cwd: ROOT,
     env: { ...process.env, PYDEPOT_BENCH_FROM: built ? 'dist' : 'src' },
     // stdin stays open: a child whose stdin ends (we died) shuts itself down.

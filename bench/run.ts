@@ -5,6 +5,7 @@
  * pydepot's servers run the built `dist/` under plain node, as deployed
  * (built first with `npm run build` when dist/ is missing or older than src/):
  *   BENCH_TSX=1         run them from src/ under tsx instead (no build; more RSS and CPU)
+ *   BENCH_NODE_FLAGS    node flags for the pydepot servers, e.g. "--max-semi-space-size=4" (default none)
  *   BENCH_LOAD=wrk      single-URL loads run with Debian's wrk (apt-get install -y wrk) instead of the Node client
  *   BENCH_ONLY          comma-separated scenario groups to run: transfers, pages,
  *                       remote, herd, scale, virtual, wheelcache, policies, auth, soak, metadata, cacheops, workers, ui, wheelhouse, nginx, replicas (default: all seventeen)
