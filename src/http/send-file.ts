@@ -25,6 +25,11 @@ export function sentBytes(ctx: Context): number {
 }
 
 export async function sendFile(ctx: Context, file: FileHandle, contentType = 'application/octet-stream', offloadPrefix: string | null = null): Promise<void> {
+  return send(ctx, file, contentType, offloadPrefix, true);
+}
+
+/** `mayReopen`: bytes found missing at open are answered from file.reopen() (once). */
+async function send(ctx: Context, file: FileHandle, contentType: string, offloadPrefix: string | null, mayReopen: boolean): Promise<void> {
   const etag = `"${file.sha256}"`;
   ctx.set('ETag', etag);
   ctx.set('Last-Modified', file.lastModified.toUTCString());
@@ -74,8 +79,17 @@ export async function sendFile(ctx: Context, file: FileHandle, contentType = 'ap
     }
   }
   const body = file.open(range);
-  if (body instanceof ReadStream) return sendFromDisk(ctx, body, range?.start ?? 0, length);
-  await started(body);
+  try {
+    if (body instanceof ReadStream) return await sendFromDisk(ctx, body, range?.start ?? 0, length);
+    await started(body);
+  } catch (err) {
+    // Nothing is sent yet: a copy removed since its lookup is answered afresh (a remote fetches it again).
+    if (!mayReopen || !file.reopen || (err as NodeJS.ErrnoException | null)?.code !== 'ENOENT') throw err;
+    body.destroy();
+    const again = await file.reopen();
+    if (!again) throw err;
+    return send(ctx, again, contentType, offloadPrefix, false);
+  }
   ctx.body = body;
   ctx.length = length;
 }

@@ -237,7 +237,9 @@ export class RemoteRepository implements UpstreamRepository {
       // Last-Modified: the upstream's upload-time where it gave one (uv may read
       // it as one), never a time of pydepot's making when a true one exists.
       const uploaded = row.uploadTime === null ? NaN : Date.parse(row.uploadTime);
-      if (cached) return hold.serve({ ...blobFileHandle(this.blobs, filename, sha256, cached.size, Number.isNaN(uploaded) ? cached.mtime : new Date(uploaded)), source: 'cache' }, 'hit');
+      // Removed after the lookup (another process's eviction; this one's waits for the hold): looked up again, so fetched again.
+      const reopen = (): Promise<FileHandle | null> => this.openFile(sha256, filename);
+      if (cached) return hold.serve({ ...blobFileHandle(this.blobs, filename, sha256, cached.size, Number.isNaN(uploaded) ? cached.mtime : new Date(uploaded)), source: 'cache', reopen }, 'hit');
       if (this.config.offline) throw new UpstreamUnavailable(`'${filename}' is not cached in repository '${this.name}', which is offline.`);
       const d = await this.fetcher.join({ url: row.url, filename, sha256, size: row.size });
       d.done.then(
@@ -261,6 +263,8 @@ export class RemoteRepository implements UpstreamRepository {
           await d.done;
           return blobs.offloadKey(sha256);
         },
+        // Joined once committed, the download is the blob, which may go the same way.
+        reopen,
       }, 'miss');
     } catch (err) {
       hold.release();

@@ -32,6 +32,13 @@ export interface FileHandle {
    * `range`: what the proxy will send (for byte counters).
    */
   offload?(range?: { start: number; end: number }): Promise<string | null>;
+  /**
+   * open() found the bytes missing before the first one went out: the handle
+   * to answer with instead (a remote's copy removed between its lookup and
+   * its open, by another process's eviction: fetched again), or null when
+   * there is none. Absent: the missing bytes are the caller's error.
+   */
+  reopen?(): Promise<FileHandle | null>;
 }
 
 export type FileSource = 'hosted' | 'cache' | 'upstream';

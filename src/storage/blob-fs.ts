@@ -255,6 +255,13 @@ async function exists(path: string): Promise<boolean> {
  * pread on one descriptor, opened on first use from the first of `paths()`
  * that exists. A temp file renamed by a commit is found under its blob path,
  * and a descriptor opened before the rename keeps reading the same bytes.
+ *
+ * An open that found none of the paths asks `paths()` again before it gives
+ * up, and a failed open is not kept: a read of a download's temp file made
+ * before its hash was known (a follower's partial read) may reach the disk
+ * only after the commit renamed the file, when the first list named the temp
+ * file alone. Kept, that ENOENT failed every later read of every client
+ * following the download (a 500 for each).
  */
 export class FsReader implements BlobReader {
   private fd: Promise<FileHandle> | null = null;
@@ -262,8 +269,28 @@ export class FsReader implements BlobReader {
   constructor(private readonly paths: () => string[]) {}
 
   private handle(): Promise<FileHandle> {
-    this.fd ??= openFirst(this.paths());
-    return this.fd;
+    if (this.fd) return this.fd;
+    const fd = this.openNow();
+    this.fd = fd;
+    fd.catch(() => {
+      if (this.fd === fd) this.fd = null;
+    });
+    return fd;
+  }
+
+  private async openNow(): Promise<FileHandle> {
+    const tried = new Set<string>();
+    for (;;) {
+      const fresh = this.paths().filter((p) => !tried.has(p));
+      try {
+        return await openFirst(fresh);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        for (const p of fresh) tried.add(p);
+        // Named meanwhile (the hash became known, the file was committed): try those.
+        if (this.paths().every((p) => tried.has(p))) throw err;
+      }
+    }
   }
 
   async read(position: number, length: number): Promise<Buffer> {
@@ -304,7 +331,7 @@ export function fileReader(path: string): BlobReader {
 }
 
 async function openFirst(paths: string[]): Promise<FileHandle> {
-  let last: unknown;
+  let last: unknown = Object.assign(new Error('ENOENT: no path to open'), { code: 'ENOENT' });
   for (const path of paths) {
     try {
       return await openFile(path, 'r');

@@ -14,6 +14,7 @@
  * download: verified), so a client never gets a complete-looking bad file.
  */
 import { Readable } from 'node:stream';
+import { StorageUnavailable } from '../errors.ts';
 import type { BlobReader } from './types.ts';
 
 /** Followers read in blocks of this size; a whole block is read once for all of them. */
@@ -156,7 +157,10 @@ export class FollowedBytes {
    * failure: a refused download's temp file is removed as soon as the bytes
    * are refused, a moment before fail() is called (a lease is released in
    * between: a round trip on PostgreSQL), and a follower that read then must
-   * get that failure (a 502), not a 500 for a missing file.
+   * get that failure (a 502), not a 500 for a missing file. Bytes gone
+   * although the writer finished (removed under the reader: by another
+   * process, or an operator) are a 503: the client's retry finds the file
+   * missing and has it fetched again.
    */
   private async orItsFailure<T>(read: Promise<T>): Promise<T> {
     try {
@@ -165,7 +169,7 @@ export class FollowedBytes {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       await this.settled;
       if (this.failed) throw this.error!;
-      throw err;
+      throw new StorageUnavailable(err, 'The bytes of this file went missing while they were read; try again.');
     }
   }
 
