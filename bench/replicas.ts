@@ -29,7 +29,7 @@ import { freshDatabase, postgresBinDir, startCluster, type PgCluster } from '../
 import { S3_BUCKET, useS3rverCredentials } from '../test/helpers/s3.ts';
 import { startChild, stopChild, type Child } from './children.ts';
 import { ACCEPT, check, fetchPage, LOAD, MB, median, settle } from './helpers.ts';
-import { herd } from './herd.ts';
+import { herd, HERD_CLIENT } from './herd.ts';
 import { runLoad } from './load.ts';
 import { makeBigWheel } from './make-wheel.ts';
 import { PAGE_PROJECT, uploadFields, uploadPageProject } from './page-project.ts';
@@ -221,12 +221,12 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
         + `peak RSS ${peakRss.map((x) => (x / MB).toFixed(0)).join('/')} MB (before: ${rssBefore.map((x) => (x / MB).toFixed(0)).join('/')}; the download's: replica ${holder === null ? '?' : holder + 1}); `
         + `CPU replicas ${herdCpuSeconds.toFixed(1)} s, s3rver ${s3CpuSeconds.toFixed(1)} s, client ${h.clientCpuSeconds.toFixed(1)} s`);
       const maxRss = Math.max(...peakRss);
-      row(`replicas herd: ${CLIENTS} clients over ${REPLICAS} replicas (PostgreSQL + S3), uncached ${HERD_MIB} MiB, s to last byte (baseline: 1 client direct @ ${UPSTREAM_MBPS} MB/s)`,
+      row(`replicas herd: ${CLIENTS} clients over ${REPLICAS} replicas (PostgreSQL + S3), uncached ${HERD_MIB} MiB, s to last byte (baseline: 1 client direct @ ${UPSTREAM_MBPS} MB/s; ${HERD_CLIENT} clients)`,
         h.seconds, direct.seconds, `ratio <= ${HERD_RATIO}`, h.seconds / direct.seconds <= HERD_RATIO);
       row('  replicas herd: upstream file downloads (baseline: the direct client)', upstreamDownloads, 1, 'pydepot = 1', upstreamDownloads === 1, false);
       row('  replicas herd: GETs of the file from S3 (baseline: 1)', s3Gets, 1, '(report only)', null);
       row(`  replicas herd: peak RSS of the largest replica, MB (baseline: the smallest)`, maxRss / MB, Math.min(...peakRss) / MB, `pydepot < ${RSS_LIMIT / MB}`, maxRss < RSS_LIMIT, false);
-      herdDetails = { clients: CLIENTS, upstreamMBps: UPSTREAM_MBPS, hashed: HASH, direct, pydepot: h, upstreamDownloads, s3Gets, commit, downloadingReplica: holder === null ? null : holder + 1, upstreamPageRequests: pageRequests, tailSeconds, peakRssBytes: peakRss, rssBeforeBytes: rssBefore, serverCpuSeconds: herdCpuSeconds, s3rverCpuSeconds: s3CpuSeconds };
+      herdDetails = { clients: CLIENTS, client: HERD_CLIENT, upstreamMBps: UPSTREAM_MBPS, hashed: HASH, direct, pydepot: h, upstreamDownloads, s3Gets, commit, downloadingReplica: holder === null ? null : holder + 1, upstreamPageRequests: pageRequests, tailSeconds, peakRssBytes: peakRss, rssBeforeBytes: rssBefore, serverCpuSeconds: herdCpuSeconds, s3rverCpuSeconds: s3CpuSeconds };
     }
 
     let pageDetails: Record<string, unknown> | null = null;

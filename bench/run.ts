@@ -6,6 +6,7 @@
  * (built first with `npm run build` when dist/ is missing or older than src/):
  *   BENCH_TSX=1         run them from src/ under tsx instead (no build; more RSS and CPU)
  *   BENCH_NODE_FLAGS    node flags for the pydepot servers, e.g. "--max-semi-space-size=4" (default none)
+ *   BENCH_HERD_CLIENT=curl  herd clients are curl processes (piped to sha256sum) instead of this Node process
  *   BENCH_LOAD=wrk      single-URL loads run with Debian's wrk (apt-get install -y wrk) instead of the Node client
  *   BENCH_ONLY          comma-separated scenario groups to run: transfers, pages,
  *                       remote, herd, scale, virtual, wheelcache, policies, auth, soak, metadata, cacheops, workers, ui, wheelhouse, nginx, replicas (default: all seventeen)

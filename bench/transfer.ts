@@ -127,7 +127,7 @@ export function sampleTreeRss(pid: number, everyMs = 50): { stop(): number } {
   return { stop: () => { clearInterval(timer); sample(); return peak; } };
 }
 
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+export const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 /** CPU time (user + system, seconds) a process has used so far, from /proc/<pid>/stat. */
 export function cpuSeconds(pid: number): number {
