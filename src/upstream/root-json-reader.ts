@@ -45,7 +45,6 @@ export class RootJsonReader {
   private readonly assembler = new Assembler();
   /** A non-blank character was written (before it, blanks and byte-order marks are dropped). */
   private started = false;
-  private ended = false;
   /** Containers open around the next token. */
   private depth = 0;
   /** The top-level member whose value comes next. */
@@ -74,7 +73,6 @@ export class RootJsonReader {
   /** The page is complete: throws IndexFormatError if it is not a whole project list. */
   end(): void {
     if (!this.started) throw new IndexFormatError('Invalid JSON project list: the body ends before any JSON.');
-    this.ended = true;
     this.tokens(null);
     if (!this.sawProjects) throw new IndexFormatError('JSON project list has no `projects` array.');
   }
@@ -87,7 +85,7 @@ export class RootJsonReader {
     } catch (err) {
       // stream-json's tokenizer throws plain Errors ("Parser cannot parse input: …").
       const reason = (err as Error).message.replace(/^Parser (cannot parse input: |has )/, '');
-      throw new IndexFormatError(`Invalid JSON project list: ${reason}${this.ended ? ' (the body ends in the middle of the document)' : ''}.`);
+      throw new IndexFormatError(`Invalid JSON project list: ${reason}.`);
     }
     if (typeof out === 'symbol') return;
     for (const token of out.values) this.token(token);
