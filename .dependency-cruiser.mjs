@@ -128,6 +128,10 @@ export default {
     // repo's relative '.ts' specifiers resolve without it.
     enhancedResolveOptions: {
       extensions: ['.ts', '.js'],
+      // Resolve packages as Node does, through their package.json `exports`
+      // (dependency-cruiser ignores them by default): a subpath import such as
+      // 'stream-json/core/parser.js' is resolvable only there.
+      exportsFields: ['exports'],
       conditionNames: ['import', 'node', 'default'],
     },
   },

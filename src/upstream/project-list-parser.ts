@@ -15,7 +15,7 @@ import { isValidProjectName, normalizeName } from '../pypi/names.ts';
 import {
   IndexFormatError, LEADING_SPACE, META_REPOSITORY_VERSION, checkApiVersion, formatOf, type Format,
 } from './index-format.ts';
-import { RootJsonScanner } from './root-json-scanner.ts';
+import { RootJsonReader } from './root-json-reader.ts';
 
 /**
  * Streaming parser for the root page (project list): names come out as the
@@ -110,8 +110,9 @@ function htmlRootSink(addProjectName: (candidate: string) => boolean, fail: (err
 
 /**
  * A streaming root-page parser. HTML goes through htmlparser2 chunk by chunk,
- * JSON through RootJsonScanner (root-json-scanner.ts): memory is the names
- * not taken yet plus the parser's unconsumed tail, whatever the page's size.
+ * JSON through RootJsonReader (root-json-reader.ts: stream-json's tokenizer,
+ * one entry assembled at a time): memory is the names not taken yet plus the
+ * parser's unconsumed tail, whatever the page's size.
  * With no usable Content-Type the format is sniffed from the first non-blank
  * character.
  */
@@ -119,7 +120,7 @@ export function createProjectListParser(contentType: string): ProjectListParser 
   let names = new Set<string>();
   let format: Format | null = formatOf(contentType);
   let html: Parser | null = null;
-  let json: RootJsonScanner | null = null;
+  let json: RootJsonReader | null = null;
   let error: IndexFormatError | null = null;
   let ended = false;
 
@@ -134,7 +135,7 @@ export function createProjectListParser(contentType: string): ProjectListParser 
   const rethrow = (): void => {
     if (error !== null) throw error;
   };
-  /** A JSON scanner's IndexFormatError is kept: every later call reports it too. */
+  /** The JSON reader's IndexFormatError is kept: every later call reports it too. */
   const guarded = (step: () => void): void => {
     try {
       step();
@@ -151,9 +152,9 @@ export function createProjectListParser(contentType: string): ProjectListParser 
 
   const feed = (chunk: string): void => {
     if (format === 'json') {
-      json ??= new RootJsonScanner((name) => void add(name));
-      const scanner = json;
-      guarded(() => scanner.write(chunk));
+      json ??= new RootJsonReader((name) => void add(name));
+      const reader = json;
+      guarded(() => reader.write(chunk));
     } else {
       html ??= htmlRootSink(add, fail);
       html.write(chunk);
@@ -183,8 +184,8 @@ export function createProjectListParser(contentType: string): ProjectListParser 
       ended = true;
       rethrow();
       if (format === 'json') {
-        const scanner = json ?? new RootJsonScanner(() => undefined);
-        guarded(() => scanner.end());
+        const reader = json ?? new RootJsonReader(() => undefined);
+        guarded(() => reader.end());
       } else {
         html?.end();
       }

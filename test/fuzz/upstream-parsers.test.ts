@@ -287,10 +287,17 @@ test('project list parser: normalized, valid, unique names or IndexFormatError',
   }), PURE);
 });
 
-test('project list parser: any chunking gives the same names (or the same error) as one chunk', async (t) => {
+/**
+ * Whether a body was refused, not which of its faults was reported: the JSON
+ * tokenizer (stream-json) reads a whole chunk before its tokens are looked at,
+ * so with two faults, where the chunks were cut decides which one is named.
+ */
+const verdict = (r: ListResult): ListResult => ('error' in r ? { error: 'rejected' } : r);
+
+test('project list parser: any chunking gives the same names (or refuses the same body) as one chunk', async (t) => {
   await check(t, fc.property(rootBody, contentType, fc.array(fc.nat(), { maxLength: 12 }), (body, type, offsets) => {
-    const whole = parseList(type, [body]);
-    const chunked = parseList(type, cut(body, offsets));
+    const whole = verdict(parseList(type, [body]));
+    const chunked = verdict(parseList(type, cut(body, offsets)));
     if (JSON.stringify(whole) !== JSON.stringify(chunked)) {
       throw new Error(`one chunk: ${JSON.stringify(whole)}\nchunks ${JSON.stringify(cut(body, offsets))}: ${JSON.stringify(chunked)}`);
     }
@@ -299,8 +306,8 @@ test('project list parser: any chunking gives the same names (or the same error)
 
 test('project list parser: one character per chunk gives the same names as one chunk', async (t) => {
   await check(t, fc.property(rootBody, contentType, (body, type) => {
-    const whole = parseList(type, [body]);
-    const single = parseList(type, body.split(''));
+    const whole = verdict(parseList(type, [body]));
+    const single = verdict(parseList(type, body.split('')));
     if (JSON.stringify(whole) !== JSON.stringify(single)) throw new Error(`one chunk: ${JSON.stringify(whole)}, per character: ${JSON.stringify(single)}`);
   }), { numRuns: 200, timeLimitMs: 3000 });
 });
@@ -356,8 +363,7 @@ test('JSON root: the streaming scanner accepts and refuses what JSON.parse did, 
   await check(t, fc.property(jsonRootBodies, fc.array(fc.nat(), { maxLength: 6 }), (body, offsets) => {
     const expected = jsonRootOracle(body);
     for (const got of [parseList('application/vnd.pypi.simple.v1+json', [body]), parseList('application/json', cut(body, offsets))]) {
-      const verdict = 'error' in got ? { error: 'rejected' } : got;
-      if (JSON.stringify(verdict) !== JSON.stringify(expected)) {
+      if (JSON.stringify(verdict(got)) !== JSON.stringify(expected)) {
         throw new Error(`JSON.parse: ${JSON.stringify(expected)}, streamed: ${JSON.stringify(got)}`);
       }
     }
