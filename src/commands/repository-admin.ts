@@ -4,7 +4,6 @@ import { normalizeName } from '../pypi/names.ts';
 import { parseDate, parseDuration } from '../time.ts';
 import { cliActor, printOut, UsageError, withRegistry, withStorage, type CommonOptions, type Io } from './context.ts';
 
-
 export async function yank(yanked: boolean, repoName: string, project: string, version: string, opts: CommonOptions & { reason?: string }, io: Io): Promise<void> {
   await withRegistry(opts, io, async (registry) => {
     const repo = registry.hosted(repoName);

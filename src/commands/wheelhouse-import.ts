@@ -21,7 +21,6 @@ export interface WheelhouseImportOptions extends CommonOptions {
   json?: boolean;
 }
 
-
 function localRepository(registry: Registry, name: string): LocalRepository {
   const locals = registry.all().filter((r) => r.kind === 'local').map((r) => r.name);
   const choices = locals.length > 0 ? `local ones: ${locals.join(', ')}` : 'the config has no local repository';

@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { FsBlobStore } from '../../src/storage/blob-fs.ts';
 import { tempDir } from '../helpers/server.ts';
 
@@ -46,10 +46,16 @@ function holdTempOpens(): { release(): void; held: Promise<void>; restore(): voi
   };
 }
 
-test('a read of a temp blob whose open lands after its commit reads the committed blob, and the reads after it work', async (t) => {
+/**
+ * A temp blob of `size` random bytes, fully written; a read of its first
+ * `length` bytes is started while the hash is unknown (so the reader names
+ * the temp file alone) and its open is held until the blob is committed and
+ * `meanwhile` has run. Returns the store, the reader, the bytes and that read.
+ */
+async function readOverCommit(t: ExecutionContext, size: number, length: number, meanwhile: (blobs: FsBlobStore, sha256: string) => Promise<void> = async () => undefined) {
   const blobs = new FsBlobStore(await tempDir(t));
   await blobs.init();
-  const bytes = randomBytes(50_000);
+  const bytes = randomBytes(size);
   const writer = blobs.createTemp();
   const reader = writer.reader();
   const written = new Promise<void>((resolve) => writer.onProgress((n) => { if (n === bytes.length) resolve(); }));
@@ -59,39 +65,28 @@ test('a read of a temp blob whose open lands after its commit reads the committe
   const opens = holdTempOpens();
   t.teardown(opens.restore);
   // The hash is not known yet: the reader can name the temp file alone.
-  const early = reader.read(0, 1000);
+  const early = reader.read(0, length);
+  early.catch(() => undefined);
   await opens.held;
   writer.stream.end();
   const temp = await writer.finished();
   await blobs.commit(temp);
   t.truthy(await blobs.stat(temp.sha256), 'committed: the temp file is gone, the blob is there');
+  await meanwhile(blobs, temp.sha256);
   opens.release();
+  return { blobs, reader, bytes, early };
+}
 
+test('a read of a temp blob whose open lands after its commit reads the committed blob, and the reads after it work', async (t) => {
+  const { reader, bytes, early } = await readOverCommit(t, 50_000, 1000);
   t.deepEqual(await early, bytes.subarray(0, 1000));
   t.deepEqual(await reader.read(1000, bytes.length), bytes.subarray(1000));
   await reader.close();
 });
 
 test('a failed open is not kept: once the blob is there again, the next read opens it', async (t) => {
-  const blobs = new FsBlobStore(await tempDir(t));
-  await blobs.init();
-  const bytes = randomBytes(1000);
-  const writer = blobs.createTemp();
-  const reader = writer.reader();
-  const written = new Promise<void>((resolve) => writer.onProgress((n) => { if (n === bytes.length) resolve(); }));
-  writer.stream.write(bytes);
-  await written;
-
-  const opens = holdTempOpens();
-  t.teardown(opens.restore);
-  const early = reader.read(0, 10);
-  await opens.held;
-  writer.stream.end();
-  const temp = await writer.finished();
-  await blobs.commit(temp);
   // Gone before the open lands (an eviction elsewhere): that read fails...
-  await blobs.delete(temp.sha256);
-  opens.release();
+  const { blobs, reader, bytes, early } = await readOverCommit(t, 1000, 10, (b, sha256) => b.delete(sha256));
   await t.throwsAsync(early, { code: 'ENOENT' });
   // ...and the next one, once the same bytes are committed again, reads them.
   const again = blobs.createTemp();
