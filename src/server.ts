@@ -29,6 +29,12 @@ export interface RunningServer {
   server: Server | HttpsServer;
   logger: Logger;
   stop(graceMs?: number): Promise<void>;
+  /**
+   * Resolves once the background work that requests have started so far is
+   * done (the squatting watch's recordings, which a request never waits for):
+   * tests await it instead of polling the log.
+   */
+  idle(): Promise<void>;
 }
 
 /**
@@ -128,7 +134,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
     })();
     return stopping;
   };
-  return { url, server, logger, stop };
+  return { url, server, logger, stop, idle: () => registry.squats.idle() };
 }
 
 /** Logs what removeLeftovers removed at start-up. */
