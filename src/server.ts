@@ -19,6 +19,7 @@ import { createLogger, type Logger } from './log.ts';
 import { createMetrics, storageGauges } from './metrics.ts';
 import { Registry } from './repos/registry.ts';
 import { scheduleScrubs } from './repos/scrub.ts';
+import { retireHashWorkers } from './storage/digests.ts';
 import { holdLease, newOwner } from './storage/lease.ts';
 import { openStorage, removeLeftovers, serverLease } from './storage/open.ts';
 import type { Clock } from './time.ts';
@@ -128,6 +129,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
       stopSquatChecks();
       await scrubs.stop();
       await registry.close();
+      retireHashWorkers();
       await stopHeartbeat();
       await store.close();
       logger.info('pydepot stopped');

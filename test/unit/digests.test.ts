@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import test from 'ava';
 import { createBLAKE2b } from 'hash-wasm';
-import { Digester } from '../../src/storage/digests.ts';
+import { Digester, hashWorkersRunning, retireHashWorkers } from '../../src/storage/digests.ts';
 
 async function expected(data: Buffer): Promise<Record<string, string>> {
   const b = await createBLAKE2b(256);
@@ -47,4 +47,25 @@ test('a cancelled digest leaves the workers usable', async (t) => {
   d.cancel();
   const data = randomBytes(2 * 1024 * 1024 + 3);
   t.deepEqual(await digest(data, [100_000]), await expected(data));
+});
+
+// Serial: the concurrent tests' uploads would keep the workers busy.
+test.serial('idle workers leave (their memory with them) and the next big upload starts new ones; busy ones stay', async (t) => {
+  const data = randomBytes(3 * 1024 * 1024 + 11);
+  const want = await expected(data);
+  t.deepEqual(await digest(data, [65536]), want);
+  t.true(hashWorkersRunning());
+  retireHashWorkers();
+  t.false(hashWorkersRunning());
+  t.deepEqual(await digest(data, [65536]), want, 'new workers after the old ones left');
+
+  // An upload being hashed keeps them.
+  const d = new Digester();
+  d.update(data);
+  await d.drained();
+  retireHashWorkers();
+  t.true(hashWorkersRunning());
+  t.deepEqual(await d.finish(), want);
+  retireHashWorkers();
+  t.false(hashWorkersRunning());
 });
