@@ -68,15 +68,16 @@ export interface HerdResult {
  * keep-alive sockets already open, so no client waits for a connect).
  * `hash`: every body's sha256 is checked (true), none (false), or that of the
  * first `hash` clients (the others are counted).
- * Several URLs (replicas): client i asks urls[i % n].
+ * Several URLs (replicas): client i asks urls[i % n]. `client`: BENCH_HERD_CLIENT's
+ * choice unless the scenario sets its own.
  */
-export async function herd(url: string | string[], clients: number, expect: Expected, agent: http.Agent, hash: boolean | number): Promise<HerdResult> {
+export async function herd(url: string | string[], clients: number, expect: Expected, agent: http.Agent, hash: boolean | number, client: 'node' | 'curl' = HERD_CLIENT): Promise<HerdResult> {
   const hashed = hash === true ? clients : hash === false ? 0 : hash;
   const urls = Array.isArray(url) ? url : [url];
   const cpu0 = process.cpuUsage();
   const children0 = childrenCpuSeconds();
   const t0 = performance.now();
-  const get = HERD_CLIENT === 'curl' ? curlBody : (u: string, h: boolean) => getBody(u, agent, h);
+  const get = client === 'curl' ? curlBody : (u: string, h: boolean) => getBody(u, agent, h);
   const bodies = await Promise.all(Array.from({ length: clients }, (_, i) => get(urls[i % urls.length]!, i < hashed)));
   const cpuUsage = process.cpuUsage(cpu0);
   const cpu = { user: cpuUsage.user + (childrenCpuSeconds() - children0) * 1e6, system: cpuUsage.system };

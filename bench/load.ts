@@ -62,9 +62,29 @@ async function wrkLoad(o: LoadOptions, concurrency: number): Promise<LoadResult>
   };
 }
 
+/**
+ * Several URLs under wrk (replicas behind no balancer): one wrk per URL at
+ * once, the connections shared out, the counts summed. Left on the Node
+ * client, the replicas were loaded by another engine than the side they are
+ * compared with, at a fraction of its rate, and an unsaturated server's CPU
+ * per request is several times a saturated one's.
+ */
+async function wrkSpread(o: LoadOptions, urls: string[], concurrency: number): Promise<LoadResult> {
+  const results = await Promise.all(urls.map((url, i) => {
+    const share = Math.floor(concurrency / urls.length) + (i < concurrency % urls.length ? 1 : 0);
+    return wrkLoad({ ...o, url }, Math.max(1, share));
+  }));
+  const ok = results.reduce((n, r) => n + r.ok, 0);
+  const failed = results.reduce((n, r) => n + r.failed, 0);
+  const seconds = Math.max(...results.map((r) => r.seconds));
+  return { ok, failed, seconds, rps: results.reduce((n, r) => n + r.rps, 0), firstError: results.find((r) => r.firstError)?.firstError };
+}
+
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
-  // wrk asks one URL; a spread over several (replicas) stays on the Node client.
-  if (LOAD_ENGINE === 'wrk' && (o.urls ?? [o.url]).length === 1) return wrkLoad(o, o.concurrency ?? 32);
+  if (LOAD_ENGINE === 'wrk') {
+    const urls = o.urls ?? [o.url];
+    return urls.length === 1 ? wrkLoad(o, o.concurrency ?? 32) : wrkSpread(o, urls, o.concurrency ?? 32);
+  }
   const concurrency = o.concurrency ?? 32;
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   let ok = 0;

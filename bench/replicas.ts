@@ -29,7 +29,7 @@ import { freshDatabase, postgresBinDir, startCluster, type PgCluster } from '../
 import { S3_BUCKET, useS3rverCredentials } from '../test/helpers/s3.ts';
 import { startChild, stopChild, type Child } from './children.ts';
 import { ACCEPT, check, fetchPage, LOAD, MB, median, settle } from './helpers.ts';
-import { herd, HERD_CLIENT } from './herd.ts';
+import { herd } from './herd.ts';
 import { runLoad } from './load.ts';
 import { makeBigWheel } from './make-wheel.ts';
 import { PAGE_PROJECT, uploadFields, uploadPageProject } from './page-project.ts';
@@ -44,7 +44,15 @@ const HERD_MIB = Number(process.env.BENCH_REPLICAS_HERD_MB ?? 50);
 const UPSTREAM_MBPS = Number(process.env.BENCH_UPSTREAM_MBPS ?? 10);
 const CLIENTS = Number(process.env.BENCH_HERD_CLIENTS ?? 50);
 const PARTS = new Set((process.env.BENCH_REPLICAS_PARTS ?? 'herd,page,warm').split(',').map((p) => p.trim()));
-const HASH = process.env.BENCH_HERD_HASH !== '0';
+/**
+ * The herd's clients are curl processes, and one body per replica is hashed
+ * (the others counted) unless BENCH_HERD_CLIENT=node / BENCH_HERD_HASH=all say
+ * otherwise: on 2 cores, 50 Node clients hashing every body (2.5 GB) in this
+ * one process took 7-8 CPU-s on one thread, more than the 3 replicas' 5.5, and
+ * set the last byte themselves. Clients in production have CPUs of their own.
+ */
+const CLIENT: 'node' | 'curl' = process.env.BENCH_HERD_CLIENT === 'node' ? 'node' : 'curl';
+const HASH: boolean | number = process.env.BENCH_HERD_HASH === '0' ? false : process.env.BENCH_HERD_HASH === 'all' ? true : REPLICAS;
 const PAGE_RUNS = 2; // alternating sides; each a warm-up and LOAD.durationMs
 const WARM_RUNS = 3;
 const WARMUP_MS = 2000;
@@ -164,7 +172,7 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
       settle();
       const directAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
       const since0 = up.length;
-      const direct = await herd(`${upstream.url}/files/${herdWheel.name}/${herdWheel.filename}`, 1, expect, directAgent, HASH);
+      const direct = await herd(`${upstream.url}/files/${herdWheel.name}/${herdWheel.filename}`, 1, expect, directAgent, HASH !== false, CLIENT);
       directAgent.destroy();
       check(up.count('file-start', since0) === 1, 'the direct client made one upstream download');
 
@@ -195,7 +203,7 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
         holder ??= tmpDirs.findIndex((d) => { try { return readdirSync(d).length > 0; } catch { return false; } });
         if (holder === -1) holder = null;
       }, 20);
-      const h = await herd(fileUrls, CLIENTS, expect, agent, HASH);
+      const h = await herd(fileUrls, CLIENTS, expect, agent, HASH, CLIENT);
       clearInterval(watch);
       const herdEnd = performance.now();
       const peakRss = rss.map((s) => s.stop());
@@ -221,12 +229,12 @@ export async function replicasScenarios(ctx: ScenarioContext): Promise<void> {
         + `peak RSS ${peakRss.map((x) => (x / MB).toFixed(0)).join('/')} MB (before: ${rssBefore.map((x) => (x / MB).toFixed(0)).join('/')}; the download's: replica ${holder === null ? '?' : holder + 1}); `
         + `CPU replicas ${herdCpuSeconds.toFixed(1)} s, s3rver ${s3CpuSeconds.toFixed(1)} s, client ${h.clientCpuSeconds.toFixed(1)} s`);
       const maxRss = Math.max(...peakRss);
-      row(`replicas herd: ${CLIENTS} clients over ${REPLICAS} replicas (PostgreSQL + S3), uncached ${HERD_MIB} MiB, s to last byte (baseline: 1 client direct @ ${UPSTREAM_MBPS} MB/s; ${HERD_CLIENT} clients)`,
+      row(`replicas herd: ${CLIENTS} clients over ${REPLICAS} replicas (PostgreSQL + S3), uncached ${HERD_MIB} MiB, s to last byte (baseline: 1 client direct @ ${UPSTREAM_MBPS} MB/s; ${CLIENT} clients, ${HASH === true ? 'every' : HASH === false ? 'no' : `${HASH}`} bodies hashed)`,
         h.seconds, direct.seconds, `ratio <= ${HERD_RATIO}`, h.seconds / direct.seconds <= HERD_RATIO);
       row('  replicas herd: upstream file downloads (baseline: the direct client)', upstreamDownloads, 1, 'pydepot = 1', upstreamDownloads === 1, false);
       row('  replicas herd: GETs of the file from S3 (baseline: 1)', s3Gets, 1, '(report only)', null);
       row(`  replicas herd: peak RSS of the largest replica, MB (baseline: the smallest)`, maxRss / MB, Math.min(...peakRss) / MB, `pydepot < ${RSS_LIMIT / MB}`, maxRss < RSS_LIMIT, false);
-      herdDetails = { clients: CLIENTS, client: HERD_CLIENT, upstreamMBps: UPSTREAM_MBPS, hashed: HASH, direct, pydepot: h, upstreamDownloads, s3Gets, commit, downloadingReplica: holder === null ? null : holder + 1, upstreamPageRequests: pageRequests, tailSeconds, peakRssBytes: peakRss, rssBeforeBytes: rssBefore, serverCpuSeconds: herdCpuSeconds, s3rverCpuSeconds: s3CpuSeconds };
+      herdDetails = { clients: CLIENTS, client: CLIENT, upstreamMBps: UPSTREAM_MBPS, hashed: HASH, direct, pydepot: h, upstreamDownloads, s3Gets, commit, downloadingReplica: holder === null ? null : holder + 1, upstreamPageRequests: pageRequests, tailSeconds, peakRssBytes: peakRss, rssBeforeBytes: rssBefore, serverCpuSeconds: herdCpuSeconds, s3rverCpuSeconds: s3CpuSeconds };
     }
 
     let pageDetails: Record<string, unknown> | null = null;

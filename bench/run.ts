@@ -7,6 +7,7 @@
  *   BENCH_TSX=1         run them from src/ under tsx instead (no build; more RSS and CPU)
  *   BENCH_NODE_FLAGS    node flags for the pydepot servers, e.g. "--max-semi-space-size=4" (default none)
  *   BENCH_HERD_CLIENT=curl  herd clients are curl processes (piped to sha256sum) instead of this Node process
+ *                       (the replicas herd uses curl unless BENCH_HERD_CLIENT=node)
  *   BENCH_LOAD=wrk      single-URL loads run with Debian's wrk (apt-get install -y wrk) instead of the Node client
  *   BENCH_ONLY          comma-separated scenario groups to run: transfers, pages,
  *                       remote, herd, scale, virtual, wheelcache, policies, auth, soak, metadata, cacheops, workers, ui, wheelhouse, nginx, replicas (default: all seventeen)
@@ -17,7 +18,8 @@
  *   BENCH_UPSTREAM_MBPS the upstream's bandwidth cap per response, MB/s (default 10)
  *   BENCH_HERD_CLIENTS  clients in the herd (default 50)
  *   BENCH_HERD_RUNS     herds, each against a fresh pydepot (default 3)
- *   BENCH_HERD_HASH     0: count the herd's bodies without hashing them (default: sha256 each)
+ *   BENCH_HERD_HASH     0: count the herd's bodies without hashing them (default: sha256 each;
+ *                       the replicas herd hashes one body per replica unless BENCH_HERD_HASH=all)
  * Herd at fan-out speed (bench/fanout.ts): 50 clients of one uncached file from an
  * unpaced upstream (cold) against the same 50 clients once it is cached (warm).
  *   BENCH_FANOUT_MB     size of its wheel's data file in MiB (default 50)
