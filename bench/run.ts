@@ -10,7 +10,7 @@
  *                       (the replicas herd uses curl unless BENCH_HERD_CLIENT=node)
  *   BENCH_LOAD=wrk      single-URL loads run with Debian's wrk (apt-get install -y wrk) instead of the Node client
  *   BENCH_ONLY          comma-separated scenario groups to run: transfers, pages,
- *                       remote, herd, scale, virtual, wheelcache, policies, auth, soak, metadata, cacheops, workers, ui, wheelhouse, nginx, replicas (default: all seventeen)
+ *                       remote, herd, scale, virtual, wheelcache, policies, auth, soak, metadata, cacheops, workers, ui, wheelhouse, nginx, replicas, pip (default: all eighteen)
  *   BENCH_FILE_MB       size of the big wheel's data file in MiB (default 1024)
  *   BENCH_RUNS          big-file transfers per server (default 3; 7 below 512 MiB, where one run is noisy)
  * Remote repositories (bench/remote.ts), against bench/upstream-child.ts:
@@ -70,6 +70,9 @@
  * downloads, last byte against a direct download, peak RSS per replica) and a
  * warm download from S3 against the disk. Skipped with one line without PostgreSQL.
  *   BENCH_REPLICAS_MB   size of its wheel's data file in MiB (default 200)
+ * pip (bench/pip-graph.ts): `pip install` of a 30-package graph from pydepot
+ * against nginx serving the same wheels as a static PEP 503 index, warm, median.
+ *   BENCH_PIP_RUNS      installs per side (default 9)
  */
 import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -95,6 +98,7 @@ import { workersScenarios } from './workers.ts';
 import { uiScenarios } from './ui.ts';
 import { wheelhouseScenarios } from './wheelhouse.ts';
 import { nginxScenarios } from './nginx.ts';
+import { pipGraphScenarios } from './pip-graph.ts';
 import { replicasScenarios } from './replicas.ts';
 import { printTable, rowAdder, type Row } from './report.ts';
 import { cpuSeconds, download, multipart, sampleRss, upload, type Transfer } from './transfer.ts';
@@ -102,7 +106,7 @@ import { cpuSeconds, download, multipart, sampleRss, upload, type Transfer } fro
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 1024);
 // Big transfers: the median of RUNS, alternating pydepot and baseline.
 const RUNS = Number(process.env.BENCH_RUNS ?? (FILE_MB >= 512 ? 3 : 7));
-const GROUPS = ['transfers', 'pages', 'remote', 'herd', 'scale', 'virtual', 'wheelcache', 'policies', 'auth', 'soak', 'metadata', 'cacheops', 'workers', 'ui', 'wheelhouse', 'nginx', 'replicas'] as const;
+const GROUPS = ['transfers', 'pages', 'remote', 'herd', 'scale', 'virtual', 'wheelcache', 'policies', 'auth', 'soak', 'metadata', 'cacheops', 'workers', 'ui', 'wheelhouse', 'nginx', 'replicas', 'pip'] as const;
 type Group = (typeof GROUPS)[number];
 const ONLY = (process.env.BENCH_ONLY ?? GROUPS.join(',')).split(',').map((g) => g.trim()).filter(Boolean);
 for (const g of ONLY) {
@@ -183,6 +187,9 @@ async function main(work: string): Promise<void> {
   }
   if (want('replicas')) {
     await replicasScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
+  }
+  if (want('pip')) {
+    await pipGraphScenarios({ work, row, details, pageProject: getPageProject, pageFiles: PAGE_FILES });
   }
 
   printTable(rows);
