@@ -17,7 +17,7 @@
  * would cost more than the hashing.
  *
  * The workers leave after IDLE_MS without a big upload, and the spare batches
- * with them: kept for good, they held about 60 MB of a server's RSS from its
+ * with them: kept for good, they held about 20 MB of a server's RSS from its
  * first big upload on. Starting them again costs tens of milliseconds, once
  * per burst of big uploads.
  */
