@@ -1,6 +1,7 @@
 /** Small helpers shared by the benchmark's scenarios. */
 import { spawnSync } from 'node:child_process';
 import http, { type OutgoingHttpHeaders } from 'node:http';
+import { cleanEnv } from '../test/helpers/clients.ts';
 import type { BaselinePage } from './baseline-server.ts';
 import type { Transfer } from './transfer.ts';
 
@@ -13,6 +14,17 @@ export const ACCEPT = {
   json: 'application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01',
   html: 'text/html',
 } as const;
+
+/**
+ * The machine's python3 with pip, by its real path (a pyenv shim's bash is no
+ * part of pip's time), and pip's version; `missing` says why not.
+ */
+export function pythonWithPip(): { python: string; pipVersion: string } | { missing: string } {
+  const probe = spawnSync('python3', ['-c', 'import sys, pip; print(sys.executable); print(pip.__version__)'], { env: cleanEnv(), encoding: 'utf8' });
+  if (probe.status !== 0) return { missing: `python3 with pip: ${probe.error?.message ?? probe.stderr}` };
+  const [python, pipVersion] = probe.stdout.trim().split('\n') as [string, string];
+  return { python, pipVersion };
+}
 
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 export const mbps = (t: Transfer): number => t.bytes / MB / t.seconds;

@@ -14,7 +14,7 @@
  * Without nginx or python3 with pip the group prints one line and returns.
  *   BENCH_PIP_RUNS     installs per side (default 9: one install is about 2 s, and varies by 0.5 s)
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,7 +23,7 @@ import { cleanEnv } from '../test/helpers/clients.ts';
 import { buildWheel, type BuiltDist } from '../test/helpers/dists.ts';
 import { nginxBinary, NGINX_INSTALL, startNginx } from '../test/helpers/nginx.ts';
 import { startChild, stopChild } from './children.ts';
-import { check, median, pool, settle } from './helpers.ts';
+import { check, median, pool, pythonWithPip, settle } from './helpers.ts';
 import { uploadFields } from './page-project.ts';
 import type { ScenarioContext } from './report.ts';
 import { multipart, upload } from './transfer.ts';
@@ -88,13 +88,12 @@ function pipInstall(python: string, indexUrl: string, target: string): Promise<n
 }
 
 export async function pipGraphScenarios({ work, row, details }: ScenarioContext): Promise<void> {
-  const probe = spawnSync('python3', ['-c', 'import sys, pip; print(sys.executable); print(pip.__version__)'], { env: cleanEnv(), encoding: 'utf8' });
-  if (!nginxBinary() || probe.status !== 0) {
+  const found = pythonWithPip();
+  if (!nginxBinary() || 'missing' in found) {
     console.log(`pip: skipped (needs nginx, ${NGINX_INSTALL}, and python3 with pip)`);
     return;
   }
-  // The interpreter by its real path: a pyenv shim's bash is no part of pip's time.
-  const [python, pipVersion] = probe.stdout.trim().split('\n') as [string, string];
+  const { python, pipVersion } = found;
   const dir = await mkdtemp(join(tmpdir(), 'pydepot-bench-pip-'));
   const pydepot = await startChild('bench/server-child.mjs', [join(work, 'pip-storage')]);
   let nginx: Awaited<ReturnType<typeof startNginx>> | null = null;

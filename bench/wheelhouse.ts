@@ -36,7 +36,7 @@ import { planWheelhouse } from '../src/wheelhouse/plan.ts';
 import { buildWheel } from '../test/helpers/dists.ts';
 import { cleanEnv } from '../test/helpers/clients.ts';
 import { ROOT, startPydepot, startUpstream, stopChild } from './children.ts';
-import { check, MB, median, settle } from './helpers.ts';
+import { check, MB, median, pythonWithPip, settle } from './helpers.ts';
 import { writeBigWheel } from './make-wheel.ts';
 import { uploadFields } from './page-project.ts';
 import type { ScenarioContext } from './report.ts';
@@ -217,10 +217,9 @@ async function exportVsPip(ctx: ScenarioContext): Promise<void> {
   // The roots a team would list; whgraph-00 alone would reach everything.
   await writeFile(requirements, ['# what the Spark job imports', 'whgraph-00', 'whgraph-01>=1.0', 'whgraph-04==2.0.0', 'whgraph-09~=2.0', ''].join('\n'));
 
-  // The pyenv python3 by its real path (not its shim: the shim's bash is no part of pip's time).
-  const probe = spawnSync('python3', ['-c', 'import sys, pip; print(sys.executable); print(pip.__version__)'], { env: cleanEnv(), encoding: 'utf8' });
-  check(probe.status === 0, `python3 with pip: ${probe.stderr}`);
-  const [python, pipVersion] = probe.stdout.trim().split('\n') as [string, string];
+  const found = pythonWithPip();
+  if ('missing' in found) throw new Error(`check failed: ${found.missing}`);
+  const { python, pipVersion } = found;
 
   const upstream = await startUpstream(join(dir, 'upstream.json'), built.manifest, 1000);
   const { events } = upstream;

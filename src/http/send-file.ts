@@ -18,6 +18,7 @@ import rangeParser from 'range-parser';
 import { RangeNotSatisfiable } from '../errors.ts';
 import { notModified } from './conditional.ts';
 import type { FileHandle } from '../repos/types.ts';
+import { BufferPool } from '../storage/buffer-pool.ts';
 
 /** The body bytes this response sends, or the proxy sends for it (for per-file counters). */
 export function sentBytes(ctx: Context): number {
@@ -147,15 +148,15 @@ async function sendFromDisk(ctx: Context, stream: ReadStream, start: number, len
 
 const DISK_CHUNK = 256 * 1024;
 /** Buffers kept for the next downloads: enough for 32 at once (16 MiB); more are left to the collector. */
-const POOLED = 64;
-const pool: Buffer[] = [];
+const chunks = new BufferPool(() => Buffer.allocUnsafeSlow(DISK_CHUNK), 64);
 
+/** A file smaller than one chunk gets a buffer of its own size, not a pooled 256 KiB. */
 function takeChunk(size: number): Buffer {
-  return size === DISK_CHUNK ? (pool.pop() ?? Buffer.allocUnsafeSlow(DISK_CHUNK)) : Buffer.allocUnsafeSlow(size);
+  return size === DISK_CHUNK ? chunks.take() : Buffer.allocUnsafeSlow(size);
 }
 
 function giveChunk(buf: Buffer): void {
-  if (buf.length === DISK_CHUNK && pool.length < POOLED) pool.push(buf);
+  if (buf.length === DISK_CHUNK) chunks.give(buf);
 }
 
 function opened(stream: ReadStream): Promise<number> {

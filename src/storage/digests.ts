@@ -24,6 +24,7 @@
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { createBLAKE2b } from 'hash-wasm';
+import { BufferPool } from './buffer-pool.ts';
 
 export type DigestAlgorithm = 'sha256' | 'md5' | 'blake2b256';
 export type Digests = Record<DigestAlgorithm, string>;
@@ -107,7 +108,7 @@ class HashPool {
     this.idle = null;
     if (!workers || this.jobs.size > 0) return;
     this.workers = null;
-    spare.length = 0;
+    spare.clear();
     for (const w of workers) {
       // Leaving is not a loss: the next pool's jobs must not be failed by this one's exit.
       w.removeAllListeners('exit').removeAllListeners('error').on('error', () => undefined);
@@ -215,7 +216,7 @@ export function hashWorkersRunning(): boolean {
 /** Digests of one stream of bytes: update() as they come, finish() at the end. */
 export class Digester {
   // Ordinary memory until the file outgrows one batch: a small upload never allocates shared memory.
-  private batch: Buffer = plain.pop() ?? Buffer.allocUnsafe(BATCH);
+  private batch: Buffer = plain.take();
   private filled = 0;
   private sent = 0;
   private job: number | null = null;
@@ -244,7 +245,7 @@ export class Digester {
   async finish(): Promise<Digests> {
     if (this.job === null) {
       const hex = await hashHere(this.batch.subarray(0, this.filled));
-      givePlain(this.batch);
+      plain.give(this.batch);
       return hex;
     }
     if (this.filled > 0) this.flush();
@@ -255,8 +256,8 @@ export class Digester {
     pool.forget(id);
     this.job = null;
     // Every batch was hashed: all may be reused.
-    for (const { batch } of this.inFlight.splice(0)) release(batch);
-    release(this.batch);
+    for (const { batch } of this.inFlight.splice(0)) spare.give(batch);
+    spare.give(this.batch);
     this.filled = 0;
     return job.hex as Digests;
   }
@@ -271,9 +272,9 @@ export class Digester {
     this.job ??= pool.start();
     let shared = this.batch;
     if (!(shared.buffer instanceof SharedArrayBuffer)) {
-      shared = newBatch();
+      shared = spare.take();
       this.batch.copy(shared, 0, 0, this.filled);
-      givePlain(this.batch);
+      plain.give(this.batch);
     }
     pool.send(this.job, { job: this.job, op: 'data', data: shared.subarray(0, this.filled) });
     this.sent += this.filled;
@@ -281,8 +282,8 @@ export class Digester {
     // The workers still read the old batch: the next bytes go to one they have finished with.
     const job = pool.job(this.job);
     const hashed = Math.min(...ALGORITHMS.map((a) => job.acked[a]));
-    while (this.inFlight.length > 0 && this.inFlight[0]!.end <= hashed) release(this.inFlight.shift()!.batch);
-    this.batch = newBatch();
+    while (this.inFlight.length > 0 && this.inFlight[0]!.end <= hashed) spare.give(this.inFlight.shift()!.batch);
+    this.batch = spare.take();
     this.filled = 0;
   }
 
@@ -309,24 +310,10 @@ export class Digester {
  * garbage per upload, which 2,000 uploads of small wheels left as 30 MB of
  * RSS until a major GC.
  */
-const plain: Buffer[] = [];
-const PLAIN_LIMIT = 16;
+const plain = new BufferPool(() => Buffer.allocUnsafe(BATCH), 16);
 
-function givePlain(batch: Buffer): void {
-  if (plain.length < PLAIN_LIMIT) plain.push(batch);
-}
-
-/** Batches every worker has finished with, for the next upload's bytes; bounded. */
-const spare: Buffer[] = [];
-const SPARE_LIMIT = BACKLOG / BATCH + 2;
-
-function release(batch: Buffer): void {
-  if (spare.length < SPARE_LIMIT) spare.push(batch);
-}
-
-function newBatch(): Buffer {
-  return spare.pop() ?? Buffer.from(new SharedArrayBuffer(BATCH));
-}
+/** Batches every worker has finished with, for the next upload's bytes. */
+const spare = new BufferPool(() => Buffer.from(new SharedArrayBuffer(BATCH)), BACKLOG / BATCH + 2);
 
 async function hashHere(data: Buffer): Promise<Digests> {
   const blake2 = await createBLAKE2b(256);
